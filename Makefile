@@ -1,0 +1,20 @@
+# Quick start: `make demo` (set-up + the main job on the embedded data set), `make test` (set-up + all tests).
+PY := .venv/bin/python
+STAMP := .venv/.setup-done
+
+.PHONY: setup demo test clean-setup
+
+setup: $(STAMP)
+
+$(STAMP): scripts/setup_env.sh setup.py requirements/torch.txt requirements/runtime.txt requirements/tests.txt
+	scripts/setup_env.sh
+	touch $(STAMP)
+
+demo: setup
+	$(PY) tools/demo.py
+
+test: setup
+	$(PY) -m pytest -q
+
+clean-setup:
+	rm -rf .venv

@@ -1,0 +1,116 @@
+"""Every workaround for a third-party bug or incompatibility, in one place, each with its reason.
+
+Applied once by `imagin4d/__init__.py` (`apply_all`); nothing else in the package patches third-party code.
+Verified versions: torch 2.13.0 (CPU and CUDA), mmengine 0.10.7, numpy 2.4, pyrender 0.1.45, PyOpenGL 3.1.0.
+"""
+import os
+import warnings
+
+import numpy as np
+
+
+def install_trusted_checkpoint_loader() -> None:
+    """Load local checkpoints with `weights_only=False`, and name the file when it is not a checkpoint.
+
+    Reason: torch >= 2.6 defaults `torch.load(weights_only=True)`; mmengine 0.10.7 calls `torch.load` without
+    the argument, and its checkpoints pickle `HistoryBuffer` and numpy objects in the message hub, so
+    `resume`, `load_from` and `load_checkpoint` fail with "Weights only load failed" (fixed upstream in
+    open-mmlab/mmengine#1655, unreleased). Only checkpoints the user points at are loaded this way: a
+    checkpoint is a pickle and can run code, so load only files you trust.
+    """
+    import torch
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    @CheckpointLoader.register_scheme(prefixes='', force=True)
+    def load_from_local_trusted(filename, map_location):
+        filename = os.path.expanduser(filename)
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f'checkpoint file {filename} does not exist')
+        try:
+            return torch.load(filename, map_location=map_location, weights_only=False)
+        except Exception as err:  # noqa: BLE001 - any failure means the file is unusable
+            raise RuntimeError(
+                f'{filename} is not a readable checkpoint (torch.load failed: '
+                f'{type(err).__name__}: {err}). Is the file truncated, or not a .pth saved by '
+                f'imagin4d/mmengine?') from None
+
+
+def check_pkg_resources() -> None:
+    """mmengine 0.10.7 imports `pkg_resources` in `is_installed`/`get_installed_path`.
+
+    Reason: setuptools >= 81 no longer ships `pkg_resources` (torch 2.13 pulls setuptools 84); mmengine
+    main fixed this (commit b5d35802, unreleased). We pin `setuptools<81` in requirements/runtime.txt; this
+    check turns the late, confusing ModuleNotFoundError into an early warning with the fix.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            import pkg_resources  # noqa: F401
+    except ImportError:
+        warnings.warn('pkg_resources is missing (setuptools>=81); mmengine package-relative configs '
+                      'will fail. Fix: pip install "setuptools<81"', RuntimeWarning, stacklevel=2)
+
+
+def patch_numpy_for_pyrender() -> None:
+    """pyrender 0.1.45 uses `np.infty` (in `Mesh.bounds`, hence shadows and scene bounds).
+
+    Reason: NumPy 2.0 removed the alias (pyrender is unmaintained; mmatl/pyrender#273).
+    Must run before pyrender is imported.
+    """
+    if not hasattr(np, 'infty'):
+        np.infty = np.inf
+
+
+def select_headless_gl_platform() -> None:
+    """Default PyOpenGL to EGL for offscreen rendering.
+
+    Reason: pyrender's OSMesa path needs PyOpenGL >= 3.1.5 but pyrender pins 3.1.0; EGL works with 3.1.0 on
+    Mesa (llvmpipe) and on NVIDIA drivers. Must be set before the first `import OpenGL`. A user value wins.
+    """
+    os.environ.setdefault('PYOPENGL_PLATFORM', 'egl')
+
+
+def filter_third_party_warnings() -> None:
+    """Silence deprecation noise that third-party code raises on torch 2.13 and that users cannot act on.
+
+    Reason: `import mmengine.runner` imports `torch.distributed.optim`, which warns that torch.jit.script is
+    deprecated; mmengine's AmpOptimWrapper uses `torch.cuda.amp.GradScaler` (FutureWarning, fixed in
+    open-mmlab/mmengine#1675, unreleased); DDP warns about `broadcast_buffers` (we pass
+    `forward_sync_buffers`).
+    """
+    for pattern in (r'.*torch\.jit\.(script|interface).*', r'.*torch\.cuda\.amp\..*',
+                    r'.*broadcast_buffers is deprecated.*', r'.*pkg_resources is deprecated.*'):
+        warnings.filterwarnings('ignore', message=pattern)
+
+
+def cpu_distributed_wrapper_cfg() -> dict:
+    """The DDP wrapper config for CPU (gloo) processes.
+
+    Reason: mmengine's default DDP wrapper passes `device_ids=[LOCAL_RANK]`, which DDP rejects for CPU
+    modules; `broadcast_buffers` is deprecated on torch 2.13 in favour of `forward_sync_buffers`.
+    """
+    return dict(type='MMDistributedDataParallel', device_ids=None, forward_sync_buffers=False)
+
+
+def init_cpu_distributed(launcher: str) -> bool:
+    """Initialise a gloo process group for a CPU-only `--launcher pytorch` run.
+
+    Reason: mmengine 0.10.7 `_init_dist_pytorch` calls `torch.cuda.set_device(local_rank)`, which raises
+    `AttributeError: torch._C has no attribute _cuda_setDevice` on a CPU build. When the group exists the
+    Runner skips its own `init_dist`. Returns True when it initialised the group.
+    """
+    import torch
+    import torch.distributed as dist
+    if launcher != 'pytorch' or torch.cuda.is_available() or dist.is_initialized():
+        return False
+    dist.init_process_group(backend='gloo')
+    return True
+
+
+def apply_all() -> None:
+    """Apply every import-time workaround (idempotent)."""
+    select_headless_gl_platform()
+    patch_numpy_for_pyrender()
+    filter_third_party_warnings()
+    check_pkg_resources()
+    install_trusted_checkpoint_loader()
