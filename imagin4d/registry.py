@@ -7,7 +7,8 @@ MODELS (they are nn.Modules). An unknown `type` raises a KeyError that names the
 registered names.
 """
 import difflib
-from typing import Callable
+import re
+from typing import Callable, Optional
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -40,6 +41,35 @@ def registered_names(registry: Registry) -> list:
     return names
 
 
+def unknown_type_message(obj_type: str, registry: Registry) -> str:
+    """The error text for a `type` that `registry` (and its parents) do not know, with close matches."""
+    known = registered_names(registry)
+    close = difflib.get_close_matches(obj_type.split('.')[-1], known, n=5, cutoff=0.4)
+    hint = ', '.join(close) if close else 'none similar'
+    return (f"unknown type '{obj_type}' in the '{registry.name}' registry (scope '{registry.scope}'); "
+            f"closest registered names: {hint}. A plugin type needs custom_imports or a scope prefix "
+            f"such as 'mycues.{obj_type.split('.')[-1]}'.")
+
+
+_MMENGINE_UNKNOWN = re.compile(r'(\S+) is not in the (\w+)::(.+?) registry')
+
+
+def explain_key_error(err: KeyError) -> Optional[str]:
+    """Rewrite mmengine's 'X is not in the scope::name registry' KeyError (raised when the Runner builds
+    through mmengine's root registries); None for any other KeyError."""
+    text = str(err.args[0]) if err.args else ''
+    if 'closest registered names' in text:
+        return text
+    match = _MMENGINE_UNKNOWN.search(text)
+    if match is None:
+        return None
+    obj_type, scope, name = match.groups()
+    for candidate in globals().values():
+        if isinstance(candidate, Registry) and candidate.scope == scope and candidate.name == name:
+            return unknown_type_message(obj_type, candidate)
+    return text
+
+
 def _suggesting(build_func: Callable) -> Callable:
     """Wrap a registry build function so an unknown `type` names the registry and close matches."""
 
@@ -47,17 +77,10 @@ def _suggesting(build_func: Callable) -> Callable:
         try:
             return build_func(cfg, registry, *args, **kwargs)
         except KeyError as err:
-            obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
-            if not isinstance(obj_type, str) or 'is not in the' not in str(err) \
-                    or 'closest registered' in str(err):
+            message = explain_key_error(err)
+            if message is None or message == str(err.args[0]):
                 raise
-            known = registered_names(registry)
-            close = difflib.get_close_matches(obj_type.split('.')[-1], known, n=5, cutoff=0.4)
-            hint = ', '.join(close) if close else 'none similar'
-            raise KeyError(
-                f"unknown type '{obj_type}' in the '{registry.name}' registry (scope "
-                f"'{registry.scope}'); closest registered names: {hint}. A plugin type needs "
-                f"custom_imports or a scope prefix such as 'mycues.{obj_type}'.") from None
+            raise KeyError(message) from None
 
     return build
 

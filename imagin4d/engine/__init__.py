@@ -1,1 +1,2 @@
-"""(package)"""
+"""Engine glue: hooks, metric sweeps and Runner set-up shared by the tools."""
+from . import hooks  # noqa: F401

@@ -29,7 +29,8 @@ def install_trusted_checkpoint_loader() -> None:
         try:
             return torch.load(filename, map_location=map_location, weights_only=False)
         except Exception as err:  # noqa: BLE001 - any failure means the file is unusable
-            raise RuntimeError(
+            from imagin4d.utils.errors import CheckpointError
+            raise CheckpointError(
                 f'{filename} is not a readable checkpoint (torch.load failed: '
                 f'{type(err).__name__}: {err}). Is the file truncated, or not a .pth saved by '
                 f'imagin4d/mmengine?') from None

@@ -1,0 +1,63 @@
+"""What tools/train.py and tools/test.py share: loading a config, preparing the runtime (plugins, CPU
+distributed launch, default hooks) and turning known user errors into one clear message."""
+import os
+import sys
+from pathlib import Path
+
+from mmengine.config import Config
+
+from imagin4d.registry import explain_key_error
+from imagin4d.utils import compat
+from imagin4d.utils.errors import UserError
+from imagin4d.utils.plugins import load_plugins, record_custom_imports
+
+
+def load_config(path: str, cfg_options=None) -> Config:
+    """Read a config file, apply `--cfg-options`, and set the defaults every imagin4d run relies on."""
+    if not Path(path).is_file():
+        raise UserError(f'config file {path} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.setdefault('default_scope', 'imagin4d')
+    return cfg
+
+
+def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
+    """Plugins, launcher, work dir and the PluginInfoHook; returns the same (mutated) config."""
+    load_plugins()
+    record_custom_imports((cfg.get('custom_imports') or {}).get('imports'))
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = os.path.join('./work_dirs', Path(cfg.filename).stem)
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(str(h.get('type', '')).endswith('PluginInfoHook') for h in hooks):
+        hooks.append(dict(type='PluginInfoHook'))
+    cfg.custom_hooks = hooks
+    if compat.init_cpu_distributed(launcher):
+        cfg.model_wrapper_cfg = compat.cpu_distributed_wrapper_cfg()
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """Runner.from_cfg, or the registered runner type when the config names one."""
+    from mmengine.runner import Runner
+
+    from imagin4d.registry import RUNNERS
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def run_cli(main) -> None:
+    """Run a tool's main(); known user errors print one line (set IMAGIN4D_DEBUG=1 for the traceback)."""
+    try:
+        main()
+    except (UserError, FileNotFoundError, KeyError) as err:
+        message = explain_key_error(err) if isinstance(err, KeyError) else str(err)
+        if os.environ.get('IMAGIN4D_DEBUG') == '1' or message is None:
+            raise
+        print(f'error: {message}\n(set IMAGIN4D_DEBUG=1 to see the traceback)', file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,72 @@
+"""Train a model from a config: `python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp]`."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))  # configs may import projects.*
+
+from mmengine.config import DictAction  # noqa: E402
+
+import imagin4d  # noqa: E402,F401  (applies the compat workarounds)
+from imagin4d.engine.runner_setup import (build_runner, load_config, prepare_runtime,  # noqa: E402
+                                          run_cli)
+from imagin4d.utils.errors import UserError  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train an imagin4d model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints (default: ./work_dirs/<config>)')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help="resume from the latest checkpoint in the work dir ('auto', or no value), "
+                             'or from a given checkpoint PATH')
+    parser.add_argument('--amp', action='store_true', help='bf16 automatic mixed precision (CUDA only)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.image_encoder.type=UniformImageEncoder')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def configure_resume(cfg, resume):
+    """Translate --resume into cfg.resume/cfg.load_from; nothing to resume is an error, not a fresh start."""
+    if resume is None:
+        return
+    if resume == 'auto':
+        marker = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(marker):
+            raise UserError(f'--resume: nothing to resume in {cfg.work_dir} (no last_checkpoint file); '
+                            'train without --resume, or pass --resume PATH')
+        cfg.resume, cfg.load_from = True, None
+    else:
+        if not osp.isfile(resume):
+            raise UserError(f'--resume: checkpoint {resume} does not exist')
+        cfg.resume, cfg.load_from = True, resume
+
+
+def configure_amp(cfg):
+    import torch
+    if not torch.cuda.is_available():
+        raise UserError('--amp needs a CUDA device (mmengine AmpOptimWrapper asserts a GPU); '
+                        'run without --amp on a CPU')
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type') == 'AmpOptimWrapper':
+        return
+    wrapper.type, wrapper.dtype = 'AmpOptimWrapper', 'bfloat16'
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    prepare_runtime(cfg, args.launcher, args.work_dir)
+    if args.amp:
+        configure_amp(cfg)
+    configure_resume(cfg, args.resume)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    run_cli(main)
