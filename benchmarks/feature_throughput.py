@@ -1,0 +1,208 @@
+"""Feature-extraction and feature-cache throughput of the default frozen extractors on this machine.
+
+Measures (median over repeats, after one warm-up): EfficientNet-Lite0 forward at 224 px (images/s, batch 16),
+the whole image cache path (PNG decode + preprocess + forward + float16 npz write, images/s), MiniLM
+encoding (sentences/s) and the text cache path. Writes benchmarks/results/feature_throughput.{json,md}.
+A benchmark, not a test:  python benchmarks/feature_throughput.py [--repeats 5] [--threads N]
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'results')
+VERBS = ['picks up', 'pushes', 'lifts', 'drags', 'carries', 'puts down', 'rotates', 'kicks']
+OBJECTS = ['the chair', 'a small box', 'the floor lamp', 'a wooden table', 'the trash can', 'a suitcase']
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--num-images', type=int, default=64, help='images per cache-throughput repeat')
+    parser.add_argument('--image-size', type=int, default=512, help='side of the synthetic PNG renders')
+    parser.add_argument('--num-sentences', type=int, default=256)
+    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--out-dir', default=RESULTS)
+    return parser.parse_args()
+
+
+def timed(fn, repeats):
+    """Median and all wall-clock seconds of `fn()` over `repeats` runs after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def machine_info():
+    cpu = platform.processor()
+    if osp.isfile('/proc/cpuinfo'):
+        for line in open('/proc/cpuinfo'):
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    info = dict(cpu=cpu, logical_cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
+                python=platform.python_version(), torch=torch.__version__, numpy=np.__version__,
+                platform=platform.platform(), cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                else None)
+    if hasattr(os, 'getloadavg'):
+        info['load_average_1_5_15_at_start'] = [round(v, 2) for v in os.getloadavg()]
+    return info
+
+
+def synthetic_renders(folder, count, side, seed=0):
+    """PNG files that look like renders: smooth shaded blobs on a light background (compress like renders)."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    paths = []
+    yy, xx = np.mgrid[0:side, 0:side] / side
+    for index in range(count):
+        image = np.full((side, side, 3), 235, np.float32)
+        for _ in range(4):
+            cx, cy, r = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.2)
+            inside = (xx - cx) ** 2 + (yy - cy) ** 2 < r ** 2
+            shade = 0.5 + 0.5 * (1 - np.clip(((xx - cx) ** 2 + (yy - cy) ** 2) / r ** 2, 0, 1))
+            image[inside] = (rng.uniform(40, 220, 3) * shade[inside, None])
+        paths.append(osp.join(folder, f'render_{index:04d}.png'))
+        cv2.imwrite(paths[-1], image.astype(np.uint8))
+    return paths
+
+
+def sentences(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return [f'a person {rng.choice(VERBS)} {rng.choice(OBJECTS)} with the {rng.choice(["left", "right", "both"])} '
+            f'hand{"s" if rng.random() < 0.3 else ""} and walks {rng.integers(1, 5)} steps, take {i}'
+            for i in range(count)]
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import imagin4d  # noqa: F401
+    from imagin4d.registry import MODELS
+    from imagin4d.rendering.feature_cache import FeatureCache
+    results = dict(command=' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+                   date=datetime.now(timezone.utc).isoformat(timespec='seconds'), machine=machine_info(),
+                   settings=vars(args), measurements={})
+    measure = results['measurements']
+
+    start = time.perf_counter()
+    backbone = MODELS.build(dict(type='EfficientNetLite0Backbone')).to(args.device)
+    measure['efficientnet_lite0_load_s'] = round(time.perf_counter() - start, 3)
+    pixels = torch.randn(args.batch_size, 3, 224, 224, device=args.device)
+
+    def forward():
+        with torch.no_grad():
+            backbone(pixels)
+        if args.device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    median, times = timed(forward, args.repeats)
+    measure['efficientnet_lite0_forward'] = dict(
+        images_per_s=round(args.batch_size / median, 2), batch_size=args.batch_size, resolution=224,
+        median_batch_s=round(median, 4), batch_s=[round(t, 4) for t in times])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = synthetic_renders(tmp, args.num_images, args.image_size)
+        caches = iter(range(10 ** 6))
+
+        def cache_images():
+            FeatureCache(osp.join(tmp, f'cache{next(caches)}')).compute(
+                paths, backbone, batch_size=args.batch_size, config=dict(type='EfficientNetLite0Backbone'),
+                progress=False)
+
+        median, times = timed(cache_images, args.repeats)
+        measure['image_cache_build'] = dict(
+            images_per_s=round(args.num_images / median, 2), num_images=args.num_images,
+            source=f'{args.image_size}x{args.image_size} PNG', batch_size=args.batch_size,
+            median_s=round(median, 3), runs_s=[round(t, 3) for t in times])
+        cache = FeatureCache(osp.join(tmp, 'cache0'))
+        spec = cache.spec_for(dict(type='EfficientNetLite0Backbone'))
+        median, _ = timed(lambda: [cache.get(p, spec) for p in paths], args.repeats)
+        measure['image_cache_read'] = dict(images_per_s=round(args.num_images / median, 1),
+                                           entry_kib=round(os.path.getsize(cache.entry_path(paths[0], spec))
+                                                           / 1024, 1))
+        start = time.perf_counter()
+        report = cache.compute(paths, backbone, config=dict(type='EfficientNetLite0Backbone'), progress=False)
+        measure['image_cache_rerun_all_cached_s'] = round(time.perf_counter() - start, 3)
+        assert report.computed == 0
+
+        start = time.perf_counter()
+        encoder = MODELS.build(dict(type='MiniLMTextEncoder')).to(args.device)
+        measure['minilm_load_s'] = round(time.perf_counter() - start, 3)
+        texts = sentences(args.num_sentences)
+
+        def encode_texts():
+            for index in range(0, len(texts), 64):
+                encoder.encode(texts[index:index + 64])
+
+        median, times = timed(encode_texts, args.repeats)
+        measure['minilm_encode'] = dict(sentences_per_s=round(len(texts) / median, 1), batch_size=64,
+                                        num_sentences=len(texts), median_s=round(median, 3),
+                                        runs_s=[round(t, 3) for t in times])
+
+        def cache_texts():
+            FeatureCache(osp.join(tmp, f'text{next(caches)}')).compute(
+                texts, encoder, batch_size=64, config=dict(type='MiniLMTextEncoder'), progress=False)
+
+        median, times = timed(cache_texts, args.repeats)
+        measure['text_cache_build'] = dict(sentences_per_s=round(len(texts) / median, 1),
+                                           median_s=round(median, 3), runs_s=[round(t, 3) for t in times])
+
+    if hasattr(os, 'getloadavg'):
+        results['machine']['load_average_1_5_15_at_end'] = [round(v, 2) for v in os.getloadavg()]
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, 'feature_throughput.json'), 'w') as handle:
+        json.dump(results, handle, indent=2)
+    with open(osp.join(args.out_dir, 'feature_throughput.md'), 'w') as handle:
+        handle.write(markdown(results))
+    print(markdown(results))
+
+
+def markdown(results):
+    m, mach = results['measurements'], results['machine']
+    rows = [
+        ('EfficientNet-Lite0 forward, 224 px, batch %d' % m['efficientnet_lite0_forward']['batch_size'],
+         f"{m['efficientnet_lite0_forward']['images_per_s']} images/s"),
+        (f"image cache build ({m['image_cache_build']['source']} decode + preprocess + forward + write)",
+         f"{m['image_cache_build']['images_per_s']} images/s"),
+        ('image cache read (training side)', f"{m['image_cache_read']['images_per_s']} images/s, "
+                                             f"{m['image_cache_read']['entry_kib']} KiB/entry"),
+        (f"image cache re-run, {m['image_cache_build']['num_images']} images all cached",
+         f"{m['image_cache_rerun_all_cached_s']} s"),
+        ('MiniLM encode, batch 64', f"{m['minilm_encode']['sentences_per_s']} sentences/s"),
+        ('text cache build (encode + write)', f"{m['text_cache_build']['sentences_per_s']} sentences/s"),
+        ('model load: EfficientNet-Lite0 / MiniLM', f"{m['efficientnet_lite0_load_s']} s / {m['minilm_load_s']} s"),
+    ]
+    lines = ['# Feature extraction and feature-cache throughput', '',
+             f"Command: `{results['command']}`  ", f"Date: {results['date']}  ",
+             f"Machine: {mach['cpu']}, {mach['logical_cores']} logical cores, torch {mach['torch']} with "
+             f"{mach['torch_threads']} threads, device {results['settings']['device']}"
+             + (f" ({mach['cuda']})" if mach.get('cuda') else '') + '  ',
+             f"Load average (1/5/15 min) at start {mach.get('load_average_1_5_15_at_start')}, at end "
+             f"{mach.get('load_average_1_5_15_at_end')} (the machine is shared: expect noise)", '',
+             f"Median over {results['settings']['repeats']} repeats after one warm-up.", '',
+             '| what | throughput |', '|---|---|'] + [f'| {a} | {b} |' for a, b in rows]
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    main()

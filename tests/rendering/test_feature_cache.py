@@ -1,0 +1,228 @@
+"""Feature cache: compute-once semantics, content keys, unreadable entries, clear errors, the CLI."""
+import importlib.util
+import json
+import re
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from imagin4d.models.backbones.base import FrozenImageBackbone
+from imagin4d.models.backbones.text import FrozenTextEncoder
+from imagin4d.rendering.feature_cache import (FeatureCache, FeatureSpec, MissingFeaturesError,
+                                              UnreadableFeaturesError)
+
+REPO = Path(__file__).resolve().parents[2]
+STUB_IMAGE_CFG = dict(type='CountingBackbone')
+STUB_TEXT_CFG = dict(type='CountingTextEncoder')
+
+
+class CountingBackbone(FrozenImageBackbone):
+    """A tiny conv 'backbone' that counts the images it sees: (B, 3, 32, 32) -> (B, 16, 8)."""
+
+    out_channels = 8
+
+    def __init__(self, weights_file, preprocess=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = nn.Conv2d(3, 8, 8, stride=8)
+        self.preprocessor = self._build_preprocessor(dict(dict(size=32), **(preprocess or {})))
+        self._set_weights([weights_file])
+        self.images_seen = 0
+        self._freeze()
+
+    @property
+    def grid_hw(self):
+        return 4, 4
+
+    def forward(self, pixels):
+        self.images_seen += len(pixels)
+        grid = self.proj(pixels)
+        return {'patch': grid.flatten(2).transpose(1, 2), 'pooled': grid.mean(dim=(2, 3))}
+
+
+class CountingTextEncoder(FrozenTextEncoder):
+    """Word vectors seeded by the word's crc32; pooled = normalised mean. Counts the sentences it sees."""
+
+    out_channels, max_length = 6, 16
+
+    def __init__(self, weights_file):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+        self._set_weights([weights_file])
+        self.sentences_seen = 0
+        self._freeze()
+
+    def encode(self, sentences):
+        self.sentences_seen += len(sentences)
+        words = [s.split()[:self.max_length] for s in sentences]
+        length = max(len(w) for w in words)
+        tokens = torch.zeros(len(words), length, 6)
+        mask = torch.zeros(len(words), length, dtype=torch.bool)
+        for b, sentence in enumerate(words):
+            for i, word in enumerate(sentence):
+                tokens[b, i] = torch.from_numpy(np.random.default_rng(zlib.crc32(word.encode())).normal(size=6))
+                mask[b, i] = True
+        pooled = torch.nn.functional.normalize(tokens.sum(1) / mask.sum(1, keepdim=True), dim=-1)
+        return {'pooled': pooled, 'tokens': tokens, 'mask': mask}
+
+
+@pytest.fixture
+def weights(tmp_path):
+    path = tmp_path / 'weights.bin'
+    path.write_bytes(b'stub weights v1')
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    paths = []
+    for i in range(5):
+        paths.append(folder / f'img{i}.png')
+        cv2.imwrite(str(paths[-1]), rng.integers(0, 255, (40, 30, 3), dtype=np.uint8))
+    (folder / 'copy_of_img0.png').write_bytes(paths[0].read_bytes())  # same content, other name
+    return sorted(folder.iterdir())
+
+
+def test_second_run_computes_nothing(tmp_path, weights, images):
+    cache, backbone = FeatureCache(tmp_path / 'cache'), CountingBackbone(weights)
+    first = cache.compute(images, backbone, batch_size=4, config=STUB_IMAGE_CFG, progress=False)
+    assert (first.total, first.unique, first.computed, first.cached) == (6, 5, 5, 0)
+    assert backbone.images_seen == 5  # the duplicate content was computed once
+    second = cache.compute(images, backbone, batch_size=4, config=STUB_IMAGE_CFG, progress=False)
+    assert (second.computed, second.cached) == (0, 5) and backbone.images_seen == 5
+    spec = FeatureSpec.of(backbone, STUB_IMAGE_CFG)
+    entry = cache.get(images[1], spec)
+    assert entry['patch'].shape == (16, 8) and entry['patch'].dtype == np.float16
+    assert entry['pooled'].shape == (8,) and tuple(entry['grid_hw']) == (4, 4)
+    direct = backbone.encode([cv2.imread(str(images[1]))[:, :, ::-1]])
+    np.testing.assert_allclose(entry['patch'], direct['patch'][0].numpy(), rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(cache.get(images[1].read_bytes(), spec)['patch'], entry['patch'])
+    assert cache.has(images[0], spec) and cache.has(images[-1], spec)
+
+
+def test_key_covers_backbone_weights_and_preprocessing(tmp_path, weights, images):
+    cache = FeatureCache(tmp_path / 'cache')
+    base = CountingBackbone(weights)
+    cache.compute(images[:2], base, config=STUB_IMAGE_CFG, progress=False)
+    sketch = CountingBackbone(weights, preprocess=dict(resize='pad'))
+    other_weights = tmp_path / 'other.bin'
+    other_weights.write_bytes(b'stub weights v2')
+    retrained = CountingBackbone(other_weights)
+    for variant in (sketch, retrained):
+        spec = FeatureSpec.of(variant)
+        assert spec.namespace != FeatureSpec.of(base).namespace
+        assert not cache.has(images[0], spec)
+        with pytest.raises(MissingFeaturesError):
+            cache.get(images[0], spec)
+    # computing without a config must not re-point the index entry of the base config
+    cache.compute(images[:1], sketch, progress=False)
+    assert cache.spec_for(STUB_IMAGE_CFG) == FeatureSpec.of(base, STUB_IMAGE_CFG)
+
+
+def test_unreadable_entry_is_recomputed_with_a_warning(tmp_path, weights, images):
+    cache, backbone = FeatureCache(tmp_path / 'cache'), CountingBackbone(weights)
+    cache.compute(images, backbone, config=STUB_IMAGE_CFG, progress=False)
+    spec = FeatureSpec.of(backbone, STUB_IMAGE_CFG)
+    good = cache.get(images[2], spec)['patch'].copy()
+    path = cache.entry_path(images[2], spec)
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    name = re.escape(images[2].name)
+    with pytest.raises(UnreadableFeaturesError, match=rf'(?s){name}.*unreadable.*tools/data/cache_features\.py'):
+        cache.get(images[2], spec)
+    seen = backbone.images_seen
+    with pytest.warns(RuntimeWarning, match=rf'unreadable feature cache entry .*{name}'):
+        report = cache.compute(images, backbone, config=STUB_IMAGE_CFG, progress=False)
+    assert (report.computed, report.recomputed, report.cached) == (1, 1, 4)
+    assert backbone.images_seen == seen + 1
+    np.testing.assert_array_equal(cache.get(images[2], spec)['patch'], good)
+
+
+def test_missing_entry_names_the_image_and_the_command(tmp_path, weights, images):
+    cache, backbone = FeatureCache(tmp_path / 'cache'), CountingBackbone(weights)
+    cache.compute(images[:1], backbone, config=STUB_IMAGE_CFG, progress=False)
+    spec = cache.spec_for(STUB_IMAGE_CFG)  # from the index: no model is built
+    assert spec == FeatureSpec.of(backbone, STUB_IMAGE_CFG)
+    with pytest.raises(MissingFeaturesError) as info:
+        cache.get(images[3], spec)
+    message = str(info.value)
+    assert str(images[3]) in message and 'tools/data/cache_features.py' in message
+    assert f'--images {images[3].parent}' in message and '--backbone CountingBackbone' in message
+    assert f'--out {cache.root}' in message
+
+
+def test_spec_for_unknown_config_or_changed_weights(tmp_path, weights, images):
+    cache = FeatureCache(tmp_path / 'cache')
+    with pytest.raises(MissingFeaturesError, match='(?s)no features for extractor config.*EfficientNetLite0'):
+        cache.spec_for(dict(type='EfficientNetLite0Backbone'))
+    cache.compute(images[:1], CountingBackbone(weights), config=STUB_IMAGE_CFG, progress=False)
+    weights.write_bytes(b'stub weights, retrained')
+    with pytest.raises(MissingFeaturesError, match='weights of .*CountingBackbone.* changed'):
+        cache.spec_for(STUB_IMAGE_CFG)
+
+
+def test_text_features(tmp_path, weights):
+    cache, encoder = FeatureCache(tmp_path / 'cache'), CountingTextEncoder(weights)
+    sentences = ['a person picks up a chair', 'someone lifts a stool', 'a person picks up a chair', 'hi']
+    report = cache.compute(sentences, encoder, batch_size=2, config=STUB_TEXT_CFG, progress=False)
+    assert (report.unique, report.computed) == (3, 3) and encoder.sentences_seen == 3
+    again = cache.compute(sentences, encoder, config=STUB_TEXT_CFG, progress=False)
+    assert (again.computed, again.cached) == (0, 3) and encoder.sentences_seen == 3
+    spec = cache.spec_for(STUB_TEXT_CFG)
+    entry = cache.get('someone lifts a stool', spec)
+    assert entry['tokens'].shape == (4, 6) and entry['pooled'].shape == (6,)  # padding removed
+    assert cache.get('hi', spec)['tokens'].shape == (1, 6)
+    with pytest.raises(MissingFeaturesError, match=r"(?s)sentence 'a dog runs'.*--texts"):
+        cache.get('a dog runs', spec)
+
+
+def _load_cli():
+    spec = importlib.util.spec_from_file_location('cache_features', REPO / 'tools' / 'data' / 'cache_features.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_builds_real_features_once(tmp_path, images, capsys, monkeypatch):
+    """End to end with the real EfficientNet-Lite0 and MiniLM; the second run builds no extractor."""
+    cli = _load_cli()
+    texts = tmp_path / 'texts.json'
+    texts.write_text(json.dumps([{'text': 'a person picks up a chair'}, {'text': ['someone lifts a stool']}]))
+    out = tmp_path / 'cache'
+    args = ['--images', str(images[0].parent), '--texts', str(texts), '--out', str(out), '--no-progress',
+            '--batch-size', '4']
+    reports = cli.main(args)
+    assert (reports['images'].computed, reports['texts'].computed) == (5, 2)
+    cache = FeatureCache(out)
+    patch = cache.get(images[0], cache.spec_for(dict(type='EfficientNetLite0Backbone')))['patch']
+    assert patch.shape == (49, 1280)
+    text = cache.get('someone lifts a stool', cache.spec_for(dict(type='MiniLMTextEncoder')))
+    assert text['pooled'].shape == (384,) and text['tokens'].shape == (6, 384)  # [CLS] 4 words [SEP], no padding
+
+    from imagin4d.registry import MODELS
+
+    def no_build(*args, **kwargs):
+        raise AssertionError('an extractor was built although everything is cached')
+
+    monkeypatch.setattr(MODELS, 'build', no_build)
+    reports = cli.main(args)
+    assert (reports['images'].computed, reports['images'].cached) == (0, 5)
+    assert (reports['texts'].computed, reports['texts'].cached) == (0, 2)
+    assert '0 computed' in capsys.readouterr().out
+
+
+def test_cli_reports_bad_inputs(tmp_path):
+    cli = _load_cli()
+    from imagin4d.utils.errors import UserError
+    with pytest.raises(UserError, match='no image files'):
+        cli.main(['--images', str(tmp_path / 'none'), '--out', str(tmp_path)])
+    (tmp_path / 'bad.json').write_text('{"a": 1}')
+    with pytest.raises(UserError, match='no sentences found'):
+        cli.main(['--texts', str(tmp_path / 'bad.json'), '--out', str(tmp_path)])

@@ -1,0 +1,135 @@
+"""Build the frozen-feature cache: run an image backbone once per image and a text encoder once per sentence.
+
+Only entries that are missing (or unreadable) are computed; training reads the cache, never the backbones.
+
+    python tools/data/cache_features.py --images data/renders --texts data/texts.json --out data/feature_cache
+    python tools/data/cache_features.py --images 'renders/**/*.png' --backbone DINOv2Backbone \
+        --backbone-cfg '{"arch": "vitb14", "checkpoint": "weights/dinov2_vitb14_pretrain.pth"}' --out CACHE
+    # sketches: same backbone, own preprocessing
+    python tools/data/cache_features.py --images sketches/ --backbone-cfg '{"preprocess": {"resize": "pad"}}' ...
+
+--texts takes a JSON file: a list of sentences, a dict whose values are sentences (or lists of them), or a
+list of records whose --text-key field holds them.
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Cache frozen image/text features (computes only missing ones)')
+    parser.add_argument('--images', nargs='+', default=[],
+                        help='image directories (searched recursively), files or glob patterns')
+    parser.add_argument('--texts', nargs='+', default=[], help='JSON files with sentences')
+    parser.add_argument('--text-key', default='text', help='field holding the sentence(s) in JSON records')
+    parser.add_argument('--backbone', default='EfficientNetLite0Backbone', help='registered image backbone')
+    parser.add_argument('--backbone-cfg', type=json.loads, default={},
+                        help='JSON keyword arguments of the backbone (checkpoint, arch, preprocess, ...)')
+    parser.add_argument('--text-encoder', default='MiniLMTextEncoder', help='registered text encoder')
+    parser.add_argument('--text-encoder-cfg', type=json.loads, default={},
+                        help='JSON keyword arguments of the text encoder (model_dir, max_length, ...)')
+    parser.add_argument('--out', required=True, help='cache directory')
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--device', default='cpu', help="e.g. 'cpu' or 'cuda'")
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    args = parser.parse_args(argv)
+    if not args.images and not args.texts:
+        parser.error('give --images and/or --texts')
+    return args
+
+
+def list_images(patterns):
+    """Image files under directories / matching globs / given directly, sorted and de-duplicated."""
+    from imagin4d.utils.errors import UserError
+    found = []
+    for pattern in patterns:
+        path = Path(pattern).expanduser()
+        if path.is_dir():
+            matches = [p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        elif path.is_file():
+            matches = [path]
+        else:
+            matches = [Path(p) for p in glob.glob(str(path), recursive=True)
+                       if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file()]
+        if not matches:
+            raise UserError(f'--images {pattern}: no image files ({", ".join(IMAGE_SUFFIXES)}) found')
+        found.extend(matches)
+    return sorted({str(p) for p in found})
+
+
+def collect_sentences(obj, key='text'):
+    """Sentences in a parsed JSON value: str, list of str/records, dict of str/lists; records use `key`."""
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, list):
+        return [s for item in obj for s in collect_sentences(item, key)]
+    if isinstance(obj, dict):
+        if key in obj:
+            return collect_sentences(obj[key], key)
+        return [s for value in obj.values() for s in collect_sentences(value, key)]
+    return []
+
+
+def read_sentences(files, key):
+    from imagin4d.utils.errors import UserError
+    sentences = []
+    for name in files:
+        try:
+            with open(name, encoding='utf-8') as handle:
+                found = collect_sentences(json.load(handle), key)
+        except (OSError, ValueError) as err:
+            raise UserError(f'--texts {name}: cannot read JSON ({err})') from None
+        if not found:
+            raise UserError(f'--texts {name}: no sentences found (expected a list of strings, a dict of '
+                            f'strings, or records with a {key!r} field)')
+        sentences.extend(found)
+    return sentences
+
+
+def run_extractor(cache, items, type_name, kwargs, args, kind):
+    """Compute the missing features of `items`; the extractor is not even built when nothing is missing."""
+    from imagin4d.registry import MODELS
+    from imagin4d.rendering.feature_cache import MissingFeaturesError
+    config = dict(type=type_name, **kwargs)
+    try:
+        with warnings.catch_warnings():  # unreadable entries are reported once, by compute() below
+            warnings.simplefilter('ignore', RuntimeWarning)
+            report, pending = cache.plan(items, cache.spec_for(config))
+    except MissingFeaturesError:  # never built with this config (or its weights changed)
+        pending = True
+    if pending:
+        extractor = MODELS.build(config).to(args.device)
+        report = cache.compute(items, extractor, batch_size=args.batch_size, config=config,
+                               progress=not args.no_progress)
+    print(f'{kind}: {report} -> {osp.join(str(cache.root), report.namespace)}')
+    return report
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import imagin4d  # noqa: F401  (compat workarounds)
+    import imagin4d.models  # noqa: F401  (registers the extractors)
+    from imagin4d.rendering.feature_cache import FeatureCache
+    cache = FeatureCache(args.out)
+    reports = {}
+    if args.images:
+        images = list_images(args.images)
+        reports['images'] = run_extractor(cache, images, args.backbone, args.backbone_cfg, args, 'images')
+    if args.texts:
+        sentences = read_sentences(args.texts, args.text_key)
+        reports['texts'] = run_extractor(cache, sentences, args.text_encoder, args.text_encoder_cfg, args,
+                                         'texts')
+    return reports
+
+
+if __name__ == '__main__':
+    from imagin4d.engine.runner_setup import run_cli
+    run_cli(main)
