@@ -9,3 +9,13 @@ def tools_runner(tmp_path):
     def run(*args, **kwargs):
         return run_tool(list(args), cwd=REPO, **kwargs)
     return run
+
+
+@pytest.fixture(scope='session')
+def free_body_root():
+    """The free SMPL-X/SMPL-H-layout body model, built once into data/body_models (or IMAGIN4D_BODY_MODEL_DIR)
+    and reused across sessions (first build: about 1-3 minutes on 2 cores)."""
+    import os
+
+    from imagin4d.body_models.free_body import ensure_free_body_model
+    return ensure_free_body_model(os.environ.get('IMAGIN4D_BODY_MODEL_DIR') or REPO / 'data' / 'body_models')

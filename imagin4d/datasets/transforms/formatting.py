@@ -1,0 +1,52 @@
+"""PackHOIInputs: the last transform of a HOI pipeline, packs an assembled window into model inputs + HOIDataSample.
+
+Owns which assembled keys become model `inputs`, HOIDataSample metainfo, and HOIDataSample data fields.
+"""
+from typing import Sequence
+
+import torch
+
+from imagin4d.registry import TRANSFORMS
+from imagin4d.structures import HOIDataSample
+
+__all__ = ['PackHOIInputs']
+
+
+@TRANSFORMS.register_module()
+class PackHOIInputs:
+    """dict from `BaseHOIDataset.assemble_window` -> {'inputs': {...}, 'data_samples': HOIDataSample}.
+
+    inputs: `input_keys` tensors (default motion (T, D), waypoint_mask (T, D), waypoint_values (T, D),
+    bps (N, 3)); the data sample holds the same tensors (no copy) as gt_motion, waypoint_mask,
+    waypoint_values, bps, plus contacts, text, `field_keys` tensors and the `meta_keys` metainfo.
+    """
+
+    META_KEYS = ('seq_name', 'window_start', 'window_len', 'seq_len', 'object_name', 'subject', 'gender', 'fps',
+                 'dataset', 'split', 't_star', 'bps_frame', 'canonical_R', 'canonical_t', 'sample_idx', 'normalized')
+    FIELD_KEYS = ('obj_rot', 'obj_trans', 'obj_scale', 'obj_ref_rot', 'template_centroid', 'smpl_params')
+
+    def __init__(self, input_keys: Sequence[str] = ('motion', 'waypoint_mask', 'waypoint_values', 'bps'),
+                 meta_keys: Sequence[str] = META_KEYS, field_keys: Sequence[str] = FIELD_KEYS):
+        self.input_keys, self.meta_keys, self.field_keys = tuple(input_keys), tuple(meta_keys), tuple(field_keys)
+
+    def __call__(self, results: dict) -> dict:
+        missing = [k for k in self.input_keys if k not in results]
+        if missing:
+            raise KeyError(f'PackHOIInputs: the window lacks {missing} (have {sorted(results)})')
+        inputs = {k: results[k] for k in self.input_keys}
+        sample = HOIDataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
+        sample.gt_motion = results['motion']
+        sample.waypoint_mask = results['waypoint_mask']
+        sample.waypoint_values = results['waypoint_values']
+        sample.bps = results['bps']
+        if 'contacts' in results:
+            sample.contacts = torch.as_tensor(results['contacts'])
+        if 'text' in results:
+            sample.text = results['text']
+        for k in self.field_keys:
+            if k in results:
+                sample.set_data({k: results[k]})
+        return dict(inputs=inputs, data_samples=sample)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(input_keys={self.input_keys})'

@@ -1,0 +1,283 @@
+"""Test-only writers of tiny FBM and BEHAVE releases in the exact on-disk layout, and a procedural body model.
+
+Owns nothing in the library: these fixtures exist so the dataset tests can run without licensed data.
+Keys, dtypes and shapes follow /work/shared/research/data_and_peers.md sections 1.2 and 2.1.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+
+import joblib
+import numpy as np
+import trimesh
+
+from imagin4d.body_models import skeletons
+
+# ------------------------------------------------------------------ procedural SMPL-family body model
+SMPLX_PARENTS = list(skeletons.SMPLX_PARENTS)
+SMPLH_PARENTS = list(skeletons.SMPLH_PARENTS)
+
+# Rest offsets of the 22 SMPL body joints from their parent, model frame Y-up, x = body left, z = forward.
+_BODY_OFFSETS = [
+    (0.0, 0.0, 0.0), (0.07, -0.09, 0.0), (-0.07, -0.09, 0.0), (0.0, 0.11, -0.02),        # pelvis, hips, spine1
+    (0.03, -0.38, 0.0), (-0.03, -0.38, 0.0), (0.0, 0.13, 0.0),                           # knees, spine2
+    (-0.01, -0.40, -0.04), (0.01, -0.40, -0.04), (0.0, 0.05, 0.02),                      # ankles, spine3
+    (0.02, -0.05, 0.12), (-0.02, -0.05, 0.12), (0.0, 0.21, -0.03),                       # toes (feet), neck
+    (0.08, 0.12, -0.02), (-0.08, 0.12, -0.02), (0.0, 0.09, 0.05),                        # collars, head
+    (0.10, 0.03, -0.01), (-0.10, 0.03, -0.01), (0.26, -0.01, -0.02), (-0.26, -0.01, -0.02),  # shoulders, elbows
+    (0.25, 0.01, 0.0), (-0.25, 0.01, 0.0),                                               # wrists
+]
+
+
+def _side(parents, j):
+    """+1 if joint j descends from the left wrist (20), -1 otherwise."""
+    while j >= 0:
+        if j in (20, 21):
+            return 1.0 if j == 20 else -1.0
+        j = parents[j]
+    return -1.0
+
+
+def _rest_joints(model_type):
+    """Plausible rest joints (Y-up model frame) for every joint of the SMPL-X / SMPL-H tree."""
+    parents = SMPLX_PARENTS if model_type == 'smplx' else SMPLH_PARENTS
+    rng = np.random.default_rng(7)
+    offsets = list(_BODY_OFFSETS)
+    for j in range(22, len(parents)):
+        if model_type == 'smplx' and j in (22, 23, 24):          # jaw, eyes (children of the head)
+            offsets.append((0.03 * (j - 23), 0.05, 0.08))
+        else:                                                    # finger joints point away from the body
+            offsets.append(tuple(np.array([0.03 * _side(parents, j), 0.0, 0.0]) + rng.normal(0, 0.005, 3)))
+    joints = np.zeros((len(parents), 3))
+    for j, p in enumerate(parents):
+        joints[j] = np.asarray(offsets[j]) + (joints[p] if p >= 0 else 0.0)
+    return joints, parents
+
+
+def write_body_model_npz(path, model_type='smplx', num_shape=20, seed=0):
+    """A small procedural model in the smplx `.npz` layout (env.md section 4): a box-shaped vertex cloud around
+    each bone, skinning = nearest joint, J_regressor = mean of each joint's 8 nearest vertices.
+    """
+    rng = np.random.default_rng(seed)
+    joints, parents = _rest_joints(model_type)
+    J = len(parents)
+    # smplx selects extra joints by real vertex ids, so the vertex count must be the real one
+    V = 10475 if model_type == 'smplx' else 6890
+    bone = rng.integers(0, J, V)
+    a = joints[bone]
+    b = np.where((np.asarray(parents)[bone] >= 0)[:, None], joints[np.maximum(np.asarray(parents)[bone], 0)],
+                 a + np.array([0.0, 0.05, 0.0]))
+    verts = a + rng.uniform(0, 1, (V, 1)) * (b - a) + rng.normal(0, 0.03, (V, 3))
+    d = np.linalg.norm(verts[:, None] - joints[None], axis=-1)        # (V, J)
+    regressor = np.zeros((J, len(verts)))
+    for j in range(J):
+        near = np.argsort(d[:, j])[:8]
+        regressor[j, near] = 1.0 / 8
+    v_template = verts.copy()
+    weights = np.zeros((len(verts), J))
+    weights[np.arange(len(verts)), d.argmin(1)] = 1.0
+    faces = np.stack([np.arange(V - 2), np.arange(1, V - 1), np.arange(2, V)], 1).astype(np.uint32)
+    shapedirs = rng.normal(0, 0.002, (V, 3, num_shape))
+    num_pose = (J - 1) * 9
+    kintree = np.stack([np.asarray(parents), np.arange(J)]).astype(np.int64)
+    kintree[0, 0] = 4294967295 if model_type == 'smplh' else -1
+    payload = dict(v_template=v_template.astype(np.float32), f=faces, shapedirs=shapedirs.astype(np.float32),
+                   posedirs=np.zeros((V, 3, num_pose), np.float32), J_regressor=regressor.astype(np.float32),
+                   kintree_table=kintree, weights=weights.astype(np.float32),
+                   hands_componentsl=np.eye(45, dtype=np.float32), hands_componentsr=np.eye(45, dtype=np.float32),
+                   hands_meanl=np.zeros(45, np.float32), hands_meanr=np.zeros(45, np.float32))
+    if model_type == 'smplx':
+        payload.update(lmk_faces_idx=np.zeros(51, np.int64), lmk_bary_coords=np.full((51, 3), 1 / 3, np.float32),
+                       dynamic_lmk_faces_idx=np.zeros((79, 17), np.int64),
+                       dynamic_lmk_bary_coords=np.full((79, 17, 3), 1 / 3, np.float32))
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    np.savez_compressed(path, **payload)
+    return path
+
+
+def write_body_models(root, model_type, genders=('MALE', 'FEMALE', 'NEUTRAL')):
+    """root/<model_type>/<MODEL>_<GENDER>.npz for each gender."""
+    prefix = 'SMPLX' if model_type == 'smplx' else 'SMPLH'
+    first = write_body_model_npz(osp.join(root, model_type, f'{prefix}_{genders[0]}.npz'), model_type)
+    for g in genders[1:]:
+        shutil.copy(first, osp.join(root, model_type, f'{prefix}_{g}.npz'))
+    return root
+
+
+# ------------------------------------------------------------------ motion helpers
+def _rot_x(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+def _rot_z(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def _matrix_to_aa(R):
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_matrix(R).as_rotvec()
+
+
+def _aa_to_matrix(aa):
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_rotvec(aa).as_matrix()
+
+
+def _walk(T, rng, yaw0):
+    """Smooth yaw, planar translation and small body poses over T frames."""
+    t = np.arange(T) / 30.0
+    yaw = yaw0 + 0.3 * np.sin(0.5 * t)
+    xy = np.stack([0.4 * np.sin(0.3 * t), 0.3 * t], 1) + rng.normal(0, 0.01, 2)
+    pose_body = 0.15 * np.sin(t[:, None] * rng.uniform(0.5, 2.0, 63) + rng.uniform(0, 6, 63))
+    return yaw, xy, pose_body
+
+
+def _box_mesh(size):
+    return trimesh.creation.box(extents=size)
+
+
+# ------------------------------------------------------------------ FBM / OMOMO release
+FBM_OBJECTS = {'largebox': (20.0, 0.025), 'smalltable': (30.0, 0.016), 'mop': (40.0, 0.02)}
+
+
+def make_fbm_record(seq_name, T, seed=0, gender='male'):
+    """One per-sequence record with the release keys, dtypes and shapes."""
+    rng = np.random.default_rng(seed)
+    obj = seq_name.split('_')[1]
+    yaw0 = rng.uniform(-np.pi, np.pi)
+    yaw, xy, pose_body = _walk(T, rng, yaw0)
+    # model frame Y-up -> world Z-up is +90 deg about x; then the heading yaw about z
+    root = np.stack([_rot_z(a) @ _rot_x(np.pi / 2) for a in yaw])
+    trans = np.concatenate([xy, np.full((T, 1), 0.95)], 1)
+    size, scale = FBM_OBJECTS.get(obj, (20.0, 0.025))
+    # object 0.5 m in front of the body (forward of a Y-up body rotated by root is root @ +z)
+    fwd = root @ np.array([0.0, 0.0, 1.0])
+    obj_trans = trans + 0.45 * fwd + np.array([0.0, 0.0, -0.2]) + 0.05 * np.sin(np.arange(T) / 15.0)[:, None]
+    obj_rot = np.stack([_rot_z(a + 0.2) for a in yaw])
+    rec = {
+        'seq_name': seq_name,
+        'gender': np.array(gender),                                     # 0-d numpy str array
+        'betas': rng.normal(0, 0.5, (1, 16)).astype(np.float64),
+        'trans': trans.astype(np.float64),
+        'root_orient': np.stack([_matrix_to_aa(R) for R in root]).astype(np.float64),
+        'pose_body': pose_body.astype(np.float64),
+        'rest_offsets': rng.normal(0, 0.1, (24, 3)).astype(np.float64),
+        'trans2joint': rng.normal(0, 0.01, 3).astype(np.float64),
+        'obj_trans': obj_trans[:, :, None].astype(np.float32),          # (T, 3, 1)
+        'obj_rot': obj_rot.astype(np.float32),                          # (T, 3, 3)
+        'obj_scale': np.full(T, scale, np.float32),                     # (T,)
+        'obj_com_pos': obj_trans.astype(np.float32),
+    }
+    if obj in ('mop', 'vacuum'):
+        rec['obj_bottom_trans'] = rec['obj_trans'].copy()
+        rec['obj_bottom_rot'] = rec['obj_rot'].copy()
+        rec['obj_bottom_scale'] = rec['obj_scale'].copy()
+    return rec
+
+
+def write_fbm_release(root, train=None, test=None, with_body_models=True, text_missing=(), contacts_missing=()):
+    """Write a tiny FBM release under `root`.
+
+    train/test: lists of (seq_name, T); default: two train sequences (one 150, one 130 frames, two
+    objects), one mop sequence (skipped), and one 125-frame test sequence. Returns root.
+    """
+    train = train if train is not None else [('sub1_largebox_000', 150), ('sub2_smalltable_001', 130),
+                                             ('sub3_mop_002', 125)]
+    test = test if test is not None else [('sub16_largebox_010', 125)]
+    os.makedirs(osp.join(root, 'captured_objects'), exist_ok=True)
+    os.makedirs(osp.join(root, 'omomo_text_anno_json_data'), exist_ok=True)
+    os.makedirs(osp.join(root, 'contact_labels_w_semantics_npy_files'), exist_ok=True)
+    seed = 0
+    for split, seqs in (('train', train), ('test', test)):
+        data = {}
+        for i, (name, T) in enumerate(seqs):
+            seed += 1
+            data[i] = make_fbm_record(name, T, seed=seed, gender='female' if seed % 2 else 'male')
+            if name not in text_missing:
+                obj = name.split('_')[1]
+                with open(osp.join(root, 'omomo_text_anno_json_data', f'{name}.json'), 'w') as f:
+                    json.dump({name: f'Lift the {obj}, and put it down.'}, f)
+            if name not in contacts_missing:
+                rng = np.random.default_rng(seed)
+                c = np.zeros((T, 4), np.float32)
+                a = int(rng.integers(10, 40))
+                c[a:a + 50, 0] = 1.0
+                c[a + 5:a + 45, 1] = 1.0
+                c[:, 2:] = (np.arange(T)[:, None] // 20 % 2 == 0)
+                np.save(osp.join(root, 'contact_labels_w_semantics_npy_files', f'{name}.npy'), c)
+        joblib.dump(data, osp.join(root, f'{split}_diffusion_manip_seq_joints24.p'))
+    for obj, (size, _) in FBM_OBJECTS.items():
+        _box_mesh((size, size * 0.6, size * 1.2)).export(
+            osp.join(root, 'captured_objects', f'{obj}_cleaned_simplified.obj'))
+        if obj == 'mop':
+            for part in ('top', 'bottom'):
+                _box_mesh((size, size, size)).export(
+                    osp.join(root, 'captured_objects', f'{obj}_cleaned_simplified_{part}.obj'))
+    if with_body_models:
+        write_body_models(osp.join(root, 'smpl_all_models'), 'smplx')
+    return root
+
+
+def edit_fbm_record(root, split, index, edit):
+    """Load the .p, apply edit(record) (in place; may delete keys), write it back."""
+    path = osp.join(root, f'{split}_diffusion_manip_seq_joints24.p')
+    data = joblib.load(path)
+    edit(data[index])
+    joblib.dump(data, path)
+
+
+# ------------------------------------------------------------------ BEHAVE release (30 fps parameters)
+BEHAVE_OBJECTS = {'boxmedium': (0.4, 0.4, 0.4), 'chairwood': (0.45, 0.45, 0.45)}
+
+
+def behave_frame_times(T, start=3.0):
+    return np.array([f't{start + i / 30.0:08.3f}' for i in range(T)])   # '<U9', e.g. 't0003.033'
+
+
+def write_behave_sequence(root, name, T, seed=0):
+    rng = np.random.default_rng(seed)
+    yaw, xy, pose_body = _walk(T, rng, rng.uniform(-np.pi, np.pi))
+    # Kinect frame: x right, y down, z forward; the Y-up body is flipped by pi about x, turned about the
+    # camera's vertical (-y) axis, and stands on a floor 1.1 m below the camera (y = +1.1 - pelvis height)
+    flip = _rot_x(np.pi)
+    root_rot = np.stack([_aa_to_matrix(np.array([0.0, -a, 0.0])) @ flip for a in yaw])
+    trans = np.stack([xy[:, 0], np.full(T, 1.1 - 0.95), 2.5 + xy[:, 1] * 0.3], 1)
+    poses = np.zeros((T, 156))
+    poses[:, :3] = np.stack([_matrix_to_aa(R) for R in root_rot])
+    poses[:, 3:66] = pose_body
+    poses[:, 66:] = rng.normal(0, 0.1, (T, 90))
+    # the object starts beside the left hand (arms are horizontal in the procedural rest pose), then moves
+    # 1.5 m away after half the sequence
+    beside_left_hand = root_rot @ np.array([0.9, 0.45, 0.0])
+    away = (np.arange(T) > T // 2)[:, None] * np.array([1.5, 0.0, 0.0])
+    otrans = trans + beside_left_hand + away
+    angles = np.stack([np.array([0.0, a, 0.0]) for a in yaw])
+    times = behave_frame_times(T)
+    folder = osp.join(root, 'behave-30fps-params-v1', name)
+    os.makedirs(folder, exist_ok=True)
+    np.savez(osp.join(folder, 'smpl_fit_all.npz'), poses=poses.astype(np.float32),
+             betas=np.tile(rng.normal(0, 0.5, (1, 10)), (T, 1)).astype(np.float32),
+             trans=trans.astype(np.float32), frame_times=times, save_name=np.array('fit03'))
+    np.savez(osp.join(folder, 'object_fit_all.npz'), angles=angles.astype(np.float64),
+             trans=otrans.astype(np.float64), frame_times=times, save_name=np.array('fit01-smooth'))
+
+
+def write_behave_release(root, train=None, test=None, with_body_models=True):
+    train = train if train is not None else [('Date01_Sub01_boxmedium_hand', 150), ('Date02_Sub06_chairwood_sit', 130)]
+    test = test if test is not None else [('Date03_Sub03_boxmedium_lift', 125)]
+    for i, (name, T) in enumerate(train + test):
+        write_behave_sequence(root, name, T, seed=i)
+    with open(osp.join(root, 'split.json'), 'w') as f:
+        json.dump({'train': [n for n, _ in train], 'test': [n for n, _ in test]}, f)
+    for obj, size in BEHAVE_OBJECTS.items():
+        os.makedirs(osp.join(root, 'objects', obj), exist_ok=True)
+        mesh = trimesh.creation.icosphere(subdivisions=2, radius=1.0)
+        mesh.apply_scale(np.asarray(size) / 2.0)
+        mesh.apply_translation([0.3, -0.1, 0.05])     # templates are not centred; the loader centres them
+        mesh.export(osp.join(root, 'objects', obj, f'{obj}_f{2500 if obj.startswith("chair") else 1000}.ply'))
+    if with_body_models:
+        write_body_models(root, 'smplh', genders=('MALE', 'FEMALE'))
+    return root
