@@ -1,0 +1,214 @@
+"""Reference-image render throughput (images/s) of the `mesh` and `sketch` styles; not a timed test.
+
+Owns the benchmark of `imagin4d.rendering`: each image is a fresh render of a ~10k-vertex body and an object
+(new vertex arrays and a new camera per image, as when rendering many (sequence, t*) pairs) with the style,
+without the cache; measured for `render_scene` + style and for the whole `ReferenceRenderer` pipeline.
+Reports the median images/s over several runs and writes JSON + markdown with the machine information and
+the command to benchmarks/results/render_throughput_<tag>.{json,md}.
+
+    python benchmarks/render_throughput.py                      # toy humanoid, 10458 vertices
+    python benchmarks/render_throughput.py --body free --examples   # free body model; example images too
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size', type=int, default=224, help='image width = height in pixels')
+    parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per style (the median is reported)')
+    parser.add_argument('--images', type=int, default=20, help='images per run')
+    parser.add_argument('--warmup', type=int, default=3, help='untimed images per style first')
+    parser.add_argument('--body', choices=['toy', 'free'], default='toy',
+                        help='toy: procedural capsule humanoid (10458 vertices); free: the free SMPL-X-layout '
+                             'body model (13718 vertices, posed), built with ensure_free_body_model if needed')
+    parser.add_argument('--body-model-dir', default='data/body_models')
+    parser.add_argument('--out-dir', default=str(REPO / 'benchmarks' / 'results'))
+    parser.add_argument('--tag', default=None, help='file name tag (default: cpu for llvmpipe, else gpu)')
+    parser.add_argument('--examples', action='store_true',
+                        help='also write render_examples_<body>.png (mesh and sketch, four cameras) to --out-dir')
+    return parser.parse_args(argv)
+
+
+# Free body pose for the benchmark and the examples (SMPL-X body_pose joint index: axis-angle): left arm down,
+# right arm reaching forward, knees slightly bent.
+_FREE_BODY_POSE = {15: (0, 0, -1.25), 16: (0, 1.2, 0.35), 17: (0, -0.2, 0), 18: (0, 0.5, 0), 0: (-0.25, 0, 0),
+                   1: (-0.35, 0, 0), 2: (0.15, 0, 0), 3: (0.4, 0, 0), 4: (0.5, 0, 0)}
+_SMPLX_TO_WORLD = np.array([[-1.0, 0, 0], [0, 0, 1.0], [0, 1.0, 0]])  # Y up, face +Z -> Z up, face +Y
+
+
+def load_interaction(args):
+    """(geometry dict(body_verts, body_faces, obj_verts, obj_faces), description): Z-up metres, feet on z = 0,
+    facing +Y, a box at the right hand."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests' / 'fixtures'))
+    from toy_meshes import toy_box, toy_humanoid  # the procedural test interaction
+    if args.body == 'toy':
+        verts, faces = toy_humanoid(count=26)
+        obj_verts, obj_faces = toy_box(subdivisions=3)
+        desc = f'procedural capsule humanoid ({len(verts)} vertices, {len(faces)} faces)'
+    else:
+        import smplx
+        import torch
+        from imagin4d.body_models.free_body import ensure_free_body_model
+        root = ensure_free_body_model(args.body_model_dir)
+        model = smplx.create(str(root), model_type='smplx', gender='neutral', ext='npz', use_pca=False)
+        pose = torch.zeros(1, 63)
+        for joint, axis_angle in _FREE_BODY_POSE.items():
+            pose[0, 3 * joint:3 * joint + 3] = torch.tensor(axis_angle)
+        with torch.no_grad():
+            out = model(body_pose=pose)
+        verts = out.vertices[0].numpy() @ _SMPLX_TO_WORLD.T
+        wrist = out.joints[0, 21].numpy() @ _SMPLX_TO_WORLD.T
+        lift = verts[:, 2].min()
+        verts[:, 2] -= lift
+        faces = np.asarray(model.faces, dtype=np.int64)
+        obj_verts, obj_faces = toy_box(extents=(0.3, 0.3, 0.3), subdivisions=3,
+                                       centre=wrist - [0, 0, lift] + np.array([-0.05, 0.2, 0.0]), yaw_deg=15)
+        desc = f'free body model, reaching pose ({len(verts)} vertices, {len(faces)} faces)'
+    geometry = dict(body_verts=verts.astype(np.float32), body_faces=faces, obj_verts=obj_verts, obj_faces=obj_faces)
+    return geometry, desc
+
+
+def write_examples(geometry, size, path):
+    """A 2 x 4 grid (mesh row, sketch row; four sampled cameras) as a PNG."""
+    import cv2
+    from imagin4d.rendering import ReferenceRenderer
+    rows = [np.concatenate([ReferenceRenderer(style, width=size, height=size, seed=0)('example', t, geometry).image
+                            for t in range(4)], axis=1) for style in ('mesh', 'sketch')]
+    cv2.imwrite(str(path), np.concatenate(rows, axis=0)[..., ::-1])
+
+
+def machine_info(gl_renderer):
+    info = dict(platform=platform.platform(), python=platform.python_version(), cpu_count=os.cpu_count(),
+                load_average_1_5_15=[round(x, 2) for x in os.getloadavg()], gl_renderer=gl_renderer,
+                pyopengl_platform=os.environ.get('PYOPENGL_PLATFORM'))
+    try:
+        with open('/proc/cpuinfo') as f:
+            info['cpu_model'] = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')),
+                                     None)
+    except OSError:
+        info['cpu_model'] = platform.processor()
+    import OpenGL
+    import pyrender
+    info['versions'] = dict(numpy=np.__version__, pyrender=pyrender.__version__, PyOpenGL=OpenGL.__version__)
+    try:
+        info['git_commit'] = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True,
+                                            text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        info['git_commit'] = None
+    return info
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import imagin4d  # noqa: F401 - applies the EGL / numpy workarounds before pyrender is imported
+    from imagin4d.rendering import (RENDERER_VERSION, ReferenceRenderer, build_style, camera_rng, get_renderer,
+                                    look_at_point, render_scene, sample_camera)
+    interaction, body_desc = load_interaction(args)
+    body_verts, body_faces = interaction['body_verts'], interaction['body_faces']
+    obj_verts, obj_faces = interaction['obj_verts'], interaction['obj_faces']
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.examples:
+        write_examples(interaction, args.size, out_dir / f'render_examples_{args.body}.png')
+    look_at = look_at_point(body_verts, obj_verts)
+    rng = np.random.default_rng(0)
+    counter = [0]
+
+    def geometry():
+        jitter = rng.normal(scale=1e-3, size=body_verts.shape).astype(np.float32)  # new arrays every image
+        return dict(body_verts=body_verts + jitter, body_faces=body_faces, obj_verts=obj_verts, obj_faces=obj_faces)
+
+    def render_and_style(style):
+        camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=args.size, height=args.size)
+        counter[0] += 1
+        image = style(render_scene(**geometry(), camera=camera, **style.render_kwargs()))
+        assert image.shape == (args.size, args.size, 3)
+
+    def reference_pipeline(pipeline):
+        counter[0] += 1
+        pipeline(f'bench/{counter[0]}', 0, geometry, look_at=look_at)
+
+    cases = []  # (style name, path, function)
+    for style_name in args.styles:
+        style = build_style(style_name)
+        pipeline = ReferenceRenderer(style, width=args.size, height=args.size, seed=0)  # no cache
+        cases.append((style_name, 'render+style', lambda style=style: render_and_style(style), None))
+        cases.append((style_name, 'ReferenceRenderer', lambda p=pipeline: reference_pipeline(p), pipeline))
+    for _, _, fn, _ in cases:
+        for _ in range(args.warmup):
+            fn()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    renders_before = {id(p): p.renders for *_, p in cases if p is not None}
+    timings = {(name, path): ([], []) for name, path, _, _ in cases}
+    for _ in range(args.runs):  # the cases take turns, so a shared machine's load changes hit them alike
+        for name, path, fn, _ in cases:
+            per_run, per_image = timings[name, path]
+            start = time.perf_counter()
+            for _ in range(args.images):
+                t0 = time.perf_counter()
+                fn()
+                per_image.append(time.perf_counter() - t0)
+            per_run.append(args.images / (time.perf_counter() - start))
+    results = {}
+    for name, path, _, pipeline in cases:
+        per_run, per_image = timings[name, path]
+        entry = dict(images_per_s_median=round(float(np.median(per_run)), 2),
+                     images_per_s_runs=[round(float(x), 2) for x in per_run],
+                     ms_per_image_p50=round(1000 * float(np.median(per_image)), 1),
+                     ms_per_image_p90=round(1000 * float(np.percentile(per_image, 90)), 1))
+        if pipeline is not None:  # renders per image > 1 when cameras were re-sampled
+            entry['renders_per_image'] = round((pipeline.renders - renders_before[id(pipeline)]) / len(per_image), 2)
+        results.setdefault(name, {})[path] = entry
+        print(f'{name} / {path}: {entry["images_per_s_median"]} images/s (median of {args.runs} runs x '
+              f'{args.images} images), p50 {entry["ms_per_image_p50"]} ms/image', flush=True)
+
+    gl_name = get_renderer(args.size, args.size).gl_renderer_name
+    tag = args.tag or ('cpu' if gl_name and 'llvmpipe' in gl_name.lower() else 'gpu')
+    record = dict(
+        benchmark='render_throughput', date=datetime.datetime.now().isoformat(timespec='seconds'),
+        command='python ' + ' '.join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        settings=dict(size=args.size, runs=args.runs, images_per_run=args.images, warmup=args.warmup,
+                      body=body_desc, object=f'box subdivided ({len(obj_verts)} vertices)',
+                      renderer_version=RENDERER_VERSION,
+                      note='fresh vertex arrays and a new sampled camera per image; no cache'),
+        results=results, machine=dict(machine_info(gl_name), load_average_at_start=load_before))
+    (out_dir / f'render_throughput_{tag}.json').write_text(json.dumps(record, indent=2) + '\n')
+    lines = [f'# Render throughput ({tag})', '', f'Command: `{record["command"]}`', '',
+             f'{args.size}x{args.size}, {body_desc} + {record["settings"]["object"]}; '
+             f'{record["settings"]["note"]}.', '',
+             '`render+style`: `render_scene` + the style. `ReferenceRenderer`: the whole uncached pipeline (camera '
+             'sampling, in-view and occlusion checks with two extra flat passes, re-sampling, style).', '',
+             '| style | path | images/s (median) | runs | ms/image p50 | ms/image p90 | renders/image |',
+             '|---|---|---|---|---|---|---|']
+    for name, modes in results.items():
+        for mode, r in modes.items():
+            lines.append(f'| {name} | {mode} | {r["images_per_s_median"]} | '
+                         f'{", ".join(map(str, r["images_per_s_runs"]))} | {r["ms_per_image_p50"]} | '
+                         f'{r["ms_per_image_p90"]} | {r.get("renders_per_image", 1)} |')
+    m = record['machine']
+    lines += ['', f'Machine: {m.get("cpu_model")} ({m["cpu_count"]} CPUs, shared; 1/5/15-min load average at the '
+              f'start {m["load_average_at_start"]}, at the end {m["load_average_1_5_15"]}), OpenGL renderer '
+              f'`{m["gl_renderer"]}` via PYOPENGL_PLATFORM={m["pyopengl_platform"]}; {m["platform"]}, '
+              f'Python {m["python"]}, '
+              f'{", ".join(f"{k} {v}" for k, v in m["versions"].items())}; commit {m["git_commit"]}; '
+              f'{record["date"]}.', '']
+    (out_dir / f'render_throughput_{tag}.md').write_text('\n'.join(lines))
+    print(f'wrote {out_dir}/render_throughput_{tag}.{{json,md}}')
+
+
+if __name__ == '__main__':
+    main()
