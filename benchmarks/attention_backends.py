@@ -5,13 +5,11 @@ Usage: python benchmarks/attention_backends.py [--repeats 30]
 """
 import argparse
 import json
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+from bench_common import machine_info, timed
 
 from imagin4d.models.layers import attention, available_backends
 
@@ -20,16 +18,6 @@ SHAPES = [  # (name, B, Lq, Lk, H, D): denoiser self-attention at the mini and F
     ('self-attn FBM (B32, T120, H8, D64)', 32, 120, 120, 8, 64),
     ('cross-attn patches (B32, T120 -> 49, H8, D64)', 32, 120, 49, 8, 64),
 ]
-
-
-def time_call(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -48,19 +36,18 @@ def main():
         for backend in available_backends():
             try:
                 with torch.no_grad():
-                    row[backend] = 1e3 * time_call(lambda: attention(q, k, v, mask, backend=backend), args.repeats)
+                    row[backend] = 1e3 * timed(lambda: attention(q, k, v, mask, backend=backend), args.repeats)[0]
             except ValueError:
                 row[backend] = None  # constraints not met on this machine (e.g. xformers on a CPU)
         rows.append(row)
-    machine = dict(platform=platform.platform(), processor=platform.processor(), threads=torch.get_num_threads(),
-                   device=device if device == 'cpu' else torch.cuda.get_device_name(), torch=torch.__version__)
+    machine = machine_info(device=device if device == 'cpu' else torch.cuda.get_device_name())
     result = dict(command=' '.join([Path(sys.executable).name, *sys.argv]), machine=machine,
                   unit='ms per forward (median)', repeats=args.repeats, rows=rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(result, indent=2))
     backends = [k for k in rows[0] if k != 'shape']
-    lines = [f'# Attention backends ({machine["device"]}, {machine["threads"]} threads, torch {machine["torch"]})',
+    lines = [f'# Attention backends ({machine["device"]}, {machine["torch_threads"]} threads, torch {machine["torch"]})',
              '', f'Command: `{result["command"]}`; {result["unit"]} over {args.repeats} repeats; 25% of keys masked.',
              '', '| shape | ' + ' | '.join(backends) + ' | math / sdpa |', '|' + '---|' * (len(backends) + 2)]
     for row in rows:

@@ -9,9 +9,7 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -21,6 +19,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_common import machine_info, timed  # noqa: E402
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'results')
 VERBS = ['picks up', 'pushes', 'lifts', 'drags', 'carries', 'puts down', 'rotates', 'kicks']
@@ -38,33 +37,6 @@ def parse_args():
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out-dir', default=RESULTS)
     return parser.parse_args()
-
-
-def timed(fn, repeats):
-    """Median and all wall-clock seconds of `fn()` over `repeats` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
-
-
-def machine_info():
-    cpu = platform.processor()
-    if osp.isfile('/proc/cpuinfo'):
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    info = dict(cpu=cpu, logical_cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                python=platform.python_version(), torch=torch.__version__, numpy=np.__version__,
-                platform=platform.platform(), cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                else None)
-    if hasattr(os, 'getloadavg'):
-        info['load_average_1_5_15_at_start'] = [round(v, 2) for v in os.getloadavg()]
-    return info
 
 
 def synthetic_renders(folder, count, side, seed=0):

@@ -13,14 +13,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,25 +90,11 @@ def write_examples(geometry, size, path):
     cv2.imwrite(str(path), np.concatenate(rows, axis=0)[..., ::-1])
 
 
-def machine_info(gl_renderer):
-    info = dict(platform=platform.platform(), python=platform.python_version(), cpu_count=os.cpu_count(),
-                load_average_1_5_15=[round(x, 2) for x in os.getloadavg()], gl_renderer=gl_renderer,
-                pyopengl_platform=os.environ.get('PYOPENGL_PLATFORM'))
-    try:
-        with open('/proc/cpuinfo') as f:
-            info['cpu_model'] = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')),
-                                     None)
-    except OSError:
-        info['cpu_model'] = platform.processor()
+def render_machine_info(gl_renderer):
     import OpenGL
     import pyrender
-    info['versions'] = dict(numpy=np.__version__, pyrender=pyrender.__version__, PyOpenGL=OpenGL.__version__)
-    try:
-        info['git_commit'] = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True,
-                                            text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        info['git_commit'] = None
-    return info
+    return machine_info(gl_renderer=gl_renderer, pyopengl_platform=os.environ.get('PYOPENGL_PLATFORM'),
+                        pyrender=pyrender.__version__, PyOpenGL=OpenGL.__version__)
 
 
 def main(argv=None):
@@ -185,7 +170,7 @@ def main(argv=None):
                       body=body_desc, object=f'box subdivided ({len(obj_verts)} vertices)',
                       renderer_version=RENDERER_VERSION,
                       note='fresh vertex arrays and a new sampled camera per image; no cache'),
-        results=results, machine=dict(machine_info(gl_name), load_average_at_start=load_before))
+        results=results, machine=dict(render_machine_info(gl_name), load_average_at_start=load_before))
     (out_dir / f'render_throughput_{tag}.json').write_text(json.dumps(record, indent=2) + '\n')
     lines = [f'# Render throughput ({tag})', '', f'Command: `{record["command"]}`', '',
              f'{args.size}x{args.size}, {body_desc} + {record["settings"]["object"]}; '
