@@ -21,7 +21,7 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger, print_log
 
-from imagin4d.geometry import (axis_angle_to_matrix, canonicalize_window,
+from imagin4d.geometry import (axis_angle_to_matrix, canonicalize_window, place_object,
                                make_bps_basis, matrix_to_axis_angle, matrix_to_rotation_6d,
                                rotation_6d_to_matrix)
 from imagin4d.registry import MOTION_CODECS, TRANSFORMS
@@ -507,6 +507,27 @@ class BaseHOIDataset(BaseDataset):
             from scipy.spatial import cKDTree
             trees[name] = cKDTree(self._objects[name]['verts'].astype(np.float64))
         return trees[name]
+
+    def frame_geometry(self, window: dict, frame: int) -> dict:
+        """Meshes of one frame of an assembled window (`assemble_window` output), in its canonical frame.
+
+        Returns body_verts (V, 3), body_faces (F, 3), obj_verts (U, 3), obj_faces (G, 3) as float64/int64
+        numpy arrays, and joints24 (24, 3) of the body model at that frame (equal to the window's joints).
+        """
+        gender, params = window['gender'], window['smpl_params']
+        body = self._body_model(gender)
+        poses = {k: torch.as_tensor(v[frame:frame + 1], dtype=torch.float32) for k, v in params.items()
+                 if k != 'betas'}
+        with torch.no_grad():
+            out = body(betas=self._model_betas(gender, np.asarray(params['betas'])), **poses)
+        obj = self._objects[window['object_name']]
+        obj_verts = place_object(torch.as_tensor(obj['verts'], dtype=torch.float64),
+                                 float(window['obj_scale'][frame]),
+                                 torch.as_tensor(window['obj_rot'][frame:frame + 1], dtype=torch.float64),
+                                 torch.as_tensor(window['obj_trans'][frame:frame + 1], dtype=torch.float64))[0]
+        return dict(body_verts=out['vertices'][0].double().numpy(), body_faces=np.asarray(body.faces, np.int64),
+                    obj_verts=obj_verts.numpy(), obj_faces=np.asarray(obj['faces'], np.int64),
+                    joints24=out['joints24'][0].double().numpy())
 
     def _pick_bps_frame(self) -> int:
         if self.bps_frame == 'random':
