@@ -1,0 +1,79 @@
+"""Reference images for every window of an HOI data set: the depicted frames, the render calls and the index.
+
+Owns `render_dataset_references` and the index file format that training and evaluation read: a JSON list of
+entries {seq_name, window_start, t_star, image (path relative to the index), camera (Camera.to_dict), style}.
+Evaluation windows get their contact-centred frame; training windows `frames_per_window` contact-biased
+frames. The camera sequence id is `<dataset>/<seq_name>@<window_start>` because each window has its own
+canonical frame.
+"""
+import json
+import os
+from typing import List, Optional
+
+import numpy as np
+
+from .depicted_frame import contact_centred_frame, sample_depicted_frames
+from .reference import ReferenceRenderer, look_at_point
+
+__all__ = ['render_dataset_references', 'load_reference_index', 'window_id']
+
+
+def window_id(window: dict) -> str:
+    """'<dataset>/<seq_name>@<window_start>': the render-cache sequence name of a window."""
+    return f"{window['dataset']}/{window['seq_name']}@{int(window['window_start'])}"
+
+
+def _depicted_frames(window: dict, frames_per_window: Optional[int], seed: int) -> List[int]:
+    contacts = np.asarray(window['contacts'])
+    if not frames_per_window:
+        return [contact_centred_frame(contacts)]
+    rng = np.random.default_rng([seed, int(window['window_start']), *map(ord, window['seq_name'])])
+    return sample_depicted_frames(contacts, frames_per_window, rng)
+
+
+def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: str,
+                              frames_per_window: Optional[int] = None, seed: int = 0, progress: bool = True) -> dict:
+    """Render (or reuse from the cache) the reference images of every window of `dataset`; write the index.
+
+    dataset: a BaseHOIDataset (assemble_window / frame_geometry); renderer: with a `cache_root`.
+    frames_per_window: None = the evaluation rule (contact-centred frame), k = k training frames per window.
+    Returns counts {windows, images, rendered, cached}.
+    """
+    if renderer.cache is None:
+        raise ValueError('render_dataset_references needs a ReferenceRenderer with cache_root set')
+    from tqdm import tqdm
+    root = os.path.dirname(os.path.abspath(index_file))
+    entries, rendered_before = [], renderer.renders
+    cached = 0
+    for idx in tqdm(range(len(dataset)), desc=f'references ({renderer.style.name})', disable=not progress):
+        window = dataset.assemble_window(dataset.get_data_info(idx))
+        decoded = dataset.codec.decode(window['motion'])
+        for t_star in _depicted_frames(window, frames_per_window, seed):
+            look_at = look_at_point(decoded['joints'][t_star].numpy(), decoded['obj_com'][t_star].numpy())
+            ref = renderer(window_id(window), t_star, lambda: dataset.frame_geometry(window, t_star),
+                           look_at=look_at)
+            cached += int(ref.cached)
+            png = renderer.cache.paths(ref.key)[0]
+            entries.append(dict(seq_name=window['seq_name'], window_start=int(window['window_start']),
+                                t_star=int(t_star), image=os.path.relpath(png, root),
+                                camera=ref.camera.to_dict(), style=renderer.style.name))
+    os.makedirs(root, exist_ok=True)
+    tmp = index_file + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(entries, f)
+    os.replace(tmp, index_file)
+    return dict(windows=len(dataset), images=len(entries), rendered=renderer.renders - rendered_before,
+                cached=cached)
+
+
+def load_reference_index(index_file: str) -> List[dict]:
+    """The entries of an index written by `render_dataset_references`, with absolute image paths."""
+    if not os.path.isfile(index_file):
+        raise FileNotFoundError(f'reference index {index_file} does not exist; build it with '
+                                'tools/data/render_references.py')
+    root = os.path.dirname(os.path.abspath(index_file))
+    with open(index_file) as f:
+        entries = json.load(f)
+    for entry in entries:
+        entry['image'] = os.path.join(root, entry['image'])
+    return entries

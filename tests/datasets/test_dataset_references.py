@@ -1,0 +1,37 @@
+"""Reference images for a whole split: one per test window at its contact-centred frame, cached, indexed."""
+import os.path as osp
+
+import pytest
+
+from imagin4d.datasets import FBMDataset
+from imagin4d.rendering import ReferenceRenderer, contact_centred_frame
+from imagin4d.rendering.dataset_references import load_reference_index, render_dataset_references
+
+pytestmark = pytest.mark.slow
+
+
+def test_render_index_and_cache_hit(fbm_root, body_model_dir, tmp_path):
+    dataset = FBMDataset(data_root=fbm_root, split='train', body_model_root=body_model_dir, pipeline=[])
+    index = str(tmp_path / 'refs' / 'train_mesh.json')
+
+    def run():
+        renderer = ReferenceRenderer(style='mesh', width=64, height=64, cache_root=str(tmp_path / 'refs' / 'cache'),
+                                     min_visible_fraction=0.0)
+        return render_dataset_references(dataset, renderer, index, progress=False)
+
+    first = run()
+    assert first['images'] == first['windows'] == len(dataset) and first['rendered'] >= len(dataset)
+    entries = load_reference_index(index)
+    for i, entry in enumerate(entries):
+        window = dataset.assemble_window(dataset.get_data_info(i))
+        assert entry['t_star'] == contact_centred_frame(window['contacts'].numpy())
+        assert (entry['seq_name'], entry['window_start']) == (window['seq_name'], window['window_start'])
+        assert osp.isfile(entry['image'])
+    second = run()
+    assert second['rendered'] == 0 and second['cached'] == second['images']
+    assert [e['image'] for e in load_reference_index(index)] == [e['image'] for e in entries]
+
+
+def test_missing_index_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='render_references.py'):
+        load_reference_index(str(tmp_path / 'none.json'))

@@ -1,0 +1,56 @@
+"""Render the reference images of a data set split (cached; a second run renders nothing) and write the index.
+
+  python tools/data/render_references.py --data-root data/mini_fbm --split test --style mesh
+  python tools/data/render_references.py --data-root data/mini_fbm --split train --frames-per-window 3
+
+Images and cameras go to the render cache `<out>/cache`, the index to `<out>/<split>_<style>.json`
+(default out: `<data-root>/references`).
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+import imagin4d  # noqa: E402,F401
+from imagin4d.engine.runner_setup import run_cli  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data-root', required=True)
+    parser.add_argument('--dataset', default='FBMDataset', help='registered data set type (FBMDataset, BEHAVEDataset)')
+    parser.add_argument('--split', default='test', choices=['train', 'test'])
+    parser.add_argument('--style', default='mesh', help='mesh | sketch')
+    parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--frames-per-window', type=int, default=None,
+                        help='training: depicted frames per window (default: 3 for train, the contact-centred '
+                             'frame for test)')
+    parser.add_argument('--body-model-root', default=None)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import DATASETS
+    from imagin4d.rendering import ReferenceRenderer
+    from imagin4d.rendering.dataset_references import render_dataset_references
+    init_default_scope('imagin4d')
+    dataset = DATASETS.build(dict(type=args.dataset, data_root=args.data_root, split=args.split, pipeline=[],
+                                  body_model_root=args.body_model_root))
+    out = args.out or osp.join(args.data_root, 'references')
+    frames = args.frames_per_window if args.frames_per_window is not None else (3 if args.split == 'train' else None)
+    renderer = ReferenceRenderer(style=args.style, width=args.size, height=args.size, seed=args.seed,
+                                 cache_root=osp.join(out, 'cache'))
+    index = osp.join(out, f'{args.split}_{args.style}.json')
+    counts = render_dataset_references(dataset, renderer, index, frames_per_window=frames, seed=args.seed)
+    print(f"{counts['images']} reference images for {counts['windows']} windows: {counts['rendered']} rendered, "
+          f"{counts['cached']} from the cache; index {index}")
+
+
+if __name__ == '__main__':
+    run_cli(main)
