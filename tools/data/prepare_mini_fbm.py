@@ -1,0 +1,49 @@
+"""Build the embedded data set from nothing: mini-FBM motion, reference images, frozen feature caches.
+
+    python tools/data/prepare_mini_fbm.py [--out data/mini_fbm] [--num-train N --num-test M] [--size 224]
+
+Runs, in order and each only for what is missing: make_mini_fbm.py, render_references.py (train: 3 depicted
+frames per window; test: the contact-centred frame; styles mesh and sketch), cache_features.py (EfficientNet-Lite0
+patch features of every reference image, MiniLM features of every sentence) into `<out>/feature_cache`.
+"""
+import argparse
+import glob
+import os.path as osp
+import subprocess
+import sys
+
+TOOLS = osp.dirname(osp.abspath(__file__))
+
+
+def run(*args):
+    print('+', ' '.join(map(str, args)), flush=True)
+    subprocess.run([sys.executable, *map(str, args)], check=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', default='data/mini_fbm')
+    parser.add_argument('--num-train', type=int, default=None)
+    parser.add_argument('--num-test', type=int, default=None)
+    parser.add_argument('--size', type=int, default=224, help='reference image size')
+    parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
+    args = parser.parse_args(argv)
+
+    if not osp.isfile(osp.join(args.out, 'train_diffusion_manip_seq_joints24.p')):
+        sizes = [f for flag, n in (('--num-train', args.num_train), ('--num-test', args.num_test)) if n is not None
+                 for f in (flag, n)]
+        run(osp.join(TOOLS, 'make_mini_fbm.py'), '--out', args.out, *sizes)
+    else:
+        print(f'mini-FBM already in {args.out}')
+    for split in ('train', 'test'):
+        for style in args.styles:
+            run(osp.join(TOOLS, 'render_references.py'), '--data-root', args.out, '--split', split,
+                '--style', style, '--size', args.size)
+    texts = sorted(glob.glob(osp.join(args.out, 'omomo_text_anno_json_data', '*.json')))
+    run(osp.join(TOOLS, 'cache_features.py'), '--images', osp.join(args.out, 'references', 'cache'),
+        '--texts', *texts, '--out', osp.join(args.out, 'feature_cache'))
+    print(f'prepare_mini_fbm: done; data root {args.out}')
+
+
+if __name__ == '__main__':
+    main()
