@@ -1,0 +1,80 @@
+"""The cue-encoder interface: which conditioning keys an encoder reads and which denoiser streams it feeds.
+
+Owns `CueEncoder` (base nn.Module with the `streams` / `input_keys` class attributes and `encode(cond)`),
+`CONDITION_KEYS` (the names and shapes of the conditioning batch the model assembles from the data sample
+and the feature cache) and `STREAMS` (the names the denoiser understands).
+"""
+from typing import Dict, Mapping, Optional, Tuple
+
+import torch
+from torch import nn
+
+__all__ = ['CueEncoder', 'CONDITION_KEYS', 'STREAMS', 'resolve_frames']
+
+#: Streams a cue can feed. 'base', 'waypoint', 'spatial_image' are AdaLN streams of `RoleAwareDenoiser`
+#: ('base' (B, C) per sequence, the others (B, T, C) per frame); 'frame_tokens' (B, M, C) is read only by
+#: the cross-attention of the denoiser's last layer.
+STREAMS = ('base', 'waypoint', 'spatial_image', 'frame_tokens')
+
+#: The conditioning batch (one dict per forward) and what each key holds. Image keys come from the feature
+#: cache of a frozen backbone; a sketch model fills them from the sketch backbone's cache (or names them
+#: `sketch_*` and sets `feature_key='sketch'` on its image encoders).
+CONDITION_KEYS = {
+    'text_pooled': '(B, Dt) pooled sentence feature of the frozen text encoder',
+    'text_tokens': '(B, L, Dt) token features of the frozen text encoder',
+    'text_mask': '(B, L) bool, True on real tokens',
+    'bps': '(B, 1024, 3) BPS offsets of the object at the BPS reference frame',
+    'waypoint_mask': '(B, T, D) bool, True where a motion value is given (CHOIS protocol)',
+    'waypoint_values': '(B, T, D) normalised motion, meaningful where waypoint_mask is True',
+    'image_patch': '(B, N, Ci) frozen patch grid of the reference image',
+    'image_pooled': '(B, Ci) frozen pooled feature of the reference image',
+    'image_patch_mask': '(B, N) bool, True on valid patches (optional)',
+    'num_frames': 'int T, the window length',
+    'frame_mask': '(B, T) bool, True on valid (non-padded) frames (optional)',
+    't_star': '(B,) long, the depicted frame (training only; SFIE may gate with it)',
+}
+
+
+def resolve_frames(num_frames: Optional[int], frame_mask: Optional[torch.Tensor]) -> int:
+    """T from an explicit `num_frames` or from `frame_mask` (B, T); they must agree when both are given."""
+    if frame_mask is not None:
+        if num_frames is not None and int(num_frames) != frame_mask.shape[1]:
+            raise ValueError(f'num_frames {num_frames} disagrees with frame_mask {tuple(frame_mask.shape)}')
+        return frame_mask.shape[1]
+    if num_frames is None:
+        raise ValueError('pass num_frames (or frame_mask) to a per-frame image encoder')
+    return int(num_frames)
+
+
+class CueEncoder(nn.Module):
+    """Base of every cue encoder: `forward(**inputs) -> {stream: tensor}` with keys exactly `streams`.
+
+    Class attributes:
+        streams: the streams this encoder feeds (see `STREAMS`); the model sums what several encoders put
+            into the same stream.
+        input_keys: the `CONDITION_KEYS` that `encode` forwards, by name, as keyword arguments (a key missing
+            from the batch, or None, is not passed, so `forward`'s default applies).
+    Instance attribute `out_dim`: C, the width of every stream tensor it returns.
+    """
+
+    streams: Tuple[str, ...] = ()
+    input_keys: Tuple[str, ...] = ()
+    feature_key: str = 'image'
+
+    def condition_key(self, key: str) -> str:
+        """Where `key` is read from the batch: image keys follow `feature_key` ('image_patch' -> 'sketch_patch')."""
+        if key.startswith('image_') and self.feature_key != 'image':
+            return f'{self.feature_key}_{key[len("image_"):]}'
+        return key
+
+    def encode(self, cond: Mapping[str, object]) -> Dict[str, torch.Tensor]:
+        """Pick this encoder's inputs out of the conditioning batch and run it."""
+        kwargs = {}
+        for key in self.input_keys:
+            value = cond.get(self.condition_key(key))
+            if value is not None:
+                kwargs[key] = value
+        out = self(**kwargs)
+        if set(out) != set(self.streams):
+            raise RuntimeError(f'{type(self).__name__} returned streams {sorted(out)}, declared {self.streams}')
+        return out

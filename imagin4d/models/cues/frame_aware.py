@@ -1,0 +1,93 @@
+"""Frame-Aware Image Encoder (FAIE): one query per generated frame re-reads the frozen patch grid.
+
+Owns `FrameAwareImageEncoder`: queries built from a frame-index embedding and the text condition attend the
+text tokens, then the patch grid (Q-Former blocks), giving per-frame visual tokens μ_t (B, T, C) that the
+denoiser reads only through the cross-attention of its last layer (paper §2.3, §4).
+"""
+from typing import Optional
+
+import torch
+from torch import nn
+
+from imagin4d.models.layers import FrameIndexEmbedding, QFormer, QFormerBlock
+from imagin4d.registry import MODELS
+
+from .base import CueEncoder, resolve_frames
+
+__all__ = ['FrameAwareImageEncoder']
+
+
+@MODELS.register_module()
+class FrameAwareImageEncoder(CueEncoder):
+    """Per-frame image tokens μ_t from frame-index + text queries over the patch grid.
+
+        q_t  = E_frame(t) + W_text LN(text_pooled)                 (B, T, dim)   (text term only if given)
+        q_t += TextAttn(q_t, text_tokens, text_mask)               (attend_text_tokens, tokens given;
+                                                                   a QFormerBlock without self-attention)
+        μ_t  = W_out QFormer(patch grid, queries=q, query_mask=frame_mask)        (B, T, C)
+
+    The text lets "approach", "contact" and "release" frames of the described action ask different questions
+    of the same image; the frame embedding tells each query where in the window it sits. Padded frames are
+    excluded from the queries' self-attention (frame_mask); their own tokens are still computed (from the
+    frame index and text only) and the denoiser must mask them as keys (pass frame_mask as its
+    frame-token mask).
+
+    Args:
+        image_dim: Ci of the patch grid.
+        text_dim: Dt of the frozen text features (384 MiniLM, 512 CLIP).
+        out_dim: C of μ_t (the denoiser's frame-token width).
+        dim: query width (128).
+        depth: Q-Former blocks over the patches (2).
+        num_heads, mlp_ratio, dropout: attention settings (4, 4.0, 0.0).
+        frame_embedding: 'sinusoidal' (any T) or 'learned' (T <= max_frames); see `FrameIndexEmbedding`.
+        max_frames: table size of the learned frame embedding (120).
+        attend_text_tokens: add the text-token cross-attention step (True).
+        query_self_attention: frame queries attend to each other in the Q-Former blocks (True).
+        feature_key: batch prefix of the image features ('image').
+        attn_backend: dispatch backend ('auto').
+
+    forward(image_patch (B, N, Ci), text_pooled (B, Dt) | None, text_tokens (B, L, Dt) | None,
+            text_mask (B, L) | None, image_patch_mask (B, N) | None, num_frames T | None,
+            frame_mask (B, T) | None) -> {'frame_tokens': (B, T, C)}.
+    """
+
+    streams = ('frame_tokens',)
+    input_keys = ('image_patch', 'text_pooled', 'text_tokens', 'text_mask', 'image_patch_mask', 'num_frames',
+                  'frame_mask')
+
+    def __init__(self, image_dim: int = 384, text_dim: int = 384, out_dim: int = 128, dim: int = 128,
+                 depth: int = 2, num_heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 frame_embedding: str = 'sinusoidal', max_frames: int = 120, attend_text_tokens: bool = True,
+                 query_self_attention: bool = True, feature_key: str = 'image', attn_backend: str = 'auto'):
+        super().__init__()
+        self.out_dim, self.feature_key = out_dim, feature_key
+        self.frame_embed = FrameIndexEmbedding(dim, mode=frame_embedding, max_frames=max_frames)
+        self.text_proj = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, dim))
+        self.attend_text_tokens = attend_text_tokens
+        if attend_text_tokens:
+            self.text_attn = QFormerBlock(dim, num_heads, context_dim=text_dim, mlp_ratio=mlp_ratio,
+                                          dropout=dropout, self_attention=False, attn_backend=attn_backend)
+        self.qformer = QFormer(dim, image_dim, num_queries=0, depth=depth, num_heads=num_heads,
+                               mlp_ratio=mlp_ratio, dropout=dropout, self_attention=query_self_attention,
+                               attn_backend=attn_backend)
+        self.out_proj = nn.Linear(dim, out_dim)
+
+    def frame_queries(self, batch: int, frames: int, text_pooled: Optional[torch.Tensor] = None,
+                      text_tokens: Optional[torch.Tensor] = None,
+                      text_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The per-frame queries q (B, T, dim) before they read the image."""
+        queries = self.frame_embed(frames)[None].expand(batch, -1, -1)
+        if text_pooled is not None:
+            queries = queries + self.text_proj(text_pooled)[:, None, :]
+        if self.attend_text_tokens and text_tokens is not None:
+            queries = self.text_attn(queries, text_tokens, context_mask=text_mask)
+        return queries
+
+    def forward(self, image_patch: torch.Tensor, text_pooled: Optional[torch.Tensor] = None,
+                text_tokens: Optional[torch.Tensor] = None, text_mask: Optional[torch.Tensor] = None,
+                image_patch_mask: Optional[torch.Tensor] = None, num_frames: Optional[int] = None,
+                frame_mask: Optional[torch.Tensor] = None) -> dict:
+        frames = resolve_frames(num_frames, frame_mask)
+        queries = self.frame_queries(image_patch.shape[0], frames, text_pooled, text_tokens, text_mask)
+        tokens = self.qformer(image_patch, context_mask=image_patch_mask, queries=queries, query_mask=frame_mask)
+        return {'frame_tokens': self.out_proj(tokens)}

@@ -1,0 +1,102 @@
+"""AdaLN-Zero modulation (DiT): a conditioning vector -> per-channel shift / scale / gate, zero-initialised.
+
+Owns `AdaLNZero` (conditioning (B, C) per sequence or (B, T, C) per frame, or a dict of such streams ->
+`num_chunks` tensors (B, 1 or T, dim)), `modulate` (x * (1 + scale) + shift) and `gated_residual`.
+Because the projection starts at zero, every shift, scale and gate is 0 at initialisation: a block whose
+residual branches are multiplied by their gates is exactly the identity until training moves the gates.
+"""
+from typing import Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from einops import rearrange
+from torch import nn
+
+__all__ = ['AdaLNZero', 'modulate', 'gated_residual']
+
+Condition = Union[torch.Tensor, Mapping[str, Optional[torch.Tensor]]]
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """x (B, T, D) * (1 + scale) + shift, with shift / scale (B, 1, D) (per sequence) or (B, T, D) (per frame)."""
+    return x * (1 + scale) + shift
+
+
+def gated_residual(x: torch.Tensor, gate: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """x + gate * branch: the AdaLN-Zero residual (gate (B, 1 or T, D) is 0 at init, so this returns x)."""
+    return x + gate * branch
+
+
+class AdaLNZero(nn.Module):
+    """SiLU -> Linear(cond_dim, num_chunks * dim), zero-initialised, split into `num_chunks` (B, 1|T, dim).
+
+    Two ways to feed several conditioning streams (an open choice of the paper, §11 question 6):
+    - fusion 'sum' (default, DiT): the caller sums the streams into one tensor and passes it; one Linear
+      with a bias. The modulation is then a function of the SUM of the streams.
+    - fusion 'separate': pass a dict {stream name: (B, C) | (B, T, C) | None}; every stream in
+      `stream_names` has its own bias-free Linear, their outputs are added together with one shared bias:
+      shift = b + sum_s W_s SiLU(c_s) (the "sum of per-stream gamma/beta" reading of the paper). A stream
+      that is absent (missing or None) contributes nothing, and since SiLU(0) = 0 an all-zero stream
+      contributes nothing either, so zeroing a stream and omitting it agree in both modes.
+
+    Args:
+        cond_dim: C, width of the conditioning vector(s).
+        dim: D, width of the modulated features.
+        num_chunks: how many D-vectors to produce (6 for self-attention + MLP: shift, scale, gate twice;
+            9 with a cross-attention branch; 2 for a final layer: shift, scale).
+        fusion: 'sum' or 'separate' (see above).
+        stream_names: the streams of the 'separate' mode (ignored by 'sum').
+
+    forward(cond) -> tuple of `num_chunks` tensors, each (B, 1, D) for per-sequence conditioning or
+    (B, T, D) when any stream is per-frame (per-sequence streams broadcast over T).
+    """
+
+    FUSIONS = ('sum', 'separate')
+
+    def __init__(self, cond_dim: int, dim: int, num_chunks: int = 6, fusion: str = 'sum',
+                 stream_names: Sequence[str] = ()):
+        super().__init__()
+        if fusion not in self.FUSIONS:
+            raise ValueError(f'AdaLNZero fusion must be one of {self.FUSIONS}, got {fusion!r}')
+        if fusion == 'separate' and not stream_names:
+            raise ValueError("AdaLNZero fusion 'separate' needs stream_names")
+        self.cond_dim, self.dim, self.num_chunks, self.fusion = cond_dim, dim, num_chunks, fusion
+        self.act = nn.SiLU()
+        if fusion == 'sum':
+            self.proj = nn.Linear(cond_dim, num_chunks * dim)
+            nn.init.zeros_(self.proj.weight)
+            nn.init.zeros_(self.proj.bias)
+        else:
+            self.stream_names = tuple(stream_names)
+            self.proj = nn.ModuleDict({name: nn.Linear(cond_dim, num_chunks * dim, bias=False)
+                                       for name in self.stream_names})
+            for layer in self.proj.values():
+                nn.init.zeros_(layer.weight)
+            self.bias = nn.Parameter(torch.zeros(num_chunks * dim))
+
+    @staticmethod
+    def _per_frame(c: torch.Tensor) -> torch.Tensor:
+        """(B, C) -> (B, 1, C); (B, T, C) unchanged."""
+        if c.dim() == 2:
+            return c[:, None, :]
+        if c.dim() != 3:
+            raise ValueError(f'a conditioning stream must be (B, C) or (B, T, C), got {tuple(c.shape)}')
+        return c
+
+    def forward(self, cond: Condition) -> Tuple[torch.Tensor, ...]:
+        if self.fusion == 'sum':
+            if isinstance(cond, Mapping):
+                raise TypeError("AdaLNZero(fusion='sum') takes one summed tensor, not a dict of streams")
+            out = self.proj(self.act(self._per_frame(cond)))
+        else:
+            if not isinstance(cond, Mapping):
+                raise TypeError("AdaLNZero(fusion='separate') takes a dict {stream name: tensor}")
+            unknown = set(k for k, v in cond.items() if v is not None) - set(self.stream_names)
+            if unknown:
+                raise KeyError(f'unknown conditioning streams {sorted(unknown)}; known: {self.stream_names}')
+            out = self.bias
+            for name, c in cond.items():
+                if c is not None:
+                    out = out + self.proj[name](self.act(self._per_frame(c)))
+            if out.dim() == 1:
+                raise ValueError('AdaLNZero got no conditioning stream (every stream is absent)')
+        return tuple(rearrange(out, 'b t (k d) -> k b t d', k=self.num_chunks).unbind(0))

@@ -1,0 +1,101 @@
+"""Position and diffusion-timestep embeddings for the motion denoiser and the cue encoders.
+
+Owns `sinusoidal_embedding` (scalar positions -> (..., dim) sin/cos features), `sinusoidal_positions`
+(the fixed (T, dim) frame-position table), `TimestepEmbedding` (sinusoidal features -> MLP, the DiT / CHOIS
+timestep embedder) and `FrameIndexEmbedding` (frame index -> (T, dim), sinusoidal + MLP or a learned table).
+"""
+import math
+
+import torch
+from torch import nn
+
+__all__ = ['sinusoidal_embedding', 'sinusoidal_positions', 'TimestepEmbedding', 'FrameIndexEmbedding']
+
+
+def sinusoidal_embedding(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Transformer sin/cos features of (possibly fractional) positions.
+
+    positions: (...) numbers (diffusion steps, frame indices) -> (..., dim) float32:
+    `[cos(p * f_0), ..., cos(p * f_{h-1}), sin(p * f_0), ..., sin(p * f_{h-1})]` with h = dim // 2 and
+    f_i = max_period^(-i / h); an odd `dim` gets one trailing zero column.
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32,
+                                                           device=positions.device) / max(half, 1))
+    angles = positions.float()[..., None] * freqs
+    emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, emb.new_zeros(*emb.shape[:-1], 1)], dim=-1)
+    return emb
+
+
+def sinusoidal_positions(num_positions: int, dim: int, max_period: float = 10000.0,
+                         device=None) -> torch.Tensor:
+    """The fixed (num_positions, dim) table of `sinusoidal_embedding` at positions 0..num_positions-1."""
+    return sinusoidal_embedding(torch.arange(num_positions, device=device), dim, max_period)
+
+
+class TimestepEmbedding(nn.Module):
+    """Diffusion timestep t -> conditioning vector: sinusoidal(t, freq_dim) -> Linear -> SiLU -> Linear.
+
+    CHOIS uses sinusoidal 64 -> Linear 256 -> GELU -> Linear 512; DiT uses 256 -> SiLU MLP. The defaults
+    here follow DiT's activation with CHOIS's 64 frequencies.
+
+    Args:
+        out_dim: C of the output (the AdaLN conditioning width).
+        freq_dim: sin/cos features fed to the MLP (64).
+        hidden_dim: MLP hidden width (default: out_dim).
+        max_period: longest wavelength of the sinusoid (10000, as in Transformer / DiT).
+
+    forward(t): t (B,) int or float steps (a 0-d tensor or Python number is broadcast to B = 1) -> (B, out_dim).
+    """
+
+    def __init__(self, out_dim: int, freq_dim: int = 64, hidden_dim: int = None, max_period: float = 10000.0):
+        super().__init__()
+        hidden_dim = hidden_dim or out_dim
+        self.freq_dim = freq_dim
+        self.max_period = max_period
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, t) -> torch.Tensor:
+        t = torch.as_tensor(t, device=self.mlp[0].weight.device)
+        if t.dim() == 0:
+            t = t[None]
+        emb = sinusoidal_embedding(t, self.freq_dim, self.max_period).to(self.mlp[0].weight.dtype)
+        return self.mlp(emb)
+
+
+class FrameIndexEmbedding(nn.Module):
+    """Frame index -> (T, dim) embedding, used to build per-frame queries.
+
+    Args:
+        dim: output width.
+        mode: 'sinusoidal' (fixed sin/cos of the index followed by Linear -> SiLU -> Linear; works for any T)
+            or 'learned' (a table of `max_frames` rows; T must not exceed it).
+        max_frames: rows of the learned table (ignored by 'sinusoidal').
+        freq_dim: sin/cos features of the 'sinusoidal' mode (default: dim).
+
+    forward(num_frames) -> (num_frames, dim).
+    """
+
+    MODES = ('sinusoidal', 'learned')
+
+    def __init__(self, dim: int, mode: str = 'sinusoidal', max_frames: int = 120, freq_dim: int = None):
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f'FrameIndexEmbedding mode must be one of {self.MODES}, got {mode!r}')
+        self.mode, self.max_frames, self.dim = mode, max_frames, dim
+        if mode == 'learned':
+            self.table = nn.Parameter(torch.randn(max_frames, dim) * 0.02)
+        else:
+            self.freq_dim = freq_dim or dim
+            self.mlp = nn.Sequential(nn.Linear(self.freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, num_frames: int) -> torch.Tensor:
+        if self.mode == 'learned':
+            if num_frames > self.max_frames:
+                raise ValueError(f'{num_frames} frames exceed the learned table of {self.max_frames}')
+            return self.table[:num_frames]
+        weight = self.mlp[0].weight
+        table = sinusoidal_positions(num_frames, self.freq_dim, device=weight.device).to(weight.dtype)
+        return self.mlp(table)

@@ -1,0 +1,106 @@
+"""Q-Former: a small set of queries that self-attend, then cross-attend to a frozen patch grid (BLIP-2 style).
+
+Owns `QFormerBlock` (one pre-norm layer: query self-attention -> cross-attention to the context -> MLP,
+each residual) and `QFormer` (learned or caller-given queries, a stack of blocks, output LayerNorm).
+All attention goes through the dispatch (`MultiHeadAttention`), with bool key-padding masks True = valid.
+"""
+from typing import Optional
+
+import torch
+from einops import repeat
+from torch import nn
+
+from .transformer import Mlp, MultiHeadAttention
+
+__all__ = ['QFormerBlock', 'QFormer']
+
+
+class QFormerBlock(nn.Module):
+    """One Q-Former layer on queries (B, Q, D) reading a context (B, N, Dc):
+
+        q = q + SelfAttn(LN(q))                       (keys masked by query_mask; skipped if self_attention=False)
+        q = q + CrossAttn(LN(q), LN_c(context))       (keys masked by context_mask)
+        q = q + MLP(LN(q))
+
+    Args:
+        dim: D, query width.
+        num_heads: attention heads.
+        context_dim: Dc (default D).
+        mlp_ratio: MLP hidden width / D.
+        head_dim: per-head width (default D // num_heads).
+        dropout: dropout on the branch outputs.
+        attn_dropout: dropout on the attention weights.
+        self_attention: include the query self-attention (True, BLIP-2).
+        qkv_bias: bias on the q / kv projections.
+        attn_backend: dispatch backend ('auto').
+
+    forward(queries (B, Q, D), context (B, N, Dc), context_mask (B, N) bool | None,
+            query_mask (B, Q) bool | None) -> (B, Q, D).
+    """
+
+    def __init__(self, dim: int, num_heads: int, context_dim: Optional[int] = None, mlp_ratio: float = 4.0,
+                 head_dim: Optional[int] = None, dropout: float = 0.0, attn_dropout: float = 0.0,
+                 self_attention: bool = True, qkv_bias: bool = True, attn_backend: str = 'auto'):
+        super().__init__()
+        context_dim = context_dim or dim
+        self.self_attention = self_attention
+        if self_attention:
+            self.norm_self = nn.LayerNorm(dim)
+            self.self_attn = MultiHeadAttention(dim, num_heads, head_dim=head_dim, qkv_bias=qkv_bias,
+                                                attn_dropout=attn_dropout, proj_dropout=dropout,
+                                                attn_backend=attn_backend)
+        self.norm_cross = nn.LayerNorm(dim)
+        self.norm_context = nn.LayerNorm(context_dim)
+        self.cross_attn = MultiHeadAttention(dim, num_heads, context_dim=context_dim, head_dim=head_dim,
+                                             qkv_bias=qkv_bias, attn_dropout=attn_dropout, proj_dropout=dropout,
+                                             attn_backend=attn_backend)
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), dropout=dropout)
+
+    def forward(self, queries: torch.Tensor, context: torch.Tensor, context_mask: Optional[torch.Tensor] = None,
+                query_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.self_attention:
+            queries = queries + self.self_attn(self.norm_self(queries), key_padding_mask=query_mask)
+        queries = queries + self.cross_attn(self.norm_cross(queries), context=self.norm_context(context),
+                                            key_padding_mask=context_mask)
+        return queries + self.mlp(self.norm_mlp(queries))
+
+
+class QFormer(nn.Module):
+    """Queries reading a patch grid through `depth` `QFormerBlock`s, then a LayerNorm.
+
+    Args:
+        dim: D, query width (and output width).
+        context_dim: Dc, channels of the patch grid (e.g. 384 for DINOv2 ViT-S/14, 320 for EfficientNet-Lite0).
+        num_queries: learned queries (default 1). 0 means the caller always passes its own queries.
+        depth: number of blocks (2; the paper does not give it).
+        num_heads, mlp_ratio, head_dim, dropout, attn_dropout, self_attention, qkv_bias, attn_backend:
+            per block, see `QFormerBlock`.
+
+    forward(context (B, N, Dc), context_mask (B, N) bool | None, queries (B, Q, D) | None,
+            query_mask (B, Q) bool | None) -> (B, Q, D). Given `queries` replace the learned ones.
+    """
+
+    def __init__(self, dim: int, context_dim: int, num_queries: int = 1, depth: int = 2, num_heads: int = 4,
+                 mlp_ratio: float = 4.0, head_dim: Optional[int] = None, dropout: float = 0.0,
+                 attn_dropout: float = 0.0, self_attention: bool = True, qkv_bias: bool = True,
+                 attn_backend: str = 'auto'):
+        super().__init__()
+        self.dim, self.num_queries = dim, num_queries
+        self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02) if num_queries > 0 else None
+        self.blocks = nn.ModuleList([
+            QFormerBlock(dim, num_heads, context_dim=context_dim, mlp_ratio=mlp_ratio, head_dim=head_dim,
+                         dropout=dropout, attn_dropout=attn_dropout, self_attention=self_attention,
+                         qkv_bias=qkv_bias, attn_backend=attn_backend)
+            for _ in range(depth)])
+        self.out_norm = nn.LayerNorm(dim)
+
+    def forward(self, context: torch.Tensor, context_mask: Optional[torch.Tensor] = None,
+                queries: Optional[torch.Tensor] = None, query_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if queries is None:
+            if self.queries is None:
+                raise ValueError('QFormer(num_queries=0) needs queries from the caller')
+            queries = repeat(self.queries, 'q d -> b q d', b=context.shape[0])
+        for block in self.blocks:
+            queries = block(queries, context, context_mask=context_mask, query_mask=query_mask)
+        return self.out_norm(queries)
