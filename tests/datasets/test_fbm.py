@@ -2,7 +2,6 @@
 trip, waypoint mask, cache, skip rules and every bad-input case."""
 import os
 import os.path as osp
-import time
 
 import joblib
 import numpy as np
@@ -147,18 +146,13 @@ def test_test_split_first_window_and_training_statistics(fbm_root, body_model_di
 
 
 def test_cache_hit_on_second_start(fbm_copy, body_model_dir, monkeypatch):
-    t0 = time.perf_counter()
     first = make(fbm_copy, body_model_dir)
-    t_first = time.perf_counter() - t0
     assert first.cache_hit is False
     calls = []
     monkeypatch.setattr(FBMDataset, '_build', lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(
         AssertionError('rebuilt the cache')))
-    t0 = time.perf_counter()
     second = make(fbm_copy, body_model_dir)
-    t_second = time.perf_counter() - t0
-    assert second.cache_hit is True and not calls
-    assert t_second < t_first
+    assert second.cache_hit is True and not calls  # the build step never ran (speed is for benchmarks)
     assert len(second) == len(first) and second.skipped == first.skipped
     a, b = first[2]['inputs'], second[2]['inputs']
     assert torch.equal(a['motion'][:, 12:], b['motion'][:, 12:])       # (obj_rot depends on the random BPS frame)
