@@ -1,6 +1,5 @@
 """RoleAwareDenoiser: shapes, identity at init, absent == zero streams, padding, gradients into every cue
 encoder, the attention dispatch, and a small overfit check."""
-import time
 
 import pytest
 import torch
@@ -290,7 +289,6 @@ def test_overfits_three_samples_quickly():
     streams = {'base': torch.randn(3, 128, generator=gen), 'waypoint': torch.randn(3, frames, 128, generator=gen)}
     net = RoleAwareDenoiser(width=128, depth=2, num_heads=4)
     optim = torch.optim.Adam(net.parameters(), lr=3e-3)
-    start = time.perf_counter()
     first = None
     for _ in range(100):
         loss = (net(x_t, t, streams) - x0).pow(2).mean()
@@ -298,10 +296,8 @@ def test_overfits_three_samples_quickly():
         optim.zero_grad()
         loss.backward()
         optim.step()
-    elapsed = time.perf_counter() - start
     final = (net(x_t, t, streams) - x0).pow(2).mean().item()
     assert final < 0.01 * first and final < 0.005, (first, final)   # typically 0.66 -> 1e-4
-    assert elapsed < 10.0, elapsed
 
 
 @pytest.mark.gpu
