@@ -19,3 +19,14 @@ def free_body_root():
 
     from imagin4d.body_models.free_body import ensure_free_body_model
     return ensure_free_body_model(os.environ.get('IMAGIN4D_BODY_MODEL_DIR') or REPO / 'data' / 'body_models')
+
+
+@pytest.fixture
+def single_torch_thread():
+    """Run a test on one intra-op torch thread: tiny matmuls on a shared 2-core machine run several times
+    faster (and steadier) without thread contention. Use with `pytestmark = pytest.mark.usefixtures(...)`."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -1,15 +1,7 @@
-"""Fixtures for the geometry tests: run single-threaded (restored afterwards).
-
-The geometry tests use many small tensors; on a shared 2-core machine intra-op threading makes them
-slower, not faster, so each test runs with one torch thread.
-"""
+"""These tests use many small tensors: run each on one torch thread (the shared `single_torch_thread` fixture)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def single_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_torch_thread):
     yield
-    torch.set_num_threads(previous)

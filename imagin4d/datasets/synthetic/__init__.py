@@ -1,1 +1,22 @@
-"""(package)"""
+"""mini-FBM: a procedural, embedded data set in the exact FBM/OMOMO release layout, for tests and the demo.
+
+Owns the public API of `imagin4d.datasets.synthetic`: objects (`OBJECTS`), subjects and the shaped skeleton,
+motion synthesis (`synthesize`, `SynthSequence`), the hidden factors (`recover_factors`, `mirror_motion`)
+and the writer (`build_mini_fbm`). The synthesis is pure numpy/torch; only `writer` touches files.
+"""
+from .body import ShapedSkeleton, Subject, sample_subjects
+from .factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS, classify_height, classify_layout,
+                      factor_agreement, mirror_factors, mirror_motion, recover_factors)
+from .motion import SynthesisFailed, SynthSequence, synthesize
+from .placement import feasible_options
+from .objects import OBJECT_NAMES, OBJECTS, ObjectSpec, Program
+from .writer import (DEFAULT_NUM_TEST, DEFAULT_NUM_TRAIN, FACTORS_FILE, build_mini_fbm, load_factors,
+                     sequence_record)
+
+__all__ = [
+    'OBJECTS', 'OBJECT_NAMES', 'ObjectSpec', 'Program', 'Subject', 'sample_subjects', 'ShapedSkeleton',
+    'synthesize', 'SynthSequence', 'SynthesisFailed', 'feasible_options',
+    'GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'recover_factors', 'classify_height',
+    'classify_layout', 'mirror_motion', 'mirror_factors', 'factor_agreement',
+    'build_mini_fbm', 'load_factors', 'sequence_record', 'FACTORS_FILE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
+]

@@ -1,12 +1,7 @@
-"""Run these small-model tests on one intra-op thread: on a shared 2-core machine, two threads of tiny matmuls
-contend with other processes and run several times slower."""
+"""These tests use many small tensors: run each on one torch thread (the shared `single_torch_thread` fixture)."""
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_torch_thread):
     yield
-    torch.set_num_threads(previous)

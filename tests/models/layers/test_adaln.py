@@ -5,13 +5,7 @@ import torch
 from imagin4d.models.layers import AdaLNFinalLayer, AdaLNTransformerBlock, AdaLNZero, modulate
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matmuls on a shared 2-core machine run faster (and steadier) on one intra-op thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def _perturb(module, std=0.2, seed=0):

@@ -8,13 +8,7 @@ from imagin4d.models.layers import attention_dispatch
 from imagin4d.registry import ATTENTION_BACKENDS
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny matmuls on a shared 2-core machine run faster (and steadier) on one intra-op thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def test_multihead_attention_shapes_and_masked_rows():

