@@ -13,6 +13,7 @@ from typing import List, Optional
 import numpy as np
 
 from .depicted_frame import contact_centred_frame, sample_depicted_frames
+from .errors import RenderError
 from .reference import ReferenceRenderer, look_at_point
 
 __all__ = ['render_dataset_references', 'load_reference_index', 'window_id']
@@ -31,27 +32,42 @@ def _depicted_frames(window: dict, frames_per_window: Optional[int], seed: int) 
     return sample_depicted_frames(contacts, frames_per_window, rng)
 
 
+def _object_box_corners(dataset, window: dict, frame: int) -> np.ndarray:
+    """(8, 3) corners of the object's template bounding box placed at `frame` (cheap; no mesh needed)."""
+    verts = np.asarray(dataset.object_template(window['object_name'])['verts'], np.float64)
+    lo, hi = verts.min(0), verts.max(0)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    rot = np.asarray(window['obj_rot'][frame], np.float64)
+    return float(window['obj_scale'][frame]) * corners @ rot.T + np.asarray(window['obj_trans'][frame], np.float64)
+
+
 def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: str,
                               frames_per_window: Optional[int] = None, seed: int = 0, progress: bool = True) -> dict:
     """Render (or reuse from the cache) the reference images of every window of `dataset`; write the index.
 
     dataset: a BaseHOIDataset (assemble_window / frame_geometry); renderer: with a `cache_root`.
     frames_per_window: None = the evaluation rule (contact-centred frame), k = k training frames per window.
-    Returns counts {windows, images, rendered, cached}.
+    A window whose every sampled camera fails the visibility checks is left out of the index and reported
+    (`failed`: one message per image naming the sequence and frame); nothing blank is ever indexed.
+    Returns counts {windows, images, rendered, cached, failed}.
     """
     if renderer.cache is None:
         raise ValueError('render_dataset_references needs a ReferenceRenderer with cache_root set')
     from tqdm import tqdm
     root = os.path.dirname(os.path.abspath(index_file))
-    entries, rendered_before = [], renderer.renders
+    entries, failed, rendered_before = [], [], renderer.renders
     cached = 0
     for idx in tqdm(range(len(dataset)), desc=f'references ({renderer.style.name})', disable=not progress):
         window = dataset.assemble_window(dataset.get_data_info(idx))
         decoded = dataset.codec.decode(window['motion'])
         for t_star in _depicted_frames(window, frames_per_window, seed):
-            look_at = look_at_point(decoded['joints'][t_star].numpy(), decoded['obj_com'][t_star].numpy())
-            ref = renderer(window_id(window), t_star, lambda: dataset.frame_geometry(window, t_star),
-                           look_at=look_at)
+            look_at = look_at_point(decoded['joints'][t_star].numpy(), _object_box_corners(dataset, window, t_star))
+            try:
+                ref = renderer(window_id(window), t_star, lambda: dataset.frame_geometry(window, t_star),
+                               look_at=look_at)
+            except RenderError as err:
+                failed.append(str(err))
+                continue
             cached += int(ref.cached)
             png = renderer.cache.paths(ref.key)[0]
             entries.append(dict(seq_name=window['seq_name'], window_start=int(window['window_start']),
@@ -63,7 +79,7 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
         json.dump(entries, f)
     os.replace(tmp, index_file)
     return dict(windows=len(dataset), images=len(entries), rendered=renderer.renders - rendered_before,
-                cached=cached)
+                cached=cached, failed=failed)
 
 
 def load_reference_index(index_file: str) -> List[dict]:

@@ -35,3 +35,14 @@ def test_render_index_and_cache_hit(fbm_root, body_model_dir, tmp_path):
 def test_missing_index_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='render_references.py'):
         load_reference_index(str(tmp_path / 'none.json'))
+
+
+def test_frames_without_a_usable_camera_are_reported_not_indexed(fbm_root, body_model_dir, tmp_path):
+    dataset = FBMDataset(data_root=fbm_root, split='train', body_model_root=body_model_dir, pipeline=[])
+    too_close = ReferenceRenderer(style='mesh', width=48, height=48, cache_root=str(tmp_path / 'cache'),
+                                  camera_ranges=dict(distance_range=(0.3, 0.35)), max_camera_tries=2)
+    index = str(tmp_path / 'train_mesh.json')
+    counts = render_dataset_references(dataset, too_close, index, progress=False)
+    assert counts['images'] == 0 and len(counts['failed']) == len(dataset)
+    assert all('did not show the body and the object' in msg and 'fbm/' in msg for msg in counts['failed'])
+    assert load_reference_index(index) == []

@@ -27,6 +27,8 @@ def parse_args(argv=None):
                         help='training: depicted frames per window (default: 3 for train, the contact-centred '
                              'frame for test)')
     parser.add_argument('--body-model-root', default=None)
+    parser.add_argument('--distance', type=float, nargs=2, default=[2.8, 4.0], metavar=('MIN', 'MAX'),
+                        help='camera distance range in metres (tall or lifted objects need room)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default=None)
     return parser.parse_args(argv)
@@ -45,11 +47,15 @@ def main(argv=None):
     out = args.out or osp.join(args.data_root, 'references')
     frames = args.frames_per_window if args.frames_per_window is not None else (3 if args.split == 'train' else None)
     renderer = ReferenceRenderer(style=args.style, width=args.size, height=args.size, seed=args.seed,
-                                 cache_root=osp.join(out, 'cache'))
+                                 cache_root=osp.join(out, 'cache'),
+                                 camera_ranges=dict(distance_range=tuple(args.distance)))
     index = osp.join(out, f'{args.split}_{args.style}.json')
     counts = render_dataset_references(dataset, renderer, index, frames_per_window=frames, seed=args.seed)
     print(f"{counts['images']} reference images for {counts['windows']} windows: {counts['rendered']} rendered, "
           f"{counts['cached']} from the cache; index {index}")
+    if counts['failed']:
+        print(f"{len(counts['failed'])} depicted frames had no camera showing the whole interaction and are "
+              'not indexed:\n  ' + '\n  '.join(counts['failed']))
 
 
 if __name__ == '__main__':
