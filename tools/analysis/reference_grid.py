@@ -45,6 +45,7 @@ def main(argv=None):
     parser.add_argument('--data-root', required=True)
     parser.add_argument('--split', default='test')
     parser.add_argument('--count', type=int, default=6)
+    parser.add_argument('--per-row', type=int, default=3)
     parser.add_argument('--out', required=True)
     args = parser.parse_args(argv)
     with open(osp.join(args.data_root, 'mini_fbm_factors.json')) as f:
@@ -52,16 +53,18 @@ def main(argv=None):
     refs = {style: {e['seq_name']: e for e in load_reference_index(
         osp.join(args.data_root, 'references', f'{args.split}_{style}.json'))} for style in ('mesh', 'sketch')}
     names = [n for n in refs['mesh'] if n in refs['sketch'] and n in factors]
-    columns = []
+    cells = []
     for name in pick_sequences(factors, names, args.count):
         fac = factors[name]
         pair = np.concatenate([cv2.cvtColor(cv2.imread(refs[s][name]['image']), cv2.COLOR_BGR2RGB)
                                for s in ('mesh', 'sketch')], axis=1)
-        columns.append(labelled(pair, [f"{fac['object']}: {fac['grasp_hand']} hand(s)",
-                                       f"height {fac['carry_height']}, object {fac['layout']}",
-                                       f"{name} t*={refs['mesh'][name]['t_star']}"]))
-        columns.append(np.full((columns[-1].shape[0], 8, 3), 255, np.uint8))
-    grid = np.concatenate(columns[:-1], axis=1)
+        cell = labelled(pair, [f"{fac['object']}: {fac['grasp_hand']} hand(s)",
+                               f"height {fac['carry_height']}, object {fac['layout']}",
+                               f"{name} t*={refs['mesh'][name]['t_star']}"])
+        cells.append(np.pad(cell, ((0, 8), (0, 8), (0, 0)), constant_values=255))
+    cells += [np.full_like(cells[0], 255)] * (-len(cells) % args.per_row)
+    rows = [np.concatenate(cells[i:i + args.per_row], axis=1) for i in range(0, len(cells), args.per_row)]
+    grid = np.concatenate(rows, axis=0)
     cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     print(f'wrote {args.out} ({grid.shape[1]}x{grid.shape[0]})')
 
