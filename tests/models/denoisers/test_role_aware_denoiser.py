@@ -9,19 +9,10 @@ from imagin4d.models.cues import ROLE_DIMS
 from imagin4d.models.denoisers import RoleAwareDenoiser
 from imagin4d.models.layers import AdaLNZero, AttentionBackend, attention, attention_dispatch, set_attn_backend
 from imagin4d.registry import ATTENTION_BACKENDS, MODELS
+from testing_utils import perturb_adaln
 
 B, T, D, C, N, CI, DT = 2, 12, 220, 32, 9, 24, 20
 
-
-def _perturb(module, std=0.2, seed=0):
-    """Random weights in every zero-initialised AdaLN projection: the network after some training."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for sub in module.modules():
-            if isinstance(sub, AdaLNZero):
-                for p in sub.parameters():
-                    p.copy_(torch.randn(p.shape, generator=gen) * std)
-    return module
 
 
 def _denoiser(**kwargs):
@@ -91,7 +82,7 @@ def test_fresh_denoiser_ignores_every_condition():
 
 @pytest.mark.parametrize('fusion', ['sum', 'separate'])
 def test_absent_stream_equals_zero_stream(fusion):
-    net = _perturb(_denoiser(stream_fusion=fusion))
+    net = perturb_adaln(_denoiser(stream_fusion=fusion))
     x, t, streams, tokens = _inputs()
     for name in ('base', 'waypoint', 'spatial_image'):
         others = {k: v for k, v in streams.items() if k != name}
@@ -105,14 +96,14 @@ def test_absent_stream_equals_zero_stream(fusion):
 
 
 def test_sum_fusion_depends_only_on_the_sum_of_streams():
-    net = _perturb(_denoiser())
+    net = perturb_adaln(_denoiser())
     x, t, streams, _ = _inputs()
     total = streams['waypoint'] + streams['spatial_image'] + streams['base'][:, None]
     torch.testing.assert_close(net(x, t, streams), net(x, t, {'waypoint': total}), atol=1e-5, rtol=1e-5)
 
 
 def test_frame_tokens_only_through_the_last_layer_and_masked_samples_drop_them():
-    net = _perturb(_denoiser())
+    net = perturb_adaln(_denoiser())
     assert [b.cross_attention for b in net.blocks] == [False, True]
     x, t, streams, tokens = _inputs()
     without = net(x, t, streams)
@@ -126,7 +117,7 @@ def test_frame_tokens_only_through_the_last_layer_and_masked_samples_drop_them()
 
 
 def test_padded_frames_do_not_influence_valid_frames():
-    net = _perturb(_denoiser(depth=3, num_cross_attention_layers=1))
+    net = perturb_adaln(_denoiser(depth=3, num_cross_attention_layers=1))
     x, t, streams, tokens = _inputs()
     pad = torch.ones(B, T, dtype=torch.bool)
     pad[1, 8:] = False
@@ -199,7 +190,7 @@ def _build(names, backend='auto'):
     encoders = torch.nn.ModuleDict({n: MODELS.build(dict(ENCODERS[n], attn_backend=backend)
                                                     if 'Image' in ENCODERS[n]['type'] and n != 'global_image'
                                                     else ENCODERS[n]) for n in names})
-    net = _perturb(_denoiser(attn_backend=backend))
+    net = perturb_adaln(_denoiser(attn_backend=backend))
     return encoders, net
 
 

@@ -3,20 +3,11 @@ import pytest
 import torch
 
 from imagin4d.models.layers import AdaLNFinalLayer, AdaLNTransformerBlock, AdaLNZero, modulate
+from testing_utils import perturb_adaln
 
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
-
-def _perturb(module, std=0.2, seed=0):
-    """Give every zero-initialised AdaLN projection random weights (a block after some training)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for sub in module.modules():
-            if isinstance(sub, AdaLNZero):
-                for p in sub.parameters():
-                    p.copy_(torch.randn(p.shape, generator=gen) * std)
-    return module
 
 
 def test_adaln_zero_outputs_zero_at_init_with_both_shapes():
@@ -48,13 +39,13 @@ def test_fresh_block_is_identity(cross, fusion):
     mask[1, 5:] = False
     out = block(x, cond, key_padding_mask=mask, context=torch.randn(2, 4, 10) if cross else None)
     assert torch.equal(out, x)
-    _perturb(block)
+    perturb_adaln(block)
     out = block(x, cond, key_padding_mask=mask, context=torch.randn(2, 4, 10) if cross else None)
     assert out.shape == x.shape and not torch.allclose(out, x)
 
 
 def test_separate_fusion_zero_stream_equals_absent_stream():
-    ada = _perturb(AdaLNZero(6, 4, num_chunks=2, fusion='separate', stream_names=('base', 'waypoint')))
+    ada = perturb_adaln(AdaLNZero(6, 4, num_chunks=2, fusion='separate', stream_names=('base', 'waypoint')))
     base = torch.randn(2, 6)
     omitted = ada({'base': base})
     zeroed = ada({'base': base, 'waypoint': torch.zeros(2, 5, 6)})
@@ -79,7 +70,7 @@ def test_sum_fusion_rejects_dict_and_separate_needs_names():
 
 def test_per_frame_conditioning_acts_per_frame():
     """A change of the conditioning at frame 3 changes only frame 3 of an MLP-only path (no attention mixing)."""
-    ada = _perturb(AdaLNZero(6, 4, num_chunks=3))
+    ada = perturb_adaln(AdaLNZero(6, 4, num_chunks=3))
     cond = torch.randn(1, 5, 6)
     changed = cond.clone()
     changed[0, 3] += 1.0
