@@ -7,9 +7,9 @@ import torch
 import imagin4d.models  # noqa: F401 - registers everything
 from imagin4d.models.cues import ROLE_DIMS
 from imagin4d.models.denoisers import RoleAwareDenoiser
-from imagin4d.models.layers import AdaLNZero, AttentionBackend, attention, attention_dispatch, set_attn_backend
-from imagin4d.registry import ATTENTION_BACKENDS, MODELS
-from testing_utils import perturb_adaln
+from imagin4d.models.layers import set_attn_backend
+from imagin4d.registry import MODELS
+from testing_utils import counting_attention_backend, perturb_adaln
 
 B, T, D, C, N, CI, DT = 2, 12, 220, 32, 9, 24, 20
 
@@ -242,18 +242,10 @@ def test_all_attention_goes_through_the_dispatch(monkeypatch):
         return net(x, t, streams, frame_tokens=tokens, frame_token_mask=pad, padding_mask=pad)
 
     ref = run('sdpa')
-    calls = []
-
-    @ATTENTION_BACKENDS.register_module(name='test_counting_denoiser', force=True)
-    class Counting(AttentionBackend):
-        def forward(self, q, k, v, key_padding_mask, dropout_p):
-            calls.append(tuple(q.shape))
-            return attention(q, k, v, key_padding_mask, backend='math')
-
     def forbidden(*args, **kwargs):
         raise AssertionError('attention computed outside imagin4d.models.layers.attention_dispatch')
 
-    try:
+    with counting_attention_backend('test_counting_denoiser') as calls:
         monkeypatch.setattr(torch.nn.functional, 'scaled_dot_product_attention', forbidden)
         monkeypatch.setattr(torch.nn.MultiheadAttention, 'forward', forbidden)
         torch.testing.assert_close(run('math'), ref, atol=1e-5, rtol=1e-5)
@@ -264,9 +256,6 @@ def test_all_attention_goes_through_the_dispatch(monkeypatch):
         encoders, net = _build(names)
         set_attn_backend(torch.nn.ModuleList([encoders, net]), 'math')
         assert {m.attn_backend for m in net.modules() if hasattr(m, 'attn_backend')} == {'math'}
-    finally:
-        ATTENTION_BACKENDS.module_dict.pop('test_counting_denoiser')
-        attention_dispatch._BACKENDS.pop('test_counting_denoiser', None)
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from imagin4d.models.layers import AttentionBackend, attention, available_backends
-from imagin4d.registry import ATTENTION_BACKENDS
+from imagin4d.models.layers import attention, available_backends
+from testing_utils import counting_attention_backend
 
 
 def _inputs(dtype, lq=6, lk=9, seed=0):
@@ -67,26 +67,14 @@ def test_bad_mask_and_unknown_backend_are_reported():
 
 
 def test_plugin_backend_registers_and_is_dispatched():
-    calls = []
-
-    @ATTENTION_BACKENDS.register_module(name='test_counting', force=True)
-    class CountingAttention(AttentionBackend):
-        priority = 50  # above every built-in backend, so `auto` picks it
-
-        def forward(self, q, k, v, key_padding_mask, dropout_p):
-            calls.append(q.shape)
-            return attention(q, k, v, key_padding_mask, backend='math')
-
-    try:
+    # priority above every built-in backend, so `auto` picks it
+    with counting_attention_backend('test_counting', priority=50) as calls:
         q, k, v, mask = _inputs(torch.float32)
         assert available_backends()[0] == 'test_counting'
         attention(q, k, v, mask, backend='auto')
         attention(q, k, v, mask, backend='test_counting')
         assert len(calls) == 2
-    finally:
-        ATTENTION_BACKENDS.module_dict.pop('test_counting')
-        from imagin4d.models.layers import attention_dispatch
-        attention_dispatch._BACKENDS.pop('test_counting', None)
+    assert 'test_counting' not in available_backends()
 
 
 @pytest.mark.gpu

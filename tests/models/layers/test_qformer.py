@@ -2,11 +2,8 @@
 import pytest
 import torch
 
-from imagin4d.models.layers import (AttentionBackend, MultiHeadAttention, QFormer, QFormerBlock, attention,
-                                    set_attn_backend)
-from imagin4d.models.layers import attention_dispatch
-from imagin4d.registry import ATTENTION_BACKENDS
-
+from imagin4d.models.layers import MultiHeadAttention, QFormer, QFormerBlock, set_attn_backend
+from testing_utils import counting_attention_backend
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
@@ -60,15 +57,7 @@ def test_qformer_query_mask_isolates_padded_queries():
 
 
 def test_math_and_sdpa_agree_and_calls_are_counted():
-    calls = []
-
-    @ATTENTION_BACKENDS.register_module(name='test_counting_qformer', force=True)
-    class Counting(AttentionBackend):
-        def forward(self, q, k, v, key_padding_mask, dropout_p):
-            calls.append(tuple(q.shape))
-            return attention(q, k, v, key_padding_mask, backend='math')
-
-    try:
+    with counting_attention_backend('test_counting_qformer') as calls:
         torch.manual_seed(0)
         qf = QFormer(dim=32, context_dim=24, num_queries=3, depth=2, num_heads=4, attn_backend='math')
         patches, mask = torch.randn(2, 9, 24), torch.ones(2, 9, dtype=torch.bool)
@@ -81,6 +70,3 @@ def test_math_and_sdpa_agree_and_calls_are_counted():
         assert len(calls) == 4                      # depth 2 x (self + cross)
         with pytest.raises(ValueError, match='unknown attention backend'):
             set_attn_backend(qf, 'nope')
-    finally:
-        ATTENTION_BACKENDS.module_dict.pop('test_counting_qformer')
-        attention_dispatch._BACKENDS.pop('test_counting_qformer', None)
