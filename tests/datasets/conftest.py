@@ -25,7 +25,7 @@ def body_model_dir(free_body_root):
 @pytest.fixture(scope='session')
 def fbm_root(tmp_path_factory):
     """A pristine tiny FBM release (shared; tests that edit files use `fbm_copy`)."""
-    return hoi_fixtures.write_fbm_release(str(tmp_path_factory.mktemp('fbm')), with_body_models=False)
+    return hoi_fixtures.write_fbm_release(str(tmp_path_factory.mktemp('fbm')))
 
 
 @pytest.fixture
@@ -38,4 +38,4 @@ def fbm_copy(fbm_root, tmp_path):
 
 @pytest.fixture(scope='session')
 def behave_root(tmp_path_factory):
-    return hoi_fixtures.write_behave_release(str(tmp_path_factory.mktemp('behave')), with_body_models=False)
+    return hoi_fixtures.write_behave_release(str(tmp_path_factory.mktemp('behave')))

@@ -1,4 +1,4 @@
-"""Test-only writers of tiny FBM and BEHAVE releases in the exact on-disk layout, and a procedural body model.
+"""Test-only writers of tiny FBM and BEHAVE releases in the exact on-disk layout (body models: the free body).
 
 Owns nothing in the library: these fixtures exist so the dataset tests can run without licensed data.
 Keys, dtypes and shapes follow /work/shared/research/data_and_peers.md sections 1.2 and 2.1.
@@ -12,100 +12,6 @@ import joblib
 import numpy as np
 import trimesh
 
-from imagin4d.body_models import skeletons
-
-# ------------------------------------------------------------------ procedural SMPL-family body model
-SMPLX_PARENTS = list(skeletons.SMPLX_PARENTS)
-SMPLH_PARENTS = list(skeletons.SMPLH_PARENTS)
-
-# Rest offsets of the 22 SMPL body joints from their parent, model frame Y-up, x = body left, z = forward.
-_BODY_OFFSETS = [
-    (0.0, 0.0, 0.0), (0.07, -0.09, 0.0), (-0.07, -0.09, 0.0), (0.0, 0.11, -0.02),        # pelvis, hips, spine1
-    (0.03, -0.38, 0.0), (-0.03, -0.38, 0.0), (0.0, 0.13, 0.0),                           # knees, spine2
-    (-0.01, -0.40, -0.04), (0.01, -0.40, -0.04), (0.0, 0.05, 0.02),                      # ankles, spine3
-    (0.02, -0.05, 0.12), (-0.02, -0.05, 0.12), (0.0, 0.21, -0.03),                       # toes (feet), neck
-    (0.08, 0.12, -0.02), (-0.08, 0.12, -0.02), (0.0, 0.09, 0.05),                        # collars, head
-    (0.10, 0.03, -0.01), (-0.10, 0.03, -0.01), (0.26, -0.01, -0.02), (-0.26, -0.01, -0.02),  # shoulders, elbows
-    (0.25, 0.01, 0.0), (-0.25, 0.01, 0.0),                                               # wrists
-]
-
-
-def _side(parents, j):
-    """+1 if joint j descends from the left wrist (20), -1 otherwise."""
-    while j >= 0:
-        if j in (20, 21):
-            return 1.0 if j == 20 else -1.0
-        j = parents[j]
-    return -1.0
-
-
-def _rest_joints(model_type):
-    """Plausible rest joints (Y-up model frame) for every joint of the SMPL-X / SMPL-H tree."""
-    parents = SMPLX_PARENTS if model_type == 'smplx' else SMPLH_PARENTS
-    rng = np.random.default_rng(7)
-    offsets = list(_BODY_OFFSETS)
-    for j in range(22, len(parents)):
-        if model_type == 'smplx' and j in (22, 23, 24):          # jaw, eyes (children of the head)
-            offsets.append((0.03 * (j - 23), 0.05, 0.08))
-        else:                                                    # finger joints point away from the body
-            offsets.append(tuple(np.array([0.03 * _side(parents, j), 0.0, 0.0]) + rng.normal(0, 0.005, 3)))
-    joints = np.zeros((len(parents), 3))
-    for j, p in enumerate(parents):
-        joints[j] = np.asarray(offsets[j]) + (joints[p] if p >= 0 else 0.0)
-    return joints, parents
-
-
-def write_body_model_npz(path, model_type='smplx', num_shape=20, seed=0):
-    """A small procedural model in the smplx `.npz` layout (env.md section 4): a box-shaped vertex cloud around
-    each bone, skinning = nearest joint, J_regressor = mean of each joint's 8 nearest vertices.
-    """
-    rng = np.random.default_rng(seed)
-    joints, parents = _rest_joints(model_type)
-    J = len(parents)
-    # smplx selects extra joints by real vertex ids, so the vertex count must be the real one
-    V = 10475 if model_type == 'smplx' else 6890
-    bone = rng.integers(0, J, V)
-    a = joints[bone]
-    b = np.where((np.asarray(parents)[bone] >= 0)[:, None], joints[np.maximum(np.asarray(parents)[bone], 0)],
-                 a + np.array([0.0, 0.05, 0.0]))
-    verts = a + rng.uniform(0, 1, (V, 1)) * (b - a) + rng.normal(0, 0.03, (V, 3))
-    d = np.linalg.norm(verts[:, None] - joints[None], axis=-1)        # (V, J)
-    regressor = np.zeros((J, len(verts)))
-    for j in range(J):
-        near = np.argsort(d[:, j])[:8]
-        regressor[j, near] = 1.0 / 8
-    v_template = verts.copy()
-    weights = np.zeros((len(verts), J))
-    weights[np.arange(len(verts)), d.argmin(1)] = 1.0
-    faces = np.stack([np.arange(V - 2), np.arange(1, V - 1), np.arange(2, V)], 1).astype(np.uint32)
-    shapedirs = rng.normal(0, 0.002, (V, 3, num_shape))
-    num_pose = (J - 1) * 9
-    kintree = np.stack([np.asarray(parents), np.arange(J)]).astype(np.int64)
-    kintree[0, 0] = 4294967295 if model_type == 'smplh' else -1
-    payload = dict(v_template=v_template.astype(np.float32), f=faces, shapedirs=shapedirs.astype(np.float32),
-                   posedirs=np.zeros((V, 3, num_pose), np.float32), J_regressor=regressor.astype(np.float32),
-                   kintree_table=kintree, weights=weights.astype(np.float32),
-                   hands_componentsl=np.eye(45, dtype=np.float32), hands_componentsr=np.eye(45, dtype=np.float32),
-                   hands_meanl=np.zeros(45, np.float32), hands_meanr=np.zeros(45, np.float32))
-    if model_type == 'smplx':
-        payload.update(lmk_faces_idx=np.zeros(51, np.int64), lmk_bary_coords=np.full((51, 3), 1 / 3, np.float32),
-                       dynamic_lmk_faces_idx=np.zeros((79, 17), np.int64),
-                       dynamic_lmk_bary_coords=np.full((79, 17, 3), 1 / 3, np.float32))
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    np.savez_compressed(path, **payload)
-    return path
-
-
-def write_body_models(root, model_type, genders=('MALE', 'FEMALE', 'NEUTRAL')):
-    """root/<model_type>/<MODEL>_<GENDER>.npz for each gender."""
-    prefix = 'SMPLX' if model_type == 'smplx' else 'SMPLH'
-    first = write_body_model_npz(osp.join(root, model_type, f'{prefix}_{genders[0]}.npz'), model_type)
-    for g in genders[1:]:
-        shutil.copy(first, osp.join(root, model_type, f'{prefix}_{g}.npz'))
-    return root
-
-
-# ------------------------------------------------------------------ motion helpers
 def _rot_x(a):
     c, s = np.cos(a), np.sin(a)
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
@@ -178,7 +84,7 @@ def make_fbm_record(seq_name, T, seed=0, gender='male'):
     return rec
 
 
-def write_fbm_release(root, train=None, test=None, with_body_models=True, text_missing=(), contacts_missing=()):
+def write_fbm_release(root, train=None, test=None, text_missing=(), contacts_missing=()):
     """Write a tiny FBM release under `root`.
 
     train/test: lists of (seq_name, T); default: two train sequences (one 150, one 130 frames, two
@@ -216,8 +122,6 @@ def write_fbm_release(root, train=None, test=None, with_body_models=True, text_m
             for part in ('top', 'bottom'):
                 _box_mesh((size, size, size)).export(
                     osp.join(root, 'captured_objects', f'{obj}_cleaned_simplified_{part}.obj'))
-    if with_body_models:
-        write_body_models(osp.join(root, 'smpl_all_models'), 'smplx')
     return root
 
 
@@ -265,7 +169,7 @@ def write_behave_sequence(root, name, T, seed=0):
              trans=otrans.astype(np.float64), frame_times=times, save_name=np.array('fit01-smooth'))
 
 
-def write_behave_release(root, train=None, test=None, with_body_models=True):
+def write_behave_release(root, train=None, test=None):
     train = train if train is not None else [('Date01_Sub01_boxmedium_hand', 150), ('Date02_Sub06_chairwood_sit', 130)]
     test = test if test is not None else [('Date03_Sub03_boxmedium_lift', 125)]
     for i, (name, T) in enumerate(train + test):
@@ -278,6 +182,4 @@ def write_behave_release(root, train=None, test=None, with_body_models=True):
         mesh.apply_scale(np.asarray(size) / 2.0)
         mesh.apply_translation([0.3, -0.1, 0.05])     # templates are not centred; the loader centres them
         mesh.export(osp.join(root, 'objects', obj, f'{obj}_f{2500 if obj.startswith("chair") else 1000}.ply'))
-    if with_body_models:
-        write_body_models(root, 'smplh', genders=('MALE', 'FEMALE'))
     return root
