@@ -6,7 +6,6 @@ Keys, dtypes and shapes follow /work/shared/research/data_and_peers.md sections 
 import json
 import os
 import os.path as osp
-import shutil
 
 import joblib
 import numpy as np
