@@ -30,3 +30,25 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope='session')
+def mini_fbm_root(tmp_path_factory, free_body_root):
+    """A small mini-FBM: 16 train sequences (two per object) and 8 test sequences (one per object)."""
+    from imagin4d.datasets.synthetic import build_mini_fbm
+    root = str(tmp_path_factory.mktemp('mini_fbm'))
+    summary = build_mini_fbm(root, str(free_body_root), num_train=16, num_test=8, seed=3, progress=False)
+    assert summary['num_train'] == 16 and summary['num_test'] == 8
+    return root
+
+
+@pytest.fixture(scope='session')
+def mini_fbm_prepared(tmp_path_factory, free_body_root):
+    """A small mini-FBM with everything a model needs, built by the real tool (tools/data/prepare_mini_fbm.py, in a
+    subprocess: the renderer must not share a process that later forks): 16 train / 8 test sequences, mesh and
+    sketch references at 96 px (1 depicted frame per training window), EfficientNet-Lite0 + MiniLM feature caches.
+    Layout: <root>/references/{train,test}_{mesh,sketch}.json, <root>/feature_cache."""
+    root = tmp_path_factory.mktemp('mini_fbm_prepared') / 'mini_fbm'
+    run_tool(['tools/data/prepare_mini_fbm.py', '--out', root, '--num-train', 16, '--num-test', 8, '--seed', 3,
+              '--size', 96, '--train-frames', 1, '--body-model-dir', free_body_root], cwd=REPO, timeout=900)
+    return str(root)

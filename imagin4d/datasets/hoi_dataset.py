@@ -543,7 +543,9 @@ class BaseHOIDataset(BaseDataset):
 
         Keys: motion (W, D), waypoint_mask (W, D) bool, waypoint_values (W, D), bps (N, 3), contacts (W, 4),
         text, t_star (contact-centred), obj_rot / obj_trans (W, 3, 3) / (W, 3) absolute canonical pose,
-        obj_scale (W,), obj_ref_rot (3, 3), template_centroid (3,), smpl_params (canonical body parameters),
+        obj_scale (W,), obj_ref_rot (3, 3), template_centroid (3,), object_verts (V, 3) / object_faces (F, 3)
+        (the template mesh: vertices at frame t = scale_t R_t (v - centroid) + obj_com_t),
+        smpl_params (canonical body parameters),
         and the metainfo keys of HOIDataSample.
         """
         seq = self._sequences[info['seq_idx']]
@@ -582,7 +584,9 @@ class BaseHOIDataset(BaseDataset):
             motion=motion.float(), waypoint_mask=mask, waypoint_values=values.float(), bps=bps.float(),
             contacts=contacts, text=seq['text'], t_star=contact_centred_frame(contacts.numpy()),
             obj_rot=cw.obj_rot, obj_trans=cw.obj_trans, obj_scale=scale, obj_ref_rot=ref_rot,
-            template_centroid=centroid, smpl_params=smpl_params, normalized=self.normalize,
+            template_centroid=centroid, object_verts=torch.from_numpy(obj['verts']).float(),
+            object_faces=torch.from_numpy(obj['faces'].astype(np.int64)),
+            smpl_params=smpl_params, normalized=self.normalize,
             seq_name=seq['seq_name'], window_start=start, window_len=W, seq_len=W,
             object_name=seq['object_name'], subject=seq['subject'], gender=seq['gender'], fps=self.FPS,
             dataset=self.DATASET_NAME, split=self.split, bps_frame=f,

@@ -1,1 +1,2 @@
-"""(package)"""
+"""Evaluation: pure metric math (`functional/`) and the mmengine metrics that apply it (`metrics/`)."""
+from . import functional, metrics  # noqa: F401

@@ -1,6 +1,7 @@
 """Build the embedded data set from nothing: mini-FBM motion, reference images, frozen feature caches.
 
     python tools/data/prepare_mini_fbm.py [--out data/mini_fbm] [--num-train N --num-test M] [--size 224]
+        [--seed S] [--train-frames K] [--body-model-dir DIR]
 
 Runs, in order and each only for what is missing: make_mini_fbm.py, render_references.py (train: 3 depicted
 frames per window; test: the contact-centred frame; styles mesh and sketch), cache_features.py (EfficientNet-Lite0
@@ -27,18 +28,24 @@ def main(argv=None):
     parser.add_argument('--num-test', type=int, default=None)
     parser.add_argument('--size', type=int, default=224, help='reference image size')
     parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
+    parser.add_argument('--seed', type=int, default=0, help='mini-FBM generation seed')
+    parser.add_argument('--train-frames', type=int, default=3, help='depicted frames per training window')
+    parser.add_argument('--body-model-dir', default=None, help='free body model folder (make_mini_fbm default)')
     args = parser.parse_args(argv)
 
     if not osp.isfile(osp.join(args.out, 'train_diffusion_manip_seq_joints24.p')):
         sizes = [f for flag, n in (('--num-train', args.num_train), ('--num-test', args.num_test)) if n is not None
                  for f in (flag, n)]
-        run(osp.join(TOOLS, 'make_mini_fbm.py'), '--out', args.out, *sizes)
+        extra = ['--body-model-dir', args.body_model_dir] if args.body_model_dir else []
+        run(osp.join(TOOLS, 'make_mini_fbm.py'), '--out', args.out, '--seed', args.seed, '--no-progress', *sizes,
+            *extra)
     else:
         print(f'mini-FBM already in {args.out}')
     for split in ('train', 'test'):
         for style in args.styles:
+            frames = ['--frames-per-window', args.train_frames] if split == 'train' else []
             run(osp.join(TOOLS, 'render_references.py'), '--data-root', args.out, '--split', split,
-                '--style', style, '--size', args.size)
+                '--style', style, '--size', args.size, *frames)
     texts = sorted(glob.glob(osp.join(args.out, 'omomo_text_anno_json_data', '*.json')))
     run(osp.join(TOOLS, 'cache_features.py'), '--images', osp.join(args.out, 'references', 'cache'),
         '--texts', *texts, '--out', osp.join(args.out, 'feature_cache'))

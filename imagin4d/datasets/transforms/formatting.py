@@ -23,7 +23,8 @@ class PackHOIInputs:
 
     META_KEYS = ('seq_name', 'window_start', 'window_len', 'seq_len', 'object_name', 'subject', 'gender', 'fps',
                  'dataset', 'split', 't_star', 'bps_frame', 'canonical_R', 'canonical_t', 'sample_idx', 'normalized')
-    FIELD_KEYS = ('obj_rot', 'obj_trans', 'obj_scale', 'obj_ref_rot', 'template_centroid', 'smpl_params')
+    FIELD_KEYS = ('obj_rot', 'obj_trans', 'obj_scale', 'obj_ref_rot', 'template_centroid', 'object_verts',
+                  'object_faces', 'smpl_params')
 
     def __init__(self, input_keys: Sequence[str] = ('motion', 'waypoint_mask', 'waypoint_values', 'bps'),
                  meta_keys: Sequence[str] = META_KEYS, field_keys: Sequence[str] = FIELD_KEYS):

