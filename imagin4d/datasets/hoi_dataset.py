@@ -120,7 +120,7 @@ class BaseHOIDataset(BaseDataset):
     DATASET_NAME = 'hoi'
     BODY_MODEL_TYPE = 'smplx'
     POSE_DIM = 66
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2
     FPS = 30
 
     def __init__(self, data_root: str, split: str = 'train', window: int = 120, stride: int = 30,
@@ -411,6 +411,7 @@ class BaseHOIDataset(BaseDataset):
                                        source, name, key)
         meta = dict(seq_name=name, object_name=obj_name, subject=rec.get('subject', ''), gender=gender,
                     text=rec.get('text') or '', betas=betas.tolist(), rest_root=rest_root.tolist(),
+                    rest_joints24=rest[list(ids24)].tolist(),
                     source=source, contacts_from='file' if rec.get('contacts') is not None else 'geometry')
         return arrays, meta
 
@@ -544,7 +545,8 @@ class BaseHOIDataset(BaseDataset):
         Keys: motion (W, D), waypoint_mask (W, D) bool, waypoint_values (W, D), bps (N, 3), contacts (W, 4),
         text, t_star (contact-centred), obj_rot / obj_trans (W, 3, 3) / (W, 3) absolute canonical pose,
         obj_scale (W,), obj_ref_rot (3, 3), template_centroid (3,), object_verts (V, 3) / object_faces (F, 3)
-        (the template mesh: vertices at frame t = scale_t R_t (v - centroid) + obj_com_t),
+        (the template mesh: vertices at frame t = scale_t R_t (v - centroid) + obj_com_t), rest_joints24 (24, 3)
+        (the subject's rest skeleton, for forward kinematics of predicted rotations),
         smpl_params (canonical body parameters),
         and the metainfo keys of HOIDataSample.
         """
@@ -584,7 +586,8 @@ class BaseHOIDataset(BaseDataset):
             motion=motion.float(), waypoint_mask=mask, waypoint_values=values.float(), bps=bps.float(),
             contacts=contacts, text=seq['text'], t_star=contact_centred_frame(contacts.numpy()),
             obj_rot=cw.obj_rot, obj_trans=cw.obj_trans, obj_scale=scale, obj_ref_rot=ref_rot,
-            template_centroid=centroid, object_verts=torch.from_numpy(obj['verts']).float(),
+            template_centroid=centroid, rest_joints24=torch.as_tensor(seq['rest_joints24'], dtype=torch.float32),
+            object_verts=torch.from_numpy(obj['verts']).float(),
             object_faces=torch.from_numpy(obj['faces'].astype(np.int64)),
             smpl_params=smpl_params, normalized=self.normalize,
             seq_name=seq['seq_name'], window_start=start, window_len=W, seq_len=W,

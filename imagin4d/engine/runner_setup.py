@@ -24,7 +24,7 @@ def load_config(path: str, cfg_options=None) -> Config:
 
 
 def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
-    """Plugins, launcher, work dir and the PluginInfoHook; returns the same (mutated) config."""
+    """Plugins, launcher, work dir, torch threads and the PluginInfoHook; returns the same (mutated) config."""
     load_plugins()
     record_custom_imports((cfg.get('custom_imports') or {}).get('imports'))
     cfg.launcher = launcher
@@ -36,6 +36,12 @@ def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
     if not any(str(h.get('type', '')).endswith('PluginInfoHook') for h in hooks):
         hooks.append(dict(type='PluginInfoHook'))
     cfg.custom_hooks = hooks
+    threads = cfg.get('torch_num_threads')
+    if threads:
+        # Small CPU models: intra-op threads cost more than they give on a busy 2-core machine (the mini configs
+        # set 1; benchmarks/results/ has the measurement). Set 0/None to keep torch's default.
+        import torch
+        torch.set_num_threads(int(threads))
     if compat.init_cpu_distributed(launcher):
         cfg.model_wrapper_cfg = compat.cpu_distributed_wrapper_cfg()
     return cfg

@@ -1,2 +1,4 @@
 """Evaluation: pure metric math (`functional/`) and the mmengine metrics that apply it (`metrics/`)."""
 from . import functional, metrics  # noqa: F401
+from .metrics import HOIMotionMetric  # noqa: F401
+from .metrics import ImageAdherenceMetric  # noqa: F401

@@ -7,7 +7,7 @@ from .bps import bps_encode, make_bps_basis, nearest_neighbors
 from .canonical import (CANONICAL_FORWARD, CanonicalWindow, apply_rigid, body_heading, canonical_transform,
                         canonicalize_window, compose_rigid, invert_rigid)
 from .contacts import contact_labels, min_distance
-from .placement import place_object
+from .placement import place_object, sample_surface_points
 from .rotations import (axis_angle_to_matrix, axis_angle_to_quaternion, geodesic_distance,
                         matrix_to_axis_angle, matrix_to_quaternion, matrix_to_rotation_6d,
                         quaternion_to_axis_angle, quaternion_to_matrix, rotation_6d_to_matrix,
@@ -27,7 +27,7 @@ __all__ = [
     # BPS
     'make_bps_basis', 'bps_encode', 'nearest_neighbors',
     # placement, contacts, SDF
-    'place_object', 'min_distance', 'contact_labels',
+    'place_object', 'sample_surface_points', 'min_distance', 'contact_labels',
     'closest_point_on_triangle', 'point_triangle_distance', 'winding_number', 'signed_distance',
     'penetration_depth',
 ]

@@ -1,5 +1,8 @@
-"""Models: codecs, cue encoders, frozen backbones, denoisers, layers, schedulers, guidance and losses.
+"""Models: the HOIDiffusion algorithm and its parts (codecs, cue encoders, frozen backbones, denoisers, layers,
+schedulers, guidance, losses, data preprocessors).
 
 Importing this package registers every model component (the `locations` of the MODELS registry).
 """
-from . import backbones, codecs, cues, denoisers, guidance, layers, losses, schedulers  # noqa: F401
+from . import (backbones, codecs, cues, data_preprocessors, denoisers, guidance, layers, losses,  # noqa: F401
+               schedulers)
+from .hoi_diffusion import HOIDiffusion  # noqa: F401

@@ -17,12 +17,17 @@ class PackHOIInputs:
     """dict from `BaseHOIDataset.assemble_window` -> {'inputs': {...}, 'data_samples': HOIDataSample}.
 
     inputs: `input_keys` tensors (default motion (T, D), waypoint_mask (T, D), waypoint_values (T, D),
-    bps (N, 3)); the data sample holds the same tensors (no copy) as gt_motion, waypoint_mask,
+    bps (N, 3)) plus whichever `OPTIONAL_INPUT_KEYS` the pipeline produced (cached image / sketch / text
+    features, object points, the scale and reference rotation of the object, the rest skeleton); the data
+    sample holds the same tensors (no copy) as gt_motion, waypoint_mask,
     waypoint_values, bps, plus contacts, text, `field_keys` tensors and the `meta_keys` metainfo.
     """
 
     META_KEYS = ('seq_name', 'window_start', 'window_len', 'seq_len', 'object_name', 'subject', 'gender', 'fps',
-                 'dataset', 'split', 't_star', 'bps_frame', 'canonical_R', 'canonical_t', 'sample_idx', 'normalized')
+                 'dataset', 'split', 't_star', 'bps_frame', 'canonical_R', 'canonical_t', 'sample_idx', 'normalized',
+                 'reference_image', 'reference_camera', 'reference_style')
+    OPTIONAL_INPUT_KEYS = ('image_patch', 'image_pooled', 'sketch_patch', 'sketch_pooled', 'text_pooled', 'text_tokens',
+                           'object_points', 'obj_scale', 'obj_ref_rot', 'rest_joints24')
     FIELD_KEYS = ('obj_rot', 'obj_trans', 'obj_scale', 'obj_ref_rot', 'template_centroid', 'object_verts',
                   'object_faces', 'smpl_params')
 
@@ -35,6 +40,7 @@ class PackHOIInputs:
         if missing:
             raise KeyError(f'PackHOIInputs: the window lacks {missing} (have {sorted(results)})')
         inputs = {k: results[k] for k in self.input_keys}
+        inputs.update({k: torch.as_tensor(results[k]) for k in self.OPTIONAL_INPUT_KEYS if k in results})
         sample = HOIDataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
         sample.gt_motion = results['motion']
         sample.waypoint_mask = results['waypoint_mask']

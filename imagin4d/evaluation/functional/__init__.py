@@ -1,1 +1,5 @@
 """Pure metric math on numpy / torch arrays (no mmengine): motion, contact, waypoint, image adherence, distribution."""
+from .interaction import *  # noqa: F401,F403
+from .motion import *  # noqa: F401,F403
+from .waypoints import *  # noqa: F401,F403
+from .image_adherence import *  # noqa: F401,F403

@@ -54,10 +54,13 @@ class CueEncoder(nn.Module):
             into the same stream.
         input_keys: the `CONDITION_KEYS` that `encode` forwards, by name, as keyword arguments (a key missing
             from the batch, or None, is not passed, so `forward`'s default applies).
-    Instance attribute `out_dim`: C, the width of every stream tensor it returns.
+    Instance attribute `out_dim`: C, the width of every stream tensor it returns; image encoders also set
+    `image_dim` (the channels they expect, checked against the batch by the model).
+    `per_frame_tokens`: True when frame token t belongs to frame t (the model masks tokens of padded frames).
     """
 
     streams: Tuple[str, ...] = ()
+    per_frame_tokens: bool = False
     input_keys: Tuple[str, ...] = ()
     feature_key: str = 'image'
 

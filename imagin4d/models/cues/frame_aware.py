@@ -52,6 +52,7 @@ class FrameAwareImageEncoder(CueEncoder):
     """
 
     streams = ('frame_tokens',)
+    per_frame_tokens = True          # token t belongs to frame t: the model masks padded frames' tokens
     input_keys = ('image_patch', 'text_pooled', 'text_tokens', 'text_mask', 'image_patch_mask', 'num_frames',
                   'frame_mask')
 
@@ -60,7 +61,7 @@ class FrameAwareImageEncoder(CueEncoder):
                  frame_embedding: str = 'sinusoidal', max_frames: int = 120, attend_text_tokens: bool = True,
                  query_self_attention: bool = True, feature_key: str = 'image', attn_backend: str = 'auto'):
         super().__init__()
-        self.out_dim, self.feature_key = out_dim, feature_key
+        self.out_dim, self.feature_key, self.image_dim = out_dim, feature_key, image_dim
         self.frame_embed = FrameIndexEmbedding(dim, mode=frame_embedding, max_frames=max_frames)
         self.text_proj = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, dim))
         self.attend_text_tokens = attend_text_tokens

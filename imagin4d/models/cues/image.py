@@ -55,7 +55,7 @@ class GlobalTokenImageEncoder(CueEncoder):
         super().__init__()
         if pool not in self.POOLS:
             raise ValueError(f'pool must be one of {self.POOLS}, got {pool!r}')
-        self.out_dim, self.pool, self.feature_key = out_dim, pool, feature_key
+        self.out_dim, self.pool, self.feature_key, self.image_dim = out_dim, pool, feature_key, image_dim
         hidden_dim = hidden_dim or out_dim
         self.net = nn.Sequential(nn.LayerNorm(image_dim), nn.Linear(image_dim, hidden_dim), nn.SiLU(),
                                  nn.Linear(hidden_dim, out_dim))
@@ -109,7 +109,7 @@ class UniformImageEncoder(CueEncoder):
         super().__init__()
         if output not in self.OUTPUTS:
             raise ValueError(f'output must be one of {self.OUTPUTS}, got {output!r}')
-        self.out_dim, self.output, self.feature_key = out_dim, output, feature_key
+        self.out_dim, self.output, self.feature_key, self.image_dim = out_dim, output, feature_key, image_dim
         self.streams = ('spatial_image',) if output == 'stream' else ('frame_tokens',)
         self.qformer = QFormer(dim, image_dim, num_queries=num_queries, depth=depth, num_heads=num_heads,
                                mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend)

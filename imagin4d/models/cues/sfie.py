@@ -190,7 +190,7 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
             raise ValueError("frame_loss='l1' needs t_hat='expectation' (argmax has no gradient)")
         if window_sigma <= 0:
             raise ValueError(f'window_sigma must be > 0, got {window_sigma}')
-        self.out_dim, self.num_frames, self.feature_key = out_dim, num_frames, feature_key
+        self.out_dim, self.num_frames, self.feature_key, self.image_dim = out_dim, num_frames, feature_key, image_dim
         self.roles = tuple(role_dims)
         self.role_dims = OrderedDict((r, int(role_dims[r])) for r in self.roles)
         latent = role_latent_dim if isinstance(role_latent_dim, Mapping) else {r: role_latent_dim for r in self.roles}

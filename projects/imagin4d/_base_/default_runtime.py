@@ -8,7 +8,10 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='PluginInfoHook')]
+# CodecStatsHook: the model's normalisation statistics from the training set (or its checkpoint); EMA of the weights
+# (mmengine momentum = 1 - decay), swapped in for validation and testing.
+custom_hooks = [dict(type='CodecStatsHook'), dict(type='PluginInfoHook'),
+                dict(type='EMAHook', momentum=0.01, update_buffers=False)]
 
 env_cfg = dict(
     cudnn_benchmark=False,

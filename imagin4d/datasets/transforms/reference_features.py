@@ -1,0 +1,152 @@
+"""Transforms that attach the reference image's cached features, the text features and object surface points.
+
+Owns `LoadReferenceFeatures` (reference index + feature cache -> patch grid, pooled feature, text features, the
+reference camera and the depicted frame t* of the chosen image), `mirrored_image_path` (where the mirrored
+reference of an image lives) and `SampleObjectPoints` (fixed surface samples of the object template for the
+object-geometry loss and guidance). Frozen backbones never run here: a missing feature is an error that names
+the sample and the command that builds it.
+"""
+import os.path as osp
+from collections import defaultdict
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from imagin4d.registry import TRANSFORMS
+from imagin4d.utils.errors import UserError
+
+__all__ = ['LoadReferenceFeatures', 'SampleObjectPoints', 'mirrored_image_path']
+
+
+def mirrored_image_path(image: str) -> str:
+    """The horizontally flipped copy of a reference image (written by tools/analysis/mirror_test.py)."""
+    stem, ext = osp.splitext(image)
+    return f'{stem}_mirrored{ext}'
+
+
+def _sample_name(results: dict) -> str:
+    return f"{results.get('dataset', '?')}/{results.get('seq_name', '?')}@{results.get('window_start', '?')}"
+
+
+@TRANSFORMS.register_module()
+class LoadReferenceFeatures:
+    """Attach the frozen features of a window's reference image and of its sentence.
+
+    For each window (seq_name, window_start) the reference index (`tools/data/render_references.py`) lists one
+    image per depicted frame. 'random' choice (training) draws one of them, 'first' (evaluation) takes the first;
+    the window's `t_star` becomes the depicted frame of the chosen image, so image and t* always agree.
+
+    Args:
+        reference_index: index JSON (e.g. `data/mini_fbm/references/train_mesh.json`); None: no image.
+        feature_cache: the feature cache root (`tools/data/cache_features.py --out`).
+        image_backbone: the backbone config the image features were cached with.
+        text_encoder: the text encoder config of the sentence features; None: no text features.
+        feature_key: prefix of the image keys written ('image' -> image_patch / image_pooled; 'sketch' -> sketch_*).
+        choice: 'random' or 'first' (default: 'first').
+        mirror: use the horizontally mirrored reference image and camera (the mirrored-reference test).
+
+    Adds: `<feature_key>_patch` (N, C) float32, `<feature_key>_pooled` (C,), `text_pooled` (Dt,), `text_tokens`
+    (L, Dt), `t_star`, `reference_image` (path), `reference_camera` (Camera dict), `reference_style`.
+    """
+
+    CHOICES = ('random', 'first')
+
+    def __init__(self, reference_index: Optional[str] = None, feature_cache: Optional[str] = None,
+                 image_backbone: Optional[dict] = None, text_encoder: Optional[dict] = None,
+                 feature_key: str = 'image', choice: str = 'first', mirror: bool = False):
+        if choice not in self.CHOICES:
+            raise ValueError(f'choice must be one of {self.CHOICES}, got {choice!r}')
+        if (reference_index or text_encoder) and not feature_cache:
+            raise ValueError('LoadReferenceFeatures needs feature_cache=... (the cache_features.py --out folder)')
+        if reference_index and not image_backbone:
+            image_backbone = dict(type='EfficientNetLite0Backbone')
+        self.reference_index, self.feature_cache = reference_index, feature_cache
+        self.image_backbone, self.text_encoder = image_backbone, text_encoder
+        self.feature_key, self.choice, self.mirror = feature_key, choice, mirror
+        self._entries: Optional[Dict[Tuple[str, int], List[dict]]] = None
+        self._cache = self._image_spec = self._text_spec = None
+
+    # ------------------------------------------------------------------ lazy set-up (in the worker)
+    def _setup(self) -> None:
+        from imagin4d.rendering.dataset_references import load_reference_index
+        from imagin4d.rendering.feature_cache import FeatureCache
+        self._cache = FeatureCache(self.feature_cache) if self.feature_cache else None
+        entries = defaultdict(list)
+        if self.reference_index:
+            for entry in load_reference_index(self.reference_index):
+                entries[(entry['seq_name'], int(entry['window_start']))].append(entry)
+            self._image_spec = self._cache.spec_for(self.image_backbone)
+        if self.text_encoder:
+            self._text_spec = self._cache.spec_for(self.text_encoder)
+        self._entries = dict(entries)
+
+    def _choose(self, results: dict) -> dict:
+        key = (results['seq_name'], int(results['window_start']))
+        options = self._entries.get(key)
+        if not options:
+            raise UserError(f'{self.reference_index}: no reference image for window {_sample_name(results)} '
+                            f'(the index has {len(self._entries)} windows). Render the references of this split '
+                            'with tools/data/render_references.py (or tools/data/prepare_mini_fbm.py).')
+        if self.choice == 'first' or len(options) == 1:
+            return options[0]
+        return options[np.random.randint(len(options))]   # mmengine seeds numpy per worker
+
+    def __call__(self, results: dict) -> dict:
+        if self._entries is None:
+            self._setup()
+        if self.reference_index:
+            entry = self._choose(results)
+            image, camera = entry['image'], entry['camera']
+            if self.mirror:
+                from imagin4d.rendering import Camera, mirror_camera
+                image, camera = mirrored_image_path(image), mirror_camera(Camera.from_dict(camera)).to_dict()
+                if not osp.isfile(image):
+                    raise UserError(f'no mirrored reference {image} for window {_sample_name(results)}; '
+                                    'tools/analysis/mirror_test.py writes them')
+            feats = self._cache.get(image, self._image_spec)
+            results[f'{self.feature_key}_patch'] = torch.from_numpy(feats['patch'].astype(np.float32))
+            results[f'{self.feature_key}_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
+            results.update(t_star=int(entry['t_star']), reference_image=image, reference_camera=camera,
+                           reference_style=entry.get('style', ''))
+        if self._text_spec is not None:
+            text = results.get('text') or ''
+            if not text:
+                raise UserError(f'window {_sample_name(results)} has no text, but text features were requested')
+            feats = self._cache.get(text, self._text_spec)
+            results['text_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
+            results['text_tokens'] = torch.from_numpy(feats['tokens'].astype(np.float32))
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(reference_index={self.reference_index!r}, feature_key={self.feature_key!r}, '
+                f'choice={self.choice!r}, mirror={self.mirror})')
+
+
+@TRANSFORMS.register_module()
+class SampleObjectPoints:
+    """`object_points` (P, 3): area-uniform samples of the object template's surface minus its centroid.
+
+    The draw is seeded by the object name, so every window of an object uses the same points (CHOIS uses 100
+    fixed points per object for its object-geometry loss). Needs `object_verts`, `object_faces`,
+    `template_centroid` (from `BaseHOIDataset.assemble_window`).
+    """
+
+    def __init__(self, num_points: int = 100, seed: int = 0):
+        self.num_points, self.seed = int(num_points), int(seed)
+        self._memo: Dict[str, torch.Tensor] = {}
+
+    def __call__(self, results: dict) -> dict:
+        name = results['object_name']
+        if name not in self._memo:
+            from imagin4d.geometry import sample_surface_points
+            rng = np.random.default_rng([self.seed, *map(ord, name)])
+            pts = sample_surface_points(np.asarray(results['object_verts']), np.asarray(results['object_faces']),
+                                        self.num_points, rng)
+            centroid = np.asarray(results['template_centroid'], np.float64)
+            self._memo[name] = torch.from_numpy((pts - centroid).astype(np.float32))
+        results['object_points'] = self._memo[name]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(num_points={self.num_points}, seed={self.seed})'

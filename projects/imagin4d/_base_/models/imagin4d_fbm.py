@@ -1,0 +1,14 @@
+# IMAGIN-4D at CHOIS's FBM size (paper.md 10.4: 4 layers, 4 heads, d_model 512, d_k = d_v = 256, FFN 512,
+# dropout 0.1, BPS MLP 3072 -> 512 -> 256, T = 120, 1000-step cosine schedule) for GPUs; DINOv2-size features
+# are swapped in through `image_dim` when the cache holds them (EfficientNet-Lite0: 1280).
+_base_ = ['./imagin4d_mini.py']
+width = 512
+model = dict(
+    denoiser=dict(width=width, depth=4, num_heads=4, head_dim=256, mlp_ratio=1.0, dropout=0.1),
+    text_encoder=dict(out_dim=width),
+    object_encoder=dict(out_dim=width, hidden_dims=(512, 256)),
+    waypoint_encoder=dict(out_dim=width, hidden_dim=512),
+    image_encoder=dict(out_dim=width, head_dim=256, depth=2, role_latent_dim=32),
+    frame_image_encoder=dict(out_dim=width, dim=256, depth=2),
+    test_cfg=dict(sampler='ddim', num_steps=50),
+)

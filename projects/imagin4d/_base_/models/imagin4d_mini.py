@@ -1,0 +1,27 @@
+# IMAGIN-4D at the size of the CPU configs (width 128, 4 AdaLN blocks): the full model (SFIE spatial tokens +
+# frame-aware tokens + role-aware routing). Variants replace `image_encoder` / `frame_image_encoder`.
+# Feature widths: EfficientNet-Lite0 patch grid 7x7x1280, MiniLM-L6 384. The paper gives no sizes; these are ours.
+width = 128
+image_dim = 1280
+text_dim = 384
+num_frames = 120
+
+model = dict(
+    type='HOIDiffusion',
+    data_preprocessor=dict(type='HOIDataPreprocessor'),
+    denoiser=dict(type='RoleAwareDenoiser', motion_dim=220, width=width, depth=4, num_heads=4, mlp_ratio=4.0,
+                  dropout=0.1, num_cross_attention_layers=1, max_frames=num_frames),
+    text_encoder=dict(type='TextCueEncoder', text_dim=text_dim, out_dim=width),
+    object_encoder=dict(type='ObjectGeometryEncoder', num_points=1024, out_dim=width, hidden_dims=(256, 128)),
+    waypoint_encoder=dict(type='WaypointEncoder', motion_dim=220, out_dim=width, hidden_dim=256),
+    image_encoder=dict(type='SpatiallyFactorizedImageEncoder', image_dim=image_dim, out_dim=width,
+                       num_frames=num_frames, head_dim=64, queries_per_role=2, depth=1, num_heads=4,
+                       role_latent_dim=16, window_sigma=8.0),
+    frame_image_encoder=dict(type='FrameAwareImageEncoder', image_dim=image_dim, text_dim=text_dim, out_dim=width,
+                             dim=64, depth=1, num_heads=4),
+    diffusion=dict(type='DDPMSampler', schedule='cosine', num_train_steps=1000, clip_x0=1.0),
+    condition_dropout=dict(image=0.1, text=0.1),
+    loss_weights=dict(x0=1.0, contact=1.0, fk=0.5, object_surface=1.0, sfie=1.0),
+    reconstruction_guidance=dict(type='ReconstructionGuidance', lr=0.01, num_iters=1, last_steps=5),
+    test_cfg=dict(sampler='ddim', num_steps=20, seed=0),
+)

@@ -1,0 +1,12 @@
+# CHOIS's schedule on FBM (paper.md 10.4): Adam-style, lr 2e-4, batch 32 (x2 accumulation), 400k steps, EMA 0.995
+_base_ = ['../default_runtime.py']
+# (every 10 steps from step 2000); bf16 autocast with --amp on GPUs.
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=20000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-4, weight_decay=0.0),
+                     accumulative_counts=2, clip_grad=dict(max_norm=1.0))
+param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=2000)]
+default_hooks = dict(checkpoint=dict(interval=20000, max_keep_ckpts=3))
+custom_hooks = [dict(type='CodecStatsHook'), dict(type='PluginInfoHook'),
+                dict(type='EMAHook', momentum=0.005, interval=10, begin_iter=2000, update_buffers=False)]

@@ -1,0 +1,8 @@
+# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): CHOIS+Img: one pooled image token added to the base AdaLN stream; no spatial or frame tokens.
+_base_ = ['_base_/datasets/mini_fbm.py',
+          '_base_/models/imagin4d_mini.py', '_base_/schedules/cpu_mini.py']
+
+model = dict(
+    image_encoder=dict(_delete_=True, type='GlobalTokenImageEncoder', image_dim={{_base_.image_dim}},
+                       out_dim={{_base_.width}}),
+    frame_image_encoder=None)

@@ -1,0 +1,8 @@
+# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): The full IMAGIN-4D on sketch (line-drawing) references: same encoders, sketch images, same backbone
+# features (own preprocessing is possible through image_backbone).
+_base_ = ['_base_/datasets/mini_fbm.py',
+          '_base_/models/imagin4d_mini.py', '_base_/schedules/cpu_mini.py']
+
+train_dataloader = dict(dataset=dict(pipeline={{_base_.sketch_train_pipeline}}))
+val_dataloader = dict(dataset=dict(pipeline={{_base_.sketch_test_pipeline}}))
+test_dataloader = val_dataloader
