@@ -1,4 +1,8 @@
-"""Evaluate a checkpoint: `python tools/test.py CONFIG CKPT [--out metrics.json] [--sweep model.test_cfg.K=a,b]`.
+"""Evaluate a checkpoint: `python tools/test.py CONFIG CKPT [--out metrics.json] [--dump results.pkl]
+[--sweep model.test_cfg.K=a,b]`.
+
+`--dump` writes every sample (generated and GT motion, conditions, per-sample metrics) as a pickle for
+tools/visualize.py; with --sweep one dump per setting (`results_<i>.pkl`).
 
 With one or more `--sweep` options the checkpoint is evaluated once per setting of their Cartesian product in
 one process, and one table is written as CSV and Markdown (next to --out, else in the work dir).
@@ -18,6 +22,7 @@ import imagin4d  # noqa: E402,F401
 from imagin4d.engine.runner_setup import (build_runner, load_config, prepare_runtime,  # noqa: E402
                                           run_cli)
 from imagin4d.engine.sweep import apply_setting, expand_grid, parse_sweep_specs, write_table  # noqa: E402
+from imagin4d.evaluation.metrics import write_dump  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 
@@ -27,6 +32,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for logs and results')
     parser.add_argument('--out', help='write the metrics as JSON to this file')
+    parser.add_argument('--dump', help='write per-sample results (pickle) for tools/visualize.py')
     parser.add_argument('--sweep', action='append', default=[], metavar='model.test_cfg.KEY=v1,v2',
                         help='evaluate every value (repeatable: Cartesian product)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
@@ -49,6 +55,11 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     prepare_runtime(cfg, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
+    if args.dump:
+        evaluator = cfg.test_evaluator
+        metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else \
+            list(evaluator.get('metrics', [evaluator]) if evaluator.get('type') == 'Evaluator' else [evaluator])
+        cfg.test_evaluator = [*metrics, dict(type='DumpHOIResults')]
     runner = build_runner(cfg)
 
     rows = []
@@ -58,6 +69,11 @@ def main(argv=None):
         if setting:
             runner.logger.info(f'sweep setting: {setting}')
         rows.append({**setting, **_jsonable(runner.test())})
+        if args.dump and is_main_process():
+            stem, ext = osp.splitext(args.dump)
+            path = f'{stem}_{len(rows) - 1}{ext}' if args.sweep else args.dump
+            count = write_dump(path, runner.test_evaluator.metrics)
+            print(f'{count} samples dumped to {path}')
 
     if not is_main_process():
         return

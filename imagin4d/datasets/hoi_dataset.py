@@ -441,7 +441,8 @@ class BaseHOIDataset(BaseDataset):
                             f"bad sequences skipped ({bad}); on_bad_sequence='raise': {self.skip_messages[0]}")
         self._metainfo.update(dataset_name=self.DATASET_NAME, split=self.split, stats_file=self.stats_file,
                               cache_folder=self._folder, skipped=dict(self.skipped), fps=self.FPS,
-                              window=self.window, codec=type(self.codec).__name__)
+                              window=self.window, codec=type(self.codec).__name__,
+                              data_root=self.data_root)
         windows = np.load(osp.join(self._folder, 'windows.npy'))
         return [dict(seq_idx=int(s), window_start=int(t)) for s, t in windows]
 

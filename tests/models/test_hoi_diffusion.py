@@ -181,3 +181,23 @@ def test_train_tool_runs_the_full_model(mini_fbm_prepared, tools_runner, tmp_pat
     assert 'normalisation statistics:' in log and 'loss_sfie_depicted_frame' in log
     ckpt = torch.load(tmp_path / 'wd' / 'iter_3.pth', map_location='cpu', weights_only=False)
     assert bool(ckpt['state_dict']['data_preprocessor.stats_ready'])
+    # evaluate the checkpoint with the whole suite, dump per-sample results, run the mirrored-reference test
+    out, dump = tmp_path / 'metrics.json', tmp_path / 'results.pkl'
+    env = dict(IMAGIN4D_MINI_FBM_ROOT=mini_fbm_prepared, OMP_NUM_THREADS='1')
+    tools_runner('tools/test.py', 'projects/imagin4d/mini_fbm_sfie.py', tmp_path / 'wd' / 'iter_3.pth',
+                 '--work-dir', tmp_path / 'wd', '--out', out, '--dump', dump,
+                 '--cfg-options', 'model.test_cfg.num_steps=2', env=env)
+    metrics = json.loads(out.read_text())
+    for key in ('hand_jpe', 'contact_f1', 'foot_sliding', 'waypoint_xy_err', 'ia_success', 'factor_grasp_hand'):
+        assert key in metrics, key
+    import pickle
+    samples = pickle.load(open(dump, 'rb'))
+    assert len(samples) == 8 and samples[0]['pred_motion'].shape == (120, 220)
+    assert 'hand_jpe' in samples[0]['metrics'] and 'ia_success' in samples[0]['metrics']
+    report = tmp_path / 'mirror.json'
+    tools_runner('tools/analysis/mirror_test.py', 'projects/imagin4d/mini_fbm_sfie.py',
+                 tmp_path / 'wd' / 'iter_3.pth', '--out', report, '--limit', 4, '--dump-dir', tmp_path / 'mirror',
+                 '--cfg-options', 'model.test_cfg.num_steps=2', env=env)
+    rates = json.loads(report.read_text())
+    assert rates['windows'] == 4 and 0.0 <= rates['mirror_consistency'] <= 1.0
+    assert len(pickle.load(open(tmp_path / 'mirror' / 'mirrored.pkl', 'rb'))) == 4

@@ -3,3 +3,4 @@ from .interaction import *  # noqa: F401,F403
 from .motion import *  # noqa: F401,F403
 from .waypoints import *  # noqa: F401,F403
 from .image_adherence import *  # noqa: F401,F403
+from .distribution import *  # noqa: F401,F403

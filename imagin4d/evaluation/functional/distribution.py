@@ -171,4 +171,6 @@ def mean_and_ci95(values) -> Tuple[float, float]:
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if v.size == 0:
         raise ValueError('mean_and_ci95: no values')
+    if v.min() == v.max():  # constant: exactly 0 (np.std leaves round-off of the mean)
+        return float(v[0]), 0.0
     return float(v.mean()), float(1.96 * v.std() / np.sqrt(v.size))

@@ -1,0 +1,133 @@
+"""Training and sampling speed of HOIDiffusion (full IMAGIN-4D and the no-image baseline) at the mini and FBM sizes.
+
+    python benchmarks/model_throughput.py [--threads 1] [--batch 16] [--repeats 5] [--device cpu]
+
+Per model: training iterations/s (forward + backward + AdamW step on a synthetic batch of the real shapes; data
+loading excluded), model FLOPs per training step (torch's FlopCounterMode: matmuls, attention, convolutions), the
+fraction of this machine's measured fp32 matrix-multiply peak that the step reaches, and samples/s of generation
+(DDIM, the config's step count). Writes benchmarks/results/model_throughput_<device>.{json,md}.
+"""
+import argparse
+import json
+import sys
+
+import torch
+
+from bench_common import REPO, machine_info, timed
+
+sys.path.insert(0, str(REPO))
+
+CONFIGS = [('mini', 'mini_fbm_sfie'), ('mini', 'mini_fbm_no_image'), ('fbm', 'fbm_sfie'), ('fbm', 'fbm_no_image')]
+
+
+def matmul_peak(device: str, n: int = 1024, repeats: int = 5) -> float:
+    """Measured fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+
+    def run():
+        (a @ b).sum().item()
+    median, _ = timed(run, repeats)
+    return 2 * n ** 3 / median / 1e9
+
+
+def synthetic_batch(batch: int, frames: int = 120, patches: int = 49, image_dim: int = 1280, text_len: int = 16,
+                    device: str = 'cpu') -> dict:
+    g = torch.Generator().manual_seed(0)
+    motion = torch.rand(batch, frames, 220, generator=g) * 2 - 1
+    mask = torch.zeros(batch, frames, 220, dtype=torch.bool)
+    mask[:, 0, :84] = True
+    inputs = dict(motion=motion, frame_mask=torch.ones(batch, frames, dtype=torch.bool), num_frames=frames,
+                  waypoint_mask=mask, waypoint_values=motion * mask, bps=torch.randn(batch, 1024, 3, generator=g),
+                  image_patch=torch.randn(batch, patches, image_dim, generator=g),
+                  image_pooled=torch.randn(batch, image_dim, generator=g),
+                  text_pooled=torch.randn(batch, 384, generator=g), text_tokens=torch.randn(batch, text_len, 384,
+                                                                                            generator=g),
+                  text_mask=torch.ones(batch, text_len, dtype=torch.bool),
+                  object_points=torch.randn(batch, 100, 3, generator=g) * 0.2, obj_scale=torch.ones(batch, frames),
+                  obj_ref_rot=torch.eye(3).expand(batch, 3, 3).clone(),
+                  rest_joints24=torch.randn(batch, 24, 3, generator=g) * 0.3,
+                  t_star=torch.randint(0, frames, (batch,), generator=g))
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in inputs.items()}
+
+
+def build_model(name: str, device: str):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import MODELS
+    init_default_scope('imagin4d')
+    cfg = Config.fromfile(str(REPO / 'projects' / 'imagin4d' / f'{name}.py'))
+    model = MODELS.build(cfg.model).to(device)
+    stats = {f'{n}_{e}': torch.full((3 if n == 'obj_com' else 72,), -1.0 if e == 'min' else 1.0)
+             for n in ('obj_com', 'joints') for e in ('min', 'max')}
+    model.data_preprocessor.codec.set_stats(stats)
+    model.data_preprocessor.stats_ready.fill_(True)
+    for n, v in stats.items():
+        getattr(model.data_preprocessor, f'stat_{n}').copy_(v)
+    return model
+
+
+def bench_one(size: str, name: str, batch: int, repeats: int, device: str, peak: float) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+    model = build_model(name, device)
+    inputs = synthetic_batch(batch, device=device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def train_step():
+        losses = model(inputs, None, mode='loss')
+        loss = sum(losses.values())
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device != 'cpu':
+            torch.cuda.synchronize()
+
+    with FlopCounterMode(display=False) as counter:
+        train_step()
+    flops = counter.get_total_flops()
+    step_s, _ = timed(train_step, repeats)
+    model.eval()
+    gen_batch = {k: (v[:min(batch, 8)] if torch.is_tensor(v) else v) for k, v in inputs.items()}
+    steps = int(model.test_cfg['num_steps'])
+
+    def generate():
+        model.generate(gen_batch)
+    gen_s, _ = timed(generate, max(2, repeats // 2))
+    params = sum(p.numel() for p in model.parameters())
+    return dict(size=size, config=name, batch=batch, params_m=round(params / 1e6, 2),
+                train_iter_s=round(step_s, 4), train_iters_per_s=round(1 / step_s, 3),
+                train_samples_per_s=round(batch / step_s, 2), gflops_per_step=round(flops / 1e9, 2),
+                achieved_gflops=round(flops / step_s / 1e9, 2), fraction_of_matmul_peak=round(flops / step_s / 1e9 / peak, 3),
+                ddim_steps=steps, gen_batch=gen_batch['motion'].shape[0], gen_s=round(gen_s, 3),
+                gen_samples_per_s=round(gen_batch['motion'].shape[0] / gen_s, 3))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--batch', type=int, default=16)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--only', nargs='*', default=None, help='config names to run (default: all four)')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    peak = matmul_peak(args.device)
+    rows = [bench_one(size, name, args.batch, args.repeats, args.device, peak)
+            for size, name in CONFIGS if not args.only or name in args.only]
+    info = machine_info(command=' '.join(sys.argv), matmul_peak_gflops=round(peak, 2))
+    out = REPO / 'benchmarks' / 'results' / f'model_throughput_{args.device}'
+    out.with_suffix('.json').write_text(json.dumps(dict(machine=info, rows=rows), indent=1))
+    keys = list(rows[0])
+    lines = [f'# HOIDiffusion training / sampling throughput ({args.device})', '',
+             f'Command: `{info["command"]}`  ', f'Machine: {info["cpu"]}, {info["logical_cores"]} logical cores, '
+             f'torch {info["torch"]}, {args.threads} thread(s), load {info["load_average_1_5_15"]}  ',
+             f'Measured fp32 matmul peak (1024^3): {peak:.1f} GFLOP/s. Medians of {args.repeats} steps; synthetic '
+             'batches of the real shapes (data loading excluded).', '',
+             '| ' + ' | '.join(keys) + ' |', '|' + '---|' * len(keys)]
+    lines += ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows]
+    out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    main()
