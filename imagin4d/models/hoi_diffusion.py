@@ -173,8 +173,12 @@ class HOIDiffusion(BaseModel):
             if required and cond.get(name) is None:
                 raise UserError(
                     f"{slot} ({type(encoder).__name__}) needs '{name}' but the batch has none (samples: "
-                    f'{_sample_names(data_samples)}). Image and text features come from LoadReferenceFeatures in '
-                    'the pipeline (reference_index / feature_cache / text_encoder).')
+                    f'{_sample_names(data_samples)}). ' + (
+                        'Image and text features come from LoadReferenceFeatures in the pipeline '
+                        '(reference_index / feature_cache / text_encoder).' if name.startswith(('image_', 'sketch_',
+                                                                                               'text_'))
+                        else f"The pipeline must put '{name}' into the inputs (PackHOIInputs(extra_input_keys=...) "
+                             'or the transform of the cue that needs it).'))
         expected = getattr(encoder, 'image_dim', None)
         if expected is not None:
             for key in ('image_patch', 'image_pooled'):

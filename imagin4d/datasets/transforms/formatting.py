@@ -18,7 +18,8 @@ class PackHOIInputs:
 
     inputs: `input_keys` tensors (default motion (T, D), waypoint_mask (T, D), waypoint_values (T, D),
     bps (N, 3)) plus whichever `OPTIONAL_INPUT_KEYS` the pipeline produced (cached image / sketch / text
-    features, object points, the scale and reference rotation of the object, the rest skeleton); the data
+    features, object points, the scale and reference rotation of the object, the rest skeleton) and the
+    `extra_input_keys` a plugin's transform adds (required, converted to tensors); the data
     sample holds the same tensors (no copy) as gt_motion, waypoint_mask,
     waypoint_values, bps, plus contacts, text, `field_keys` tensors and the `meta_keys` metainfo.
     """
@@ -32,15 +33,18 @@ class PackHOIInputs:
                   'object_faces', 'smpl_params')
 
     def __init__(self, input_keys: Sequence[str] = ('motion', 'waypoint_mask', 'waypoint_values', 'bps'),
-                 meta_keys: Sequence[str] = META_KEYS, field_keys: Sequence[str] = FIELD_KEYS):
+                 meta_keys: Sequence[str] = META_KEYS, field_keys: Sequence[str] = FIELD_KEYS,
+                 extra_input_keys: Sequence[str] = ()):
         self.input_keys, self.meta_keys, self.field_keys = tuple(input_keys), tuple(meta_keys), tuple(field_keys)
+        self.extra_input_keys = tuple(extra_input_keys)     # plugin cues: required, packed as tensors
 
     def __call__(self, results: dict) -> dict:
-        missing = [k for k in self.input_keys if k not in results]
+        missing = [k for k in self.input_keys + self.extra_input_keys if k not in results]
         if missing:
             raise KeyError(f'PackHOIInputs: the window lacks {missing} (have {sorted(results)})')
         inputs = {k: results[k] for k in self.input_keys}
         inputs.update({k: torch.as_tensor(results[k]) for k in self.OPTIONAL_INPUT_KEYS if k in results})
+        inputs.update({k: torch.as_tensor(results[k]) for k in self.extra_input_keys})
         sample = HOIDataSample(metainfo={k: results[k] for k in self.meta_keys if k in results})
         sample.gt_motion = results['motion']
         sample.waypoint_mask = results['waypoint_mask']
