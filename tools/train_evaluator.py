@@ -159,6 +159,9 @@ def train(cfg, work_dir: str, logger) -> dict:
     torch.manual_seed(tc['seed'])
     np.random.seed(tc['seed'])
     device = torch.device(tc['device'])
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise UserError(f"train_cfg.device={tc['device']!r} but no CUDA device is available; pass "
+                        '--cfg-options train_cfg.device=cpu train_cfg.num_workers=0')
     t_start = time.time()
 
     cache_root = str(cfg.feature_cache).format(data_root=cfg.data_root)
@@ -262,8 +265,8 @@ def main(argv=None):
             raise UserError(f'{args.config}: evaluator configs need `{key}` (see '
                             'projects/imagin4d/evaluators/mini_fbm_evaluator.py)')
     if not osp.isdir(cfg.data_root):
-        raise UserError(f'data_root {cfg.data_root} is not a folder (build mini-FBM with '
-                        'python tools/data/prepare_mini_fbm.py --out data/mini_fbm)')
+        raise UserError(f'data_root {cfg.data_root} is not a folder (set it with --cfg-options data_root=DIR; '
+                        'mini-FBM is built by python tools/data/prepare_mini_fbm.py --out data/mini_fbm)')
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join('./work_dirs', osp.splitext(osp.basename(
         args.config))[0])
     os.makedirs(work_dir, exist_ok=True)

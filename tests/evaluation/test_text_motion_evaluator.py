@@ -127,7 +127,7 @@ def trained(mini_fbm_prepared, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('evaluator')
     result = run_tool(['tools/train_evaluator.py', 'projects/imagin4d/evaluators/mini_fbm_evaluator.py',
                        '--work-dir', work_dir, '--cfg-options', f'data_root={mini_fbm_prepared}',
-                       'train_cfg.max_iters=150', 'train_cfg.log_interval=50', 'eval_cfg.replications=5'],
+                       'train_cfg.max_iters=100', 'train_cfg.log_interval=50', 'eval_cfg.replications=5'],
                       cwd=REPO, timeout=300)
     return dict(root=mini_fbm_prepared, ckpt=work_dir / 'text_motion_evaluator.pth', stdout=result.stdout,
                 work_dir=work_dir)
@@ -176,8 +176,8 @@ def test_distribution_metric_with_the_trained_evaluator(trained):
     shuffled = _time_shuffled(motions)
     results = {}
     for name, preds in (('gt', motions), ('shuffled', shuffled)):
-        metric = DistributionMetric(evaluator_ckpt=str(trained['ckpt']), feature_cache=f'{trained["root"]}/feature_cache',
-                                    replications=1)
+        metric = DistributionMetric(evaluator_ckpt=str(trained['ckpt']),
+                                    feature_cache=f'{trained["root"]}/feature_cache', replications=1)
         metric.process({}, [dict(gt_motion=g, pred_motion=p, text=t) for g, p, t in zip(motions, preds, sentences)])
         results[name] = metric.evaluate(len(motions))
     assert results['gt']['fid'] < 1e-6

@@ -5,6 +5,7 @@ Owns loading the evaluator checkpoint (skipping with one clear message when ther
 sample's ground truth, prediction(s) and sentence (text features from the feature cache) in `process`, and the
 replication protocol in `compute_metrics`. The math lives in `imagin4d.evaluation.functional.distribution`.
 """
+import logging
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
@@ -166,7 +167,8 @@ class DistributionMetric(BaseMetric):
     def evaluate(self, size: int) -> dict:
         if not self.enabled:
             if not self._skip_logged:
-                print_log(f'FID/R-precision skipped: {self.skip_reason} ({TRAIN_HINT})', logger='current')
+                print_log(f'FID/R-precision skipped: {self.skip_reason} ({TRAIN_HINT})', logger='current',
+                          level=logging.WARNING)
                 self._skip_logged = True
             self.results.clear()
             return {}

@@ -8,7 +8,7 @@ evaluator never runs a language model).
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -92,26 +92,22 @@ class TextMotionEvaluator(nn.Module):
         use_velocity: also feed the z-scored frame differences x_t - x_{t-1} (frame 0 repeats frame 1's).
         use_text_tokens: also read the token features.
         dropout: dropout inside both encoders (training only).
-        input_noise: std of Gaussian noise added to the z-scored motion features in training mode (augmentation).
         min_std: floor of the per-dim motion std (constant dims, e.g. always-on foot contacts).
         init_temperature: initial softmax temperature of the contrastive loss (learned; at least 0.01).
     """
 
     def __init__(self, motion_dim: int = 220, text_dim: int = 384, embed_dim: int = 128, hidden_dim: int = 128,
                  num_downsample: int = 3, use_velocity: bool = True, use_text_tokens: bool = False,
-                 dropout: float = 0.1,
-                 input_noise: float = 0.0, min_std: float = 1e-2, init_temperature: float = 0.07):
+                 dropout: float = 0.1, min_std: float = 1e-2, init_temperature: float = 0.07):
         super().__init__()
         self.motion_dim, self.text_dim, self.embed_dim = int(motion_dim), int(text_dim), int(embed_dim)
-        self.use_text_tokens = bool(use_text_tokens)
+        self.num_downsample = int(num_downsample)
+        self.use_velocity, self.use_text_tokens = bool(use_velocity), bool(use_text_tokens)
         self.min_std = float(min_std)
-        self.use_velocity = bool(use_velocity)
         for name in STATISTICS_KEYS:
             self.register_buffer(name, (torch.zeros if name.endswith('mean') else torch.ones)(self.motion_dim))
         self.register_buffer('num_statistics_frames', torch.zeros((), dtype=torch.long))
 
-        self.num_downsample = int(num_downsample)
-        self.input_noise = float(input_noise)
         self.motion_in = nn.Linear(self.motion_dim * (2 if self.use_velocity else 1), hidden_dim)
         self.motion_conv = nn.Sequential(*[
             layer for _ in range(self.num_downsample)
@@ -161,8 +157,6 @@ class TextMotionEvaluator(nn.Module):
         if self.use_velocity:
             velocity = frame_differences(motion)
             x = torch.cat([x, (velocity - self.velocity_mean) / self.velocity_std], -1)
-        if self.training and self.input_noise > 0:
-            x = x + self.input_noise * torch.randn_like(x)
         x = self.motion_in(x)
         x = self.motion_conv(rearrange(x, 'b t h -> b h t'))
         _, last = self.motion_gru(rearrange(x, 'b h t -> b t h'))            # (2, B, H): forward, backward

@@ -8,7 +8,7 @@ feature_cache = '{data_root}/feature_cache'
 text_encoder = dict(type='MiniLMTextEncoder')  # the extractor config the cached text features were built with
 
 model = dict(type='TextMotionEvaluator', motion_dim=220, text_dim=384, embed_dim=64, hidden_dim=64,
-             num_downsample=3, use_velocity=True, use_text_tokens=False, dropout=0.1, input_noise=0.0, min_std=1e-2,
+             num_downsample=3, use_velocity=True, use_text_tokens=False, dropout=0.1, min_std=1e-2,
              init_temperature=0.07)
 
 # FBMDataset windows of `data_root` (un-normalised motion features). bps_frame='first': object rotations are
