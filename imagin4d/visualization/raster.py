@@ -146,7 +146,10 @@ def _draw_shadows(canvas: np.ndarray, camera: Camera, joints: Optional[np.ndarra
         flat = np.asarray(joints, np.float64).copy()
         flat[:, 2] = 0.0
         a, b, kept = _clip_segments(_to_camera(camera, flat[_BONES[:, 0]]), _to_camera(camera, flat[_BONES[:, 1]]))
-        width = max(1, int(round(camera.K[0, 0] * style['bone_radius'] / max(float(np.median(a[:, 2])), _NEAR))))
+        if not kept.any():
+            return
+        depth = max(float(np.median(a[kept, 2])), _NEAR)
+        width = int(np.clip(round(camera.K[0, 0] * style['bone_radius'] / depth), 1, 255))
         for p, q in zip(_pixels(camera, a[kept]), _pixels(camera, b[kept])):
             cv2.line(canvas, tuple(p.tolist()), tuple(q.tolist()), color, width, cv2.LINE_AA, _SHIFT)
 
@@ -183,7 +186,7 @@ def draw_hoi_frame(canvas: np.ndarray, camera: Camera, joints: Optional[np.ndarr
         _draw_floor(canvas, camera, floor_centre, style)
         _draw_shadows(canvas, camera, joints, obj_verts, style)
 
-    depths, kinds, items = [], [], []
+    depths, kinds, items = [], [], []                # painter's list: depth, kind, drawing payload
     if obj_verts is not None and obj_faces is not None and len(obj_faces):
         obj_verts = np.asarray(obj_verts, np.float64)
         obj_faces = np.asarray(obj_faces, np.int64)
@@ -195,21 +198,22 @@ def draw_hoi_frame(canvas: np.ndarray, camera: Camera, joints: Optional[np.ndarr
             colors = _face_colors(obj_verts[faces], camera, style['object'])
             depths.append(cam[faces, 2].mean(1))
             kinds.append(np.zeros(len(faces), np.int8))
-            items.append(('faces', pix[faces], colors.tolist()))
+            items.extend(zip(pix[faces], colors.tolist()))
     if joints is not None:
         joints = np.asarray(joints, np.float64)
         cam = _to_camera(camera, joints)
         a, b, kept = _clip_segments(cam[_BONES[:, 0]], cam[_BONES[:, 1]])
+        a, b = a[kept], b[kept]
         f = float(camera.K[0, 0])
         mid = 0.5 * (a[:, 2] + b[:, 2])
         width = np.clip(np.round(2 * f * style['bone_radius'] / np.maximum(mid, _NEAR)), 1, 255).astype(int)
-        colors = [tuple(int(c) for c in style[side]) for side in _BONE_SIDE]
-        bones = [(p, q, w, c) for p, q, w, c, k in zip(_pixels(camera, a).tolist(), _pixels(camera, b).tolist(),
-                                                      width.tolist(), colors, kept) if k]
-        depths.append(mid[kept])
+        colors = [tuple(int(c) for c in style[side]) for side, k in zip(_BONE_SIDE, kept) if k]
+        bones = list(zip(map(tuple, _pixels(camera, a).tolist()), map(tuple, _pixels(camera, b).tolist()),
+                         width.tolist(), colors))
+        depths.append(mid)
         kinds.append(np.ones(len(bones), np.int8))
-        items.append(('bones', bones))
-        discs = []                                    # (pixel, radius px, colour, depth)
+        items.extend(bones)
+        discs = []                                    # (joint, radius in metres, colour)
         if cam[_HEAD, 2] > _NEAR:
             discs.append((_HEAD, style['head_radius'], style['centre']))
         if contacts is not None:
@@ -219,31 +223,22 @@ def draw_hoi_frame(canvas: np.ndarray, camera: Camera, joints: Optional[np.ndarr
         if discs:
             ids = [d[0] for d in discs]
             pix = _pixels(camera, cam[ids])
-            disc_items = [(tuple(p), min(255, max(1, int(round(f * r / cam[j, 2])))) * _ONE, tuple(int(x) for x in c))
-                          for p, (j, r, c) in zip(pix.tolist(), discs)]
+            disc_items = [(tuple(p), min(255, max(1, int(round(f * r / cam[j, 2])))) * _ONE,
+                           tuple(int(x) for x in c)) for p, (j, r, c) in zip(pix.tolist(), discs)]
             depths.append(cam[ids, 2] - 1e-3)         # a disc sits just in front of its bone ends
             kinds.append(np.full(len(discs), 2, np.int8))
-            items.append(('discs', disc_items))
+            items.extend(disc_items)
     if not depths:
         return canvas
 
-    order = np.argsort(-np.concatenate(depths), kind='stable')
-    kind_all = np.concatenate(kinds)
-    offsets = np.cumsum([0] + [len(d) for d in depths])
-    lookup = {}
-    for block, start in zip(items, offsets[:-1]):
-        lookup[block[0]] = (block, start)
-    line, fill, circle, aa = cv2.line, cv2.fillConvexPoly, cv2.circle, cv2.LINE_AA
-    names = ('faces', 'bones', 'discs')
-    for index, kind in zip(order.tolist(), kind_all[order].tolist()):
-        block, start = lookup[names[kind]]
-        i = index - start
-        if kind == 0:
-            fill(canvas, block[1][i], block[2][i], cv2.LINE_8, _SHIFT)
-        elif kind == 1:
-            p, q, w, c = block[1][i]
-            line(canvas, p, q, c, w, aa, _SHIFT)
-        else:
-            centre, radius, c = block[1][i]
-            circle(canvas, centre, radius, c, -1, aa, _SHIFT)
+    kind_of = np.concatenate(kinds).tolist()
+    aa = cv2.LINE_AA
+    for index in np.argsort(-np.concatenate(depths), kind='stable').tolist():   # far to near
+        kind, item = kind_of[index], items[index]
+        if kind == 0:                                 # face: (pixels (3, 2), colour)
+            cv2.fillConvexPoly(canvas, item[0], item[1], cv2.LINE_8, _SHIFT)
+        elif kind == 1:                               # bone: (pixel, pixel, width, colour)
+            cv2.line(canvas, item[0], item[1], item[3], item[2], aa, _SHIFT)
+        else:                                         # disc: (pixel, radius, colour)
+            cv2.circle(canvas, item[0], item[1], item[2], -1, aa, _SHIFT)
     return canvas

@@ -70,17 +70,25 @@ def motion_geometry(sample: dict, which: str, codec=None, object_mesh=None) -> d
     (motion,) = _required(sample, [key], f'drawing the {which} motion')
     if motion.ndim != 2 or motion.shape[1] != codec.dim:
         raise ValueError(f'sample {_name(sample)}: {key} must be (T, {codec.dim}), got {motion.shape}')
-    decoded = codec.decode(torch.as_tensor(motion, dtype=torch.float64), orthonormalize=True)
-    out = dict(joints=decoded['joints'].numpy(), contacts=decoded['contacts'].numpy())
+    motion = np.asarray(motion, np.float64)
+    bad = ~np.isfinite(motion).all(1)               # frames with NaN/inf (a diverged generation) are not drawn
+    decoded = codec.decode(torch.as_tensor(np.where(bad[:, None], 0.0, motion)), orthonormalize=True)
+    decoded['obj_rot'][torch.as_tensor(bad)] = torch.eye(3, dtype=torch.float64)
+    out = dict(joints=decoded['joints'].numpy().copy(), contacts=decoded['contacts'].numpy().copy())
+    out['joints'][bad] = np.nan
     if sample.get('object_verts') is None and object_mesh is None:
         return out
     ref_rot, scale, centroid = _required(sample, ['obj_ref_rot', 'obj_scale', 'template_centroid'],
                                          'placing the object')
-    scale = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (len(motion),))
+    scale = np.asarray(scale, np.float64).reshape(-1)
+    if len(scale) not in (1,) and len(scale) < len(motion):
+        raise ValueError(f'sample {_name(sample)}: obj_scale has {len(scale)} frames, {key} {len(motion)}')
+    scale = np.broadcast_to(scale[:len(motion)], (len(motion),))
     rot, trans = codec.object_pose(decoded, torch.as_tensor(ref_rot, dtype=torch.float64),
                                    torch.as_tensor(scale.copy()), torch.as_tensor(centroid, dtype=torch.float64))
     verts = np.asarray(object_mesh[0] if object_mesh is not None else sample['object_verts'], np.float64)
     out['obj_verts'] = scale[:, None, None] * np.einsum('tij,vj->tvi', rot.numpy(), verts) + trans.numpy()[:, None]
+    out['obj_verts'][bad] = np.nan
     return out
 
 
@@ -119,13 +127,18 @@ def _load_reference(sample: dict, reference_image) -> Optional[np.ndarray]:
     return image
 
 
+def _font_scale(bar_height: int) -> float:
+    """OpenCV font scale of the text in a bar of `bar_height` rows (capitals about half the bar high)."""
+    return bar_height / 40.0
+
+
 def _put_text(canvas: np.ndarray, text: str, x: int, bar_height: int, right: Optional[int] = None,
               color=_TEXT_COLOR, limit: Optional[int] = None) -> None:
     """Write `text` in a bar of `bar_height` rows at the top of `canvas`, left-aligned at x (or right-aligned at
     `right`), truncated with '...' to `limit` pixels (default: what fits the canvas). Non-ASCII becomes '?'."""
     import cv2
     text = text.encode('ascii', 'replace').decode()
-    scale = bar_height / 40.0
+    scale = _font_scale(bar_height)
     thickness = 1
     if limit is None:
         limit = canvas.shape[1] - x - 2 if right is None else right - 2
@@ -210,7 +223,9 @@ def render_hoi_sample(sample, panel_size: int = 256, panels: Sequence[str] = PAN
                    for g in geometry.values() if 'obj_verts' in g]
         view = overview_camera(np.concatenate(points), pw, ph)
     base = geometry['gt' if 'gt' in geometry else 'pred']
-    floor_centre = base['joints'][:num_frames, 0, :2].mean(0)
+    roots = base['joints'][:num_frames, 0, :2]
+    roots = roots[np.isfinite(roots).all(1)]
+    floor_centre = roots.mean(0) if len(roots) else None
 
     background = np.zeros((layout['height'], layout['width'], 3), np.uint8)
     background[:] = _BAR_COLOR
@@ -220,13 +235,18 @@ def render_hoi_sample(sample, panel_size: int = 256, panels: Sequence[str] = PAN
         _put_text(background[:bar, x0:x0 + pw], titles[kind], 4, bar)
         if kind == 'reference':
             if reference is not None:
-                background[top:top + ph, x0:x0 + pw] = cv2.resize(np.ascontiguousarray(reference), (pw, ph),
-                                                                  interpolation=cv2.INTER_AREA)
+                shrink = reference.shape[1] > pw
+                background[top:top + ph, x0:x0 + pw] = cv2.resize(
+                    np.ascontiguousarray(reference), (pw, ph), interpolation=cv2.INTER_AREA if shrink else
+                    cv2.INTER_LINEAR)
             else:
                 background[top:top + ph, x0:x0 + pw] = _MISSING_COLOR
+                message = 'reference image not found' if isinstance(sample.get('reference_image'), str) else \
+                    'no reference image'
                 _put_text(background[top + ph // 2 - bar // 2:top + ph // 2 + bar - bar // 2, x0:x0 + pw],
-                          'no reference image', 4, bar, color=(90, 90, 90))
-    counter_width = int(bar * 3.2)                     # room for 'frame 119/120' at the right of the bottom bar
+                          message, 4, bar, color=(90, 90, 90))
+    counter_width = cv2.getTextSize(f'frame {num_frames}/{num_frames}', cv2.FONT_HERSHEY_SIMPLEX, _font_scale(bar),
+                                    1)[0][0]         # room for the frame counter at the right of the bottom bar
     if caption:
         text = sample.get('text') if isinstance(sample.get('text'), str) else ''
         _put_text(background[top + ph:, :], f'{_name(sample)}  {text}'.strip(), 4, bar,

@@ -1,5 +1,6 @@
 """Runner hooks of imagin4d."""
 from .codec_stats_hook import CodecStatsHook
+from .hoi_visualization_hook import HOIVisualizationHook
 from .plugin_info_hook import PluginInfoHook
 
-__all__ = ['CodecStatsHook', 'PluginInfoHook']
+__all__ = ['CodecStatsHook', 'HOIVisualizationHook', 'PluginInfoHook']
