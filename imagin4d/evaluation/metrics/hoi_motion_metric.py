@@ -20,6 +20,7 @@ from ..functional.interaction import (contact_frames, contact_percent, contact_s
 from ..functional.motion import (estimate_floor_height, foot_sliding, hand_jpe, mpjpe, mpvpe, position_error,
                                  root_translation_error, rotation_frobenius_error, rotation_geodesic_error)
 from ..functional.waypoints import waypoint_errors
+from .sample_access import sample_field, sample_name
 
 __all__ = ['HOIMotionMetric']
 
@@ -136,19 +137,8 @@ class HOIMotionMetric(BaseMetric):
                 sample = sample.to_dict()
             self.results.append(self.sample_row(sample, index))
 
-    @staticmethod
-    def _name(sample: dict, index: int) -> str:
-        name = sample.get('seq_name')
-        return repr(name) if name is not None else f'#{index} of the batch (no seq_name)'
-
     def _field(self, sample: dict, key: str, index: int, dtype=torch.float64) -> torch.Tensor:
-        if key not in sample or sample[key] is None:
-            raise KeyError(f'HOIMotionMetric: sample {self._name(sample, index)} lacks the field {key!r} '
-                           f'(needs {list(self.REQUIRED_FIELDS)}; has {sorted(sample)})')
-        value = sample[key]
-        if not torch.is_tensor(value):
-            value = torch.as_tensor(np.asarray(value))
-        return value.detach().cpu().to(dtype)
+        return sample_field('HOIMotionMetric', sample, key, index, self.REQUIRED_FIELDS, dtype=dtype)
 
     def _vertices(self, sample: dict, decoded: dict, which: str, length: int, index: int) -> Optional[np.ndarray]:
         if self.vertices_fn is None:
@@ -159,7 +149,7 @@ class HOIMotionMetric(BaseMetric):
         verts = np.asarray(verts.detach().cpu() if torch.is_tensor(verts) else verts, dtype=np.float64)
         if verts.ndim != 3 or verts.shape[-1] != 3 or verts.shape[0] < length:
             raise ValueError(f'HOIMotionMetric: vertices_fn returned {verts.shape} for the {which} of sample '
-                             f'{self._name(sample, index)}; expected (T >= {length}, V, 3)')
+                             f'{sample_name(sample, index)}; expected (T >= {length}, V, 3)')
         return verts[:length]
 
     def sample_row(self, sample: dict, index: int = 0) -> dict:
@@ -168,7 +158,7 @@ class HOIMotionMetric(BaseMetric):
         fields = {k: self._field(sample, k, index) for k in self.REQUIRED_FIELDS if k != 'object_faces'}
         faces = self._field(sample, 'object_faces', index, dtype=torch.int64)
         gt, pred, mask = fields['gt_motion'], fields['pred_motion'], fields['waypoint_mask'].bool()
-        name = self._name(sample, index)
+        name = sample_name(sample, index)
         if gt.dim() != 2 or gt.shape[-1] != self.codec.dim:
             raise ValueError(f'HOIMotionMetric: sample {name}: gt_motion must be (T, {self.codec.dim}), '
                              f'got {tuple(gt.shape)}')

@@ -21,6 +21,7 @@ from imagin4d.registry import METRICS, MOTION_CODECS
 from imagin4d.rendering.camera import Camera
 from ..functional.image_adherence import (IA_THRESHOLDS, RENDER_SCORE_NAMES, SCORE_NAMES, HOIFrames, ObjectMesh,
                                           body_params_from_global_rotations, image_adherence_scores)
+from .sample_access import sample_field, sample_name
 
 __all__ = ['ImageAdherenceMetric']
 
@@ -169,19 +170,9 @@ class ImageAdherenceMetric(BaseMetric):
                 self._use_factors_file(self._factors_file_at(root))
 
     # ------------------------------------------------------------------ sample access
-    @staticmethod
-    def _name(sample: dict, index: int) -> str:
-        name = sample.get('seq_name')
-        return repr(name) if name is not None else f'#{index} of the batch (no seq_name)'
-
     def _field(self, sample: dict, key: str, index: int, dtype=torch.float64) -> torch.Tensor:
-        if key not in sample or sample[key] is None:
-            raise KeyError(f'ImageAdherenceMetric: sample {self._name(sample, index)} lacks the field {key!r} '
-                           f'(needs {list(self.REQUIRED_FIELDS)} and t_star; has {sorted(sample)})')
-        value = sample[key]
-        if not torch.is_tensor(value):
-            value = torch.as_tensor(np.asarray(value))
-        return value.detach().cpu().to(dtype)
+        return sample_field('ImageAdherenceMetric', sample, key, index, self.REQUIRED_FIELDS, ' and t_star',
+                            dtype=dtype)
 
     def _frames(self, sample_fields: dict, motion: torch.Tensor, orthonormalize: bool):
         dec = self.codec.decode(motion, orthonormalize=orthonormalize)
@@ -210,7 +201,7 @@ class ImageAdherenceMetric(BaseMetric):
         """(gt verts at t* (Vb, 3), callable frames -> pred verts (n, Vb, 3), faces (Fb, 3))."""
         params = sample.get('smpl_params')
         if not isinstance(params, dict) or params.get('betas') is None:
-            raise KeyError(f'ImageAdherenceMetric: sample {self._name(sample, index)} lacks smpl_params (betas '
+            raise KeyError(f'ImageAdherenceMetric: sample {sample_name(sample, index)} lacks smpl_params (betas '
                            f'at least) for the body silhouettes; pass silhouette=False to skip them')
         betas = _as_float32(params['betas']).reshape(-1)
         model = self._body_model(sample, betas.numel())
@@ -265,7 +256,7 @@ class ImageAdherenceMetric(BaseMetric):
     def sample_row(self, sample: dict, index: int = 0) -> dict:
         """Per-sample scores of one HOIDataSample dict: 'ia_*' / 'ia_*_best' / 'factor_*' floats plus seq_name,
         t_star, and with factors: factor_source ('recorded' | 'recovered'), factors_pred, factors_gt."""
-        name = self._name(sample, index)
+        name = sample_name(sample, index)
         if sample.get('t_star') is None:
             raise KeyError(f'ImageAdherenceMetric: sample {name} has no t_star (the depicted frame of its '
                            f'reference image; set by the dataset / SampleDepictedFrame)')
