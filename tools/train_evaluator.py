@@ -25,6 +25,7 @@ from mmengine.config import DictAction  # noqa: E402
 import imagin4d  # noqa: E402,F401  (applies the compat workarounds)
 from imagin4d.engine.runner_setup import load_config, run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
+from imagin4d.utils.paths import resolve_data_path  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -164,7 +165,7 @@ def train(cfg, work_dir: str, logger) -> dict:
                         '--cfg-options train_cfg.device=cpu train_cfg.num_workers=0')
     t_start = time.time()
 
-    cache_root = str(cfg.feature_cache).format(data_root=cfg.data_root)
+    cache_root = resolve_data_path(str(cfg.feature_cache), cfg.data_root, 'feature_cache')
     text_features = CachedTextFeatures(cache_root, cfg.get('text_encoder'))
     train_set = build_windows(cfg, 'train_dataset', tc['preload'], logger)
     test_set = build_windows(cfg, 'test_dataset', tc['preload'], logger)

@@ -549,7 +549,7 @@ class BaseHOIDataset(BaseDataset):
         (the template mesh: vertices at frame t = scale_t R_t (v - centroid) + obj_com_t), rest_joints24 (24, 3)
         (the subject's rest skeleton, for forward kinematics of predicted rotations),
         smpl_params (canonical body parameters),
-        and the metainfo keys of HOIDataSample.
+        data_root (for paths written relative to it) and the metainfo keys of HOIDataSample.
         """
         seq = self._sequences[info['seq_idx']]
         start, W = info['window_start'], self.window
@@ -593,7 +593,7 @@ class BaseHOIDataset(BaseDataset):
             smpl_params=smpl_params, normalized=self.normalize,
             seq_name=seq['seq_name'], window_start=start, window_len=W, seq_len=W,
             object_name=seq['object_name'], subject=seq['subject'], gender=seq['gender'], fps=self.FPS,
-            dataset=self.DATASET_NAME, split=self.split, bps_frame=f,
+            dataset=self.DATASET_NAME, data_root=self.data_root, split=self.split, bps_frame=f,
             canonical_R=cw.R.tolist(), canonical_t=cw.t.tolist(), sample_idx=info.get('sample_idx'),
         )
 

@@ -158,7 +158,7 @@ def test_bad_inputs_have_clear_errors(mini_fbm_prepared, tmp_path):
     shutil.copytree(f'{mini_fbm_prepared}/references/cache', tmp_path / 'cache', dirs_exist_ok=True)
     load = TRANSFORMS.build(dict(cfg.test_dataloader.dataset.pipeline[0], reference_index=str(partial)))
     with pytest.raises(UserError, match=f'no reference image for window fbm/{missing_seq}@0'):
-        load(dict(dataset='fbm', seq_name=missing_seq, window_start=0, text='x'))
+        load(dict(dataset='fbm', data_root=mini_fbm_prepared, seq_name=missing_seq, window_start=0, text='x'))
     # an image whose features were never cached (changed pixels -> a new content hash)
     from PIL import Image
     kept = next(e for e in index if e['seq_name'] != missing_seq)
@@ -167,7 +167,8 @@ def test_bad_inputs_have_clear_errors(mini_fbm_prepared, tmp_path):
     img.putpixel((0, 0), (1, 2, 3))
     img.save(png)
     with pytest.raises(MissingFeaturesError, match='no cached image features'):
-        load(dict(dataset='fbm', seq_name=kept['seq_name'], window_start=kept['window_start'], text='x'))
+        load(dict(dataset='fbm', data_root=mini_fbm_prepared, seq_name=kept['seq_name'],
+                  window_start=kept['window_start'], text='x'))
 
 
 def test_train_tool_runs_the_full_model(mini_fbm_prepared, tools_runner, tmp_path):

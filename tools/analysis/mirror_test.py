@@ -27,6 +27,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from imagin4d.engine.runner_setup import load_config, prepare_runtime, run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
+from imagin4d.utils.paths import resolve_data_path  # noqa: E402
 
 SIDES = ('left', 'right')
 
@@ -92,7 +93,7 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from imagin4d.evaluation.metrics.dump_results import _plain
+    from imagin4d.evaluation.metrics.dump_results import plain_sample
     from imagin4d.registry import DATASETS, MODELS
 
     args = parse_args(argv)
@@ -107,7 +108,8 @@ def main(argv=None):
         raise UserError(f'{args.config}: the test pipeline has no LoadReferenceFeatures with a reference_index; '
                         'the mirror test needs an image-conditioned config')
     ref = loaders[0]
-    written = write_mirrored_references(ref['reference_index'], ref['feature_cache'],
+    written = write_mirrored_references(resolve_data_path(ref['reference_index'], ds_cfg.data_root),
+                                        resolve_data_path(ref['feature_cache'], ds_cfg.data_root),
                                         ref.get('image_backbone') or dict(type='EfficientNetLite0Backbone'))
     print(f'mirrored references: {written} written')
 
@@ -141,7 +143,7 @@ def main(argv=None):
         os.makedirs(args.dump_dir, exist_ok=True)
         for name, samples in results.items():
             with open(osp.join(args.dump_dir, f'{name}.pkl'), 'wb') as f:
-                pickle.dump([_plain(s.to_dict()) for s in samples], f)
+                pickle.dump([plain_sample(s.to_dict()) for s in samples], f)
         print(f'dumps written to {args.dump_dir}')
 
 

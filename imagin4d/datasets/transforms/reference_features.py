@@ -15,6 +15,7 @@ import torch
 
 from imagin4d.registry import TRANSFORMS
 from imagin4d.utils.errors import UserError
+from imagin4d.utils.paths import resolve_data_path
 
 __all__ = ['LoadReferenceFeatures', 'SampleObjectPoints', 'mirrored_image_path']
 
@@ -38,8 +39,9 @@ class LoadReferenceFeatures:
     the window's `t_star` becomes the depicted frame of the chosen image, so image and t* always agree.
 
     Args:
-        reference_index: index JSON (e.g. `data/mini_fbm/references/train_mesh.json`); None: no image.
-        feature_cache: the feature cache root (`tools/data/cache_features.py --out`).
+        reference_index: index JSON (e.g. `{data_root}/references/train_mesh.json`: '{data_root}' is the window's
+            data set root); None: no image.
+        feature_cache: the feature cache root (`tools/data/cache_features.py --out`; '{data_root}' allowed).
         image_backbone: the backbone config the image features were cached with.
         text_encoder: the text encoder config of the sentence features; None: no text features.
         feature_key: prefix of the image keys written ('image' -> image_patch / image_pooled; 'sketch' -> sketch_*).
@@ -68,9 +70,11 @@ class LoadReferenceFeatures:
         self._cache = self._image_spec = self._text_spec = None
 
     # ------------------------------------------------------------------ lazy set-up (in the worker)
-    def _setup(self) -> None:
+    def _setup(self, data_root: Optional[str]) -> None:
         from imagin4d.rendering.dataset_references import load_reference_index
         from imagin4d.rendering.feature_cache import FeatureCache
+        self.reference_index = resolve_data_path(self.reference_index, data_root, 'reference_index')
+        self.feature_cache = resolve_data_path(self.feature_cache, data_root, 'feature_cache')
         self._cache = FeatureCache(self.feature_cache) if self.feature_cache else None
         entries = defaultdict(list)
         if self.reference_index:
@@ -94,7 +98,7 @@ class LoadReferenceFeatures:
 
     def __call__(self, results: dict) -> dict:
         if self._entries is None:
-            self._setup()
+            self._setup(results.get('data_root'))
         if self.reference_index:
             entry = self._choose(results)
             image, camera = entry['image'], entry['camera']

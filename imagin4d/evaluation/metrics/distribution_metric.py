@@ -15,8 +15,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from imagin4d.registry import METRICS
+from imagin4d.utils.paths import resolve_data_path
 from ..functional.distribution import (diversity, fid, matching_score, mean_and_ci95, multimodality, r_precision,
                                        r_precision_chance)
+from .sample_access import sample_name
 
 __all__ = ['DistributionMetric']
 
@@ -60,7 +62,8 @@ class DistributionMetric(BaseMetric):
         evaluator_ckpt: checkpoint written by tools/train_evaluator.py. None or a missing file: the metric
             logs one message and reports nothing.
         evaluator_cfg: model config overriding the one stored in the checkpoint (normally None).
-        feature_cache: the feature cache folder holding the text features of the test sentences.
+        feature_cache: the feature cache folder holding the text features of the test sentences ('{data_root}'
+            stands for the evaluated data set's root).
         text_encoder: extractor config of those text features; default: the one recorded in the checkpoint.
         replications: shuffles / generations averaged (T2M: 20; CHOIS: 1).
         batch_size: R-precision batch (32); a smaller data set uses one batch of all its samples (logged).
@@ -113,21 +116,22 @@ class DistributionMetric(BaseMetric):
             evaluator = TextMotionEvaluator.from_checkpoint(self.evaluator_ckpt, self.evaluator_cfg,
                                                             map_location=self.device)
             text_encoder = self.text_encoder or evaluator.checkpoint_meta.get('text_encoder')
-            self._text_features = CachedTextFeatures(self.feature_cache, text_encoder)
+            cache = resolve_data_path(self.feature_cache, (self.dataset_meta or {}).get('data_root'), 'feature_cache')
+            self._text_features = CachedTextFeatures(cache, text_encoder)
             self._evaluator = evaluator
         return self._evaluator
 
     # ------------------------------------------------------------------ per batch
     def _motion(self, sample: dict, key: str, index: int, ndim: int) -> torch.Tensor:
         if key not in sample or sample[key] is None:
-            raise KeyError(f'DistributionMetric: sample {_name(sample, index)} lacks the field {key!r} (needs '
+            raise KeyError(f'DistributionMetric: sample {sample_name(sample, index)} lacks the field {key!r} (needs '
                            f"'gt_motion', 'pred_motion', 'text'; has {sorted(sample)})")
         value = sample[key]
         value = (value if torch.is_tensor(value) else torch.as_tensor(np.asarray(value))).detach().float().cpu()
         dim = self._evaluator.motion_dim
         if value.ndim != ndim or value.shape[-1] != dim:
             shape = '(T, D)' if ndim == 2 else '(R, T, D)'
-            raise ValueError(f'DistributionMetric: sample {_name(sample, index)}: {key} must be {shape} with '
+            raise ValueError(f'DistributionMetric: sample {sample_name(sample, index)}: {key} must be {shape} with '
                              f'D = {dim} (the evaluator\'s motion_dim), got {tuple(value.shape)}')
         return value
 
@@ -141,12 +145,12 @@ class DistributionMetric(BaseMetric):
             if hasattr(sample, 'to_dict'):
                 sample = sample.to_dict()
             if sample.get('normalized'):
-                raise ValueError(f'DistributionMetric: sample {_name(sample, index)} holds normalised motion '
+                raise ValueError(f'DistributionMetric: sample {sample_name(sample, index)} holds normalised motion '
                                  '(normalized=True); the evaluator reads un-normalised features')
             gt, pred = self._motion(sample, 'gt_motion', index, 2), self._motion(sample, 'pred_motion', index, 2)
             text = sample.get('text')
             if not isinstance(text, str) or not text:
-                raise ValueError(f'DistributionMetric: sample {_name(sample, index)}: text must be a non-empty '
+                raise ValueError(f'DistributionMetric: sample {sample_name(sample, index)}: text must be a non-empty '
                                  f'sentence, got {text!r}')
             gts.append(gt), preds.append(pred), texts.append(text)
             extra = sample.get('pred_motion_samples')
@@ -227,11 +231,6 @@ class DistributionMetric(BaseMetric):
                 metrics[f'{key}_ci95'] = half_width
         metrics['r_precision_batch_size'] = float(batch)
         return metrics
-
-
-def _name(sample: dict, index: int) -> str:
-    name = sample.get('seq_name')
-    return repr(name) if name is not None else f'#{index} of the batch (no seq_name)'
 
 
 def _encode_motions(evaluator, motions: List[torch.Tensor], device) -> np.ndarray:

@@ -1,42 +1,7 @@
 # FBM / OMOMO (CHOIS's data): the release folder as downloaded, in data/fbm (README: data set-up). Reference images
 # and feature caches are built by tools/data/render_references.py and tools/data/cache_features.py.
-dataset_type = 'FBMDataset'
+_base_ = ['./hoi_references.py']
 data_root = '{{$IMAGIN4D_FBM_ROOT:data/fbm}}'  # env var: another location
-feature_cache = data_root + '/feature_cache'
-reference_style = 'mesh'
-image_backbone = dict(type='EfficientNetLite0Backbone')
-text_feature_encoder = dict(type='MiniLMTextEncoder')
-window = 120
-
-def hoi_pipeline(split, style, choice):
-    """Reference features of `style` images + text features, object surface points, packing."""
-    return [
-        dict(type='LoadReferenceFeatures', reference_index=f'{data_root}/references/{split}_{style}.json',
-             feature_cache=feature_cache, image_backbone=image_backbone, text_encoder=text_feature_encoder,
-             choice=choice),
-        dict(type='SampleObjectPoints', num_points=100),
-        dict(type='PackHOIInputs'),
-    ]
-
-
-train_pipeline = hoi_pipeline('train', reference_style, 'random')
-test_pipeline = hoi_pipeline('test', reference_style, 'first')
-sketch_train_pipeline = hoi_pipeline('train', 'sketch', 'random')
-sketch_test_pipeline = hoi_pipeline('test', 'sketch', 'first')
-
-train_dataloader = dict(
-    batch_size=32, num_workers=4, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', window=window, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=32, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', window=window, pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type='FBMDataset', data_root=data_root))
+val_dataloader = dict(dataset=dict(type='FBMDataset', data_root=data_root))
 test_dataloader = val_dataloader
-
-val_evaluator = [
-    dict(type='HOIMotionMetric'),
-    dict(type='ImageAdherenceMetric'),
-    dict(type='DistributionMetric', evaluator_ckpt=None, feature_cache=feature_cache),
-]
-test_evaluator = val_evaluator
