@@ -60,10 +60,7 @@ def build_model(name: str, device: str):
     model = MODELS.build(cfg.model).to(device)
     stats = {f'{n}_{e}': torch.full((3 if n == 'obj_com' else 72,), -1.0 if e == 'min' else 1.0)
              for n in ('obj_com', 'joints') for e in ('min', 'max')}
-    model.data_preprocessor.codec.set_stats(stats)
-    model.data_preprocessor.stats_ready.fill_(True)
-    for n, v in stats.items():
-        getattr(model.data_preprocessor, f'stat_{n}').copy_(v)
+    model.data_preprocessor.set_stats(stats)
     return model
 
 

@@ -398,13 +398,13 @@ class HOIDiffusion(BaseModel):
         num = int(self.test_cfg['num_samples'])
         if num < 1:
             raise ValueError(f'test_cfg.num_samples must be >= 1, got {num}')
-        runs = []
-        info = {}
+        runs, infos = [], []
         for r in range(num):
-            x0, info_r = self.generate(inputs, data_samples, seed=int(self.test_cfg['seed']) + r)
+            x0, info = self.generate(inputs, data_samples, seed=int(self.test_cfg['seed']) + r)
             runs.append(self.data_preprocessor.denormalize(x0))
-            info = info or info_r
+            infos.append(info)
         samples = torch.stack(runs, 1)                                                 # (B, R, T, D)
+        info = infos[0]             # the image does not change between runs, so neither does SFIE's t-hat
         for i, sample in enumerate(data_samples):
             sample.pred_motion = samples[i, 0].float().cpu()
             if num > 1:

@@ -14,16 +14,17 @@ from mmengine.evaluator import BaseMetric
 
 from imagin4d.registry import METRICS
 
-__all__ = ['DumpHOIResults', 'write_dump']
+__all__ = ['DumpHOIResults', 'write_dump', 'plain_sample']
 
 
-def _plain(value):
+def plain_sample(value):
+    """A data sample's dict (or any value in it) with tensors as numpy arrays: what a dump holds."""
     if hasattr(value, 'detach'):
         return value.detach().cpu().numpy()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_sample(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and value and hasattr(value[0], 'detach'):
-        return [_plain(v) for v in value]
+        return [plain_sample(v) for v in value]
     return value
 
 
@@ -42,7 +43,7 @@ class DumpHOIResults(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            self.results.append(_plain(dict(sample)))
+            self.results.append(plain_sample(dict(sample)))
 
     def compute_metrics(self, results: list) -> dict:
         self.samples = list(results)

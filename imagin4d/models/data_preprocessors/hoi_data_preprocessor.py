@@ -65,10 +65,14 @@ class HOIDataPreprocessor(BaseDataPreprocessor):
 
     # ------------------------------------------------------------------ statistics
     def load_stats(self, stats_file: str) -> None:
-        """Read a statistics JSON into the buffers (and the codec)."""
-        stats = self.codec.load_stats(stats_file)
+        """Read a statistics JSON into the codec and the buffers."""
+        self.set_stats(self.codec.load_stats(stats_file))
+
+    def set_stats(self, stats: Dict[str, torch.Tensor]) -> None:
+        """Use these statistics (keys as `codec.compute_stats` returns them) in the codec and the buffers."""
+        self.codec.set_stats(stats)
         for name in self._stat_names:
-            getattr(self, f'stat_{name}').copy_(stats[name])
+            getattr(self, f'stat_{name}').copy_(self.codec.stats[name])
         self.stats_ready.fill_(True)
 
     def _sync_codec(self) -> None:
