@@ -175,11 +175,21 @@ def test_train_tool_runs_the_full_model(mini_fbm_prepared, tools_runner, tmp_pat
     result = tools_runner('tools/train.py', 'projects/imagin4d/mini_fbm_sfie.py', '--work-dir', tmp_path / 'wd',
                           '--cfg-options', 'train_cfg.max_iters=3', 'train_dataloader.batch_size=4',
                           'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-                          'default_hooks.logger.interval=1', 'val_dataloader=None', 'val_cfg=None',
-                          'val_evaluator=None',
+                          'default_hooks.logger.interval=1', 'train_cfg.val_interval=3',
+                          'model.test_cfg.num_steps=2', 'val_dataloader.batch_size=4',
+                          'default_hooks.visualization.interval=1',
+                          'default_hooks.visualization.max_samples=2',
                           env=dict(IMAGIN4D_MINI_FBM_ROOT=mini_fbm_prepared, OMP_NUM_THREADS='1'))
     log = result.stdout + result.stderr
     assert 'normalisation statistics:' in log and 'loss_sfie_depicted_frame' in log
+    # validation at iteration 3 logged videos of the first sample of the first two batches (the default runtime's
+    # HOIVisualizationHook): as files and as a TensorBoard summary
+    runs = list((tmp_path / 'wd').glob('2*/vis_data'))
+    assert len(runs) == 1, runs
+    videos = sorted(p.name for p in (runs[0] / 'vis_video').iterdir())
+    assert len(videos) == 2 and all(v.startswith('val_') and '_3.' in v for v in videos), videos
+    events = list(runs[0].rglob('events.out.tfevents.*'))
+    assert events and any(b'val_' in e.read_bytes() and b'_video' in e.read_bytes() for e in events)
     ckpt = torch.load(tmp_path / 'wd' / 'iter_3.pth', map_location='cpu', weights_only=False)
     assert bool(ckpt['state_dict']['data_preprocessor.stats_ready'])
     # evaluate the checkpoint with the whole suite, dump per-sample results, run the mirrored-reference test

@@ -86,9 +86,15 @@ def test_hook_draws_every_interval_up_to_max_samples(vis_dataset, tmp_path):
     assert sorted(os.listdir(tmp_path / 'log' / 'videos')) == expected
     assert len(os.listdir(tmp_path / 'local' / 'vis_image')) == 2
 
-    hook.before_test_epoch(runner)                                         # the count restarts per run
+    hook.before_test_epoch(runner)                                         # validation only by default
     hook.after_test_iter(runner, 0, outputs=batches[1])
+    assert f'test_{names[1]}_7.gif' not in os.listdir(tmp_path / 'local' / 'vis_video')
+    test_hook = HOIVisualizationHook(draw=True, interval=2, max_samples=2, modes=['val', 'test'])
+    test_hook.before_test_epoch(runner)                                    # the count restarts per run
+    test_hook.after_test_iter(runner, 0, outputs=batches[1])
     assert f'test_{names[1]}_7.gif' in os.listdir(tmp_path / 'local' / 'vis_video')
+    with pytest.raises(ValueError, match='modes'):
+        HOIVisualizationHook(modes=['train'])
 
 
 def test_hook_off_by_default_and_checks_the_visualizer(vis_dataset, tmp_path):

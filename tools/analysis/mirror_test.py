@@ -56,8 +56,10 @@ def write_mirrored_references(index_file: str, feature_cache: str, image_backbon
     written, paths = 0, []
     for entry in load_reference_index(index_file):
         target = mirrored_image_path(entry['image'])
-        if not osp.isfile(target):
-            Image.open(entry['image']).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(target)
+        if not osp.isfile(target):     # written via a temporary file: concurrent runs never read half an image
+            partial = f'{target}.tmp-{os.getpid()}.png'
+            Image.open(entry['image']).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(partial)
+            os.replace(partial, target)
             written += 1
         paths.append(target)
     FeatureCache(feature_cache).compute(paths, MODELS.build(dict(image_backbone)), config=dict(image_backbone))

@@ -1,32 +1,48 @@
 """The embedded benchmark: train and evaluate every mini-FBM variant with one budget and several seeds, run the
-mirrored-reference test, and write one results table.
+mirrored-reference test, and write one results page with the paper's claims checked against the numbers.
 
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
         [--variants no_image global_token uniform_image sfie_spatial sfie sketch] [--work-dir work_dirs/benchmark]
-        [--out docs/results_mini_fbm.md] [--num-steps 20] [--evaluator-ckpt PATH] [--smoke]
+        [--out docs/results_mini_fbm.md] [--num-steps 20] [--evaluator-ckpt PATH] [--jobs 2] [--smoke]
 
 Every step is one of the project's own tools, run as a subprocess (its command is recorded in the report):
 tools/data/prepare_mini_fbm.py (if the data root is incomplete), tools/train_evaluator.py (once, for FID and
 R-precision, unless --evaluator-ckpt), then per variant and seed tools/train.py -> tools/test.py --out ->
-tools/analysis/mirror_test.py, and finally tools/analysis/compare.py (mean ± std over seeds). Runs that already
-have their results are not repeated (delete the work dir to start over). --smoke is the CI version: a few
-iterations, one seed, two variants, two sampling steps.
+tools/analysis/mirror_test.py (`--jobs` of these chains at a time, seed by seed, so an interrupted run leaves whole
+seeds), and finally tools/analysis/compare.py (mean ± std over seeds) per table. Runs that already have their
+results are not repeated (delete the work dir to start over). --smoke is the CI version: a few iterations, one
+seed, two variants, two sampling steps.
 """
 import argparse
+import csv
 import json
+import math
 import os
 import os.path as osp
 import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch')
-COLUMNS = ('ia_success', 'ia_success_best', 'ia_pose_err', 'ia_obj_pos_err', 'ia_obj_rot_err', 'ia_contact_both',
-           'ia_layout', 'factor_grasp_hand', 'factor_carry_height', 'factor_layout', 'mirror_contact_side_flip_rate',
-           'mirror_layout_flip_rate', 'waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err', 'contact_f1',
-           'foot_sliding', 'hand_penetration', 'fid', 'r_precision_top3', 'hand_jpe', 'mpjpe')
+FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
+# The results page's tables: (title, columns); every column is a key of the merged per-run metrics.
+TABLES = (
+    ('Image adherence at the depicted frame t* (success: all cues within threshold; _best: best frame within ±15; '
+     'errors in m and degrees, reprojection in px)',
+     ('ia_success', 'ia_success_best', 'ia_pose_err', 'ia_obj_pos_err', 'ia_obj_rot_err', 'ia_contact_both',
+      'ia_layout', 'ia_reproj_px', 'ia_iou_body', 'ia_iou_object')),
+    ('Hidden factors (not in the text) recovered from the generation, and the mirrored-reference test',
+     ('factor_accuracy', *FACTORS, 'mirror_contact_side_flip_rate', 'mirror_layout_flip_rate',
+      'mirror_consistency')),
+    ('Control and physical plausibility (CHOIS protocol; errors in mm, foot sliding in mm/frame, penetration in m)',
+     ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err', 'contact_f1', 'foot_sliding', 'hand_penetration',
+      'hand_jpe', 'mpjpe', 'obj_trans_err')),
+    ('Distribution (text-motion evaluator trained on mini-FBM; FID lower is better)',
+     ('fid', 'r_precision_top1', 'r_precision_top3', 'matching_score', 'diversity')),
+)
 
 
 def parse_args(argv=None):
@@ -39,6 +55,7 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/benchmark')
     parser.add_argument('--out', default='docs/results_mini_fbm.md')
     parser.add_argument('--evaluator-ckpt', default=None, help='trained text-motion evaluator (default: train one)')
+    parser.add_argument('--jobs', type=int, default=1, help='train/test chains run at the same time (one per core)')
     parser.add_argument('--smoke', action='store_true', help='CI version: tiny budget, 1 seed, 2 variants')
     args = parser.parse_args(argv)
     if args.smoke:
@@ -56,6 +73,7 @@ class Runner:
         self.log = []
 
     def __call__(self, *args) -> float:
+        """Run one tool; thread-safe (several chains may run at once)."""
         cmd = [sys.executable, *map(str, args)]
         shown = ' '.join(map(str, args))
         print(f'+ {shown}', flush=True)
@@ -82,47 +100,153 @@ def main(argv=None):
             extra = ['--cfg-options', 'train_cfg.max_iters=20'] if args.smoke else []
             run('tools/train_evaluator.py', 'projects/imagin4d/evaluators/mini_fbm_evaluator.py', '--work-dir',
                 eval_dir, *extra)
-    results, names = [], []
-    for variant in args.variants:
-        config = f'projects/imagin4d/mini_fbm_{variant}.py'
-        for seed in args.seeds:
-            wd = osp.join(args.work_dir, variant, f'seed{seed}')
-            metrics_file = osp.join(wd, 'metrics.json')
-            ckpt = osp.join(wd, f'iter_{args.iters}.pth')
-            if not osp.isfile(metrics_file):
-                if not osp.isfile(ckpt):
-                    run('tools/train.py', config, '--work-dir', wd, '--cfg-options', f'train_cfg.max_iters={args.iters}',
-                        f'randomness.seed={seed}', f'default_hooks.checkpoint.interval={args.iters}',
-                        'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None')
-                options = [f'model.test_cfg.num_steps={args.num_steps}']
-                run('tools/test.py', config, ckpt, '--work-dir', wd, '--out', osp.join(wd, 'test_metrics.json'),
-                    '--cfg-options', *options, f'test_evaluator.2.evaluator_ckpt={evaluator}')
-                mirror = {}
-                if variant != 'no_image':
-                    run('tools/analysis/mirror_test.py', config, ckpt, '--out', osp.join(wd, 'mirror.json'),
-                        '--cfg-options', *options)
-                    with open(osp.join(wd, 'mirror.json')) as f:
-                        mirror = {f'mirror_{k}': v for k, v in json.load(f).items() if k.endswith('rate')}
-                with open(osp.join(wd, 'test_metrics.json')) as f:
-                    merged = dict(json.load(f), **mirror)
-                with open(metrics_file, 'w') as f:
-                    json.dump(merged, f, indent=1)
-            results.append(metrics_file)
-            names.append(variant)
-    table = osp.join(args.work_dir, 'table.md')
-    run('tools/analysis/compare.py', *results, '--names', *names, '--group-by-name', '--metrics', *COLUMNS,
-        '--out', table)
+    tasks = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    if args.jobs > 1:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(lambda task: run_variant(run, args, evaluator, *task), tasks))
+    else:
+        results = [run_variant(run, args, evaluator, *task) for task in tasks]
+    names = [variant for variant, _ in tasks]
+    tables = []
+    for i, (title, columns) in enumerate(TABLES):
+        table = osp.join(args.work_dir, f'table{i + 1}.md')
+        run('tools/analysis/compare.py', *results, '--names', *names, '--group-by-name', '--metrics', *columns,
+            '--out', table)
+        tables.append((title, table))
+    summary = read_summary([osp.splitext(t)[0] + '.csv' for _, t in tables])
     wall = time.time() - started
     lines = [f'# mini-FBM benchmark ({"smoke run" if args.smoke else "full run"})', '',
-             f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, '
-             f'{platform.platform()}; wall time {wall / 60:.1f} min.  ',
-             f'Budget: {args.iters} training iterations per variant, seeds {args.seeds}, DDIM {args.num_steps} steps. '
-             'Mean ± standard deviation over seeds.', '', open(table).read(), '## Commands', '']
+             f'Machine: {cpu_name()}, {os.cpu_count()} logical cores, '
+             f'{platform.platform()}; wall time {wall / 60:.1f} min with {args.jobs} chain(s) at a time.  ',
+             f'Budget: {args.iters} training iterations per variant (batch and schedule of '
+             '`_base_/schedules/cpu_mini.py`), seeds ' + ', '.join(map(str, args.seeds)) +
+             f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
+             '(`runs` = seeds).', '', '## Claims', '']
+    lines += claim_lines(summary, chance_levels(args.data_root))
+    for title, table in tables:
+        lines += ['', f'## {title}', '', open(table).read().rstrip()]
+    lines += ['', '## Commands', '']
     lines += [f'- `python {cmd}` ({sec / 60:.1f} min)' for cmd, sec in run.log]
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print(f'results written to {args.out}')
+
+
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> str:
+    """Train, test and mirror-test one variant at one seed (skipping what exists) -> its merged metrics JSON."""
+    config = f'projects/imagin4d/mini_fbm_{variant}.py'
+    wd = osp.join(args.work_dir, variant, f'seed{seed}')
+    metrics_file = osp.join(wd, 'metrics.json')
+    if osp.isfile(metrics_file):
+        return metrics_file
+    ckpt = osp.join(wd, f'iter_{args.iters}.pth')
+    if not osp.isfile(ckpt):
+        run('tools/train.py', config, '--work-dir', wd, '--cfg-options', f'train_cfg.max_iters={args.iters}',
+            f'randomness.seed={seed}', f'default_hooks.checkpoint.interval={args.iters}',
+            'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None')
+    options = [f'model.test_cfg.num_steps={args.num_steps}']
+    run('tools/test.py', config, ckpt, '--work-dir', wd, '--out', osp.join(wd, 'test_metrics.json'),
+        '--cfg-options', *options, f'test_evaluator.2.evaluator_ckpt={evaluator}')
+    mirror = {}
+    if variant != 'no_image':      # no image: nothing to mirror
+        run('tools/analysis/mirror_test.py', config, ckpt, '--out', osp.join(wd, 'mirror.json'),
+            '--dump-dir', osp.join(wd, 'mirror'), '--cfg-options', *options)
+        with open(osp.join(wd, 'mirror.json')) as f:
+            mirror = {(k if k.startswith('mirror_') else f'mirror_{k}'): v for k, v in json.load(f).items()
+                      if k.endswith('rate') or k == 'mirror_consistency'}
+    with open(osp.join(wd, 'test_metrics.json')) as f:
+        merged = dict(json.load(f), **mirror)
+    factors = [merged[k] for k in FACTORS if k in merged]
+    if len(factors) == len(FACTORS):
+        merged['factor_accuracy'] = sum(factors) / len(factors)
+    with open(metrics_file, 'w') as f:
+        json.dump(merged, f, indent=1)
+    return metrics_file
+
+
+def read_summary(csv_files) -> dict:
+    """compare.py's CSVs -> {variant: {metric: (mean, std, runs)}}."""
+    summary = {}
+    for path in csv_files:
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                entry = summary.setdefault(row['config'], {})
+                for key, value in row.items():
+                    if key in ('config', 'runs') or key.endswith('_std') or value in ('', 'None'):
+                        continue
+                    entry[key] = (float(value), float(row.get(f'{key}_std') or 0.0), int(row['runs']))
+    return summary
+
+
+def chance_levels(data_root: str) -> dict:
+    """Per hidden factor, the accuracy of a generator that ignores the image but follows the test split's factor
+    distribution (sum of squared class frequencies) and of the majority class, from mini_fbm_factors.json."""
+    path = osp.join(data_root, 'mini_fbm_factors.json')
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        sequences = [s for s in json.load(f)['sequences'].values() if s['split'] == 'test']
+    levels = {}
+    for key in FACTORS:
+        name = key[len('factor_'):]
+        counts = {}
+        for seq in sequences:
+            counts[seq[name]] = counts.get(seq[name], 0) + 1
+        freqs = [c / len(sequences) for c in counts.values()]
+        levels[key] = (sum(p * p for p in freqs), max(freqs))
+    levels['factor_accuracy'] = tuple(sum(levels[k][i] for k in FACTORS) / len(FACTORS) for i in range(2))
+    return levels
+
+
+def _value(summary, variant, metric):
+    return summary.get(variant, {}).get(metric, (math.nan, math.nan, 0))
+
+
+def _above(summary, a, b, metric) -> str:
+    """'clearly' (gap > the two seed spreads together), 'yes' (gap > 0) or 'NO' for mean(a) > mean(b)."""
+    (ma, sa, _), (mb, sb, _) = _value(summary, a, metric), _value(summary, b, metric)
+    if math.isnan(ma) or math.isnan(mb):
+        return 'not measured'
+    gap = ma - mb
+    verdict = 'clearly' if gap > sa + sb and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
+    return f'{verdict} ({ma:.3f} vs {mb:.3f}, gap {gap:+.3f}, spreads {sa:.3f} / {sb:.3f})'
+
+
+def claim_lines(summary: dict, chance: dict) -> list:
+    """The paper's claims (issue: full > global token > no image on adherence and hidden factors, no image at chance,
+    waypoint error of the full model within 10% of no image, mirror flip rate >= 0.8), each with its verdict."""
+    lines = []
+    for metric in ('ia_success', 'factor_accuracy'):
+        lines.append(f'- `{metric}`: full model (sfie) above global token: {_above(summary, "sfie", "global_token", metric)}; '
+                     f'global token above no image: {_above(summary, "global_token", "no_image", metric)}.')
+    if 'factor_accuracy' in chance:
+        parts = []
+        for key in ('factor_accuracy', *FACTORS):
+            mean = _value(summary, 'no_image', key)[0]
+            parts.append(f'{key} {mean:.3f} (chance {chance[key][0]:.3f}, majority {chance[key][1]:.3f})')
+        lines.append('- no image at chance on the hidden factors (chance: a generator following the test split\'s '
+                     'factor frequencies; majority: always the commonest value): ' + '; '.join(parts) + '.')
+    for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
+        full, base = _value(summary, 'sfie', metric)[0], _value(summary, 'no_image', metric)[0]
+        if math.isnan(full) or math.isnan(base):
+            continue
+        verdict = 'yes' if full <= 1.1 * base else 'NO'
+        lines.append(f'- `{metric}` of the full model within 10% of no image: {verdict} ({full:.1f} vs {base:.1f} mm, '
+                     f'{100 * (full / base - 1):+.0f}%).')
+    for metric in ('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate'):
+        value = _value(summary, 'sfie', metric)[0]
+        if not math.isnan(value):
+            lines.append(f'- `{metric}` of the full model at least 0.8: {"yes" if value >= 0.8 else "NO"} ({value:.3f}).')
+    return lines
 
 
 if __name__ == '__main__':

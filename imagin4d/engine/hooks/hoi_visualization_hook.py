@@ -3,14 +3,14 @@
 Owns which samples are drawn (the first sample of every `interval`-th batch, at most `max_samples` per run), their
 names and steps. Rendering and logging are the runner's `HOIVisualizer` (`imagin4d.visualization`).
 
-Enable it in a config (it is off by default, like mmdet's DetVisualizationHook):
+Every imagin4d config has it through `_base_/default_runtime.py`, drawing during validation only:
 
     visualizer = dict(type='HOIVisualizer', vis_backends=[dict(type='LocalVisBackend'),
                                                           dict(type='TensorboardVisBackend')])
     default_hooks = dict(visualization=dict(type='HOIVisualizationHook', draw=True, interval=10, max_samples=4))
 
-or from the command line on a config that lists it with draw=False:
-`--cfg-options default_hooks.visualization.draw=True`. Videos land in TensorBoard (tag `<val|test>_<seq>_video`)
+Test runs draw too with `--cfg-options "default_hooks.visualization.modes=['val','test']"`; `draw=False` switches it
+off. Videos land in TensorBoard (tag `<val|test>_<seq>_video`)
 and under `<work_dir>/<timestamp>/vis_data/vis_video/`; the depicted frame as an image next to them.
 """
 import os.path as osp
@@ -34,6 +34,8 @@ class HOIVisualizationHook(Hook):
         interval: draw after batches 0, interval, 2 * interval, ... of each validation / test run.
         max_samples: at most this many videos per validation / test run.
         draw_gt, draw_pred: include the GT / generated panel.
+        modes: the loops that draw, from 'val' and 'test' (default: validation only; a test run of a benchmark
+            sweep should not spend its time rendering).
         out_dir: also write each video into this folder (relative: under the run's log dir), as MP4 or GIF
             (the visualizer's `video_format`).
     """
@@ -41,9 +43,13 @@ class HOIVisualizationHook(Hook):
     priority = 'LOW'
 
     def __init__(self, draw: bool = False, interval: int = 10, max_samples: int = 4, draw_gt: bool = True,
-                 draw_pred: bool = True, out_dir: Optional[str] = None):
+                 draw_pred: bool = True, modes: Sequence[str] = ('val',), out_dir: Optional[str] = None):
         if int(interval) < 1 or int(max_samples) < 0:
             raise ValueError(f'interval must be >= 1 and max_samples >= 0, got {interval} and {max_samples}')
+        unknown = set(modes) - {'val', 'test'}
+        if unknown or isinstance(modes, str):
+            raise ValueError(f"modes must be a list drawn from 'val' and 'test', got {modes!r}")
+        self.modes = tuple(modes)
         self.draw, self.interval, self.max_samples = bool(draw), int(interval), int(max_samples)
         self.draw_gt, self.draw_pred, self.out_dir = draw_gt, draw_pred, out_dir
         self._drawn = 0
@@ -67,7 +73,7 @@ class HOIVisualizationHook(Hook):
         self._visualize(runner, batch_idx, outputs, 'test')
 
     def _visualize(self, runner, batch_idx: int, outputs: Optional[Sequence], mode: str) -> None:
-        if not self.draw or not outputs or batch_idx % self.interval or self._drawn >= self.max_samples:
+        if not self.draw or mode not in self.modes or not outputs or batch_idx % self.interval or self._drawn >= self.max_samples:
             return
         self._drawn += 1
         if not is_main_process():

@@ -7,6 +7,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Videos (reference image | GT | generated) of a few validation windows, to TensorBoard and vis_data/.
+    visualization=dict(type='HOIVisualizationHook', draw=True, interval=10, max_samples=4, modes=['val']),
 )
 # CodecStatsHook: the model's normalisation statistics from the training set (or its checkpoint); EMA of the weights
 # (mmengine momentum = 1 - decay), swapped in for validation and testing.
@@ -21,7 +23,7 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+visualizer = dict(type='HOIVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=False, window_size=50)
 log_level = 'INFO'
 load_from = None

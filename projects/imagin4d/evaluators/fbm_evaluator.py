@@ -5,7 +5,7 @@
 # The MiniLM sentence features are built once with
 #   python tools/data/cache_features.py --texts data/fbm/omomo_text_anno_json_data/*.json --out data/fbm/feature_cache
 _base_ = ['./mini_fbm_evaluator.py']
-data_root = 'data/fbm'
+data_root = '{{$IMAGIN4D_FBM_ROOT:data/fbm}}'  # env var: another location (as the data-set configs)
 
 model = dict(embed_dim=256, hidden_dim=256, use_text_tokens=True)
 

@@ -1,7 +1,7 @@
 # Text-motion evaluator for FID / R-precision on mini-FBM (train: python tools/train_evaluator.py THIS_FILE).
 # Trains on a 2-core CPU in a few minutes on the default mini-FBM (about 1475 training windows, 27 distinct
 # sentences). The checkpoint goes to <work_dir>/text_motion_evaluator.pth; give it to DistributionMetric.
-data_root = 'data/mini_fbm'
+data_root = '{{$IMAGIN4D_MINI_FBM_ROOT:data/mini_fbm}}'  # env var: another location (as the data-set configs)
 # The MiniLM sentence features cached by tools/data/prepare_mini_fbm.py; '{data_root}' is filled in by the tool
 # (so `--cfg-options data_root=...` moves the cache with it).
 feature_cache = '{data_root}/feature_cache'

@@ -1,0 +1,72 @@
+"""tools/analysis/run_benchmark.py: the claim verdicts and chance levels (hand-computed), and the --smoke run end to end
+on the small prepared mini-FBM (the CI version of the benchmark)."""
+import importlib.util
+import json
+
+import pytest
+
+from testing_utils import REPO, run_tool
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('run_benchmark', REPO / 'tools' / 'analysis' / 'run_benchmark.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_claim_verdicts_hand_computed():
+    bench = _module()
+    summary = {
+        'sfie': dict(ia_success=(0.60, 0.05, 3), factor_accuracy=(0.50, 0.10, 3), waypoint_start_err=(105.0, 1, 3),
+                     waypoint_end_err=(120.0, 1, 3), mirror_contact_side_flip_rate=(0.85, 0.0, 3),
+                     mirror_layout_flip_rate=(0.5, 0.0, 3)),
+        'global_token': dict(ia_success=(0.40, 0.05, 3), factor_accuracy=(0.45, 0.10, 3)),
+        'no_image': dict(ia_success=(0.45, 0.02, 3), factor_accuracy=(0.30, 0.0, 3), waypoint_start_err=(100.0, 1, 3),
+                         waypoint_end_err=(100.0, 1, 3)),
+    }
+    lines = '\n'.join(bench.claim_lines(summary, {}))
+    # 0.60 - 0.40 = 0.20 > 0.05 + 0.05: clearly; 0.40 < 0.45: NO; 0.50 - 0.45 = 0.05 < 0.20: within the spread
+    assert 'full model (sfie) above global token: clearly (0.600 vs 0.400, gap +0.200' in lines
+    assert 'global token above no image: NO (0.400 vs 0.450' in lines
+    assert 'above global token: yes, within the seed spread (0.500 vs 0.450' in lines
+    assert '`waypoint_start_err` of the full model within 10% of no image: yes (105.0 vs 100.0 mm, +5%)' in lines
+    assert '`waypoint_end_err` of the full model within 10% of no image: NO (120.0 vs 100.0 mm, +20%)' in lines
+    assert '`mirror_contact_side_flip_rate` of the full model at least 0.8: yes (0.850)' in lines
+    assert '`mirror_layout_flip_rate` of the full model at least 0.8: NO (0.500)' in lines
+
+
+def test_chance_levels_from_the_factors_file(tmp_path):
+    bench = _module()
+    sequences = {f's{i}': dict(split='test', grasp_hand=g, carry_height='low', layout=lay)
+                 for i, (g, lay) in enumerate([('left', 'front'), ('left', 'front'), ('right', 'left'),
+                                               ('both', 'front')])}
+    sequences['t0'] = dict(split='train', grasp_hand='right', carry_height='hip', layout='right')
+    (tmp_path / 'mini_fbm_factors.json').write_text(json.dumps(dict(sequences=sequences)))
+    levels = bench.chance_levels(str(tmp_path))
+    # grasp hand 2/4, 1/4, 1/4 -> sum of squares 0.375, majority 0.5; carry height always low -> 1, 1;
+    # layout 3/4, 1/4 -> 0.625, 0.75 (the training sequence is not counted)
+    assert levels['factor_grasp_hand'] == pytest.approx((0.375, 0.5))
+    assert levels['factor_carry_height'] == pytest.approx((1.0, 1.0))
+    assert levels['factor_layout'] == pytest.approx((0.625, 0.75))
+    assert levels['factor_accuracy'] == pytest.approx(((0.375 + 1 + 0.625) / 3, (0.5 + 1 + 0.75) / 3))
+
+
+def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
+    out, work = tmp_path / 'results.md', tmp_path / 'bench'
+    run_tool(['tools/analysis/run_benchmark.py', '--smoke', '--data-root', mini_fbm_prepared, '--work-dir', work,
+              '--out', out, '--jobs', '2'], cwd=REPO, env=dict(OMP_NUM_THREADS='1'), timeout=900)
+    page = out.read_text()
+    assert page.startswith('# mini-FBM benchmark (smoke run)')
+    for variant in ('no_image', 'sfie'):
+        merged = json.loads((work / variant / 'seed0' / 'metrics.json').read_text())
+        assert {'ia_success', 'factor_accuracy', 'waypoint_xy_err', 'contact_f1', 'fid', 'r_precision_top3'} <= set(merged)
+        mean = sum(merged[k] for k in ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')) / 3
+        assert merged['factor_accuracy'] == pytest.approx(mean)
+        row = next(line for line in page.splitlines() if line.startswith(f'| {variant} | 1 |'))
+        assert f'{merged["ia_success"]:.3f}' in row
+    sfie = json.loads((work / 'sfie' / 'seed0' / 'metrics.json').read_text())
+    assert 'mirror_contact_side_flip_rate' in sfie and 'mirror_consistency' in sfie
+    assert (work / 'sfie' / 'seed0' / 'mirror' / 'mirrored.pkl').is_file()
+    assert '## Claims' in page and 'chance' in page and '## Commands' in page
+    assert page.count('tools/train.py projects/imagin4d/mini_fbm_') == 2
