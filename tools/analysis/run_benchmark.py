@@ -3,14 +3,17 @@ mirrored-reference test, and write one results page with the paper's claims chec
 
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
         [--variants no_image global_token uniform_image sfie_spatial sfie sketch] [--work-dir work_dirs/benchmark]
-        [--out docs/results_mini_fbm.md] [--num-steps 20] [--evaluator-ckpt PATH] [--jobs 2] [--smoke]
+        [--out docs/results_mini_fbm.md] [--notes docs/results_mini_fbm_notes.md] [--num-steps 20]
+        [--evaluator-ckpt PATH] [--jobs 2] [--collect] [--smoke]
 
 Every step is one of the project's own tools, run as a subprocess (its command is recorded in the report):
 tools/data/prepare_mini_fbm.py (if the data root is incomplete), tools/train_evaluator.py (once, for FID and
 R-precision, unless --evaluator-ckpt), then per variant and seed tools/train.py -> tools/test.py --out ->
 tools/analysis/mirror_test.py (`--jobs` of these chains at a time, seed by seed, so an interrupted run leaves whole
 seeds), and finally tools/analysis/compare.py (mean ± std over seeds) per table. Runs that already have their
-results are not repeated (delete the work dir to start over). --smoke is the CI version: a few iterations, one
+results are not repeated (delete the work dir to start over); --collect only writes the page from the runs that
+have finished (the page lists the missing ones). --notes: a hand-written Markdown file (the analysis of the numbers)
+placed after the claims, so that the page can be regenerated without losing it. --smoke is the CI version: a few iterations, one
 seed, two variants, two sampling steps.
 """
 import argparse
@@ -22,6 +25,7 @@ import os.path as osp
 import platform
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -56,6 +60,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='docs/results_mini_fbm.md')
     parser.add_argument('--evaluator-ckpt', default=None, help='trained text-motion evaluator (default: train one)')
     parser.add_argument('--jobs', type=int, default=1, help='train/test chains run at the same time (one per core)')
+    parser.add_argument('--notes', default=None, help='Markdown inserted after the claims (default: none)')
+    parser.add_argument('--collect', action='store_true', help='write the page from finished runs; run nothing')
     parser.add_argument('--smoke', action='store_true', help='CI version: tiny budget, 1 seed, 2 variants')
     args = parser.parse_args(argv)
     if args.smoke:
@@ -65,12 +71,14 @@ def parse_args(argv=None):
 
 
 class Runner:
-    """Runs tool commands from the repository with the data root in the environment; records them and their time."""
+    """Runs tool commands from the repository with the data root in the environment; records each command, its
+    start and its duration in `log_file` (JSON lines, appended: the record of every invocation on this work dir)."""
 
-    def __init__(self, data_root: str):
+    def __init__(self, data_root: str, log_file: str):
         self.env = dict(os.environ, IMAGIN4D_MINI_FBM_ROOT=osp.abspath(data_root))
         self.env.setdefault('IMAGIN4D_BODY_MODEL_DIR', osp.join(REPO, 'data', 'body_models'))
-        self.log = []
+        self.log_file = log_file
+        self._lock = threading.Lock()
 
     def __call__(self, *args) -> float:
         """Run one tool; thread-safe (several chains may run at once)."""
@@ -82,51 +90,75 @@ class Runner:
         seconds = time.time() - start
         if result.returncode != 0:
             raise SystemExit(f'failed ({result.returncode}): {shown}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
-        self.log.append((shown, seconds))
+        with self._lock, open(self.log_file, 'a') as f:
+            f.write(json.dumps(dict(command=shown, start=start, seconds=seconds)) + '\n')
         return seconds
+
+    def records(self) -> list:
+        if not osp.isfile(self.log_file):
+            return []
+        with open(self.log_file) as f:
+            return [json.loads(line) for line in f if line.strip()]
 
 
 def main(argv=None):
     args = parse_args(argv)
-    run = Runner(args.data_root)
-    started = time.time()
-    if not osp.isfile(osp.join(args.data_root, 'references', 'test_sketch.json')):
+    os.makedirs(args.work_dir, exist_ok=True)
+    run = Runner(args.data_root, osp.join(args.work_dir, 'commands.jsonl'))
+    if not args.collect and not osp.isfile(osp.join(args.data_root, 'references', 'test_sketch.json')):
         run('tools/data/prepare_mini_fbm.py', '--out', args.data_root)
     evaluator = args.evaluator_ckpt
     if evaluator is None:
         eval_dir = osp.join(args.work_dir, 'evaluator')
         evaluator = osp.join(eval_dir, 'text_motion_evaluator.pth')
-        if not osp.isfile(evaluator):
+        if not osp.isfile(evaluator) and not args.collect:
             extra = ['--cfg-options', 'train_cfg.max_iters=20'] if args.smoke else []
             run('tools/train_evaluator.py', 'projects/imagin4d/evaluators/mini_fbm_evaluator.py', '--work-dir',
                 eval_dir, *extra)
     tasks = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    missing = []
+    if args.collect:
+        done = [t for t in tasks if osp.isfile(osp.join(args.work_dir, t[0], f'seed{t[1]}', 'metrics.json'))]
+        missing, tasks = [t for t in tasks if t not in done], done
+        if not tasks:
+            raise SystemExit(f'--collect: no finished runs under {args.work_dir}')
     if args.jobs > 1:
         with ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda task: run_variant(run, args, evaluator, *task), tasks))
     else:
         results = [run_variant(run, args, evaluator, *task) for task in tasks]
     names = [variant for variant, _ in tasks]
-    tables = []
+    tables, started = [], time.time()
     for i, (title, columns) in enumerate(TABLES):
         table = osp.join(args.work_dir, f'table{i + 1}.md')
         run('tools/analysis/compare.py', *results, '--names', *names, '--group-by-name', '--metrics', *columns,
             '--out', table)
         tables.append((title, table))
     summary = read_summary([osp.splitext(t)[0] + '.csv' for _, t in tables])
-    wall = time.time() - started
+    # every command that produced these results (earlier invocations included); compare.py only from this one
+    records = [r for r in run.records() if 'compare.py' not in r['command'] or r['start'] >= started]
+    work = [r for r in records if 'compare.py' not in r['command']]
+    wall = max(r['start'] + r['seconds'] for r in records) - min(r['start'] for r in records)
+    busy = sum(r['seconds'] for r in work)
     lines = [f'# mini-FBM benchmark ({"smoke run" if args.smoke else "full run"})', '',
              f'Machine: {cpu_name()}, {os.cpu_count()} logical cores, '
-             f'{platform.platform()}; wall time {wall / 60:.1f} min with {args.jobs} chain(s) at a time.  ',
+             f'{platform.platform()}; wall time {wall / 60:.1f} min from the first command to the last, '
+             f'{busy / 60:.1f} min of tool run time in all ({args.jobs} chain(s) at a time).  ',
              f'Budget: {args.iters} training iterations per variant (batch and schedule of '
              '`_base_/schedules/cpu_mini.py`), seeds ' + ', '.join(map(str, args.seeds)) +
              f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
-             '(`runs` = seeds).', '', '## Claims', '']
+             '(`runs` = seeds).']
+    if missing:
+        lines.append('Not run (the budget ran out): ' + ', '.join(f'{v} seed {k}' for v, k in missing) + '.')
+    lines += ['', '## Claims', '']
     lines += claim_lines(summary, chance_levels(args.data_root))
+    if args.notes:
+        with open(args.notes) as f:
+            lines += ['', f.read().rstrip()]
     for title, table in tables:
         lines += ['', f'## {title}', '', open(table).read().rstrip()]
     lines += ['', '## Commands', '']
-    lines += [f'- `python {cmd}` ({sec / 60:.1f} min)' for cmd, sec in run.log]
+    lines += [f'- `python {r["command"]}` ({r["seconds"] / 60:.1f} min)' for r in records]
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         f.write('\n'.join(lines) + '\n')
