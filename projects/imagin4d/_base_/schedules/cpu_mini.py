@@ -1,4 +1,5 @@
-# Training budget of the mini-FBM configs: a few minutes on a 2-core CPU. AdamW, constant LR after a short warm-up.
+# Training budget of the mini-FBM configs: 2000 iterations, about 35 minutes on one core of a 2-core CPU (the demo
+# and the benchmark set shorter counts). AdamW, constant LR after a short warm-up.
 _base_ = ['../default_runtime.py']
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=2000, val_interval=2000)
 val_cfg = dict(type='ValLoop')
