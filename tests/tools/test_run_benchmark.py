@@ -25,11 +25,16 @@ def test_claim_verdicts_hand_computed():
         'no_image': dict(ia_success=(0.45, 0.02, 3), factor_accuracy=(0.30, 0.0, 3), waypoint_start_err=(100.0, 1, 3),
                          waypoint_end_err=(100.0, 1, 3)),
     }
+    summary['sketch'] = dict(ia_success=(0.50, 0.02, 3), factor_accuracy=(0.55, 0.02, 3))
     lines = '\n'.join(bench.claim_lines(summary, {}))
     # 0.60 - 0.40 = 0.20 > 0.05 + 0.05: clearly; 0.40 < 0.45: NO; 0.50 - 0.45 = 0.05 < 0.20: within the spread
-    assert 'full model (sfie) above global token: clearly (0.600 vs 0.400, gap +0.200' in lines
-    assert 'global token above no image: NO (0.400 vs 0.450' in lines
-    assert 'above global token: yes, within the seed spread (0.500 vs 0.450' in lines
+    assert 'sfie > global_token: clearly (0.600 vs 0.400, gap +0.200' in lines
+    assert 'global_token > no_image: NO (0.400 vs 0.450' in lines
+    assert 'sfie > global_token: yes, within the seed spread (0.500 vs 0.450' in lines
+    assert 'sfie_spatial > uniform_image: not measured' in lines
+    # sketch vs mesh: |0.50 - 0.60| = 0.10 > 0.02 + 0.05 -> NO; |0.55 - 0.50| = 0.05 <= 0.02 + 0.10 -> yes
+    assert '`ia_success` of sketch references about that of mesh references (sfie): NO (0.500 vs 0.600' in lines
+    assert '`factor_accuracy` of sketch references about that of mesh references (sfie): yes (0.550 vs 0.500' in lines
     assert '`waypoint_start_err` of the full model within 10% of no image: yes (105.0 vs 100.0 mm, +5%)' in lines
     assert '`waypoint_end_err` of the full model within 10% of no image: NO (120.0 vs 100.0 mm, +20%)' in lines
     assert '`mirror_contact_side_flip_rate` of the full model at least 0.8: yes (0.850)' in lines
