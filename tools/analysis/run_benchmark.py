@@ -30,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+sys.path.insert(0, REPO)
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch')
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
 # The results page's tables: (title, columns); every column is a key of the merged per-run metrics.
@@ -227,14 +228,8 @@ def chance_levels(data_root: str) -> dict:
         return {}
     with open(path) as f:
         sequences = [s for s in json.load(f)['sequences'].values() if s['split'] == 'test']
-    levels = {}
-    for key in FACTORS:
-        name = key[len('factor_'):]
-        counts = {}
-        for seq in sequences:
-            counts[seq[name]] = counts.get(seq[name], 0) + 1
-        freqs = [c / len(sequences) for c in counts.values()]
-        levels[key] = (sum(p * p for p in freqs), max(freqs))
+    from imagin4d.datasets.synthetic import chance_accuracy
+    levels = {key: chance_accuracy([seq[key[len('factor_'):]] for seq in sequences]) for key in FACTORS}
     levels['factor_accuracy'] = tuple(sum(levels[k][i] for k in FACTORS) / len(FACTORS) for i in range(2))
     return levels
 

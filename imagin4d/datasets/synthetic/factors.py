@@ -6,7 +6,7 @@ evaluation for hidden-factor accuracy) and `mirror_motion` (x -> -x in the canon
 All positions are Z-up metres; joints are joints24 (pelvis 0, spine3 9, head 15, hands 22 / 23).
 """
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from imagin4d.body_models.skeletons import LEFT_RIGHT_JOINTS24
 
 __all__ = ['GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'HEIGHT_RULE', 'LAYOUT_FRONT_DEG',
            'classify_height', 'classify_layout', 'classify_hands', 'recover_factors', 'mirror_motion',
-           'height_band']
+           'height_band', 'chance_accuracy']
 
 GRASP_HANDS = ('left', 'right', 'both')
 CARRY_HEIGHTS = ('low', 'hip', 'chest', 'overhead')
@@ -138,3 +138,14 @@ def factor_agreement(pred: Sequence[Dict[str, str]], target: Sequence[Dict[str, 
         hits = [p.get(name) == t.get(name) for p, t in zip(pred, target)]
         out[name] = float(np.mean(hits)) if hits else float('nan')
     return out
+
+
+def chance_accuracy(values: Sequence[str]) -> Tuple[float, float]:
+    """Accuracy levels that need no information about the sample, for factor values `values` of a test set:
+    (sum of squared value frequencies: a guesser that follows those frequencies, majority-value frequency:
+    always answering the commonest value)."""
+    if not len(values):
+        return float('nan'), float('nan')
+    _, counts = np.unique(np.asarray(values), return_counts=True)
+    freqs = counts / counts.sum()
+    return float(np.sum(freqs ** 2)), float(freqs.max())

@@ -1,0 +1,45 @@
+"""tools/analysis/factor_leak.py: a condition group that encodes the factor is found, one that does not stays at
+chance; and the real first-window conditions on the small prepared mini-FBM."""
+import importlib.util
+import json
+
+import numpy as np
+
+from testing_utils import REPO, run_tool
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location('factor_leak', REPO / 'tools' / 'analysis' / 'factor_leak.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_leak_table_separates_informative_and_uninformative_conditions():
+    leak = _module()
+    rng = np.random.default_rng(0)
+    values = np.array(['left', 'right', 'both'])
+
+    def split(n):
+        y = values[rng.integers(0, 3, n)]
+        code = (y[:, None] == values[None]).astype(float) + 0.05 * rng.standard_normal((n, 3))
+        groups = {g: rng.standard_normal((n, 4)) for g in leak.GROUPS}
+        groups['end_waypoint'] = code                      # this group encodes the value
+        return groups, list(y)
+    (train, y_train), (test, y_test) = split(300), split(300)
+    acc = leak.leak_table(train, test, y_train, y_test)
+    assert acc['end_waypoint'] == 1.0 and acc['all'] > 0.95
+    for group in ('frame0_object', 'frame0_human', 'xy_waypoints'):   # noise: about 1/3
+        assert acc[group] < 0.45, (group, acc[group])
+
+
+def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
+    out = tmp_path / 'leak.json'
+    run_tool(['tools/analysis/factor_leak.py', '--data-root', mini_fbm_prepared, '--out', out], cwd=REPO)
+    report = json.loads(out.read_text())
+    assert report['train_windows'] == 16 and report['test_windows'] == 8
+    for name in ('grasp_hand', 'carry_height', 'layout'):
+        entry = report['factors'][name]
+        assert set(entry['accuracy']) == {'frame0_object', 'frame0_human', 'xy_waypoints', 'end_waypoint', 'all'}
+        assert all(0.0 <= a <= 1.0 for a in entry['accuracy'].values())
+        assert 0.0 < entry['chance'] <= entry['majority'] <= 1.0

@@ -1,0 +1,109 @@
+"""How hidden are mini-FBM's hidden factors? Predict each factor from the conditions a model gets besides the image.
+
+    python tools/analysis/factor_leak.py [--data-root data/mini_fbm] [--out factor_leak.json]
+
+For the test protocol's windows (the first 120 frames of each sequence) the given condition values are read exactly
+as the model sees them (FBMDataset: canonicalised window, CHOIS waypoint mask): frame 0 object pose, frame 0 human
+pose, the object xy at frames 29/59/89, the object xyz at the last frame. A standardised multinomial logistic
+regression is fitted on the training sequences' first windows and scored on the test sequences', for each group of
+conditions alone and for all of them. Accuracy well above chance means a generator can get that factor right
+without looking at the image, so 'no image at chance' cannot hold and image-adherence gains must be read against
+this level. Chance levels as in run_benchmark: sum of squared value frequencies, and the majority value.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+import numpy as np  # noqa: E402
+
+from imagin4d.engine.runner_setup import run_cli  # noqa: E402
+from imagin4d.utils.errors import UserError  # noqa: E402
+
+#: condition groups: name -> (frame selector, codec slices); 'last' is the window's last frame
+GROUPS = {
+    'frame0_object': ('first', ('obj_com', 'obj_rot')),
+    'frame0_human': ('first', ('joints', 'rot6d')),
+    'xy_waypoints': ('middle', ('obj_com',)),
+    'end_waypoint': ('last', ('obj_com',)),
+}
+
+
+def first_windows(data_root: str, split: str):
+    """The first window of every sequence: ({group: (N, F) given values}, [seq_name])."""
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import DATASETS
+    init_default_scope('imagin4d')
+    extra = dict(stride=30) if split == 'train' else {}
+    dataset = DATASETS.build(dict(type='FBMDataset', data_root=data_root, split=split, window=120, pipeline=[],
+                                  **extra))
+    slices = dataset.codec.slices
+    feats, names = {g: [] for g in GROUPS}, []
+    for i in range(len(dataset)):
+        window = dataset[i]
+        if int(window['window_start']) != 0:
+            continue
+        mask, values = window['waypoint_mask'].numpy(), window['waypoint_values'].numpy()
+        last = int(np.nonzero(mask.any(axis=1))[0].max())
+        rows = {'first': [0], 'last': [last], 'middle': [f for f in range(1, last) if mask[f].any()]}
+        for group, (which, keys) in GROUPS.items():
+            cols = np.concatenate([np.arange(slices[k].start, slices[k].stop) for k in keys])
+            block = values[np.ix_(rows[which], cols)]
+            feats[group].append(block[mask[np.ix_(rows[which], cols)]])
+        names.append(window['seq_name'])
+    return {g: np.stack(v) for g, v in feats.items()}, names
+
+
+def leak_table(train, test, y_train, y_test) -> dict:
+    """{group or 'all': test accuracy of a logistic regression on that group's conditions}."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    out = {}
+    for group in (*GROUPS, 'all'):
+        xtr = np.concatenate([train[g] for g in GROUPS], 1) if group == 'all' else train[group]
+        xte = np.concatenate([test[g] for g in GROUPS], 1) if group == 'all' else test[group]
+        if len(set(y_train)) < 2:
+            out[group] = float(np.mean(np.asarray(y_test) == y_train[0]))
+            continue
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+        clf.fit(xtr, y_train)
+        out[group] = float(np.mean(clf.predict(xte) == np.asarray(y_test)))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data-root', default='data/mini_fbm')
+    parser.add_argument('--out', help='JSON with the accuracies and chance levels')
+    args = parser.parse_args(argv)
+    from imagin4d.datasets.synthetic import FACTOR_NAMES, FACTORS_FILE, chance_accuracy
+    factors_file = osp.join(args.data_root, FACTORS_FILE)
+    if not osp.isfile(factors_file):
+        raise UserError(f'{factors_file} does not exist: --data-root must be a mini-FBM root (tools/data/prepare_mini_fbm.py)')
+    with open(factors_file) as f:
+        factors = json.load(f)['sequences']
+    train, train_names = first_windows(args.data_root, 'train')
+    test, test_names = first_windows(args.data_root, 'test')
+    report = dict(train_windows=len(train_names), test_windows=len(test_names), factors={})
+    header = f'{"factor":14s} ' + ' '.join(f'{g:>14s}' for g in (*GROUPS, 'all')) + '    chance  majority'
+    print(header)
+    for name in FACTOR_NAMES:
+        y_train = [factors[s][name] for s in train_names]
+        y_test = [factors[s][name] for s in test_names]
+        acc = leak_table(train, test, y_train, y_test)
+        chance, majority = chance_accuracy(y_test)
+        report['factors'][name] = dict(accuracy=acc, chance=chance, majority=majority)
+        print(f'{name:14s} ' + ' '.join(f'{acc[g]:14.3f}' for g in (*GROUPS, 'all')) +
+              f'    {chance:.3f}     {majority:.3f}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=1)
+        print(f'written: {args.out}')
+
+
+if __name__ == '__main__':
+    run_cli(main)
