@@ -1,9 +1,7 @@
 """Feature cache: compute-once semantics, content keys, unreadable entries, clear errors, the CLI."""
-import importlib.util
 import json
 import re
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,8 +13,8 @@ from imagin4d.models.backbones.base import FrozenImageBackbone
 from imagin4d.models.backbones.text import FrozenTextEncoder
 from imagin4d.rendering.feature_cache import (FeatureCache, FeatureSpec, MissingFeaturesError,
                                               UnreadableFeaturesError)
+from testing_utils import load_tool
 
-REPO = Path(__file__).resolve().parents[2]
 STUB_IMAGE_CFG = dict(type='CountingBackbone')
 STUB_TEXT_CFG = dict(type='CountingTextEncoder')
 
@@ -184,10 +182,7 @@ def test_text_features(tmp_path, weights):
 
 
 def _load_cli():
-    spec = importlib.util.spec_from_file_location('cache_features', REPO / 'tools' / 'data' / 'cache_features.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/data/cache_features.py')
 
 
 def test_cli_builds_real_features_once(tmp_path, images, capsys, monkeypatch):

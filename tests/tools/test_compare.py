@@ -2,7 +2,7 @@
 import csv
 import json
 
-from testing_utils import REPO, run_tool
+from testing_utils import REPO, load_tool, run_tool
 
 
 def test_compare_groups_runs_and_writes_tables(tmp_path):
@@ -27,10 +27,7 @@ def test_compare_groups_runs_and_writes_tables(tmp_path):
 
 def test_mirror_flip_rates_hand_computed():
     """flip_rates counts only one-sided originals; consistency needs both grasp hand and layout mirrored."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('mirror_test', REPO / 'tools' / 'analysis' / 'mirror_test.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('tools/analysis/mirror_test.py')
     f = lambda g, lay: dict(grasp_hand=g, carry_height='hip', layout=lay)  # noqa: E731
     pairs = [(f('left', 'left'), f('right', 'right')),      # both flip
              (f('right', 'front'), f('right', 'front')),    # hand does not flip; front stays front (consistent)

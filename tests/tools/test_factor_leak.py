@@ -1,18 +1,14 @@
 """tools/analysis/factor_leak.py: a condition group that encodes the factor is found, one that does not stays at
 chance; and the real first-window conditions on the small prepared mini-FBM."""
-import importlib.util
 import json
 
 import numpy as np
 
-from testing_utils import REPO, run_tool
+from testing_utils import REPO, load_tool, run_tool
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location('factor_leak', REPO / 'tools' / 'analysis' / 'factor_leak.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis/factor_leak.py')
 
 
 def test_leak_table_separates_informative_and_uninformative_conditions():

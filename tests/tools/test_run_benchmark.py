@@ -1,18 +1,14 @@
 """tools/analysis/run_benchmark.py: the claim verdicts and chance levels (hand-computed), and the --smoke run end to end
 on the small prepared mini-FBM (the CI version of the benchmark)."""
-import importlib.util
 import json
 
 import pytest
 
-from testing_utils import REPO, run_tool
+from testing_utils import REPO, load_tool, run_tool
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location('run_benchmark', REPO / 'tools' / 'analysis' / 'run_benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis/run_benchmark.py')
 
 
 def test_claim_verdicts_hand_computed():

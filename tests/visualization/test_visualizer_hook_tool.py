@@ -1,5 +1,4 @@
 """HOIVisualizer backends (local files, TensorBoard clip), HOIVisualizationHook on a fake runner, tools/visualize.py."""
-import importlib.util
 import io
 import os
 import pickle
@@ -17,7 +16,7 @@ from imagin4d.engine.hooks.hoi_visualization_hook import HOIVisualizationHook
 from imagin4d.registry import HOOKS, VISUALIZERS
 from imagin4d.utils.errors import UserError
 from imagin4d.visualization import HOIVisualizer, MARK_COLORS, render_layout, video_encoder
-from testing_utils import REPO
+from testing_utils import REPO, load_tool
 
 PANEL = 64
 
@@ -112,10 +111,7 @@ def test_hook_off_by_default_and_checks_the_visualizer(vis_dataset, tmp_path):
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('visualize_tool', REPO / 'tools' / 'visualize.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/visualize.py')
 
 
 def test_tool_writes_videos_stills_and_contact_sheet(vis_samples, tmp_path, capsys):
