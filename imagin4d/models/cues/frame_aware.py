@@ -45,6 +45,7 @@ class FrameAwareImageEncoder(CueEncoder):
         query_self_attention: frame queries attend to each other in the Q-Former blocks (True).
         feature_key: batch prefix of the image features ('image').
         attn_backend: dispatch backend ('auto').
+        patch_positions: the Q-Former knows where each patch is (`PatchPositionEmbedding`; default True).
 
     forward(image_patch (B, N, Ci), text_pooled (B, Dt) | None, text_tokens (B, L, Dt) | None,
             text_mask (B, L) | None, image_patch_mask (B, N) | None, num_frames T | None,
@@ -59,7 +60,8 @@ class FrameAwareImageEncoder(CueEncoder):
     def __init__(self, image_dim: int = 384, text_dim: int = 384, out_dim: int = 128, dim: int = 128,
                  depth: int = 2, num_heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
                  frame_embedding: str = 'sinusoidal', max_frames: int = 120, attend_text_tokens: bool = True,
-                 query_self_attention: bool = True, feature_key: str = 'image', attn_backend: str = 'auto'):
+                 query_self_attention: bool = True, feature_key: str = 'image', attn_backend: str = 'auto',
+                 patch_positions: bool = True):
         super().__init__()
         self.out_dim, self.feature_key, self.image_dim = out_dim, feature_key, image_dim
         self.frame_embed = FrameIndexEmbedding(dim, mode=frame_embedding, max_frames=max_frames)
@@ -70,7 +72,7 @@ class FrameAwareImageEncoder(CueEncoder):
                                           dropout=dropout, self_attention=False, attn_backend=attn_backend)
         self.qformer = QFormer(dim, image_dim, num_queries=0, depth=depth, num_heads=num_heads,
                                mlp_ratio=mlp_ratio, dropout=dropout, self_attention=query_self_attention,
-                               attn_backend=attn_backend)
+                               attn_backend=attn_backend, patch_positions=patch_positions)
         self.out_proj = nn.Linear(dim, out_dim)
 
     def frame_queries(self, batch: int, frames: int, text_pooled: Optional[torch.Tensor] = None,

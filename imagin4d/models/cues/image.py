@@ -94,6 +94,7 @@ class UniformImageEncoder(CueEncoder):
         output: 'stream' or 'tokens' (sets `streams` to ('spatial_image',) or ('frame_tokens',)).
         feature_key: batch prefix of the features ('image').
         attn_backend: dispatch backend ('auto').
+        patch_positions: the Q-Former knows where each patch is (`PatchPositionEmbedding`; default True).
 
     forward(image_patch (B, N, Ci), image_patch_mask (B, N) | None, num_frames T | None,
             frame_mask (B, T) | None) -> {'spatial_image': (B, T, C)} or {'frame_tokens': (B, Q, C)}.
@@ -105,14 +106,16 @@ class UniformImageEncoder(CueEncoder):
 
     def __init__(self, image_dim: int = 384, out_dim: int = 128, dim: int = 128, num_queries: int = 4,
                  depth: int = 2, num_heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 output: str = 'stream', feature_key: str = 'image', attn_backend: str = 'auto'):
+                 output: str = 'stream', feature_key: str = 'image', attn_backend: str = 'auto',
+                 patch_positions: bool = True):
         super().__init__()
         if output not in self.OUTPUTS:
             raise ValueError(f'output must be one of {self.OUTPUTS}, got {output!r}')
         self.out_dim, self.output, self.feature_key, self.image_dim = out_dim, output, feature_key, image_dim
         self.streams = ('spatial_image',) if output == 'stream' else ('frame_tokens',)
         self.qformer = QFormer(dim, image_dim, num_queries=num_queries, depth=depth, num_heads=num_heads,
-                               mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend)
+                               mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend,
+                               patch_positions=patch_positions)
         in_proj = dim * num_queries if output == 'stream' else dim
         self.proj = nn.Linear(in_proj, out_dim)
 

@@ -158,6 +158,7 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         latent_loss_weight, recon_loss_weight, frame_loss_weight: weights applied inside `head_losses` (1.0).
         feature_key: batch prefix of the features ('image').
         attn_backend: dispatch backend ('auto').
+        patch_positions: each role head knows where each patch is (`PatchPositionEmbedding`; default True).
 
     forward(image_patch (B, N, Ci), image_patch_mask (B, N) | None, num_frames T | None,
             frame_mask (B, T) | None, t_star (B,) | None) -> {'spatial_image': (B, T, C), 'base': (B, C)}.
@@ -178,7 +179,7 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
                  detach_t_hat: bool = True, gate_with_gt_in_training: bool = False, latent_loss: str = 'mse',
                  frame_loss: str = 'ce', latent_loss_weight: float = 1.0, recon_loss_weight: float = 1.0,
                  frame_loss_weight: float = 1.0,
-                 feature_key: str = 'image', attn_backend: str = 'auto'):
+                 feature_key: str = 'image', attn_backend: str = 'auto', patch_positions: bool = True):
         super().__init__()
         if t_hat not in self.T_HAT_MODES:
             raise ValueError(f't_hat must be one of {self.T_HAT_MODES}, got {t_hat!r}')
@@ -205,7 +206,8 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
 
         self.heads = nn.ModuleDict({
             r: QFormer(head_dim, image_dim, num_queries=queries_per_role, depth=depth, num_heads=num_heads,
-                       mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend) for r in self.roles})
+                       mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend,
+                       patch_positions=patch_positions) for r in self.roles})
         self.head_out = nn.ModuleDict({r: nn.Linear(head_dim * queries_per_role, self.latent_dims[r])
                                        for r in self.roles})
         self.autoencoders = nn.ModuleDict({

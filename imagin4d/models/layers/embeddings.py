@@ -9,7 +9,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ['sinusoidal_embedding', 'sinusoidal_positions', 'TimestepEmbedding', 'FrameIndexEmbedding']
+__all__ = ['sinusoidal_embedding', 'sinusoidal_positions', 'TimestepEmbedding', 'FrameIndexEmbedding',
+           'grid_fourier_features', 'PatchPositionEmbedding']
 
 
 def sinusoidal_embedding(positions: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -99,3 +100,53 @@ class FrameIndexEmbedding(nn.Module):
         weight = self.mlp[0].weight
         table = sinusoidal_positions(num_frames, self.freq_dim, device=weight.device).to(weight.dtype)
         return self.mlp(table)
+
+
+def grid_fourier_features(grid_h: int, grid_w: int, num_bands: int, device=None) -> torch.Tensor:
+    """Fixed 2D position features of a patch grid in row-major (h w) order, the order backbones flatten in.
+
+    Coordinates u (column) and v (row) run over [-1, 1] (0 for a single row / column); per band k the features are
+    sin(w_k v), cos(w_k v), sin(w_k u), cos(w_k u) with w_k = (pi / 2) 2^k: the lowest band is monotonic over the
+    grid (a period of 4, so the two edges never alias). Mirroring the image left-right maps u -> -u, which negates
+    the u-sines and keeps everything else. Returns (grid_h * grid_w, 4 * num_bands) float32.
+    """
+    def axis(n):
+        return torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device)
+    v, u = torch.meshgrid(axis(grid_h), axis(grid_w), indexing='ij')
+    freqs = 0.5 * math.pi * 2.0 ** torch.arange(num_bands, device=device, dtype=torch.float32)
+    v, u = v.reshape(-1, 1) * freqs, u.reshape(-1, 1) * freqs
+    return torch.cat([v.sin(), v.cos(), u.sin(), u.cos()], dim=-1)
+
+
+class PatchPositionEmbedding(nn.Module):
+    """Where each patch of a frozen feature grid is: Linear(grid_fourier_features) -> (N, context_dim), added to the
+    patch features before attention reads them (without it, attention over a patch set cannot tell left from right:
+    a CNN grid carries little absolute position, and a mirrored image gives nearly the same set of patches).
+
+    The projection starts at zero, so a new embedding changes nothing until training moves it.
+
+    Args:
+        context_dim: channels of the patch grid.
+        num_bands: frequencies per axis (4; enough for grids up to about 16 wide).
+        grid_hw: (H, W) of the grid; None: a square grid, side sqrt(N).
+
+    forward(num_patches N) -> (N, context_dim).
+    """
+
+    def __init__(self, context_dim: int, num_bands: int = 4, grid_hw=None):
+        super().__init__()
+        self.num_bands, self.grid_hw = num_bands, tuple(grid_hw) if grid_hw is not None else None
+        self.proj = nn.Linear(4 * num_bands, context_dim)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, num_patches: int) -> torch.Tensor:
+        if self.grid_hw is not None:
+            grid_h, grid_w = self.grid_hw
+        else:
+            grid_h = grid_w = int(round(math.sqrt(num_patches)))
+        if grid_h * grid_w != num_patches:
+            raise ValueError(f'{num_patches} patches are not a {grid_h}x{grid_w} grid; pass grid_hw=(H, W) for a '
+                             'non-square patch grid')
+        weight = self.proj.weight
+        return self.proj(grid_fourier_features(grid_h, grid_w, self.num_bands, device=weight.device).to(weight.dtype))

@@ -10,6 +10,7 @@ import torch
 from einops import repeat
 from torch import nn
 
+from .embeddings import PatchPositionEmbedding
 from .transformer import Mlp, MultiHeadAttention
 
 __all__ = ['QFormerBlock', 'QFormer']
@@ -76,6 +77,9 @@ class QFormer(nn.Module):
         depth: number of blocks (2; the paper does not give it).
         num_heads, mlp_ratio, head_dim, dropout, attn_dropout, self_attention, qkv_bias, attn_backend:
             per block, see `QFormerBlock`.
+        patch_positions: add a `PatchPositionEmbedding` of the (square, or `grid_hw`) patch grid to the context
+            before the blocks read it (False: the context is an unordered set).
+        grid_hw: (H, W) of a non-square patch grid.
 
     forward(context (B, N, Dc), context_mask (B, N) bool | None, queries (B, Q, D) | None,
             query_mask (B, Q) bool | None) -> (B, Q, D). Given `queries` replace the learned ones.
@@ -84,9 +88,10 @@ class QFormer(nn.Module):
     def __init__(self, dim: int, context_dim: int, num_queries: int = 1, depth: int = 2, num_heads: int = 4,
                  mlp_ratio: float = 4.0, head_dim: Optional[int] = None, dropout: float = 0.0,
                  attn_dropout: float = 0.0, self_attention: bool = True, qkv_bias: bool = True,
-                 attn_backend: str = 'auto'):
+                 attn_backend: str = 'auto', patch_positions: bool = False, grid_hw=None):
         super().__init__()
         self.dim, self.num_queries = dim, num_queries
+        self.patch_pos = PatchPositionEmbedding(context_dim, grid_hw=grid_hw) if patch_positions else None
         self.queries = nn.Parameter(torch.randn(num_queries, dim) * 0.02) if num_queries > 0 else None
         self.blocks = nn.ModuleList([
             QFormerBlock(dim, num_heads, context_dim=context_dim, mlp_ratio=mlp_ratio, head_dim=head_dim,
@@ -101,6 +106,8 @@ class QFormer(nn.Module):
             if self.queries is None:
                 raise ValueError('QFormer(num_queries=0) needs queries from the caller')
             queries = repeat(self.queries, 'q d -> b q d', b=context.shape[0])
+        if self.patch_pos is not None:
+            context = context + self.patch_pos(context.shape[1])
         for block in self.blocks:
             queries = block(queries, context, context_mask=context_mask, query_mask=query_mask)
         return self.out_norm(queries)

@@ -135,3 +135,32 @@ def test_sketch_features_via_feature_key():
     cond = _cond()
     sketch = dict(sketch_pooled=cond['image_pooled'] * 2, image_pooled=cond['image_pooled'])
     torch.testing.assert_close(enc.encode(sketch)['base'], enc(image_pooled=cond['image_pooled'] * 2)['base'])
+
+
+MIRROR_CASES = [
+    dict(type='UniformImageEncoder', image_dim=CI, out_dim=C, num_queries=2, **SMALL),
+    dict(type='SpatiallyFactorizedImageEncoder', image_dim=CI, out_dim=C, num_frames=16, head_dim=32, depth=1,
+         role_latent_dim=8),
+    dict(type='FrameAwareImageEncoder', image_dim=CI, text_dim=DT, out_dim=C, **SMALL),
+]
+
+
+@pytest.mark.parametrize('cfg', MIRROR_CASES, ids=[c['type'] for c in MIRROR_CASES])
+def test_image_encoders_tell_a_patch_grid_from_its_mirror(cfg):
+    """Attention over patches is blind to their order: without patch positions a left-right mirrored grid (the
+    features of a mirrored image, to first order) gives the same output; with them (the default) it does not."""
+    cond = _cond()
+    side = int(N ** 0.5)
+    mirrored = dict(cond, image_patch=cond['image_patch'].reshape(B, side, side, CI).flip(2).reshape(B, N, CI))
+    outputs = {}
+    for positions in (False, True):
+        torch.manual_seed(0)
+        enc = MODELS.build(dict(cfg, patch_positions=positions)).eval()
+        if positions:   # the projection starts at zero (training moves it): give it weights
+            for module in enc.modules():
+                if type(module).__name__ == 'PatchPositionEmbedding':
+                    torch.nn.init.normal_(module.proj.weight, std=0.5)
+        with torch.no_grad():
+            a, b = enc.encode(cond), enc.encode(mirrored)
+        outputs[positions] = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert outputs[False] < 1e-5 and outputs[True] > 1e-2, outputs

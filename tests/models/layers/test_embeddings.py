@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from imagin4d.models.layers import (FrameIndexEmbedding, TimestepEmbedding, sinusoidal_embedding,
-                                    sinusoidal_positions)
+from imagin4d.models.layers import (FrameIndexEmbedding, PatchPositionEmbedding, TimestepEmbedding,
+                                    grid_fourier_features, sinusoidal_embedding, sinusoidal_positions)
 
 
 def test_sinusoidal_values_by_hand():
@@ -37,3 +37,27 @@ def test_frame_index_embedding_modes():
         learned(13)
     with pytest.raises(ValueError, match='mode'):
         FrameIndexEmbedding(16, mode='rope')
+
+
+def test_grid_fourier_features_by_hand_and_under_mirroring():
+    feats = grid_fourier_features(2, 3, num_bands=1)           # rows v in (-1, 1), columns u in (-1, 0, 1)
+    assert feats.shape == (6, 4)
+    # band 0 has w = pi / 2. Patch 5 = row 1, column 2: v = 1, u = 1 -> sin, cos of pi/2 twice;
+    # patch 1 = row 0, column 1: v = -1, u = 0 -> sin(-pi/2), cos(-pi/2), sin 0, cos 0
+    torch.testing.assert_close(feats[5], torch.tensor([1.0, 0.0, 1.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(feats[1], torch.tensor([-1.0, 0.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+    two = grid_fourier_features(7, 7, num_bands=2)
+    assert two.shape == (49, 8) and len(torch.unique(two.round(decimals=4), dim=0)) == 49   # every patch distinct
+    # left-right mirror (column c -> 6 - c) negates the u-sines (columns 4, 5) and keeps the rest
+    mirrored = two.reshape(7, 7, 8).flip(1).reshape(49, 8)
+    sign = torch.tensor([1.0, 1, 1, 1, -1, -1, 1, 1])
+    torch.testing.assert_close(mirrored, two * sign, atol=1e-5, rtol=0)
+
+
+def test_patch_position_embedding_starts_at_zero_and_checks_the_grid():
+    emb = PatchPositionEmbedding(context_dim=12, num_bands=2)
+    assert emb(49).shape == (49, 12) and torch.count_nonzero(emb(49)) == 0
+    with pytest.raises(ValueError, match='grid_hw'):
+        emb(48)
+    rect = PatchPositionEmbedding(context_dim=12, num_bands=2, grid_hw=(4, 12))
+    assert rect(48).shape == (48, 12)
