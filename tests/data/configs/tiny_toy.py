@@ -23,7 +23,8 @@ test_cfg = dict()
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-2))
 param_scheduler = [dict(type='ConstantLR', by_epoch=False, factor=1.0)]
 
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+# a toy regression model: no HOI samples for the runtime's validation videos
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2), visualization=dict(draw=False))
 custom_hooks = [dict(type='PluginInfoHook'), dict(type='EMAHook', momentum=0.5),
                 dict(type='DumpRankParamsHook')]
 vis_backends = [dict(type='LocalVisBackend')]
