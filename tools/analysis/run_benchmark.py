@@ -144,7 +144,8 @@ def main(argv=None):
     lines = [f'# mini-FBM benchmark ({"smoke run" if args.smoke else "full run"})', '',
              f'Machine: {cpu_name()}, {os.cpu_count()} logical cores, '
              f'{platform.platform()}; wall time {wall / 60:.1f} min from the first command to the last, '
-             f'{busy / 60:.1f} min of tool run time in all ({args.jobs} chain(s) at a time).  ',
+             f'{busy / 60:.1f} min of tool run time in all'
+             + ('.  ' if args.collect else f' ({args.jobs} chain(s) at a time).  '),
              f'Budget: {args.iters} training iterations per variant (batch and schedule of '
              '`_base_/schedules/cpu_mini.py`), seeds ' + ', '.join(map(str, args.seeds)) +
              f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
