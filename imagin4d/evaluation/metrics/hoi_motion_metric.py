@@ -20,7 +20,7 @@ from ..functional.interaction import (contact_frames, contact_percent, contact_s
 from ..functional.motion import (estimate_floor_height, foot_sliding, hand_jpe, mpjpe, mpvpe, position_error,
                                  root_translation_error, rotation_frobenius_error, rotation_geodesic_error)
 from ..functional.waypoints import waypoint_errors
-from .sample_access import sample_field, sample_name
+from .sample_access import motion_pair_length, sample_field, sample_name
 
 __all__ = ['HOIMotionMetric']
 
@@ -159,19 +159,11 @@ class HOIMotionMetric(BaseMetric):
         faces = self._field(sample, 'object_faces', index, dtype=torch.int64)
         gt, pred, mask = fields['gt_motion'], fields['pred_motion'], fields['waypoint_mask'].bool()
         name = sample_name(sample, index)
-        if gt.dim() != 2 or gt.shape[-1] != self.codec.dim:
-            raise ValueError(f'HOIMotionMetric: sample {name}: gt_motion must be (T, {self.codec.dim}), '
-                             f'got {tuple(gt.shape)}')
-        if pred.shape != gt.shape or mask.shape != gt.shape:
-            raise ValueError(f'HOIMotionMetric: sample {name}: pred_motion {tuple(pred.shape)} and waypoint_mask '
-                             f'{tuple(mask.shape)} must match gt_motion {tuple(gt.shape)}')
-        if sample.get('normalized'):
-            raise ValueError(f'HOIMotionMetric: sample {name} holds normalised motion (normalized=True); '
-                             f'the metric needs un-normalised features in metres')
+        length = motion_pair_length('HOIMotionMetric', sample, index, gt, pred, self.codec.dim)
+        if mask.shape != gt.shape:
+            raise ValueError(f'HOIMotionMetric: sample {name}: waypoint_mask {tuple(mask.shape)} must match '
+                             f'gt_motion {tuple(gt.shape)}')
         T = gt.shape[0]
-        length = T if sample.get('seq_len') is None else int(sample['seq_len'])
-        if not 1 <= length <= T:
-            raise ValueError(f'HOIMotionMetric: sample {name}: seq_len {length} outside 1..{T}')
         scale = fields['obj_scale'].reshape(-1)
         if scale.numel() == 1:
             scale = scale.expand(T)

@@ -21,7 +21,7 @@ from imagin4d.registry import METRICS, MOTION_CODECS
 from imagin4d.rendering.camera import Camera
 from ..functional.image_adherence import (IA_THRESHOLDS, RENDER_SCORE_NAMES, SCORE_NAMES, HOIFrames, ObjectMesh,
                                           body_params_from_global_rotations, image_adherence_scores)
-from .sample_access import sample_field, sample_name
+from .sample_access import motion_pair_length, sample_field, sample_name
 
 __all__ = ['ImageAdherenceMetric']
 
@@ -263,16 +263,8 @@ class ImageAdherenceMetric(BaseMetric):
         fields = {k: self._field(sample, k, index) for k in self.REQUIRED_FIELDS if k != 'object_faces'}
         faces = self._field(sample, 'object_faces', index, dtype=torch.int64)
         gt, pred = fields['gt_motion'], fields['pred_motion']
-        if gt.dim() != 2 or gt.shape[-1] != self.codec.dim or pred.shape != gt.shape:
-            raise ValueError(f'ImageAdherenceMetric: sample {name}: gt_motion {tuple(gt.shape)} and pred_motion '
-                             f'{tuple(pred.shape)} must both be (T, {self.codec.dim})')
-        if sample.get('normalized'):
-            raise ValueError(f'ImageAdherenceMetric: sample {name} holds normalised motion (normalized=True); '
-                             f'the metric needs un-normalised features in metres')
+        length = motion_pair_length('ImageAdherenceMetric', sample, index, gt, pred, self.codec.dim)
         T = gt.shape[0]
-        length = int(sample.get('seq_len') or T)
-        if not 1 <= length <= T:
-            raise ValueError(f'ImageAdherenceMetric: sample {name}: seq_len {length} outside 1..{T}')
         t_star = int(sample['t_star'])
         if not 0 <= t_star < length:
             raise ValueError(f'ImageAdherenceMetric: sample {name}: t_star {t_star} outside the {length} valid '
