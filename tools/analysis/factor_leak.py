@@ -3,7 +3,8 @@
     python tools/analysis/factor_leak.py [--data-root data/mini_fbm] [--out factor_leak.json]
 
 For the test protocol's windows (the first 120 frames of each sequence) the given condition values are read exactly
-as the model sees them (FBMDataset: canonicalised window, CHOIS waypoint mask): frame 0 object pose, frame 0 human
+as the model sees them at test time (FBMDataset: canonicalised window, CHOIS waypoint mask, object rotations
+relative to frame 0): frame 0 object pose, frame 0 human
 pose, the object xy at frames 29/59/89, the object xyz at the last frame. A standardised multinomial logistic
 regression is fitted on the training sequences' first windows and scored on the test sequences', for each group of
 conditions alone and for all of them. Accuracy well above chance means a generator can get that factor right
@@ -38,14 +39,16 @@ def first_windows(data_root: str, split: str):
     from imagin4d.registry import DATASETS
     init_default_scope('imagin4d')
     extra = dict(stride=30) if split == 'train' else {}
+    # bps_frame='first' for both splits: the test protocol's object rotation reference, and deterministic (the
+    # training default picks a random frame per window, which would make the features depend on iteration order)
     dataset = DATASETS.build(dict(type='FBMDataset', data_root=data_root, split=split, window=120, pipeline=[],
-                                  **extra))
+                                  bps_frame='first', **extra))
     slices = dataset.codec.slices
     feats, names = {g: [] for g in GROUPS}, []
     for i in range(len(dataset)):
-        window = dataset[i]
-        if int(window['window_start']) != 0:
+        if int(dataset.get_data_info(i)['window_start']) != 0:   # assemble only the first windows
             continue
+        window = dataset[i]
         mask, values = window['waypoint_mask'].numpy(), window['waypoint_values'].numpy()
         last = int(np.nonzero(mask.any(axis=1))[0].max())
         rows = {'first': [0], 'last': [last], 'middle': [f for f in range(1, last) if mask[f].any()]}
