@@ -9,11 +9,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 import numpy as np
+
+from imagin4d.utils.fileio import atomic_open
 
 from .camera import Camera
 from .scene import RENDERER_VERSION
@@ -106,15 +107,18 @@ class RenderCache:
             raise ValueError(f'expected a ({camera.height}, {camera.width}, 3) uint8 image, got {image.dtype} '
                              f'{image.shape}')
         png_path, json_path = self.paths(key)
-        _atomic_write(png_path, _encode_png(image))
+        with atomic_open(png_path) as handle:
+            handle.write(_encode_png(image))
         record = dict(meta or {}, key=key, status='ok', camera=camera.to_dict(), image_shape=list(image.shape))
-        _atomic_write(json_path, json.dumps(record, indent=1, default=str).encode())
+        with atomic_open(json_path) as handle:
+            handle.write(json.dumps(record, indent=1, default=str).encode())
 
     def put_rejection(self, key: str, reason: str, camera: Camera, meta: Optional[dict] = None) -> None:
         """Remember that this camera does not show the interaction, so a later run skips it without geometry."""
         png_path, json_path = self.paths(key)
         record = dict(meta or {}, key=key, status='rejected', reason=reason, camera=camera.to_dict())
-        _atomic_write(json_path, json.dumps(record, indent=1, default=str).encode())
+        with atomic_open(json_path) as handle:
+            handle.write(json.dumps(record, indent=1, default=str).encode())
         if os.path.exists(png_path):
             os.remove(png_path)
 
@@ -138,21 +142,6 @@ class RenderCache:
         self.put(key, image, camera, dict(meta or {}, seq_name=str(seq_name), t_star=int(t_star),
                                           style=style_identity(style), renderer_version=renderer_version))
         return image
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    """Write via a temporary file in the same folder and os.replace, so readers never see half a file."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _encode_png(image: np.ndarray) -> bytes:

@@ -12,6 +12,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from imagin4d.utils.fileio import atomic_open
+
 from .depicted_frame import contact_centred_frame, sample_depicted_frames
 from .errors import RenderError
 from .reference import ReferenceRenderer, look_at_point
@@ -73,11 +75,8 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
             entries.append(dict(seq_name=window['seq_name'], window_start=int(window['window_start']),
                                 t_star=int(t_star), image=os.path.relpath(png, root),
                                 camera=ref.camera.to_dict(), style=renderer.style.name))
-    os.makedirs(root, exist_ok=True)
-    tmp = index_file + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_open(index_file, 'w') as f:
         json.dump(entries, f)
-    os.replace(tmp, index_file)
     return dict(windows=len(dataset), images=len(entries), rendered=renderer.renders - rendered_before,
                 cached=cached, failed=failed)
 

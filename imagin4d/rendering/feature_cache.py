@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shlex
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from imagin4d.models.backbones.base import FrozenExtractor, FrozenImageBackbone, file_sha256
 from imagin4d.utils.errors import UserError
+from imagin4d.utils.fileio import atomic_open
 
 # An image is named by its path or given as its encoded bytes; a sentence is a str.
 Item = Union[str, os.PathLike, bytes]
@@ -189,7 +189,8 @@ class FeatureCache:
         with self._index_lock():
             index = self._read_index()
             index[spec.config] = dict(asdict(spec), weights_files=list(extractor.weights_files))
-            _atomic_write_bytes(self.index_path, json.dumps(index, indent=1, sort_keys=True).encode())
+            with atomic_open(self.index_path) as handle:
+                handle.write(json.dumps(index, indent=1, sort_keys=True).encode())
         return spec
 
     def spec_for(self, config: dict, check_weights: bool = True) -> FeatureSpec:
@@ -270,7 +271,8 @@ class FeatureCache:
         meta = dict(source=_describe(item, spec.kind), namespace=spec.namespace, config=spec.config)
         arrays['meta'] = np.array(json.dumps(meta))
         buffer = _npz_bytes(arrays)
-        _atomic_write_bytes(path, buffer)
+        with atomic_open(path) as handle:
+            handle.write(buffer)
         return path
 
     # ---------------------------------------------------------------- batch computation
@@ -365,21 +367,6 @@ def _npz_bytes(arrays: Dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename (readers never see partial files)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp-', suffix=path.suffix)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; caches are shared between users and jobs
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _describe(item, kind: str) -> str:

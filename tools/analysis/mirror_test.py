@@ -53,13 +53,13 @@ def write_mirrored_references(index_file: str, feature_cache: str, image_backbon
     from imagin4d.registry import MODELS
     from imagin4d.rendering.dataset_references import load_reference_index
     from imagin4d.rendering.feature_cache import FeatureCache
+    from imagin4d.utils.fileio import atomic_open
     written, paths = 0, []
     for entry in load_reference_index(index_file):
         target = mirrored_image_path(entry['image'])
-        if not osp.isfile(target):     # written via a temporary file: concurrent runs never read half an image
-            partial = f'{target}.tmp-{os.getpid()}.png'
-            Image.open(entry['image']).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(partial)
-            os.replace(partial, target)
+        if not osp.isfile(target):     # atomically: concurrent runs never read half an image
+            with atomic_open(target) as f:
+                Image.open(entry['image']).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(f, format='PNG')
             written += 1
         paths.append(target)
     FeatureCache(feature_cache).compute(paths, MODELS.build(dict(image_backbone)), config=dict(image_backbone))

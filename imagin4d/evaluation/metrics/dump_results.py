@@ -4,8 +4,6 @@ Owns the dump format read by tools/visualize.py and analysis scripts: a pickle o
 sample, `HOIDataSample.to_dict()` with tensors as numpy arrays, plus 'metrics' {name: float} merged from the
 per-sample rows (`last_rows`) of the other metrics of the same evaluator (see `write_dump`).
 """
-import os
-import os.path as osp
 import pickle
 from typing import List, Sequence
 
@@ -13,6 +11,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from imagin4d.registry import METRICS
+from imagin4d.utils.fileio import atomic_open
 
 __all__ = ['DumpHOIResults', 'write_dump', 'plain_sample']
 
@@ -67,9 +66,6 @@ def write_dump(path: str, metrics: Sequence[BaseMetric]) -> int:
                                    f"{sample.get('seq_name')}")
             sample['metrics'].update({k: float(v) for k, v in row.items()
                                       if isinstance(v, (int, float, np.floating, np.integer)) and k != 'seq_len'})
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp'
-    with open(tmp, 'wb') as f:
+    with atomic_open(path) as f:
         pickle.dump(samples, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
     return len(samples)
