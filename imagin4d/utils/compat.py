@@ -110,6 +110,25 @@ def init_cpu_distributed(launcher: str) -> bool:
     return True
 
 
+def shutdown_distributed() -> None:
+    """Destroy the default process group, if any, before the interpreter exits.
+
+    Reason: mmengine 0.10.7 never destroys the group it (or `init_cpu_distributed`) created; on torch 2.13
+    the gloo group's worker threads are then torn down by static destructors at exit, which sometimes
+    aborts a rank that had finished cleanly ("terminate called without an active exception", exit -6),
+    and torchrun reports the whole run failed (pytorch/pytorch#190489; seen once in our CI). Called only
+    after a successful run: on an error the other ranks may never reach it. A barrier first lets the faster rank wait for the slower
+    one, so neither destroys the group while the other still uses it.
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 def _anny_parse_target_file(filename, vertices_count, world_transformation, dtype):
     """Vectorised twin of `anny.models.full_model.load_blend_shape` (same values, about 5x faster).
 
