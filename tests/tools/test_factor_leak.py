@@ -36,6 +36,15 @@ def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
     assert report['train_windows'] == 16 and report['test_windows'] == 8
     for name in ('grasp_hand', 'carry_height', 'layout'):
         entry = report['factors'][name]
-        assert set(entry['accuracy']) == {'frame0_object', 'frame0_human', 'xy_waypoints', 'end_waypoint', 'all'}
+        assert set(entry['accuracy']) == {'frame0_object', 'frame0_human', 'xy_waypoints', 'end_waypoint',
+                                          'object_prompt', 'all'}
         assert all(0.0 <= a <= 1.0 for a in entry['accuracy'].values())
         assert 0.0 < entry['chance'] <= entry['majority'] <= 1.0
+        assert 0.0 < entry['prior'] <= 1.0 and 0.0 < entry['prior_majority'] <= 1.0
+
+
+def test_object_prompt_codes_are_one_hot():
+    leak = _module()
+    train, test = leak.prompt_object_codes([('box', 'carry'), ('table', 'push')], [('table', 'push'), ('box', 'push')])
+    # vocabulary sorted: (box, carry), (box, push), (table, push)
+    assert train.tolist() == [[1, 0, 0], [0, 0, 1]] and test.tolist() == [[0, 0, 1], [0, 1, 0]]

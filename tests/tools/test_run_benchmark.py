@@ -39,18 +39,41 @@ def test_claim_verdicts_hand_computed():
 
 def test_chance_levels_from_the_factors_file(tmp_path):
     bench = _module()
-    sequences = {f's{i}': dict(split='test', grasp_hand=g, carry_height='low', layout=lay)
-                 for i, (g, lay) in enumerate([('left', 'front'), ('left', 'front'), ('right', 'left'),
-                                               ('both', 'front')])}
-    sequences['t0'] = dict(split='train', grasp_hand='right', carry_height='hip', layout='right')
+    rows = [('test', 'box', 'left', 'front'), ('test', 'box', 'left', 'front'), ('test', 'lamp', 'right', 'left'),
+            ('test', 'box', 'both', 'front'),
+            ('train', 'box', 'left', 'front'), ('train', 'box', 'both', 'front'), ('train', 'box', 'left', 'front'),
+            ('train', 'lamp', 'right', 'right')]
+    sequences = {f's{i}': dict(split=split, object=obj, action='carry', grasp_hand=g, carry_height='low', layout=lay)
+                 for i, (split, obj, g, lay) in enumerate(rows)}
     (tmp_path / 'mini_fbm_factors.json').write_text(json.dumps(dict(sequences=sequences)))
     levels = bench.chance_levels(str(tmp_path))
-    # grasp hand 2/4, 1/4, 1/4 -> sum of squares 0.375, majority 0.5; carry height always low -> 1, 1;
-    # layout 3/4, 1/4 -> 0.625, 0.75 (the training sequence is not counted)
-    assert levels['factor_grasp_hand'] == pytest.approx((0.375, 0.5))
-    assert levels['factor_carry_height'] == pytest.approx((1.0, 1.0))
-    assert levels['factor_layout'] == pytest.approx((0.625, 0.75))
-    assert levels['factor_accuracy'] == pytest.approx(((0.375 + 1 + 0.625) / 3, (0.5 + 1 + 0.75) / 3))
+    # test split: grasp hand 2/4, 1/4, 1/4 -> sum of squares 0.375, majority 0.5; height always low -> 1, 1;
+    # layout 3/4 front, 1/4 left -> 0.625, 0.75.
+    # prior from training: box -> hand left 2/3, both 1/3, layout front 1; lamp -> hand right 1, layout right 1.
+    # grasp hand: box-left 2/3, box-left 2/3, lamp-right 1, box-both 1/3 -> 2.667 / 4; majority hits 1, 1, 1, 0
+    # layout: box-front 1 (x3), lamp-left 0 -> 0.75; majority 0.75
+    assert levels['factor_grasp_hand'] == pytest.approx((0.375, 0.5, 8 / 12, 0.75))
+    assert levels['factor_carry_height'] == pytest.approx((1.0, 1.0, 1.0, 1.0))
+    assert levels['factor_layout'] == pytest.approx((0.625, 0.75, 0.75, 0.75))
+    assert levels['factor_accuracy'][:3] == pytest.approx(((0.375 + 1 + 0.625) / 3, (0.5 + 1 + 0.75) / 3,
+                                                          (8 / 12 + 1 + 0.75) / 3))
+
+
+def test_no_image_claim_is_judged_against_the_prior():
+    bench = _module()
+    chance = {key: (0.3, 0.4, 0.6, 0.7) for key in ('factor_accuracy', *bench.FACTORS)}
+    summary = {'no_image': dict(factor_accuracy=(0.62, 0.01, 3), factor_grasp_hand=(0.70, 0.02, 3),
+                                factor_carry_height=(0.50, 0.01, 3), factor_layout=(0.61, 0.05, 3)),
+               'sfie': dict(factor_accuracy=(0.75, 0.05, 3)), 'global_token': dict(factor_accuracy=(0.63, 0.05, 3))}
+    lines = '\n'.join(bench.claim_lines(summary, chance))
+    # |0.62 - 0.6| <= 0.03 at; 0.70 - 0.6 > 0.03 above; 0.50 below; |0.61 - 0.6| <= 0.05 at
+    assert 'factor_accuracy 0.620 ± 0.010: at the prior (prior 0.600' in lines
+    assert 'factor_grasp_hand 0.700 ± 0.020: above the prior' in lines
+    assert 'factor_carry_height 0.500 ± 0.010: below the prior' in lines
+    assert 'factor_layout 0.610 ± 0.050: at the prior' in lines
+    # 0.75 - 0.6 = 0.15 > 0.05 clearly; 0.63 - 0.6 = 0.03 < 0.05 within the spread
+    assert '`factor_accuracy` of sfie above the prior: clearly (0.750 ± 0.050 vs prior 0.600)' in lines
+    assert '`factor_accuracy` of global_token above the prior: yes, within the seed spread' in lines
 
 
 def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
@@ -69,5 +92,5 @@ def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
     sfie = json.loads((work / 'sfie' / 'seed0' / 'metrics.json').read_text())
     assert 'mirror_contact_side_flip_rate' in sfie and 'mirror_consistency' in sfie
     assert (work / 'sfie' / 'seed0' / 'mirror' / 'mirrored.pkl').is_file()
-    assert '## Claims' in page and 'chance' in page and '## Commands' in page
+    assert '## Claims' in page and 'prior' in page and '## Commands' in page
     assert page.count('tools/train.py projects/imagin4d/mini_fbm_') == 2

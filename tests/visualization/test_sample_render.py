@@ -65,10 +65,12 @@ def test_motion_panels_use_the_reference_camera(vis_samples):
         body = cv2.dilate(((reference[..., 2].astype(int) > 150)
                            & (reference[..., 2].astype(int) - reference[..., 0] > 30)).astype(np.uint8),
                           np.ones((3, 3), np.uint8)) > 0
+        # a joint behind the carried object (a table held at the chest) falls on the object instead
+        figure = body | (cv2.dilate(theirs.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
         u, v = np.round(uv).astype(int).T
         inside = (u >= 0) & (u < size) & (v >= 0) & (v < size)
-        on_body = body[v[inside], u[inside]].sum() / len(joints)
-        assert on_body > 0.8, (sample['seq_name'], on_body)
+        on_figure = figure[v[inside], u[inside]].sum() / len(joints)
+        assert on_figure > 0.8, (sample['seq_name'], on_figure)
 
 
 def _band(layout, index, border, depth=0):

@@ -4,12 +4,15 @@
 
 For the test protocol's windows (the first 120 frames of each sequence) the given condition values are read exactly
 as the model sees them at test time (FBMDataset: canonicalised window, CHOIS waypoint mask, object rotations
-relative to frame 0): frame 0 object pose, frame 0 human
-pose, the object xy at frames 29/59/89, the object xyz at the last frame. A standardised multinomial logistic
+relative to frame 0): frame 0 object pose, frame 0 human pose, the object xy at frames 29/59/89, the object xyz at
+the last frame; and the object's identity with the prompt's action (one-hot). A standardised multinomial logistic
 regression is fitted on the training sequences' first windows and scored on the test sequences', for each group of
-conditions alone and for all of them. Accuracy well above chance means a generator can get that factor right
-without looking at the image, so 'no image at chance' cannot hold and image-adherence gains must be read against
-this level. Chance levels as in run_benchmark: sum of squared value frequencies, and the majority value.
+conditions alone and for all of them. Reference levels: chance (sum of squared value frequencies of the test
+split) and the majority value; and the prior, what the object and prompt alone allow: p(true value | object,
+action) from the training split on average (a generator that follows those frequencies), and its majority
+value. Some objects allow only some values (a table is never carried overhead), so the prior is the level a
+model without the image can reach; accuracy from the geometric conditions clearly above it means they tell the
+factor (a leak in the data set), and image-adherence gains must be read against that level.
 """
 import argparse
 import json
@@ -30,6 +33,8 @@ GROUPS = {
     'xy_waypoints': ('middle', ('obj_com',)),
     'end_waypoint': ('last', ('obj_com',)),
 }
+#: the object's identity and the prompt's action, one-hot: what fixes which factor values are possible at all
+PROMPT_GROUP = 'object_prompt'
 
 
 def first_windows(data_root: str, split: str):
@@ -60,15 +65,24 @@ def first_windows(data_root: str, split: str):
     return {g: np.stack(v) for g, v in feats.items()}, names
 
 
+def prompt_object_codes(train_keys, test_keys):
+    """One-hot codes (N, K) of the (object, action) keys: what the object geometry and the prompt tell."""
+    vocab = sorted(set(train_keys) | set(test_keys))
+    code = lambda keys: np.array([[k == v for v in vocab] for k in keys], float)  # noqa: E731
+    return code(train_keys), code(test_keys)
+
+
 def leak_table(train, test, y_train, y_test) -> dict:
-    """{group or 'all': test accuracy of a logistic regression on that group's conditions}."""
+    """{group or 'all': test accuracy of a logistic regression on that group's conditions}; train / test map the
+    group names (GROUPS, and PROMPT_GROUP where given) to (N, F) arrays."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     out = {}
-    for group in (*GROUPS, 'all'):
-        xtr = np.concatenate([train[g] for g in GROUPS], 1) if group == 'all' else train[group]
-        xte = np.concatenate([test[g] for g in GROUPS], 1) if group == 'all' else test[group]
+    groups = [g for g in (*GROUPS, PROMPT_GROUP) if g in train]
+    for group in (*groups, 'all'):
+        xtr = np.concatenate([train[g] for g in groups], 1) if group == 'all' else train[group]
+        xte = np.concatenate([test[g] for g in groups], 1) if group == 'all' else test[group]
         if len(set(y_train)) < 2:
             out[group] = float(np.mean(np.asarray(y_test) == y_train[0]))
             continue
@@ -83,7 +97,7 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--out', help='JSON with the accuracies and chance levels')
     args = parser.parse_args(argv)
-    from imagin4d.datasets.synthetic import FACTOR_NAMES, FACTORS_FILE, chance_accuracy
+    from imagin4d.datasets.synthetic import FACTOR_NAMES, FACTORS_FILE, chance_accuracy, prior_accuracy
     factors_file = osp.join(args.data_root, FACTORS_FILE)
     if not osp.isfile(factors_file):
         raise UserError(f'{factors_file} does not exist: --data-root must be a mini-FBM root (tools/data/prepare_mini_fbm.py)')
@@ -91,17 +105,23 @@ def main(argv=None):
         factors = json.load(f)['sequences']
     train, train_names = first_windows(args.data_root, 'train')
     test, test_names = first_windows(args.data_root, 'test')
+    keys = {split: [(factors[s]['object'], factors[s]['action']) for s in names]
+            for split, names in (('train', train_names), ('test', test_names))}
+    train[PROMPT_GROUP], test[PROMPT_GROUP] = prompt_object_codes(keys['train'], keys['test'])
     report = dict(train_windows=len(train_names), test_windows=len(test_names), factors={})
-    header = f'{"factor":14s} ' + ' '.join(f'{g:>14s}' for g in (*GROUPS, 'all')) + '    chance  majority'
-    print(header)
+    columns = (*GROUPS, PROMPT_GROUP, 'all')
+    print(f'{"factor":14s} ' + ' '.join(f'{g:>14s}' for g in columns) +
+          '    chance  majority  prior  prior-majority')
     for name in FACTOR_NAMES:
         y_train = [factors[s][name] for s in train_names]
         y_test = [factors[s][name] for s in test_names]
         acc = leak_table(train, test, y_train, y_test)
         chance, majority = chance_accuracy(y_test)
-        report['factors'][name] = dict(accuracy=acc, chance=chance, majority=majority)
-        print(f'{name:14s} ' + ' '.join(f'{acc[g]:14.3f}' for g in (*GROUPS, 'all')) +
-              f'    {chance:.3f}     {majority:.3f}')
+        prior, prior_majority = prior_accuracy(list(zip(keys['train'], y_train)), list(zip(keys['test'], y_test)))
+        report['factors'][name] = dict(accuracy=acc, chance=chance, majority=majority, prior=prior,
+                                       prior_majority=prior_majority)
+        print(f'{name:14s} ' + ' '.join(f'{acc[g]:14.3f}' for g in columns) +
+              f'    {chance:.3f}     {majority:.3f}  {prior:.3f}           {prior_majority:.3f}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(report, f, indent=1)

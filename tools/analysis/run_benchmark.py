@@ -222,16 +222,27 @@ def read_summary(csv_files) -> dict:
 
 
 def chance_levels(data_root: str) -> dict:
-    """Per hidden factor, the accuracy of a generator that ignores the image but follows the test split's factor
-    distribution (sum of squared class frequencies) and of the majority class, from mini_fbm_factors.json."""
+    """Per hidden factor (and their mean), from mini_fbm_factors.json: (chance, majority, prior, prior majority).
+
+    chance: a generator that ignores the image and follows the test split's factor frequencies (sum of squared
+    frequencies); majority: always the commonest value; prior: a generator that follows the training split's
+    frequencies for the sequence's object and action (the level a model reaches from the object and the prompt
+    alone, since some objects allow only some values); prior majority: the commonest value for them."""
     path = osp.join(data_root, 'mini_fbm_factors.json')
     if not osp.isfile(path):
         return {}
     with open(path) as f:
-        sequences = [s for s in json.load(f)['sequences'].values() if s['split'] == 'test']
-    from imagin4d.datasets.synthetic import chance_accuracy
-    levels = {key: chance_accuracy([seq[key[len('factor_'):]] for seq in sequences]) for key in FACTORS}
-    levels['factor_accuracy'] = tuple(sum(levels[k][i] for k in FACTORS) / len(FACTORS) for i in range(2))
+        sequences = list(json.load(f)['sequences'].values())
+    from imagin4d.datasets.synthetic import chance_accuracy, prior_accuracy
+    pairs = {split: [((s['object'], s['action']), s) for s in sequences if s['split'] == split]
+             for split in ('train', 'test')}
+    levels = {}
+    for key in FACTORS:
+        name = key[len('factor_'):]
+        test = [(k, s[name]) for k, s in pairs['test']]
+        levels[key] = (*chance_accuracy([v for _, v in test]),
+                       *prior_accuracy([(k, s[name]) for k, s in pairs['train']], test))
+    levels['factor_accuracy'] = tuple(sum(levels[k][i] for k in FACTORS) / len(FACTORS) for i in range(4))
     return levels
 
 
@@ -277,10 +288,24 @@ def claim_lines(summary: dict, chance: dict) -> list:
     if 'factor_accuracy' in chance:
         parts = []
         for key in ('factor_accuracy', *FACTORS):
-            mean = _value(summary, 'no_image', key)[0]
-            parts.append(f'{key} {mean:.3f} (chance {chance[key][0]:.3f}, majority {chance[key][1]:.3f})')
-        lines.append('- no image at chance on the hidden factors (chance: a generator following the test split\'s '
-                     'factor frequencies; majority: always the commonest value): ' + '; '.join(parts) + '.')
+            mean, std, _ = _value(summary, 'no_image', key)
+            prior = chance[key][2]
+            verdict = 'at the prior' if abs(mean - prior) <= max(std, 0.03) else (
+                'above the prior' if mean > prior else 'below the prior')
+            parts.append(f'{key} {mean:.3f} ± {std:.3f}: {verdict} (prior {prior:.3f}, prior majority '
+                         f'{chance[key][3]:.3f}; chance {chance[key][0]:.3f}, majority {chance[key][1]:.3f})')
+        lines.append('- no image at chance on the hidden factors. The level a model without the image can reach is '
+                     'the prior (a generator following the training frequencies of the factor for the object and '
+                     'action: some objects allow only some values); chance (the test split\'s frequencies) and '
+                     'majority ignore the object. Verdict against the prior, within the seed spread or 0.03: '
+                     + '; '.join(parts) + '.')
+        for variant in ('global_token', 'sfie'):
+            mean, std, _ = _value(summary, variant, 'factor_accuracy')
+            if not math.isnan(mean):
+                gap = mean - chance['factor_accuracy'][2]
+                lines.append(f'- `factor_accuracy` of {variant} above the prior: '
+                             f'{"clearly" if gap > std else "yes, within the seed spread" if gap > 0 else "NO"} '
+                             f'({mean:.3f} ± {std:.3f} vs prior {chance["factor_accuracy"][2]:.3f}).')
     for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
         full, base = _value(summary, 'sfie', metric)[0], _value(summary, 'no_image', metric)[0]
         if math.isnan(full) or math.isnan(base):

@@ -21,6 +21,22 @@ def run(*args):
     subprocess.run([sys.executable, *map(str, args)], check=True)
 
 
+def check_generator_version(root):
+    """Refuse to add images and features to a mini-FBM written by another generator version (its motions differ
+    from what this code would write; rebuilding it is the user's call, nothing is deleted here)."""
+    import json
+    sys.path.insert(0, osp.dirname(osp.dirname(TOOLS)))
+    from imagin4d.datasets.synthetic.writer import FACTORS_FILE, GENERATOR_VERSION
+    path = osp.join(root, FACTORS_FILE)
+    version = None
+    if osp.isfile(path):
+        with open(path) as f:
+            version = json.load(f).get('version')
+    if version != GENERATOR_VERSION:
+        sys.exit(f'error: {path}: field "version" is {version!r}, this code writes mini-FBM version '
+                 f'{GENERATOR_VERSION}; move or delete {root} and run this command again to rebuild it')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='data/mini_fbm')
@@ -40,6 +56,7 @@ def main(argv=None):
         run(osp.join(TOOLS, 'make_mini_fbm.py'), '--out', args.out, '--seed', args.seed, '--no-progress', *sizes,
             *extra)
     else:
+        check_generator_version(args.out)
         print(f'mini-FBM already in {args.out}')
     for split in ('train', 'test'):
         for style in args.styles:

@@ -6,7 +6,8 @@ evaluation for hidden-factor accuracy) and `mirror_motion` (x -> -x in the canon
 All positions are Z-up metres; joints are joints24 (pelvis 0, spine3 9, head 15, hands 22 / 23).
 """
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from collections import Counter
+from typing import Dict, Hashable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from imagin4d.body_models.skeletons import LEFT_RIGHT_JOINTS24
 
 __all__ = ['GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'HEIGHT_RULE', 'LAYOUT_FRONT_DEG',
            'classify_height', 'classify_layout', 'classify_hands', 'recover_factors', 'mirror_motion',
-           'height_band', 'chance_accuracy']
+           'height_band', 'chance_accuracy', 'prior_accuracy']
 
 GRASP_HANDS = ('left', 'right', 'both')
 CARRY_HEIGHTS = ('low', 'hip', 'chest', 'overhead')
@@ -149,3 +150,25 @@ def chance_accuracy(values: Sequence[str]) -> Tuple[float, float]:
     _, counts = np.unique(np.asarray(values), return_counts=True)
     freqs = counts / counts.sum()
     return float(np.sum(freqs ** 2)), float(freqs.max())
+
+
+def prior_accuracy(train: Sequence[Tuple[Hashable, str]], test: Sequence[Tuple[Hashable, str]]) -> Tuple[float, float]:
+    """Accuracy levels that need only what the prompt and object tell (not the image), for one factor.
+
+    train / test: (key, value) pairs, key = what a model is given besides the image that fixes which values are
+    possible (mini-FBM: (object, action)). With p(value | key) the training frequencies, returns (mean over test of
+    p(true value | key): a generator that follows those frequencies, mean of [most frequent value for the key is
+    the true one]). Keys unseen in training fall back to the overall training frequencies.
+    """
+    if not len(test):
+        return float('nan'), float('nan')
+    counts, overall = {}, Counter(v for _, v in train)
+    for key, value in train:
+        counts.setdefault(key, Counter())[value] += 1
+    sampled, majority = [], []
+    for key, value in test:
+        c = counts.get(key, overall)
+        total = sum(c.values())
+        sampled.append(c[value] / total if total else 0.0)
+        majority.append(bool(total) and c.most_common(1)[0][0] == value)
+    return float(np.mean(sampled)), float(np.mean(majority))

@@ -3,9 +3,11 @@
 Owns `SynthSequence` (one generated sequence: SMPL-X parameters, object poses, contacts, factors) and
 `synthesize` (object + program + carry height + body -> sequence): approach walk, reach and grasp (arm IK to
 the grips, spine and knee bend for low grips), lift, carry or push along an arc, put down, release.
-The plan is built in a frame where the body starts at the origin facing +Y, then turned by a random world yaw
-and shifted. Where the object goes and what a body can reach is in `placement`.
+The plan is built in a frame with the pick-up stance at the origin facing +Y (the body starts elsewhere, see
+`_approach`), then turned by a random world yaw and shifted. Where the object goes and what a body can reach is
+in `placement`.
 """
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Dict, Tuple
@@ -18,12 +20,18 @@ from .gait import Track, arc_path, line_path, lower_envelope, mean_filter, pelvi
 from .kinematics import (BEND, forward_dir, joints_from_params, right_dir, rot_z, solve_pose, to_smplx_params,
                          torso_globals)
 from .objects import ObjectSpec, Program
-from .placement import along_arm, bend_needed, carry_offset, grips_world, pick_offset, place, torso
+from .placement import along_arm, bend_needed, carry_offset, grips_world, pick_offset, place, stance_radius, torso
 
 __all__ = ['SynthSequence', 'synthesize', 'SynthesisFailed', 'TEXTS', 'WINDOW', 'FPS']
 
 FPS = 30
 WINDOW = 120   # the CHOIS window; the test protocol keeps frames 0..119
+#: A carried object is back on the floor by this frame (so inside the test window)
+PUT_DOWN_BY = WINDOW - 2
+#: Continuity bounds of a synthesised motion (per frame at 30 fps): joint step (m) and global joint turn (rad)
+MAX_JOINT_STEP, MAX_ROTATION_STEP = 0.19, 0.75
+#: The carry walk starts this many frames before the lift ends, and the put down as many before the walk ends
+WALK_OVERLAP = 8
 #: Sentences per action: they name only the action and the object (never hand, height or side).
 TEXTS = {
     'carry': ('Lift the {o}, carry it and put it down.', 'Pick up the {o}, move it and put it down.',
@@ -85,49 +93,84 @@ def _ease_offsets(a: np.ndarray, b: np.ndarray, n: int, vertical_first: bool) ->
     return out
 
 
-def _timeline(program: Program, skel: ShapedSkeleton, rng: np.random.Generator) -> dict:
-    """Locomotion and phases: [idle, approach walk] reach, hold, [lift], carry / push walk, settle, [put down],
-    release, idle. Returns the track arrays (xy, psi, feet, foot_yaw, planted), `phases` {name: (start, end)}
-    and the durations used."""
+def _approach(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, rng: np.random.Generator):
+    """Where the body starts, in the plan frame (pick-up stance at the origin facing +Y): (xy (2,), heading).
+
+    The start is drawn relative to the object, not to the stance: the object lies at a distance that depends only
+    on the object (`stance_radius` + 0.1-0.3 m), in a direction gamma from the start that is also the direction
+    of the later carry (up to +-0.3 rad), and about in front of the starting body. So the frame-0 body and the
+    object path (the model's non-image conditions) look the same whatever the hand, height and layout; only the
+    unseen walk to the stance differs."""
+    obj_xy = carry_offset(obj, program, height, skel)[:2]
+    gamma = rng.uniform(-0.3, 0.3)
+    dist = stance_radius(obj, skel) + rng.uniform(0.1, 0.3)
+    return obj_xy - dist * forward_dir(gamma)[:2], gamma + rng.uniform(-0.35, 0.35)
+
+
+def _walk_fitting(track: Track, path_fn, frames: int, length: float, speed: float, max_speed: float,
+                  seed: int):
+    """`track` extended by a walk along path_fn(length) that ends within `frames` frames: faster (up to max_speed),
+    then shorter, until it fits. Returns (extended copy of track, speed, length); raises SynthesisFailed if even a
+    short fast walk does not fit."""
+    for _ in range(12):
+        trial = copy.deepcopy(track)
+        trial.walk(*path_fn(length), speed=speed, rng=np.random.default_rng(seed))
+        if trial.num_frames - track.num_frames <= frames:
+            return trial, speed, length
+        need = speed * (trial.num_frames - track.num_frames) / max(frames, 1)
+        if speed < max_speed:
+            speed = min(max_speed, need)
+        else:
+            length *= 0.85
+    raise SynthesisFailed(f'a walk does not fit in {frames} frames')
+
+
+def _timeline(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton,
+              rng: np.random.Generator) -> dict:
+    """Locomotion and phases: idle, approach walk, reach, hold, [lift], carry / push walk, [put down] (or a short
+    settle after a push), release, idle. A carried object is back on the floor by frame PUT_DOWN_BY, so the test
+    window holds the whole interaction and its last waypoint is on the floor (mid-carry it would tell the carry
+    height). Returns the track arrays (xy, psi, feet, foot_yaw, planted), `phases` {name: (start, end)} and the
+    durations used."""
     carry = program.action == 'carry'
-    reach_n, hold_n = int(rng.integers(13, 18)), int(rng.integers(2, 4))
-    lift_n = int(rng.integers(18, 25))   # independent of the height: the timing must not reveal a factor
-    # the hold must be established well before the depicted frame of the first window (middle of the contact)
-    budget = WINDOW - 9 - reach_n - 2 * hold_n - 2 * (lift_n if carry else 0)
-    # approach (or not: many FBM takes start beside the object): the pick-up stance has the object in front
-    phi = rng.uniform(-0.6, 0.6)
-    psi1 = phi + rng.uniform(-0.25, 0.25)
-    idle = int(rng.integers(3, 12))
-    track = None
-    if rng.random() < 0.6:
-        track = _new_track(skel, 0.0, min(idle, 6))
-        p1 = rng.uniform(0.25, 0.6) * forward_dir(phi)[:2]
-        track.walk(*line_path(np.zeros(2), p1, 0.0, psi1), speed=rng.uniform(0.75, 0.95), rng=rng)
-        if track.num_frames > budget:
-            track = None
-    if track is None:
-        track = _new_track(skel, psi1, max(1, min(idle, budget - 1)))
+    # short phases: a walk takes at least 38 frames, and approach + reach + lift + carry + put down fit in 118
+    reach_n, hold_n = int(rng.integers(7, 10)), int(rng.integers(1, 3))
+    lift_n = int(rng.integers(19, 23)) if carry else 0   # independent of the height: timing must not tell it
+    reach_at = int(rng.integers(39, 43))                  # independent of the walk to the stance
+    start, psi0 = _approach(obj, program, height, skel, rng)
+    to_stance = lambda n: line_path(start, np.zeros(2), psi0, 0.0)  # noqa: E731
+    walk_seed = int(rng.integers(2 ** 31))
+    approach, speed, length = _walk_fitting(_new_track(skel, start, psi0, 0), to_stance, reach_at - 1,
+                                            float(np.linalg.norm(start)), rng.uniform(0.8, 1.0), 1.3, walk_seed)
+    if length < np.linalg.norm(start):
+        raise SynthesisFailed('the walk to the stance does not fit before the reach')
+    # the same walk after an idle that makes the reach start at reach_at, whatever the walk's length
+    track = _new_track(skel, start, psi0, reach_at - approach.num_frames)
+    track.walk(*to_stance(length), speed=speed, rng=np.random.default_rng(walk_seed))
     t = track.num_frames
     phases = {'reach': (t, t + reach_n)}
-    track.stand(reach_n + hold_n + (lift_n if carry else 0))
     if carry:
         phases['lift'] = (t + reach_n + hold_n, t + reach_n + hold_n + lift_n)
-        length, turn, speed = rng.uniform(1.4, 2.6), rng.uniform(-1.2, 1.2), rng.uniform(0.6, 0.75)
+        track.stand(reach_n + hold_n + lift_n - WALK_OVERLAP)
+        length, turn, speed = rng.uniform(0.4, 0.8), rng.uniform(-0.6, 0.6), rng.uniform(0.6, 0.75)
+        frames = PUT_DOWN_BY - (lift_n - WALK_OVERLAP) - track.num_frames
     else:
-        length, turn, speed = rng.uniform(1.4, 2.4), rng.uniform(-0.5, 0.5), rng.uniform(0.5, 0.65)
+        track.stand(reach_n + hold_n)
+        length, turn, speed = rng.uniform(0.9, 1.5), rng.uniform(-0.4, 0.4), rng.uniform(0.5, 0.65)
+        frames = 2 * WINDOW
     t_move = track.num_frames
-    track.walk(*arc_path(track.xy[-1].copy(), track.psi[-1], length, turn), speed=speed, rng=rng)
+    xy0, psi_move = track.xy[-1].copy(), track.psi[-1]
+    track, _, length = _walk_fitting(track, lambda n: arc_path(xy0, psi_move, n, turn), frames, length, speed,
+                                     1.0, int(rng.integers(2 ** 31)))
     phases['carry' if carry else 'push'] = (t_move, track.num_frames)
-    settle = int(rng.integers(2, 5))
-    put_n = lift_n if carry else 0
-    t_put = track.num_frames + settle
-    track.stand(settle + put_n + reach_n + int(rng.integers(10, 20)))
+    t_put = track.num_frames - WALK_OVERLAP if carry else track.num_frames + int(rng.integers(2, 4))
     if carry:
-        phases['put_down'] = (t_put, t_put + put_n)
-    phases['release'] = (t_put + put_n, t_put + put_n + reach_n)
+        phases['put_down'] = (t_put, t_put + lift_n)
+    phases['release'] = (t_put + lift_n, t_put + lift_n + reach_n)
+    track.stand(phases['release'][1] + int(rng.integers(40, 55)) - track.num_frames)
     xy, psi, feet, foot_yaw, planted = track.arrays()
     return dict(xy=xy, psi=psi, feet=feet, foot_yaw=foot_yaw, planted=planted, phases=phases,
-                info=dict(carry_length=length, carry_turn=turn))
+                info=dict(carry_length=length, carry_turn=turn, approach=float(np.linalg.norm(start))))
 
 
 def _object_path(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, plan: dict,
@@ -138,7 +181,7 @@ def _object_path(obj: ObjectSpec, program: Program, height: str, skel: ShapedSke
     carry_off = carry_offset(obj, program, height, skel)
     start_off = carry_off.copy()
     if program.action == 'carry':
-        start_off = pick_offset(obj, program)
+        start_off = pick_offset(obj, program, height, skel)
         start_off[3] += rng.uniform(-0.2, 0.2)
     off = np.repeat(start_off[None], len(psi), 0)
     move = phases.get('carry') or phases['push']
@@ -150,8 +193,6 @@ def _object_path(obj: ObjectSpec, program: Program, height: str, skel: ShapedSke
         off[a:b] = _ease_offsets(start_off, carry_off, b - a, vertical_first=True)
         off[b:] = carry_off
         down = carry_off.copy()
-        if program.layout == 'front':
-            down[:2] = start_off[:2]
         down[2] = 0.0
         a, b = phases['put_down']
         off[a:b] = _ease_offsets(carry_off, down, b - a, vertical_first=False)
@@ -201,7 +242,7 @@ def _hand_targets(skel: ShapedSkeleton, plan: dict, shoulders: Tuple[np.ndarray,
 def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, gender: str,
                betas: np.ndarray, rng: np.random.Generator) -> SynthSequence:
     """Generate one sequence; raises SynthesisFailed when the sampled plan cannot be realised."""
-    plan = _timeline(program, skel, rng)
+    plan = _timeline(obj, program, height, skel, rng)
     xy, psi, feet, phases = plan['xy'], plan['psi'], plan['feet'], plan['phases']
     T = len(psi)
     obj_R, obj_t = _object_path(obj, program, height, skel, plan, rng)
@@ -228,8 +269,8 @@ def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkele
     bound = pelvis_height_bound(off_hips, pel_xy, feet, 0.99 * (skel.thigh + skel.shin))
     z = lower_envelope(np.minimum(skel.stand_pelvis * (1 - BEND['crouch_frac'] * s), bound), 3)
     pelvis, _, pos = torso(skel, xy, psi, s, z)
-    if program.action == 'carry':          # the carried object rides with the pelvis bob
-        a, b = phases['carry']
+    if program.action == 'carry':          # the carried object rides with the pelvis bob (not the lift crouch)
+        a, b = phases['lift'][1], phases['put_down'][0]
         bob = (z - skel.stand_pelvis)[a:b]
         obj_t[a:b, 2] += bob
         grip_h[a:b, :, 2] += bob[:, None]
@@ -242,6 +283,7 @@ def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkele
     pose = solve_pose(skel, pelvis, psi, s, feet, plan['foot_yaw'], hands, palms, fingers)
     params = to_smplx_params(skel, Rw @ pose['global_rot'], pelvis @ Rw.T + shift)
     joints = joints_from_params(skel, params['root_orient'], params['pose_body'], params['trans'])
+    _check_continuity(joints, pose['global_rot'])
     obj_R, obj_t = Rw @ obj_R, obj_t @ Rw.T + shift
     grip_h = grip_h @ Rw.T + shift
     centre = np.einsum('tij,j->ti', obj_R, obj.centre) + obj_t
@@ -261,7 +303,9 @@ def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkele
     depicted = _contact_centre(contacts[:WINDOW])
     factors = dict(grasp_hand=program.hands, carry_height=height, layout=program.layout)
     held_by = phases['lift'][1] if program.action == 'carry' else phases['reach'][1]
-    if T < WINDOW + 30 or depicted < held_by + 3:
+    if T < WINDOW + 30:
+        raise SynthesisFailed(f'{T} frames: too short for a training window after the test window')
+    if depicted < held_by + 3:
         raise SynthesisFailed(f'depicted frame {depicted} comes before the hold is established ({held_by})')
     if recover_factors(joints, centre, contacts, depicted) != factors:
         raise SynthesisFailed('the factors are not recovered at the depicted frame')
@@ -276,9 +320,19 @@ def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkele
                   hand_error_max=float(hand_err[holding].max()) if holding.any() else 0.0))
 
 
-def _new_track(skel: ShapedSkeleton, psi: float, idle: int) -> Track:
+def _check_continuity(joints: np.ndarray, global_rot: np.ndarray) -> None:
+    """Reject a motion with a joint faster than MAX_JOINT_STEP or turning more than MAX_ROTATION_STEP between
+    frames (an IK elbow / shoulder flip on a fast lift); joints (T, 24, 3), global_rot (T, 22, 3, 3)."""
+    step = np.linalg.norm(np.diff(joints, axis=0), axis=-1).max()
+    rel = np.swapaxes(global_rot[:-1], -1, -2) @ global_rot[1:]
+    turn = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1)).max()
+    if step > MAX_JOINT_STEP or turn > MAX_ROTATION_STEP:
+        raise SynthesisFailed(f'joint step {step:.3f} m / turn {turn:.2f} rad between frames')
+
+
+def _new_track(skel: ShapedSkeleton, xy: np.ndarray, psi: float, idle: int) -> Track:
     track = Track(half_width=abs(skel.rest[7, 0] - skel.rest[8, 0]) / 2, ankle_height=skel.ankle_height)
-    track.start(np.zeros(2), psi)
+    track.start(xy, psi)
     track.stand(idle)
     return track
 

@@ -1,7 +1,7 @@
 """Where the object goes relative to the body in a mini-FBM interaction, and what a given body can do.
 
-Owns the body-frame placement of the object (`carry_offset` while carrying / pushing, `pick_offset` on the floor;
-offsets are (right, forward, base z, yaw)), grip targets in the world (`grips_world`), the spine/knee bend a
+Owns the body-frame placement of the object (`carry_offset` while carrying / pushing, `pick_offset` on the floor
+below it; offsets are (right, forward, base z, yaw)), `stance_radius`, grip targets in the world (`grips_world`), the spine/knee bend a
 reach needs (`bend_needed`) and `feasible_options`: the (program, carry height) pairs a body can perform.
 World frame: Z up, metres; heading yaw psi faces (-sin psi, cos psi).
 """
@@ -16,7 +16,7 @@ from .kinematics import (BEND, HAND_STANDOFF, finger_direction, forward_dir, rig
                          torso_positions)
 from .objects import ObjectSpec, Program
 
-__all__ = ['carry_offset', 'pick_offset', 'place', 'grips_world', 'along_arm', 'torso', 'bend_needed',
+__all__ = ['carry_offset', 'pick_offset', 'stance_radius', 'place', 'grips_world', 'along_arm', 'torso', 'bend_needed',
            'feasible_options', 'REACH_MARGIN', 'MIN_REACH', 'HEIGHT_MARGIN']
 
 #: A wrist target must be within this fraction of the arm's straight length (shoulder to wrist).
@@ -61,12 +61,19 @@ def carry_offset(obj: ObjectSpec, program: Program, height: str, skel: ShapedSke
     return np.array([sign * (0.23 + width / 2), 0.04, base, program.yaw])
 
 
-def pick_offset(obj: ObjectSpec, program: Program) -> np.ndarray:
-    """Object placement on the floor in the body frame at the pick-up stance: in front (slightly towards the
-    holding hand for one-handed side carries)."""
-    depth, _ = _depth_width(obj, program.yaw)
-    side = {'left': -1.0, 'right': 1.0}.get(program.layout, 0.0) if program.hands != 'both' else 0.0
-    return np.array([0.12 * side, 0.24 + depth / 2, 0.0, program.yaw])
+def pick_offset(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton) -> np.ndarray:
+    """Object placement on the floor in the body frame at the pick-up stance: straight below its carry placement,
+    so that lifting and putting down move it only vertically. (A horizontal move from a common pick-up spot to
+    the carry placement would show the layout in the object's path, which the model gets as waypoints.)"""
+    off = carry_offset(obj, program, height, skel)
+    off[2] = 0.0
+    return off
+
+
+def stance_radius(obj: ObjectSpec, skel: ShapedSkeleton) -> float:
+    """The largest floor distance (metres) from the pick-up stance to the object over all of the object's
+    programs and carry heights: a body that starts farther away than this must walk to any stance."""
+    return max(float(np.linalg.norm(carry_offset(obj, p, h, skel)[:2])) for p in obj.programs for h in p.heights)
 
 
 def place(xy: np.ndarray, psi: np.ndarray, off: np.ndarray):
@@ -188,7 +195,7 @@ def feasible_options(obj: ObjectSpec, skel: ShapedSkeleton) -> List[Tuple[Progra
             if program.action == 'carry':
                 if not _clear_of_body(verts @ R[0].T + t[0], skel):
                     continue
-                R0, t0 = place(zero, np.zeros(1), pick_offset(obj, program)[None])
+                R0, t0 = place(zero, np.zeros(1), pick_offset(obj, program, height, skel)[None])
                 floor = grips_world(R0, t0, program)
                 if not bend_needed(skel, zero, np.zeros(1), floor[0], active, floor[1], floor[2])[2][0]:
                     continue

@@ -61,3 +61,13 @@ def test_recover_defaults_to_the_middle_frame():
     centre = np.repeat(np.array([[0.0, 0.4, 0.5]]), 5, 0)
     centre[2, 2] = 1.4
     assert recover_factors(joints, centre)['carry_height'] == 'chest'
+
+
+def test_prior_accuracy_hand_computed():
+    from imagin4d.datasets.synthetic import prior_accuracy
+    train = [('box', 'left'), ('box', 'left'), ('box', 'both'), ('lamp', 'right')]
+    test = [('box', 'left'), ('box', 'both'), ('lamp', 'right'), ('chair', 'left')]
+    # box: left 2/3, both 1/3; lamp: right 1; unseen chair -> overall: left 2/4 (majority left)
+    sampled, majority = prior_accuracy(train, test)
+    assert sampled == pytest.approx((2 / 3 + 1 / 3 + 1 + 2 / 4) / 4)
+    assert majority == pytest.approx((1 + 0 + 1 + 1) / 4)

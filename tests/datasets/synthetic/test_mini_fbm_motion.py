@@ -161,3 +161,56 @@ def test_subjects_split_and_shapes(seed):
     assert {s.gender for s in subs[:15]} == {'male', 'female'} and {s.gender for s in subs[15:]} == {'male', 'female'}
     betas = np.stack([s.betas for s in subs])
     assert betas.shape == (17, 16) and np.all(betas[:, 10:] == 0) and len(np.unique(betas[:, 0])) == 17
+
+
+def _in_body_frame(joints: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """(right, forward, up) of `point` relative to the pelvis of the (24, 3) body `joints`, heading from the hips."""
+    across = joints[1] - joints[2]
+    fwd = np.array([across[1], -across[0]]) / np.linalg.norm(across[:2])
+    d = point - joints[0]
+    return np.array([d[0] * fwd[1] - d[1] * fwd[0], d[:2] @ fwd, d[2]])
+
+
+def test_frame0_scene_is_the_same_whatever_the_factors(free_body_dir):
+    """The body at frame 0 and the object's place relative to it (what the model gets besides the image) come out
+    the same for every hand / height / layout of an object and action: with one random seed, every feasible
+    option gives the same object position in the frame of the starting body (to 5 mm: when the walk starts at
+    once, its first steps lower the smoothed standing pelvis by about a millimetre; the layouts differ by 0.3 m)."""
+    from imagin4d.datasets.synthetic import OBJECTS, SynthesisFailed, feasible_options, sample_subjects, synthesize
+    from imagin4d.datasets.synthetic.body import ShapedSkeleton
+    compared = 0
+    for sub in sample_subjects(0)[15:]:
+        skel = ShapedSkeleton.from_model(free_body_dir, sub.gender, sub.betas)
+        for name, obj in OBJECTS.items():
+            by_action = {}
+            for program, height in feasible_options(obj, skel):
+                for seed in range(4):
+                    try:
+                        seq = synthesize(obj, program, height, skel, sub.gender, sub.betas,
+                                         np.random.default_rng([sub.index, seed]))
+                    except SynthesisFailed:
+                        continue
+                    by_action.setdefault((program.action, seed), []).append(seq)
+            for seqs in by_action.values():
+                if len({tuple(s.factors.values()) for s in seqs}) < 2:
+                    continue
+                offsets = [_in_body_frame(s.joints24[0], s.obj_trans[0]) for s in seqs]
+                for s, off in zip(seqs[1:], offsets[1:]):
+                    assert np.allclose(off, offsets[0], atol=5e-3), (name, s.factors, seqs[0].factors)
+                    assert np.allclose(s.joints24[0] - s.joints24[0, :1], seqs[0].joints24[0] - seqs[0].joints24[0, :1],
+                                       atol=5e-3)
+                compared += len(seqs)
+    assert compared >= 40
+
+
+def test_carried_object_is_back_on_the_floor_inside_the_test_window(sequences):
+    """The test window's last waypoint must not tell the carry height: a carried object is put down (at rest, at
+    its frame-0 height) before the window ends."""
+    from imagin4d.datasets.synthetic.motion import PUT_DOWN_BY, WINDOW
+    carried = [seq for seq, _, _ in sequences if seq.action == 'carry']
+    assert {seq.factors['carry_height'] for seq in carried} == {'low', 'hip', 'chest', 'overhead'}
+    for seq in carried:
+        assert seq.phases['put_down'][1] <= PUT_DOWN_BY < WINDOW
+        assert seq.obj_trans[WINDOW - 1, 2] == pytest.approx(seq.obj_trans[0, 2], abs=1e-9)
+        assert np.abs(np.diff(seq.obj_trans[PUT_DOWN_BY:WINDOW], axis=0)).max() < 1e-9
+        assert seq.obj_trans[seq.depicted_frame, 2] > seq.obj_trans[0, 2] + 0.05   # lifted at the depicted frame
