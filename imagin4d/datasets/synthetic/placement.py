@@ -1,8 +1,9 @@
 """Where the object goes relative to the body in a mini-FBM interaction, and what a given body can do.
 
 Owns the body-frame placement of the object (`carry_offset` while carrying / pushing, `pick_offset` on the floor
-below it; offsets are (right, forward, base z, yaw)), `stance_radius`, grip targets in the world (`grips_world`), the spine/knee bend a
-reach needs (`bend_needed`) and `feasible_options`: the (program, carry height) pairs a body can perform.
+below it; offsets are (right, forward, base z, yaw)), `stance_radius`, grip targets in the world (`grips_world`),
+the spine/knee bend a reach needs (`bend_needed`) and `feasible_options`: the (program, carry height) pairs a body
+can perform.
 World frame: Z up, metres; heading yaw psi faces (-sin psi, cos psi).
 """
 import math
