@@ -37,6 +37,17 @@ def test_claim_verdicts_hand_computed():
     assert '`mirror_layout_flip_rate` of the full model at least 0.8: NO (0.500)' in lines
 
 
+def test_single_runs_are_not_called_clear():
+    bench = _module()
+    summary = {'sfie': dict(ia_success=(0.60, 0.0, 1), factor_accuracy=(0.50, 0.0, 1)),
+               'global_token': dict(ia_success=(0.40, 0.05, 3), factor_accuracy=(0.45, 0.1, 3)),
+               'sketch': dict(ia_success=(0.61, 0.0, 1), factor_accuracy=(0.50, 0.0, 1))}
+    lines = '\n'.join(bench.claim_lines(summary, {}))
+    # a 0.20 gap is not 'clearly' when one side has a single run (std 0 says nothing about the seed spread)
+    assert 'sfie > global_token: yes, one run: no seed spread to judge the gap (0.600 vs 0.400' in lines
+    assert 'sketch references about that of mesh references (sfie): cannot judge, one run: no seed spread' in lines
+
+
 def test_chance_levels_from_the_factors_file(tmp_path):
     bench = _module()
     rows = [('test', 'box', 'left', 'front'), ('test', 'box', 'left', 'front'), ('test', 'lamp', 'right', 'left'),

@@ -251,12 +251,16 @@ def _value(summary, variant, metric):
 
 
 def _above(summary, a, b, metric) -> str:
-    """'clearly' (gap > the two seed spreads together), 'yes' (gap > 0) or 'NO' for mean(a) > mean(b)."""
-    (ma, sa, _), (mb, sb, _) = _value(summary, a, metric), _value(summary, b, metric)
+    """'clearly' (gap > the two seed spreads together), 'yes' (gap > 0) or 'NO' for mean(a) > mean(b); with a
+    single run on either side there is no spread to judge the gap against, and the verdict says so."""
+    (ma, sa, na), (mb, sb, nb) = _value(summary, a, metric), _value(summary, b, metric)
     if math.isnan(ma) or math.isnan(mb):
         return 'not measured'
     gap = ma - mb
-    verdict = 'clearly' if gap > sa + sb and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
+    if min(na, nb) < 2:
+        verdict = ('yes' if gap > 0 else 'NO') + ', one run: no seed spread to judge the gap'
+    else:
+        verdict = 'clearly' if gap > sa + sb and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
     return f'{verdict} ({ma:.3f} vs {mb:.3f}, gap {gap:+.3f}, spreads {sa:.3f} / {sb:.3f})'
 
 
@@ -269,11 +273,13 @@ ORDERINGS = (('sfie', 'global_token'), ('global_token', 'no_image'), ('sfie_spat
 
 def _close(summary, a, b, metric) -> str:
     """Whether a is about as good as b: the gap is within the two seed spreads together."""
-    (ma, sa, _), (mb, sb, _) = _value(summary, a, metric), _value(summary, b, metric)
+    (ma, sa, na), (mb, sb, nb) = _value(summary, a, metric), _value(summary, b, metric)
     if math.isnan(ma) or math.isnan(mb):
         return 'not measured'
     gap = ma - mb
     verdict = 'yes' if abs(gap) <= sa + sb else 'NO'
+    if min(na, nb) < 2:
+        verdict = 'cannot judge, one run: no seed spread'
     return f'{verdict} ({ma:.3f} vs {mb:.3f}, gap {gap:+.3f}, spreads {sa:.3f} / {sb:.3f})'
 
 
@@ -303,9 +309,11 @@ def claim_lines(summary: dict, chance: dict) -> list:
             mean, std, _ = _value(summary, variant, 'factor_accuracy')
             if not math.isnan(mean):
                 gap = mean - chance['factor_accuracy'][2]
-                lines.append(f'- `factor_accuracy` of {variant} above the prior: '
-                             f'{"clearly" if gap > std else "yes, within the seed spread" if gap > 0 else "NO"} '
-                             f'({mean:.3f} ± {std:.3f} vs prior {chance["factor_accuracy"][2]:.3f}).')
+                runs = _value(summary, variant, 'factor_accuracy')[2]
+            verdict = ('yes' if gap > 0 else 'NO') + ', one run: no seed spread' if runs < 2 else (
+                'clearly' if gap > std else 'yes, within the seed spread' if gap > 0 else 'NO')
+            lines.append(f'- `factor_accuracy` of {variant} above the prior: {verdict} '
+                         f'({mean:.3f} ± {std:.3f} vs prior {chance["factor_accuracy"][2]:.3f}).')
     for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
         full, base = _value(summary, 'sfie', metric)[0], _value(summary, 'no_image', metric)[0]
         if math.isnan(full) or math.isnan(base):
