@@ -85,6 +85,9 @@ def test_no_image_claim_is_judged_against_the_prior():
     # 0.75 - 0.6 = 0.15 > 0.05 clearly; 0.63 - 0.6 = 0.03 < 0.05 within the spread
     assert '`factor_accuracy` of sfie above the prior: clearly (0.750 ± 0.050 vs prior 0.600)' in lines
     assert '`factor_accuracy` of global_token above the prior: yes, within the seed spread' in lines
+    # variants that were not run get no verdict (the smoke run has only no image and the full model)
+    partial = '\n'.join(bench.claim_lines({'sfie': summary['sfie']}, chance))
+    assert 'global_token above the prior' not in partial and 'factor_accuracy nan ± nan: not measured' in partial
 
 
 def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):

@@ -296,8 +296,8 @@ def claim_lines(summary: dict, chance: dict) -> list:
         for key in ('factor_accuracy', *FACTORS):
             mean, std, _ = _value(summary, 'no_image', key)
             prior = chance[key][2]
-            verdict = 'at the prior' if abs(mean - prior) <= max(std, 0.03) else (
-                'above the prior' if mean > prior else 'below the prior')
+            verdict = 'not measured' if math.isnan(mean) else 'at the prior' if abs(mean - prior) <= max(
+                std, 0.03) else 'above the prior' if mean > prior else 'below the prior'
             parts.append(f'{key} {mean:.3f} ± {std:.3f}: {verdict} (prior {prior:.3f}, prior majority '
                          f'{chance[key][3]:.3f}; chance {chance[key][0]:.3f}, majority {chance[key][1]:.3f})')
         lines.append('- no image at chance on the hidden factors. The level a model without the image can reach is '
@@ -307,9 +307,10 @@ def claim_lines(summary: dict, chance: dict) -> list:
                      + '; '.join(parts) + '.')
         for variant in ('global_token', 'sfie'):
             mean, std, _ = _value(summary, variant, 'factor_accuracy')
-            if not math.isnan(mean):
-                gap = mean - chance['factor_accuracy'][2]
-                runs = _value(summary, variant, 'factor_accuracy')[2]
+            if math.isnan(mean):
+                continue
+            gap = mean - chance['factor_accuracy'][2]
+            runs = _value(summary, variant, 'factor_accuracy')[2]
             verdict = ('yes' if gap > 0 else 'NO') + ', one run: no seed spread' if runs < 2 else (
                 'clearly' if gap > std else 'yes, within the seed spread' if gap > 0 else 'NO')
             lines.append(f'- `factor_accuracy` of {variant} above the prior: {verdict} '
