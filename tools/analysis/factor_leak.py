@@ -97,12 +97,13 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--out', help='JSON with the accuracies and chance levels')
     args = parser.parse_args(argv)
-    from imagin4d.datasets.synthetic import FACTOR_NAMES, FACTORS_FILE, chance_accuracy, prior_accuracy
+    from imagin4d.datasets.synthetic import FACTOR_NAMES, FACTORS_FILE, reference_levels
     factors_file = osp.join(args.data_root, FACTORS_FILE)
     if not osp.isfile(factors_file):
         raise UserError(f'{factors_file} does not exist: --data-root must be a mini-FBM root (tools/data/prepare_mini_fbm.py)')
     with open(factors_file) as f:
         factors = json.load(f)['sequences']
+    levels = reference_levels(factors)
     train, train_names = first_windows(args.data_root, 'train')
     test, test_names = first_windows(args.data_root, 'test')
     keys = {split: [(factors[s]['object'], factors[s]['action']) for s in names]
@@ -116,8 +117,7 @@ def main(argv=None):
         y_train = [factors[s][name] for s in train_names]
         y_test = [factors[s][name] for s in test_names]
         acc = leak_table(train, test, y_train, y_test)
-        chance, majority = chance_accuracy(y_test)
-        prior, prior_majority = prior_accuracy(list(zip(keys['train'], y_train)), list(zip(keys['test'], y_test)))
+        chance, majority, prior, prior_majority = levels[name]
         report['factors'][name] = dict(accuracy=acc, chance=chance, majority=majority, prior=prior,
                                        prior_majority=prior_majority)
         print(f'{name:14s} ' + ' '.join(f'{acc[g]:14.3f}' for g in columns) +

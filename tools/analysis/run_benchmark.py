@@ -232,16 +232,9 @@ def chance_levels(data_root: str) -> dict:
     if not osp.isfile(path):
         return {}
     with open(path) as f:
-        sequences = list(json.load(f)['sequences'].values())
-    from imagin4d.datasets.synthetic import chance_accuracy, prior_accuracy
-    pairs = {split: [((s['object'], s['action']), s) for s in sequences if s['split'] == split]
-             for split in ('train', 'test')}
-    levels = {}
-    for key in FACTORS:
-        name = key[len('factor_'):]
-        test = [(k, s[name]) for k, s in pairs['test']]
-        levels[key] = (*chance_accuracy([v for _, v in test]),
-                       *prior_accuracy([(k, s[name]) for k, s in pairs['train']], test))
+        sequences = json.load(f)['sequences']
+    from imagin4d.datasets.synthetic import reference_levels
+    levels = {f'factor_{name}': values for name, values in reference_levels(sequences).items()}
     levels['factor_accuracy'] = tuple(sum(levels[k][i] for k in FACTORS) / len(FACTORS) for i in range(4))
     return levels
 
@@ -257,11 +250,16 @@ def _above(summary, a, b, metric) -> str:
     if math.isnan(ma) or math.isnan(mb):
         return 'not measured'
     gap = ma - mb
-    if min(na, nb) < 2:
-        verdict = ('yes' if gap > 0 else 'NO') + ', one run: no seed spread to judge the gap'
-    else:
-        verdict = 'clearly' if gap > sa + sb and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
-    return f'{verdict} ({ma:.3f} vs {mb:.3f}, gap {gap:+.3f}, spreads {sa:.3f} / {sb:.3f})'
+    return (f'{_gap_verdict(gap, sa + sb, min(na, nb))} ({ma:.3f} vs {mb:.3f}, gap {gap:+.3f}, '
+            f'spreads {sa:.3f} / {sb:.3f})')
+
+
+def _gap_verdict(gap: float, spread: float, runs: int) -> str:
+    """Whether a positive gap stands out: 'clearly' (beyond the seed spread), 'yes, within the seed spread' or
+    'NO'; with a single run there is no spread, and the verdict says so."""
+    if runs < 2:
+        return ('yes' if gap > 0 else 'NO') + ', one run: no seed spread to judge the gap'
+    return 'clearly' if gap > spread and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
 
 
 # (better, worse): the orderings the paper claims for image adherence. The first two are the issue's headline claims
@@ -306,13 +304,10 @@ def claim_lines(summary: dict, chance: dict) -> list:
                      'majority ignore the object. Verdict against the prior, within the seed spread or 0.03: '
                      + '; '.join(parts) + '.')
         for variant in ('global_token', 'sfie'):
-            mean, std, _ = _value(summary, variant, 'factor_accuracy')
+            mean, std, runs = _value(summary, variant, 'factor_accuracy')
             if math.isnan(mean):
                 continue
-            gap = mean - chance['factor_accuracy'][2]
-            runs = _value(summary, variant, 'factor_accuracy')[2]
-            verdict = ('yes' if gap > 0 else 'NO') + ', one run: no seed spread' if runs < 2 else (
-                'clearly' if gap > std else 'yes, within the seed spread' if gap > 0 else 'NO')
+            verdict = _gap_verdict(mean - chance['factor_accuracy'][2], std, runs)
             lines.append(f'- `factor_accuracy` of {variant} above the prior: {verdict} '
                          f'({mean:.3f} ± {std:.3f} vs prior {chance["factor_accuracy"][2]:.3f}).')
     for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
