@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Dict, Tuple
 
 import numpy as np
+import torch
+
+from imagin4d.geometry import geodesic_distance
 
 from .body import ShapedSkeleton
 from .factors import recover_factors
@@ -324,8 +327,8 @@ def _check_continuity(joints: np.ndarray, global_rot: np.ndarray) -> None:
     """Reject a motion with a joint faster than MAX_JOINT_STEP or turning more than MAX_ROTATION_STEP between
     frames (an IK elbow / shoulder flip on a fast lift); joints (T, 24, 3), global_rot (T, 22, 3, 3)."""
     step = np.linalg.norm(np.diff(joints, axis=0), axis=-1).max()
-    rel = np.swapaxes(global_rot[:-1], -1, -2) @ global_rot[1:]
-    turn = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1)).max()
+    rot = torch.from_numpy(np.asarray(global_rot, np.float64))
+    turn = float(geodesic_distance(rot[:-1], rot[1:]).max())
     if step > MAX_JOINT_STEP or turn > MAX_ROTATION_STEP:
         raise SynthesisFailed(f'joint step {step:.3f} m / turn {turn:.2f} rad between frames')
 
