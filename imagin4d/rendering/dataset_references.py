@@ -3,8 +3,8 @@
 Owns `render_dataset_references` and the index file format that training and evaluation read: a JSON list of
 entries {seq_name, window_start, t_star, image (path relative to the index), camera (Camera.to_dict), style}.
 Evaluation windows get their contact-centred frame; training windows `frames_per_window` contact-biased
-frames. The camera sequence id is `<dataset>/<seq_name>@<window_start>` because each window has its own
-canonical frame.
+frames. The camera azimuth is measured from the body's facing at the depicted frame (`body_heading`). The camera
+sequence id is `<dataset>/<seq_name>@<window_start>` because each window has its own canonical frame.
 """
 import json
 import os
@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from imagin4d.geometry import body_heading
 from imagin4d.utils.fileio import atomic_open
 
 from .depicted_frame import contact_centred_frame, sample_depicted_frames
@@ -63,10 +64,11 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
         window = dataset.assemble_window(dataset.get_data_info(idx))
         decoded = dataset.codec.decode(window['motion'])
         for t_star in _depicted_frames(window, frames_per_window, seed):
-            look_at = look_at_point(decoded['joints'][t_star].numpy(), _object_box_corners(dataset, window, t_star))
+            joints = decoded['joints'][t_star]
+            look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
             try:
                 ref = renderer(window_id(window), t_star, lambda: dataset.frame_geometry(window, t_star),
-                               look_at=look_at)
+                               look_at=look_at, facing=body_heading(joints).numpy())
             except RenderError as err:
                 failed.append(str(err))
                 continue

@@ -47,7 +47,7 @@ class ReferenceRenderer:
         style: 'mesh' | 'sketch' | a RENDER_STYLES config dict | a RenderStyle.
         width, height: image size (default 224).
         camera_ranges: overrides of `camera.DEFAULT_CAMERA_RANGES` (azimuth_range, elevation_range,
-            distance_range, fov_range).
+            distance_range, fov_range); the azimuth is measured from the `facing` given per call.
         seed: camera sampling seed; the camera of (sequence, t*, attempt) depends only on these.
         cache_root: folder of the render cache (None: no cache).
         max_camera_tries: cameras tried before giving up with a RenderError.
@@ -91,13 +91,15 @@ class ReferenceRenderer:
         return dict(min_in_view=self.min_in_view, view_margin=self.view_margin,
                     min_visible_pixels=self.min_visible_pixels, min_visible_fraction=self.min_visible_fraction)
 
-    def sample_camera(self, seq_name: str, t_star: int, look_at, attempt: int = 0) -> Camera:
-        """The camera of try `attempt` for (sequence, t*): deterministic in (seed, sequence, t*, attempt)."""
+    def sample_camera(self, seq_name: str, t_star: int, look_at, attempt: int = 0, facing=None) -> Camera:
+        """The camera of try `attempt` for (sequence, t*): deterministic in (seed, sequence, t*, attempt) and
+        the body's `facing` (azimuth origin; None: world +x)."""
         rng = camera_rng(self.seed, seq_name, int(t_star), int(attempt))
-        return sample_camera(rng, look_at, width=self.width, height=self.height, **self.camera_ranges)
+        return sample_camera(rng, look_at, width=self.width, height=self.height, facing=facing,
+                             **self.camera_ranges)
 
     def __call__(self, seq_name: str, t_star: int, geometry: GeometryLike, look_at=None,
-                 camera: Optional[Camera] = None) -> ReferenceImage:
+                 camera: Optional[Camera] = None, facing=None) -> ReferenceImage:
         """The reference image of `seq_name` at frame `t_star`.
 
         geometry: dict(body_verts (Vb, 3), body_faces (Fb, 3), obj_verts (Vo, 3), obj_faces (Fo, 3)) at t*,
@@ -106,6 +108,9 @@ class ReferenceRenderer:
         look_at: (3,) point the sampled cameras aim at; default the bounding-box centre of the geometry
             (which then has to be built even on a cache hit; pass e.g. `look_at_point(joints, obj_centre)`).
         camera: a fixed camera (no sampling and no re-tries; e.g. evaluation with a stored camera).
+        facing: (2,) or (3,) horizontal direction the body faces at t* (e.g. `geometry.body_heading(joints)`):
+            the sampled azimuths are measured from it, so the default range puts the camera in front of the body.
+            None: from world +x (the side of a grasp is then as often mirrored in the image as not).
         """
         context = f'sequence {seq_name!r} frame {int(t_star)}'
         loaded = {}
@@ -127,7 +132,7 @@ class ReferenceRenderer:
         tries = 1 if camera is not None else self.max_camera_tries
         reasons = []
         for attempt in range(tries):
-            cam = camera if camera is not None else self.sample_camera(seq_name, t_star, look_at, attempt)
+            cam = camera if camera is not None else self.sample_camera(seq_name, t_star, look_at, attempt, facing)
             key = None
             if self.cache is not None:
                 key = self.cache.key(seq_name, t_star, cam, self.style, self.renderer_version, self.extra)

@@ -4,7 +4,7 @@ import os.path as osp
 import pytest
 
 from imagin4d.datasets import FBMDataset
-from imagin4d.rendering import ReferenceRenderer, contact_centred_frame
+from imagin4d.rendering import Camera, ReferenceRenderer, contact_centred_frame, project_points
 from imagin4d.rendering.dataset_references import load_reference_index, render_dataset_references
 
 pytestmark = pytest.mark.slow
@@ -27,6 +27,10 @@ def test_render_index_and_cache_hit(fbm_root, body_model_dir, tmp_path):
         assert entry['t_star'] == contact_centred_frame(window['contacts'].numpy())
         assert (entry['seq_name'], entry['window_start']) == (window['seq_name'], window['window_start'])
         assert osp.isfile(entry['image'])
+        # the camera sees the body's front: its left shoulder and hip are on the image's right
+        joints = dataset.codec.decode(window['motion'])['joints'][entry['t_star']].numpy()
+        uv, _ = project_points(Camera.from_dict(entry['camera']), joints[[16, 17, 1, 2]])
+        assert uv[0, 0] > uv[1, 0] and uv[2, 0] > uv[3, 0], entry['seq_name']
     second = run()
     assert second['rendered'] == 0 and second['cached'] == second['images']
     assert [e['image'] for e in load_reference_index(index)] == [e['image'] for e in entries]

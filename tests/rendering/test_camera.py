@@ -59,6 +59,24 @@ def test_sample_camera_deterministic_and_within_ranges():
     assert np.allclose(uv, [[47.5, 47.5]])
 
 
+def test_sample_camera_azimuth_is_measured_from_the_facing():
+    look = np.array([1.0, 2.0, 1.0])
+    facing = np.array([0.0, -1.0, 0.0])  # the body faces -y: its left is +x, its right -x
+    for seed in range(40):
+        cam = sample_camera(camera_rng(seed, 'front'), look, azimuth_range=(-70, 70), facing=facing)
+        offset = cam.position - look
+        # the camera is within 70 degrees of straight in front of the body (-y side of the look-at point)
+        assert math.degrees(math.atan2(abs(offset[0]), -offset[1])) <= 70.0 + 1e-9
+        # so the body's left (+x) is on the image's right, for every sampled camera
+        uv, _ = project_points(cam, np.stack([look + [0.2, 0, 0], look - [0.2, 0, 0]]))
+        assert uv[0, 0] > uv[1, 0]
+    # +90 degrees from the facing is the body's left; the facing's length does not matter
+    side = sample_camera(camera_rng(0, 'side'), look, azimuth_range=(90, 90), facing=5 * facing)
+    assert np.allclose((side.position - look)[:2] / np.linalg.norm((side.position - look)[:2]), [1.0, 0.0])
+    with pytest.raises(ValueError, match='facing'):
+        sample_camera(camera_rng(0, 'x'), look, facing=[0.0, 0.0, 1.0])
+
+
 def test_camera_dict_round_trip_and_fingerprint():
     cam = sample_camera(camera_rng(0, 'x'), [0, 0, 1], width=64, height=64)
     again = Camera.from_dict(cam.to_dict())
