@@ -24,7 +24,6 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 import numpy as np  # noqa: E402
 
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
-from imagin4d.utils.errors import UserError  # noqa: E402
 
 #: condition groups: name -> (frame selector, codec slices); 'last' is the window's last frame
 GROUPS = {
@@ -97,12 +96,8 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--out', help='JSON with the accuracies and chance levels')
     args = parser.parse_args(argv)
-    from imagin4d.datasets.synthetic import FACTOR_NAMES, FACTORS_FILE, reference_levels
-    factors_file = osp.join(args.data_root, FACTORS_FILE)
-    if not osp.isfile(factors_file):
-        raise UserError(f'{factors_file} does not exist: --data-root must be a mini-FBM root (tools/data/prepare_mini_fbm.py)')
-    with open(factors_file) as f:
-        factors = json.load(f)['sequences']
+    from imagin4d.datasets.synthetic import FACTOR_NAMES, load_factors, reference_levels
+    factors = load_factors(args.data_root)['sequences']
     levels = reference_levels(factors)
     train, train_names = first_windows(args.data_root, 'train')
     test, test_names = first_windows(args.data_root, 'test')

@@ -184,5 +184,9 @@ def build_mini_fbm(out_dir: str, body_model_dir: str, num_train: int = DEFAULT_N
 
 def load_factors(data_root: str) -> dict:
     """The `mini_fbm_factors.json` of a data root: {'sequences': {seq_name: {...}}, ...}."""
-    with open(osp.join(data_root, FACTORS_FILE)) as f:
+    path = osp.join(data_root, FACTORS_FILE)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} does not exist: {data_root} is not a mini-FBM root '
+                                '(build one with tools/data/prepare_mini_fbm.py)')
+    with open(path) as f:
         return json.load(f)
