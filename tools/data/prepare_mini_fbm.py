@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, osp.dirname(osp.dirname(TOOLS)))
 
 
 def run(*args):
@@ -25,7 +26,6 @@ def check_generator_version(root):
     """Refuse to add images and features to a mini-FBM written by another generator version (its motions differ
     from what this code would write; rebuilding it is the user's call, nothing is deleted here)."""
     import json
-    sys.path.insert(0, osp.dirname(osp.dirname(TOOLS)))
     from imagin4d.datasets.synthetic.writer import FACTORS_FILE, GENERATOR_VERSION
     path = osp.join(root, FACTORS_FILE)
     version = None
