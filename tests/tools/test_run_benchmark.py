@@ -48,6 +48,13 @@ def test_single_runs_are_not_called_clear():
     assert 'sketch references about that of mesh references (sfie): cannot judge, one run: no seed spread' in lines
 
 
+def test_wall_time_is_the_union_of_the_run_intervals():
+    bench = _module()
+    # two overlapping runs (0-10, 5-12: 12 s), one inside them (6-7), and a later session (100-103: 3 s)
+    assert bench.busy_time([(100, 103), (0, 10), (6, 7), (5, 12)]) == 15
+    assert bench.busy_time([(0, 4), (4, 6)]) == 6 and bench.busy_time([]) == 0
+
+
 def test_chance_levels_from_the_factors_file(tmp_path):
     bench = _module()
     rows = [('test', 'box', 'left', 'front'), ('test', 'box', 'left', 'front'), ('test', 'lamp', 'right', 'left'),

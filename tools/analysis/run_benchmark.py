@@ -140,11 +140,11 @@ def main(argv=None):
     records = [r for r in run.records() if 'compare.py' not in r['command'] or r['start'] >= started]
     work = [r for r in records if 'compare.py' not in r['command']]
     span = work or records   # the table commands run at collection time: counting them would stretch the wall time
-    wall = max(r['start'] + r['seconds'] for r in span) - min(r['start'] for r in span)
+    wall = busy_time([(r['start'], r['start'] + r['seconds']) for r in span])
     busy = sum(r['seconds'] for r in work)
     lines = [f'# mini-FBM benchmark ({"smoke run" if args.smoke else "full run"})', '',
              f'Machine: {cpu_name()}, {os.cpu_count()} logical cores, '
-             f'{platform.platform()}; wall time {wall / 60:.1f} min from the first run command to the last, '
+             f'{platform.platform()}; wall time {wall / 60:.1f} min (while at least one run command was running), '
              f'{busy / 60:.1f} min of tool run time in all'
              + ('.  ' if args.collect else f' ({args.jobs} chain(s) at a time).  '),
              f'Budget: {args.iters} training iterations per variant (batch and schedule of '
@@ -166,6 +166,17 @@ def main(argv=None):
     with open(args.out, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     print(f'results written to {args.out}')
+
+
+def busy_time(intervals) -> float:
+    """Length of the union of (start, end) intervals: the wall time in which at least one command ran (runs from
+    several invocations, e.g. days apart, do not count the pause between them)."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def cpu_name() -> str:
