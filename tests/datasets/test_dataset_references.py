@@ -50,3 +50,16 @@ def test_frames_without_a_usable_camera_are_reported_not_indexed(fbm_root, body_
     assert counts['images'] == 0 and len(counts['failed']) == len(dataset)
     assert all('did not show the body and the object' in msg and 'fbm/' in msg for msg in counts['failed'])
     assert load_reference_index(index) == []
+
+
+def test_a_body_without_a_facing_is_reported_not_rendered(fbm_root, body_model_dir, tmp_path, monkeypatch):
+    import torch
+
+    from imagin4d.rendering import dataset_references
+    dataset = FBMDataset(data_root=fbm_root, split='train', body_model_root=body_model_dir, pipeline=[])
+    # hips and shoulders vertical: body_heading gives the zero vector, and no camera can stand in front of the body
+    monkeypatch.setattr(dataset_references, 'body_heading', lambda joints: torch.zeros(3))
+    renderer = ReferenceRenderer(style='mesh', width=48, height=48, cache_root=str(tmp_path / 'cache'))
+    counts = render_dataset_references(dataset, renderer, str(tmp_path / 'train_mesh.json'), progress=False)
+    assert counts['images'] == counts['rendered'] == 0 and len(counts['failed']) == len(dataset)
+    assert all('no horizontal facing' in msg and 'fbm/' in msg for msg in counts['failed'])
