@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from imagin4d.evaluation.functional import linear_probe_accuracy
 from testing_utils import REPO, load_tool, run_tool
 
 
@@ -38,8 +39,9 @@ def test_probe_reads_a_side_drawn_into_the_image_and_not_an_absent_one():
         pooled = np.stack([probe.pool_patch_grid(p, (7, 7)) for p in patch])
         return pooled, np.where(side == 0, 'left', 'right'), rng.choice(['a', 'b'], n)
     (x_tr, side_tr, noise_tr), (x_te, side_te, noise_te) = split(300), split(300)
-    assert probe.probe_accuracy(x_tr, side_tr, x_te, side_te) > 0.95
-    assert probe.probe_accuracy(x_tr, noise_tr, x_te, noise_te) < 0.6      # about 1/2
+    # the tool's probe: imagin4d.evaluation.functional.linear_probe_accuracy at the tool's regularisation
+    assert linear_probe_accuracy(x_tr, side_tr, x_te, side_te, C=probe.PROBE_C) > 0.95
+    assert linear_probe_accuracy(x_tr, noise_tr, x_te, noise_te, C=probe.PROBE_C) < 0.6      # about 1/2
 
 
 def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):

@@ -74,20 +74,13 @@ def prompt_object_codes(train_keys, test_keys):
 def leak_table(train, test, y_train, y_test) -> dict:
     """{group or 'all': test accuracy of a logistic regression on that group's conditions}; train / test map the
     group names (GROUPS, and PROMPT_GROUP where given) to (N, F) arrays."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from imagin4d.evaluation.functional.probe import linear_probe_accuracy
     out = {}
     groups = [g for g in (*GROUPS, PROMPT_GROUP) if g in train]
     for group in (*groups, 'all'):
         xtr = np.concatenate([train[g] for g in groups], 1) if group == 'all' else train[group]
         xte = np.concatenate([test[g] for g in groups], 1) if group == 'all' else test[group]
-        if len(set(y_train)) < 2:
-            out[group] = float(np.mean(np.asarray(y_test) == y_train[0]))
-            continue
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
-        clf.fit(xtr, y_train)
-        out[group] = float(np.mean(clf.predict(xte) == np.asarray(y_test)))
+        out[group] = linear_probe_accuracy(xtr, y_train, xte, y_test, C=1.0)
     return out
 
 
@@ -96,7 +89,7 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--out', help='JSON with the accuracies and chance levels')
     args = parser.parse_args(argv)
-    from imagin4d.datasets.synthetic import FACTOR_NAMES, load_factors, reference_levels
+    from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
     factors = load_factors(args.data_root)['sequences']
     levels = reference_levels(factors)
     train, train_names = first_windows(args.data_root, 'train')
@@ -112,9 +105,8 @@ def main(argv=None):
         y_train = [factors[s][name] for s in train_names]
         y_test = [factors[s][name] for s in test_names]
         acc = leak_table(train, test, y_train, y_test)
+        report['factors'][name] = dict(accuracy=acc, **dict(zip(LEVEL_NAMES, levels[name])))
         chance, majority, prior, prior_majority = levels[name]
-        report['factors'][name] = dict(accuracy=acc, chance=chance, majority=majority, prior=prior,
-                                       prior_majority=prior_majority)
         print(f'{name:14s} ' + ' '.join(f'{acc[g]:14.3f}' for g in columns) +
               f'    {chance:.3f}     {majority:.3f}  {prior:.3f}           {prior_majority:.3f}')
     if args.out:

@@ -5,9 +5,9 @@ motion synthesis (`synthesize`, `SynthSequence`), the hidden factors (`recover_f
 and the writer (`build_mini_fbm`). The synthesis is pure numpy/torch; only `writer` touches files.
 """
 from .body import ShapedSkeleton, Subject, sample_subjects
-from .factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS, classify_height, classify_layout,
-                      chance_accuracy, factor_agreement, mirror_factors, mirror_motion, prior_accuracy,
-                      recover_factors, reference_levels)
+from .factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS, LEVEL_NAMES, classify_height,
+                      classify_layout, chance_accuracy, factor_agreement, mirror_factors, mirror_motion,
+                      prior_accuracy, recover_factors, reference_levels)
 from .motion import SynthesisFailed, SynthSequence, synthesize
 from .placement import feasible_options
 from .objects import OBJECT_NAMES, OBJECTS, ObjectSpec, Program
@@ -19,5 +19,6 @@ __all__ = [
     'synthesize', 'SynthSequence', 'SynthesisFailed', 'feasible_options',
     'GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'recover_factors', 'classify_height',
     'classify_layout', 'mirror_motion', 'mirror_factors', 'factor_agreement', 'chance_accuracy', 'prior_accuracy',
-    'reference_levels', 'build_mini_fbm', 'load_factors', 'sequence_record', 'FACTORS_FILE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
+    'reference_levels', 'LEVEL_NAMES', 'build_mini_fbm', 'load_factors', 'sequence_record', 'FACTORS_FILE',
+    'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
 ]

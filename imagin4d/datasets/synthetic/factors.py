@@ -15,7 +15,7 @@ from imagin4d.body_models.skeletons import LEFT_RIGHT_JOINTS24
 
 __all__ = ['GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'HEIGHT_RULE', 'LAYOUT_FRONT_DEG',
            'classify_height', 'classify_layout', 'classify_hands', 'recover_factors', 'mirror_motion',
-           'height_band', 'chance_accuracy', 'prior_accuracy', 'reference_levels']
+           'height_band', 'chance_accuracy', 'prior_accuracy', 'reference_levels', 'LEVEL_NAMES']
 
 GRASP_HANDS = ('left', 'right', 'both')
 CARRY_HEIGHTS = ('low', 'hip', 'chest', 'overhead')
@@ -174,11 +174,15 @@ def prior_accuracy(train: Sequence[Tuple[Hashable, str]], test: Sequence[Tuple[H
     return float(np.mean(sampled)), float(np.mean(majority))
 
 
+#: the order of the levels in each tuple of `reference_levels`
+LEVEL_NAMES = ('chance', 'majority', 'prior', 'prior_majority')
+
+
 def reference_levels(sequences: Dict[str, dict]) -> Dict[str, Tuple[float, float, float, float]]:
-    """{factor name: (chance, majority, prior, prior majority)}: the accuracy levels that need no image, for the
-    sequences of a mini_fbm_factors.json ({seq: {'split', 'object', 'action', <factor>: value, ...}}). Chance and
-    majority from the test split (`chance_accuracy`); prior and prior majority from the training split's
-    frequencies per (object, action) (`prior_accuracy`)."""
+    """{factor name: (chance, majority, prior, prior majority)} (in LEVEL_NAMES order): the accuracy levels that
+    need no image, for the sequences of a mini_fbm_factors.json ({seq: {'split', 'object', 'action', <factor>:
+    value, ...}}). Chance and majority from the test split (`chance_accuracy`); prior and prior majority from the
+    training split's frequencies per (object, action) (`prior_accuracy`)."""
     rows = {split: [s for s in sequences.values() if s['split'] == split] for split in ('train', 'test')}
     levels = {}
     for name in FACTOR_NAMES:
