@@ -12,7 +12,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = [
-    'Camera', 'intrinsics_from_fov', 'look_at_world_to_cam', 'sample_camera', 'camera_rng', 'project_points',
+    'Camera', 'intrinsics_from_fov', 'look_at_world_to_cam', 'sample_camera', 'facing_azimuth', 'camera_rng',
+    'project_points',
     'points_in_view', 'mirror_camera', 'MIRROR_WORLD', 'DEFAULT_CAMERA_RANGES',
 ]
 
@@ -144,12 +145,7 @@ def sample_camera(rng: np.random.Generator, look_at: Sequence[float],
     plane through `look_at`, distance (metres) from `look_at`, fov (degrees) vertical. Each is drawn uniformly
     from its (low, high) range with `rng`, in that order (azimuth, elevation, distance, fov).
     """
-    origin = 0.0
-    if facing is not None:
-        fx, fy = (float(v) for v in np.asarray(facing, dtype=np.float64).reshape(-1)[:2])
-        if not (math.isfinite(fx) and math.isfinite(fy)) or math.hypot(fx, fy) < 1e-9:
-            raise ValueError(f'facing must be a finite non-zero horizontal direction, got {facing}')
-        origin = math.atan2(fy, fx)
+    origin = 0.0 if facing is None else facing_azimuth(facing)
     azimuth = origin + math.radians(rng.uniform(*azimuth_range))
     elevation = math.radians(rng.uniform(*elevation_range))
     distance = float(rng.uniform(*distance_range))
@@ -160,6 +156,16 @@ def sample_camera(rng: np.random.Generator, look_at: Sequence[float],
     eye = look_at + distance * direction
     return Camera(K=intrinsics_from_fov(fov, width, height), world_to_cam=look_at_world_to_cam(eye, look_at),
                   width=width, height=height)
+
+
+def facing_azimuth(facing: Sequence[float]) -> float:
+    """Azimuth (radians, from world +x towards +y) of the horizontal direction `facing` ((2,) or (3,); z is
+    ignored). ValueError when it has no horizontal part (a body whose hips and shoulders are vertical)."""
+    fx, fy = (float(v) for v in np.asarray(facing, dtype=np.float64).reshape(-1)[:2])
+    if not (math.isfinite(fx) and math.isfinite(fy)) or math.hypot(fx, fy) < 1e-9:
+        raise ValueError(f'the body has no horizontal facing (facing {facing}: a finite non-zero horizontal '
+                         'direction was expected), so no camera can be placed in front of it')
+    return math.atan2(fy, fx)
 
 
 def camera_rng(seed: int, *keys) -> np.random.Generator:

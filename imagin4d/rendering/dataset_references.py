@@ -65,15 +65,10 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
         decoded = dataset.codec.decode(window['motion'])
         for t_star in _depicted_frames(window, frames_per_window, seed):
             joints = decoded['joints'][t_star]
-            facing = body_heading(joints).numpy()
-            if not np.linalg.norm(facing) > 1e-9:   # hips and shoulders vertical: no front to put the camera at
-                failed.append(f'sequence {window_id(window)!r} frame {int(t_star)}: the body has no horizontal '
-                              'facing (hips and shoulders vertical), so no camera can be placed in front of it')
-                continue
             look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
             try:
                 ref = renderer(window_id(window), t_star, lambda: dataset.frame_geometry(window, t_star),
-                               look_at=look_at, facing=facing)
+                               look_at=look_at, facing=body_heading(joints).numpy())
             except RenderError as err:
                 failed.append(str(err))
                 continue

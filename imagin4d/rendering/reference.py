@@ -12,7 +12,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from .cache import RenderCache
-from .camera import DEFAULT_CAMERA_RANGES, Camera, camera_rng, points_in_view, sample_camera
+from .camera import DEFAULT_CAMERA_RANGES, Camera, camera_rng, facing_azimuth, points_in_view, sample_camera
 from .errors import RenderError
 from .scene import RENDERER_VERSION, render_scene, validate_mesh
 from .styles import RenderStyle, build_style
@@ -110,7 +110,8 @@ class ReferenceRenderer:
         camera: a fixed camera (no sampling and no re-tries; e.g. evaluation with a stored camera).
         facing: (2,) or (3,) horizontal direction the body faces at t* (e.g. `geometry.body_heading(joints)`):
             the sampled azimuths are measured from it, so the default range puts the camera in front of the body.
-            None: from world +x (the side of a grasp is then as often mirrored in the image as not).
+            None: from world +x (the side of a grasp is then as often mirrored in the image as not). A facing with
+            no horizontal part (hips and shoulders vertical) raises a RenderError naming the frame.
         """
         context = f'sequence {seq_name!r} frame {int(t_star)}'
         loaded = {}
@@ -126,6 +127,11 @@ class ReferenceRenderer:
                 loaded.update(body_verts=body[0], body_faces=body[1], obj_verts=obj[0], obj_faces=obj[1])
             return loaded
 
+        if camera is None and facing is not None:
+            try:     # a body without a facing is this frame's failure (a RenderError), not a programming error
+                facing_azimuth(facing)
+            except ValueError as err:
+                raise RenderError(f'{context}: {err}') from err
         if camera is None and look_at is None:
             geo = get_geometry()
             look_at = look_at_point(geo['body_verts'], geo['obj_verts'])
