@@ -70,6 +70,9 @@ def test_torchrun_two_processes_on_cpu(tools_runner, tmp_path):
         assert torch.equal(rank0[key], rank1[key]), key
     # training really happened: the weights moved away from the seeded initialisation of iteration 0
     assert (work / 'iter_4.pth').is_file()
+    # the ranks leave through compat.exit_distributed_run (os._exit): the log file still has the last line logged
+    logs = sorted(work.glob('*/*.log'))
+    assert logs and 'toy/mse' in logs[-1].read_text()
 
 
 def _error(result):

@@ -61,7 +61,7 @@ def run_cli(main) -> None:
     """Run a tool's main(); known user errors print one line (set IMAGIN4D_DEBUG=1 for the traceback)."""
     try:
         main()
-        compat.shutdown_distributed()
+        compat.exit_distributed_run()
     except (UserError, FileNotFoundError, KeyError) as err:
         message = explain_key_error(err) if isinstance(err, KeyError) else str(err)
         if os.environ.get('IMAGIN4D_DEBUG') == '1' or message is None:

@@ -6,6 +6,7 @@ Verified versions: torch 2.13.0 (CPU and CUDA), mmengine 0.10.7, numpy 2.4, pyre
 import contextlib
 import gzip
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -110,16 +111,22 @@ def init_cpu_distributed(launcher: str) -> bool:
     return True
 
 
-def shutdown_distributed() -> None:
-    """Destroy the default process group, if any, before the interpreter exits.
+def exit_distributed_run() -> None:
+    """End a successful distributed run: wait for every rank, destroy the process group, flush, `os._exit(0)`.
 
-    Reason: mmengine 0.10.7 never destroys the group it (or `init_cpu_distributed`) created; on torch 2.13
-    the gloo group's worker threads are then torn down by static destructors at exit, which sometimes
-    aborts a rank that had finished cleanly ("terminate called without an active exception", exit -6),
-    and torchrun reports the whole run failed (pytorch/pytorch#190489; seen once in our CI). Called only
-    after a successful run: on an error the other ranks may never reach it. A barrier first lets the faster rank wait for the slower
-    one, so neither destroys the group while the other still uses it.
+    Reason: on torch 2.13 a gloo rank that had finished cleanly sometimes aborts while the interpreter shuts down
+    ("terminate called without an active exception", exit -6: a C++ thread object destroyed while still joinable
+    during interpreter finalisation), and torchrun then reports the whole run failed. Gloo's C++ worker threads
+    outliving the interpreter are a known cause (pytorch/pytorch#179291, an atexit fix proposed and abandoned).
+    mmengine 0.10.7 never destroys the group; destroying it ourselves (barrier, then `destroy_process_group`) was
+    not enough: our CI still saw rank 1 abort after it. So a rank that has finished and
+    flushed everything it wrote leaves with `os._exit(0)`, which runs no exit-time destructors. What the Runner
+    writes is closed before this point (checkpoints, `after_run` closes the visualizer backends); the log files of
+    the `logging` module and the standard streams are flushed here. Called only after a successful run (on an
+    error the other ranks may never reach the barrier) and only when a process group exists: a single-process
+    run exits normally.
     """
+    import logging
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()):
         return
@@ -127,6 +134,10 @@ def shutdown_distributed() -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
 
 
 def _anny_parse_target_file(filename, vertices_count, world_transformation, dtype):
