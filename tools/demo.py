@@ -4,7 +4,9 @@ and write a short report with videos (reference image | GT | generated) into the
     python tools/demo.py [--iters 500] [--work-dir work_dirs/demo] [--data-root data/mini_fbm_demo]
 
 Every stage is one of the project's tools run as a subprocess; stages whose outputs exist are skipped, so a second
-run only rewrites the report. The demo budget (500 iterations) is far below the benchmark's: the numbers show the
+run only rewrites the report. The work dir remembers the data it was trained on (`data_identity.json`, see
+`imagin4d.datasets.synthetic.build_identity`): after the data root was rebuilt or its references rendered again,
+the demo stops instead of evaluating an old checkpoint on new data. The demo budget (500 iterations) is far below the benchmark's: the numbers show the
 pipeline working end to end, not the method's accuracy (docs/results_mini_fbm.md has those).
 """
 import argparse
@@ -44,6 +46,7 @@ def main() -> int:
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     metrics, dump = osp.join(wd, 'metrics.json'), osp.join(wd, 'results.pkl')
     stage('1/5 data', 'tools/data/prepare_mini_fbm.py', '--out', args.data_root, *DEMO_SIZE)
+    check_work_dir_data(wd, args.data_root, ckpt)
     if not osp.isfile(ckpt):
         stage('2/5 train', 'tools/train.py', CONFIG, '--work-dir', wd, '--cfg-options',
               f'train_cfg.max_iters={args.iters}', f'default_hooks.checkpoint.interval={args.iters}',
@@ -73,6 +76,26 @@ def main() -> int:
         f.write('\n'.join(lines) + '\n')
     print(f'[demo] 5/5 report: {osp.join(wd, "report.md")}')
     return 0
+
+
+def check_work_dir_data(wd: str, data_root: str, ckpt: str) -> None:
+    """Record the data identity in a new work dir; stop when an existing one was trained on other data."""
+    sys.path.insert(0, REPO)
+    from imagin4d.datasets.synthetic import build_identity
+    current, path = build_identity(data_root), osp.join(wd, 'data_identity.json')
+    if osp.isfile(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        if recorded != current:
+            sys.exit(f'error: {path}: the demo in {wd} was trained on mini-FBM {recorded}, but {data_root} is now '
+                     f'{current}; move or delete {wd} to train and evaluate on the current data')
+        return
+    if osp.isfile(ckpt):
+        sys.exit(f'error: {path} is missing: {ckpt} was trained on data of unknown identity (an older demo); move or '
+                 f'delete {wd} to train and evaluate on the current data')
+    os.makedirs(wd, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(current, f, indent=1)
 
 
 if __name__ == '__main__':

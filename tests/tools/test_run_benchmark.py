@@ -97,10 +97,73 @@ def test_no_image_claim_is_judged_against_the_prior():
     assert 'global_token above the prior' not in partial and 'factor_accuracy nan ± nan: not measured' in partial
 
 
+def _archive_args(bench, tmp_path, seed=1):
+    data = tmp_path / 'data'
+    data.mkdir(exist_ok=True)
+    meta = dict(version=2, seed=0, num_train=360, num_test=96, sequences={})
+    (data / 'mini_fbm_factors.json').write_text(json.dumps(meta))
+    (data / 'references').mkdir(exist_ok=True)
+    (data / 'references' / 'test_mesh.json').write_text('[{"t_star": 40}]')
+    return bench.parse_args(['--data-root', str(data), '--work-dir', str(tmp_path / 'work'), '--iters', '50',
+                             '--archive', str(tmp_path / 'archive'), '--seeds', str(seed)])
+
+
+def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
+    bench = _module()
+    args = _archive_args(bench, tmp_path)
+    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    wd1, wd10 = str(tmp_path / 'work' / 'sfie' / 'seed1'), str(tmp_path / 'work' / 'sfie' / 'seed10')
+    records = [dict(command=f'tools/train.py x --work-dir {wd1} --cfg-options a=1', start=10.0, seconds=60.0),
+               dict(command=f'tools/train.py x --work-dir {wd10} --cfg-options a=1', start=11.0, seconds=60.0),
+               dict(command=f'tools/test.py x {wd1}/iter_50.pth --out {wd1}/test_metrics.json', start=80.0,
+                    seconds=5.0)]
+    with open(run.log_file, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in records)
+    bench.archive_run(run, args, 'sfie', 1, wd1, dict(ia_success=0.25))
+    path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
+    entry = json.loads(path.read_text())
+    # the commands of this run only (seed10's work dir starts with seed1's name), the data it was measured on
+    assert [r['start'] for r in entry['commands']] == [10.0, 80.0]
+    assert {k: entry['data'][k] for k in ('version', 'seed', 'num_train', 'num_test')} == \
+        dict(version=2, seed=0, num_train=360, num_test=96)
+    assert (entry['variant'], entry['seed'], entry['iters'], entry['num_steps']) == ('sfie', 1, 50, 20)
+
+    # a fresh work dir and an empty log: the run is restored, its commands logged once even when restored twice
+    fresh = bench.Runner(args.data_root, str(tmp_path / 'fresh.jsonl'))
+    metrics = tmp_path / 'restored' / 'metrics.json'
+    assert bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    assert bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    assert json.loads(metrics.read_text()) == dict(ia_success=0.25)
+    assert [r['start'] for r in fresh.records()] == [10.0, 80.0]
+    assert not bench.restore_archived(fresh, args, 'sfie', 2, str(tmp_path / 'other.json'))
+
+    # another mini-FBM build: refused, naming the archived file and the field; the archive is left as it was
+    meta = json.loads((tmp_path / 'data' / 'mini_fbm_factors.json').read_text())
+    (tmp_path / 'data' / 'mini_fbm_factors.json').write_text(json.dumps(dict(meta, num_test=48)))
+    with pytest.raises(SystemExit, match=r'seed1.json: field "data" is .*num_test.: 96.* is mini-FBM .*48'):
+        bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    assert json.loads(path.read_text()) == entry
+    # the same build with its references rendered again from other cameras: refused too
+    (tmp_path / 'data' / 'mini_fbm_factors.json').write_text(json.dumps(meta))
+    assert bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    (tmp_path / 'data' / 'references' / 'test_mesh.json').write_text('[{"t_star": 41}]')
+    with pytest.raises(SystemExit, match='references'):
+        bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+
+
+def test_archive_defaults():
+    bench = _module()
+    assert bench.parse_args([]).archive.endswith('benchmarks/results/mini_fbm_runs')
+    assert bench.parse_args(['--smoke']).archive is None
+    assert bench.parse_args(['--archive', 'none']).archive is None
+
+
 def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
     out, work = tmp_path / 'results.md', tmp_path / 'bench'
+    archive = tmp_path / 'archive'
     run_tool(['tools/analysis/run_benchmark.py', '--smoke', '--data-root', mini_fbm_prepared, '--work-dir', work,
-              '--out', out, '--jobs', '2'], cwd=REPO, env=dict(OMP_NUM_THREADS='1'), timeout=900)
+              '--out', out, '--jobs', '2', '--archive', archive], cwd=REPO, env=dict(OMP_NUM_THREADS='1'),
+             timeout=900)
     page = out.read_text()
     assert page.startswith('# mini-FBM benchmark (smoke run)')
     for variant in ('no_image', 'sfie'):
@@ -115,3 +178,10 @@ def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
     assert (work / 'sfie' / 'seed0' / 'mirror' / 'mirrored.pkl').is_file()
     assert '## Claims' in page and 'prior' in page and '## Commands' in page
     assert page.count('tools/train.py projects/imagin4d/mini_fbm_') == 2
+    # the archive alone rewrites the page from a fresh work dir (as a fresh clone does with the committed archive)
+    again = tmp_path / 'again.md'
+    run_tool(['tools/analysis/run_benchmark.py', '--smoke', '--data-root', mini_fbm_prepared, '--work-dir',
+              tmp_path / 'fresh', '--out', again, '--archive', archive, '--collect'], cwd=REPO)
+    table = [line for line in page.splitlines() if line.startswith('| ')]
+    assert table and table == [line for line in again.read_text().splitlines() if line.startswith('| ')]
+    assert again.read_text().count('tools/train.py projects/imagin4d/mini_fbm_') == 2

@@ -4,7 +4,7 @@ mirrored-reference test, and write one results page with the paper's claims chec
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
         [--variants no_image global_token uniform_image sfie_spatial sfie sketch] [--work-dir work_dirs/benchmark]
         [--out docs/results_mini_fbm.md] [--notes docs/results_mini_fbm_notes.md] [--num-steps 20]
-        [--evaluator-ckpt PATH] [--jobs 2] [--collect] [--smoke]
+        [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke]
 
 Every step is one of the project's own tools, run as a subprocess (its command is recorded in the report):
 tools/data/prepare_mini_fbm.py (if the data root is incomplete), tools/train_evaluator.py (once, for FID and
@@ -15,6 +15,12 @@ results are not repeated (delete the work dir to start over); --collect only wri
 have finished (the page lists the missing ones). --notes: a hand-written Markdown file (the analysis of the numbers)
 placed after the claims, so that the page can be regenerated without losing it. --smoke is the CI version: a few iterations, one
 seed, two variants, two sampling steps.
+
+--archive keeps every finished run's merged metrics and its commands as one small JSON file
+(`ARCHIVE/iters<N>_steps<S>/<variant>/seed<k>.json`, committed with the page), so that a fresh clone can rewrite the
+page (`--collect`) and a later invocation adds seeds or variants without retraining the runs it already has. An
+archived run is reused only on a mini-FBM with the same generator version, seed, size and reference images
+(`build_identity`); on another one the benchmark stops and names the file.
 """
 import argparse
 import csv
@@ -62,12 +68,19 @@ def parse_args(argv=None):
     parser.add_argument('--evaluator-ckpt', default=None, help='trained text-motion evaluator (default: train one)')
     parser.add_argument('--jobs', type=int, default=1, help='train/test chains run at the same time (one per core)')
     parser.add_argument('--notes', default=None, help='Markdown inserted after the claims (default: none)')
+    parser.add_argument('--archive', default=None,
+                        help='folder of finished runs kept with the page (default: benchmarks/results/mini_fbm_runs; '
+                             'none for --smoke); "none" switches it off')
     parser.add_argument('--collect', action='store_true', help='write the page from finished runs; run nothing')
     parser.add_argument('--smoke', action='store_true', help='CI version: tiny budget, 1 seed, 2 variants')
     args = parser.parse_args(argv)
     if args.smoke:
         args.seeds, args.iters, args.num_steps = args.seeds[:1], min(args.iters, 3), 2
         args.variants = [v for v in args.variants if v in ('no_image', 'sfie')] or ['sfie']
+    if args.archive is None and not args.smoke:
+        args.archive = osp.join(REPO, 'benchmarks', 'results', 'mini_fbm_runs')
+    if args.archive in (None, 'none'):
+        args.archive = None
     return args
 
 
@@ -119,7 +132,8 @@ def main(argv=None):
     tasks = [(variant, seed) for seed in args.seeds for variant in args.variants]
     missing = []
     if args.collect:
-        done = [t for t in tasks if osp.isfile(osp.join(args.work_dir, t[0], f'seed{t[1]}', 'metrics.json'))]
+        done = [t for t in tasks if osp.isfile(osp.join(args.work_dir, t[0], f'seed{t[1]}', 'metrics.json'))
+                or (args.archive and osp.isfile(archive_file(args, *t)))]
         missing, tasks = [t for t in tasks if t not in done], done
         if not tasks:
             raise SystemExit(f'--collect: no finished runs under {args.work_dir}')
@@ -187,12 +201,56 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def archive_file(args, variant: str, seed: int) -> str:
+    return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
+
+
+def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file: str) -> bool:
+    """Put an archived run's metrics into its work dir and its commands into the log; False when none is archived."""
+    path = archive_file(args, variant, seed) if args.archive else None
+    if path is None or not osp.isfile(path):
+        return False
+    with open(path) as f:
+        entry = json.load(f)
+    from imagin4d.datasets.synthetic import build_identity
+    expected = build_identity(args.data_root)
+    if expected and entry.get('data') != expected:    # no data root (a fresh clone's --collect): the page as measured
+        raise SystemExit(f'error: {path}: field "data" is {entry.get("data")}, but {args.data_root} is mini-FBM '
+                         f'{expected}; move the archived run away (or pass --archive none) to measure it again')
+    os.makedirs(osp.dirname(metrics_file), exist_ok=True)
+    with open(metrics_file, 'w') as f:
+        json.dump(entry['metrics'], f, indent=1)
+    known = {(r['command'], r['start']) for r in run.records()}
+    with run._lock, open(run.log_file, 'a') as f:
+        for record in entry['commands']:
+            if (record['command'], record['start']) not in known:
+                f.write(json.dumps(record) + '\n')
+    return True
+
+
+def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: dict) -> None:
+    """Keep a finished run (merged metrics, the commands that made it, the data it was measured on) in the archive."""
+    if not args.archive:
+        return
+    path = archive_file(args, variant, seed)
+    commands = [r for r in run.records()
+                if any(token == wd or token.startswith(wd + os.sep) for token in r['command'].split())]
+    from imagin4d.datasets.synthetic import build_identity
+    entry = dict(variant=variant, seed=seed, iters=args.iters, num_steps=args.num_steps,
+                 data=build_identity(args.data_root), metrics=merged, commands=commands)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(entry, f, indent=1)
+        f.write('\n')
+
+
 def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> str:
-    """Train, test and mirror-test one variant at one seed (skipping what exists) -> its merged metrics JSON."""
+    """Train, test and mirror-test one variant at one seed (skipping what exists, in the work dir or the archive)
+    -> its merged metrics JSON."""
     config = f'projects/imagin4d/mini_fbm_{variant}.py'
     wd = osp.join(args.work_dir, variant, f'seed{seed}')
     metrics_file = osp.join(wd, 'metrics.json')
-    if osp.isfile(metrics_file):
+    if osp.isfile(metrics_file) or restore_archived(run, args, variant, seed, metrics_file):
         return metrics_file
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     if not osp.isfile(ckpt):
@@ -216,6 +274,7 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
         merged['factor_accuracy'] = sum(factors) / len(factors)
     with open(metrics_file, 'w') as f:
         json.dump(merged, f, indent=1)
+    archive_run(run, args, variant, seed, wd, merged)
     return metrics_file
 
 

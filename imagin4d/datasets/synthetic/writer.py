@@ -1,7 +1,8 @@
 """Building and writing the mini-FBM data root in the exact FBM/OMOMO release layout (what FBMDataset reads).
 
 Owns `build_mini_fbm` (subjects -> sequences -> files, deterministic for a seed, with a progress bar),
-`sequence_record` (one `.p` record with the release keys, shapes and dtypes) and the file layout::
+`sequence_record` (one `.p` record with the release keys, shapes and dtypes), `build_identity` (what tells two
+builds apart, for results kept beside a build) and the file layout::
 
     train_diffusion_manip_seq_joints24.p / test_...   joblib {int: record}, subjects 1-15 / 16-17
     captured_objects/<obj>_cleaned_simplified.obj      template vertices in FBM units (metres / obj_scale)
@@ -10,6 +11,8 @@ Owns `build_mini_fbm` (subjects -> sequences -> files, deterministic for a seed,
     smpl_all_models/smplx/SMPLX_{NEUTRAL,MALE,FEMALE}.npz   the free SMPL-X-layout body
     mini_fbm_factors.json                              hidden factors and metadata per sequence
 """
+import glob
+import hashlib
 import json
 import os
 import os.path as osp
@@ -26,7 +29,7 @@ from .motion import FPS, WINDOW, SynthesisFailed, SynthSequence, synthesize
 from .objects import OBJECT_NAMES, OBJECTS
 from .placement import feasible_options
 
-__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'FACTORS_FILE', 'SEQ_FILE', 'DEFAULT_NUM_TRAIN',
+__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'build_identity', 'FACTORS_FILE', 'SEQ_FILE', 'DEFAULT_NUM_TRAIN',
            'DEFAULT_NUM_TEST', 'GENERATOR_VERSION']
 
 SEQ_FILE = '{split}_diffusion_manip_seq_joints24.p'
@@ -190,3 +193,23 @@ def load_factors(data_root: str) -> dict:
                                 '(build one with tools/data/prepare_mini_fbm.py)')
     with open(path) as f:
         return json.load(f)
+
+
+def build_identity(data_root: str) -> dict:
+    """What results measured on a mini-FBM root must share with it to stand for it: the generator version, seed and
+    split sizes of `mini_fbm_factors.json`, and a digest of the reference indices (`references/*.json`: which frames
+    are depicted, the cameras and the rendered files), which change when the references are rendered differently
+    without a new generator version. {} when the root has no factors file."""
+    path = osp.join(data_root, FACTORS_FILE)
+    if not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        meta = json.load(f)
+    identity = {key: meta.get(key) for key in ('version', 'seed', 'num_train', 'num_test')}
+    digest = hashlib.sha256()
+    for index in sorted(glob.glob(osp.join(data_root, 'references', '*.json'))):
+        digest.update(osp.basename(index).encode())
+        with open(index, 'rb') as f:
+            digest.update(f.read())
+    identity['references'] = digest.hexdigest()[:16]
+    return identity
