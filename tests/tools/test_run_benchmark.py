@@ -22,7 +22,10 @@ def test_claim_verdicts_hand_computed():
                          waypoint_end_err=(100.0, 1, 3)),
     }
     summary['sketch'] = dict(ia_success=(0.50, 0.02, 3), factor_accuracy=(0.55, 0.02, 3))
+    summary['sfie_separate'] = dict(waypoint_start_err=(109.0, 1, 3))
     lines = '\n'.join(bench.claim_lines(summary, {}))
+    assert '`waypoint_start_err` of the full model, streams separated within 10% of no image: yes (109.0 vs 100.0' \
+        in lines and 'streams separated within 10% of no image: NO' not in lines
     # 0.60 - 0.40 = 0.20 > 0.05 + 0.05: clearly; 0.40 < 0.45: NO; 0.50 - 0.45 = 0.05 < 0.20: within the spread
     assert 'sfie > global_token: clearly (0.600 vs 0.400, gap +0.200' in lines
     assert 'global_token > no_image: NO (0.400 vs 0.450' in lines

@@ -2,7 +2,8 @@
 mirrored-reference test, and write one results page with the paper's claims checked against the numbers.
 
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
-        [--variants no_image global_token uniform_image sfie_spatial sfie sketch] [--work-dir work_dirs/benchmark]
+        [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_separate]
+        [--work-dir work_dirs/benchmark]
         [--out docs/results_mini_fbm.md] [--notes docs/results_mini_fbm_notes.md] [--num-steps 20]
         [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke]
 
@@ -37,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, REPO)
-VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch')
+VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_separate')
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
 # The results page's tables: (title, columns); every column is a key of the merged per-run metrics.
 TABLES = (
@@ -381,13 +382,14 @@ def claim_lines(summary: dict, chance: dict) -> list:
             verdict = _gap_verdict(mean - chance['factor_accuracy'][2], std, runs)
             lines.append(f'- `factor_accuracy` of {variant} above the prior: {verdict} '
                          f'({mean:.3f} ± {std:.3f} vs prior {chance["factor_accuracy"][2]:.3f}).')
-    for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
-        full, base = _value(summary, 'sfie', metric)[0], _value(summary, 'no_image', metric)[0]
-        if math.isnan(full) or math.isnan(base):
-            continue
-        verdict = 'yes' if full <= 1.1 * base else 'NO'
-        lines.append(f'- `{metric}` of the full model within 10% of no image: {verdict} ({full:.1f} vs {base:.1f} mm, '
-                     f'{100 * (full / base - 1):+.0f}%).')
+    for variant, name in (('sfie', 'the full model'), ('sfie_separate', 'the full model, streams separated')):
+        for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
+            full, base = _value(summary, variant, metric)[0], _value(summary, 'no_image', metric)[0]
+            if math.isnan(full) or math.isnan(base):
+                continue
+            verdict = 'yes' if full <= 1.1 * base else 'NO'
+            lines.append(f'- `{metric}` of {name} within 10% of no image: {verdict} ({full:.1f} vs {base:.1f} mm, '
+                         f'{100 * (full / base - 1):+.0f}%).')
     for metric in ('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate'):
         value = _value(summary, 'sfie', metric)[0]
         if not math.isnan(value):
