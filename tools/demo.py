@@ -6,8 +6,9 @@ and write a short report with videos (reference image | GT | generated) into the
 Every stage is one of the project's tools run as a subprocess; stages whose outputs exist are skipped, so a second
 run only rewrites the report. The work dir remembers the data it was trained on (`data_identity.json`, see
 `imagin4d.datasets.synthetic.build_identity`): after the data root was rebuilt or its references rendered again,
-the demo stops instead of evaluating an old checkpoint on new data. The demo budget (500 iterations) is far below the benchmark's: the numbers show the
-pipeline working end to end, not the method's accuracy (docs/results_mini_fbm.md has those).
+the demo stops instead of evaluating an old checkpoint on new data. The demo budget (500 iterations) is far below
+the benchmark's: the numbers show the pipeline working end to end, not the method's accuracy
+(docs/results_mini_fbm.md has those).
 """
 import argparse
 import json

@@ -29,8 +29,8 @@ from .motion import FPS, WINDOW, SynthesisFailed, SynthSequence, synthesize
 from .objects import OBJECT_NAMES, OBJECTS
 from .placement import feasible_options
 
-__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'build_identity', 'FACTORS_FILE', 'SEQ_FILE', 'DEFAULT_NUM_TRAIN',
-           'DEFAULT_NUM_TEST', 'GENERATOR_VERSION']
+__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'build_identity', 'FACTORS_FILE', 'SEQ_FILE',
+           'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST', 'GENERATOR_VERSION']
 
 SEQ_FILE = '{split}_diffusion_manip_seq_joints24.p'
 OBJECT_DIR, TEXT_DIR = 'captured_objects', 'omomo_text_anno_json_data'
