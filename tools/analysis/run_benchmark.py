@@ -78,10 +78,10 @@ def parse_args(argv=None):
     if args.smoke:
         args.seeds, args.iters, args.num_steps = args.seeds[:1], min(args.iters, 3), 2
         args.variants = [v for v in args.variants if v in ('no_image', 'sfie')] or ['sfie']
-    if args.archive is None and not args.smoke:
-        args.archive = osp.join(REPO, 'benchmarks', 'results', 'mini_fbm_runs')
-    if args.archive in (None, 'none'):
+    if args.archive == 'none':
         args.archive = None
+    elif args.archive is None and not args.smoke:
+        args.archive = osp.join(REPO, 'benchmarks', 'results', 'mini_fbm_runs')
     return args
 
 
@@ -105,9 +105,17 @@ class Runner:
         seconds = time.time() - start
         if result.returncode != 0:
             raise SystemExit(f'failed ({result.returncode}): {shown}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
-        with self._lock, open(self.log_file, 'a') as f:
-            f.write(json.dumps(dict(command=shown, start=start, seconds=seconds)) + '\n')
+        self.append([dict(command=shown, start=start, seconds=seconds)])
         return seconds
+
+    def append(self, records) -> None:
+        """Add command records to the log, skipping those it already has (same command and start)."""
+        with self._lock:
+            known = {(r['command'], r['start']) for r in self.records()}
+            with open(self.log_file, 'a') as f:
+                for record in records:
+                    if (record['command'], record['start']) not in known:
+                        f.write(json.dumps(record) + '\n')
 
     def records(self) -> list:
         if not osp.isfile(self.log_file):
@@ -221,11 +229,7 @@ def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file:
     os.makedirs(osp.dirname(metrics_file), exist_ok=True)
     with open(metrics_file, 'w') as f:
         json.dump(entry['metrics'], f, indent=1)
-    known = {(r['command'], r['start']) for r in run.records()}
-    with run._lock, open(run.log_file, 'a') as f:
-        for record in entry['commands']:
-            if (record['command'], record['start']) not in known:
-                f.write(json.dumps(record) + '\n')
+    run.append(entry['commands'])
     return True
 
 

@@ -19,6 +19,6 @@ __all__ = [
     'synthesize', 'SynthSequence', 'SynthesisFailed', 'feasible_options',
     'GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'recover_factors', 'classify_height',
     'classify_layout', 'mirror_motion', 'mirror_factors', 'factor_agreement', 'chance_accuracy', 'prior_accuracy',
-    'reference_levels', 'LEVEL_NAMES', 'build_mini_fbm', 'load_factors', 'build_identity', 'sequence_record', 'FACTORS_FILE',
-    'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
+    'reference_levels', 'LEVEL_NAMES', 'build_mini_fbm', 'load_factors', 'build_identity', 'sequence_record',
+    'FACTORS_FILE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
 ]

@@ -200,11 +200,9 @@ def build_identity(data_root: str) -> dict:
     split sizes of `mini_fbm_factors.json`, and a digest of the reference indices (`references/*.json`: which frames
     are depicted, the cameras and the rendered files), which change when the references are rendered differently
     without a new generator version. {} when the root has no factors file."""
-    path = osp.join(data_root, FACTORS_FILE)
-    if not osp.isfile(path):
+    if not osp.isfile(osp.join(data_root, FACTORS_FILE)):
         return {}
-    with open(path) as f:
-        meta = json.load(f)
+    meta = load_factors(data_root)
     identity = {key: meta.get(key) for key in ('version', 'seed', 'num_train', 'num_test')}
     digest = hashlib.sha256()
     for index in sorted(glob.glob(osp.join(data_root, 'references', '*.json'))):
