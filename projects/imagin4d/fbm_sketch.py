@@ -6,3 +6,7 @@ _base_ = ['_base_/datasets/fbm.py',
 train_dataloader = dict(dataset=dict(pipeline={{_base_.sketch_train_pipeline}}))
 val_dataloader = dict(dataset=dict(pipeline={{_base_.sketch_test_pipeline}}))
 test_dataloader = val_dataloader
+
+# Source-separated routing: each stream (base, waypoint, spatial image) has its own modulation projection and the
+# projections are summed (the paper's h = LN(x)(1 + sum_s gamma_s) + sum_s beta_s).
+model = dict(denoiser=dict(stream_fusion='separate'))

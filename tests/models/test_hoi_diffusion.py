@@ -24,7 +24,7 @@ MINI_VARIANTS = {
     'sfie_spatial': ('SpatiallyFactorizedImageEncoder', False),
     'sfie': ('SpatiallyFactorizedImageEncoder', True),
     'sketch': ('SpatiallyFactorizedImageEncoder', True),
-    'sfie_separate': ('SpatiallyFactorizedImageEncoder', True),
+    'sfie_fused': ('SpatiallyFactorizedImageEncoder', True),
 }
 
 
@@ -66,7 +66,9 @@ def test_every_config_builds():
         if image_type:
             assert type(model.encoders['image_encoder']).__name__ == image_type, path
         assert ('frame_image_encoder' in model.encoders) == frame_aware, path
-        assert model.denoiser.stream_fusion == ('separate' if path.endswith('_separate.py') else 'sum'), path
+        # source-separated routing is the full model's (mesh and sketch references); baselines and the ablation sum
+        full = path.endswith(('_sfie.py', '_sketch.py'))
+        assert model.denoiser.stream_fusion == ('separate' if full else 'sum'), path
         for loader in (cfg.train_dataloader, cfg.test_dataloader):
             for t in loader.dataset.pipeline:
                 TRANSFORMS.build(t)

@@ -1,6 +1,7 @@
 """tools/analysis/run_benchmark.py: the claim verdicts and chance levels (hand-computed), and the --smoke run end to end
 on the small prepared mini-FBM (the CI version of the benchmark)."""
 import json
+import os
 
 import pytest
 
@@ -22,10 +23,10 @@ def test_claim_verdicts_hand_computed():
                          waypoint_end_err=(100.0, 1, 3)),
     }
     summary['sketch'] = dict(ia_success=(0.50, 0.02, 3), factor_accuracy=(0.55, 0.02, 3))
-    summary['sfie_separate'] = dict(waypoint_start_err=(109.0, 1, 3))
+    summary['sfie_fused'] = dict(waypoint_start_err=(111.0, 1, 3))
     lines = '\n'.join(bench.claim_lines(summary, {}))
-    assert '`waypoint_start_err` of the full model, streams separated within 10% of no image: yes (109.0 vs 100.0' \
-        in lines and 'streams separated within 10% of no image: NO' not in lines
+    assert '`waypoint_start_err` of the full model with summed streams within 10% of no image: NO (111.0 vs 100.0' \
+        in lines and 'summed streams within 10% of no image: yes' not in lines
     # 0.60 - 0.40 = 0.20 > 0.05 + 0.05: clearly; 0.40 < 0.45: NO; 0.50 - 0.45 = 0.05 < 0.20: within the spread
     assert 'sfie > global_token: clearly (0.600 vs 0.400, gap +0.200' in lines
     assert 'global_token > no_image: NO (0.400 vs 0.450' in lines
@@ -122,7 +123,8 @@ def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
                     seconds=5.0)]
     with open(run.log_file, 'w') as f:
         f.writelines(json.dumps(r) + '\n' for r in records)
-    bench.archive_run(run, args, 'sfie', 1, wd1, dict(ia_success=0.25))
+    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    bench.archive_run(run, args, 'sfie', 1, wd1, dict(ia_success=0.25), config)
     path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
     entry = json.loads(path.read_text())
     # the commands of this run only (seed10's work dir starts with seed1's name), the data it was measured on
@@ -152,6 +154,53 @@ def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
     (tmp_path / 'data' / 'references' / 'test_mesh.json').write_text('[{"t_star": 41}]')
     with pytest.raises(SystemExit, match='references'):
         bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+
+
+def test_config_identity_follows_the_resolved_config(tmp_path, monkeypatch):
+    bench = _module()
+    sfie, fused = (bench.config_identity(f'projects/imagin4d/mini_fbm_{v}.py') for v in ('sfie', 'sfie_fused'))
+    # the two differ in one resolved value (stream_fusion); the digest tells them apart and names the file
+    assert sfie['file'] == 'projects/imagin4d/mini_fbm_sfie.py' and len(sfie['digest']) == 16
+    assert sfie['digest'] != fused['digest']
+    # where the data lies is not part of the model: the digest is the same with the data root moved
+    monkeypatch.setenv('IMAGIN4D_MINI_FBM_ROOT', str(tmp_path / 'elsewhere'))
+    assert bench.config_identity('projects/imagin4d/mini_fbm_sfie.py') == sfie
+    assert os.environ['IMAGIN4D_MINI_FBM_ROOT'] == str(tmp_path / 'elsewhere')
+
+
+def test_archived_run_of_another_config_is_refused(tmp_path):
+    bench = _module()
+    args = _archive_args(bench, tmp_path)
+    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    wd = str(tmp_path / 'work' / 'sfie' / 'seed1')
+    # measured while mini_fbm_sfie.py resolved to what mini_fbm_sfie_fused.py resolves to now
+    bench.archive_run(run, args, 'sfie', 1, wd, dict(ia_success=0.25),
+                      bench.config_identity('projects/imagin4d/mini_fbm_sfie_fused.py'))
+    path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
+    before = path.read_text()
+    with pytest.raises(SystemExit, match=r'seed1.json: field "config" is .*mini_fbm_sfie_fused.py.* resolves to'):
+        bench.restore_archived(run, args, 'sfie', 1, str(tmp_path / 'metrics.json'))
+    assert path.read_text() == before and not (tmp_path / 'metrics.json').exists()
+    # an entry from before configs were recorded is refused as well
+    entry = json.loads(before)
+    del entry['config']
+    path.write_text(json.dumps(entry))
+    with pytest.raises(SystemExit, match='field "config" is None'):
+        bench.restore_archived(run, args, 'sfie', 1, str(tmp_path / 'metrics.json'))
+
+
+def test_committed_archive_matches_the_configs():
+    """Every committed run was measured with the config its variant resolves to now (else --collect would put
+    numbers of another model on the page)."""
+    bench = _module()
+    files = sorted((REPO / 'benchmarks' / 'results' / 'mini_fbm_runs').glob('iters*/*/seed*.json'))
+    assert files
+    for path in files:
+        entry = json.loads(path.read_text())
+        assert entry['variant'] == path.parent.name and f'seed{entry["seed"]}.json' == path.name, path
+        assert entry['config'] == bench.config_identity(bench.config_file(entry['variant'])), path
+        config = bench.config_file(entry['variant'])
+        assert all(config in r['command'] for r in entry['commands'] if 'train.py' in r['command']), path
 
 
 def test_archive_defaults():

@@ -2,7 +2,7 @@
 mirrored-reference test, and write one results page with the paper's claims checked against the numbers.
 
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
-        [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_separate]
+        [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_fused]
         [--work-dir work_dirs/benchmark]
         [--out docs/results_mini_fbm.md] [--notes docs/results_mini_fbm_notes.md] [--num-steps 20]
         [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke]
@@ -21,10 +21,13 @@ iterations, one seed, two variants, two sampling steps.
 (`ARCHIVE/iters<N>_steps<S>/<variant>/seed<k>.json`, committed with the page), so that a fresh clone can rewrite the
 page (`--collect`) and a later invocation adds seeds or variants without retraining the runs it already has. An
 archived run is reused only on a mini-FBM with the same generator version, seed, size and reference images
-(`build_identity`); on another one the benchmark stops and names the file.
+(`build_identity`) and with the same resolved config (`config_identity`: a run measured before its config, or a
+`_base_` it inherits, changed what it trains is not reused); otherwise the benchmark stops and names the file and the
+field.
 """
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -38,7 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, REPO)
-VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_separate')
+DATA_ROOT_VARS = ('IMAGIN4D_MINI_FBM_ROOT', 'IMAGIN4D_FBM_ROOT', 'IMAGIN4D_BEHAVE_ROOT')
+VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_fused')
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
 # The results page's tables: (title, columns); every column is a key of the merged per-run metrics.
 TABLES = (
@@ -210,6 +214,23 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def config_file(variant: str) -> str:
+    return f'projects/imagin4d/mini_fbm_{variant}.py'
+
+
+def config_identity(config: str) -> dict:
+    """{file, digest}: sha256 (16 hex digits) of the resolved config (every `_base_` merged, data roots at their
+    defaults, so that the digest does not depend on where the data lies)."""
+    from mmengine.config import Config
+    saved = {k: os.environ.pop(k) for k in DATA_ROOT_VARS if k in os.environ}
+    try:
+        resolved = Config.fromfile(osp.join(REPO, config)).to_dict()
+    finally:
+        os.environ.update(saved)
+    text = json.dumps(resolved, sort_keys=True, default=repr)
+    return dict(file=config, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
 def archive_file(args, variant: str, seed: int) -> str:
     return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
 
@@ -226,6 +247,11 @@ def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file:
     if expected and entry.get('data') != expected:    # no data root (a fresh clone's --collect): the page as measured
         raise SystemExit(f'error: {path}: field "data" is {entry.get("data")}, but {args.data_root} is mini-FBM '
                          f'{expected}; move the archived run away (or pass --archive none) to measure it again')
+    config = config_identity(config_file(variant))
+    if entry.get('config') != config:
+        raise SystemExit(f'error: {path}: field "config" is {entry.get("config")}, but the config now resolves to '
+                         f'{config}: the run measured another model or schedule; move the archived run away (or '
+                         'pass --archive none) to measure it again')
     os.makedirs(osp.dirname(metrics_file), exist_ok=True)
     with open(metrics_file, 'w') as f:
         json.dump(entry['metrics'], f, indent=1)
@@ -233,8 +259,9 @@ def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file:
     return True
 
 
-def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: dict) -> None:
-    """Keep a finished run (merged metrics, the commands that made it, the data it was measured on) in the archive."""
+def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: dict, config: dict) -> None:
+    """Keep a finished run (merged metrics, the commands that made it, the data and the resolved config it was
+    measured with: `config_identity` taken when its training started) in the archive."""
     if not args.archive:
         return
     path = archive_file(args, variant, seed)
@@ -242,21 +269,34 @@ def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: d
                 if any(token == wd or token.startswith(wd + os.sep) for token in r['command'].split())]
     from imagin4d.datasets.synthetic import build_identity
     entry = dict(variant=variant, seed=seed, iters=args.iters, num_steps=args.num_steps,
-                 data=build_identity(args.data_root), metrics=merged, commands=commands)
+                 data=build_identity(args.data_root), config=config, commit=git_commit(),
+                 metrics=merged, commands=commands)
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(entry, f, indent=1)
         f.write('\n')
 
 
+def git_commit() -> str:
+    """The checked-out commit (with '+changes' when the tree differs from it), for the record; '' outside git."""
+    try:
+        head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=REPO,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ''
+    return head.stdout.strip() + ('+changes' if dirty.stdout.strip() else '')
+
+
 def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> str:
     """Train, test and mirror-test one variant at one seed (skipping what exists, in the work dir or the archive)
     -> its merged metrics JSON."""
-    config = f'projects/imagin4d/mini_fbm_{variant}.py'
+    config = config_file(variant)
     wd = osp.join(args.work_dir, variant, f'seed{seed}')
     metrics_file = osp.join(wd, 'metrics.json')
     if osp.isfile(metrics_file) or restore_archived(run, args, variant, seed, metrics_file):
         return metrics_file
+    identity = config_identity(config)    # before training: the config the run trains with
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     if not osp.isfile(ckpt):
         run('tools/train.py', config, '--work-dir', wd, '--cfg-options', f'train_cfg.max_iters={args.iters}',
@@ -279,7 +319,7 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
         merged['factor_accuracy'] = sum(factors) / len(factors)
     with open(metrics_file, 'w') as f:
         json.dump(merged, f, indent=1)
-    archive_run(run, args, variant, seed, wd, merged)
+    archive_run(run, args, variant, seed, wd, merged, identity)
     return metrics_file
 
 
@@ -340,9 +380,10 @@ def _gap_verdict(gap: float, spread: float, runs: int) -> str:
 
 # (better, worse): the orderings the paper claims for image adherence. The first two are the issue's headline claims
 # (full model > one pooled token > no image); then spatial factorisation over the uniform / pooled image summaries,
-# and frame-aware tokens on top of the spatial ones.
+# and frame-aware tokens on top of the spatial ones (at the same routing: sfie_fused and sfie_spatial both sum the
+# streams).
 ORDERINGS = (('sfie', 'global_token'), ('global_token', 'no_image'), ('sfie_spatial', 'uniform_image'),
-             ('sfie_spatial', 'global_token'), ('sfie', 'sfie_spatial'))
+             ('sfie_spatial', 'global_token'), ('sfie_fused', 'sfie_spatial'))
 
 
 def _close(summary, a, b, metric) -> str:
@@ -386,7 +427,7 @@ def claim_lines(summary: dict, chance: dict) -> list:
             verdict = _gap_verdict(mean - chance['factor_accuracy'][2], std, runs)
             lines.append(f'- `factor_accuracy` of {variant} above the prior: {verdict} '
                          f'({mean:.3f} ± {std:.3f} vs prior {chance["factor_accuracy"][2]:.3f}).')
-    for variant, name in (('sfie', 'the full model'), ('sfie_separate', 'the full model, streams separated')):
+    for variant, name in (('sfie', 'the full model'), ('sfie_fused', 'the full model with summed streams')):
         for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
             full, base = _value(summary, variant, metric)[0], _value(summary, 'no_image', metric)[0]
             if math.isnan(full) or math.isnan(base):

@@ -1,5 +1,7 @@
-# IMAGIN-4D at the size of the CPU configs (width 128, 4 AdaLN blocks): the full model (SFIE spatial tokens +
-# frame-aware tokens + role-aware routing). Variants replace `image_encoder` / `frame_image_encoder`.
+# IMAGIN-4D at the size of the CPU configs (width 128, 4 AdaLN blocks): the full model's encoders (SFIE spatial
+# tokens + frame-aware tokens). Variants replace `image_encoder` / `frame_image_encoder`. Routing: the streams are
+# summed before one modulation projection (`stream_fusion='sum'`, as the baselines route every condition through one
+# pathway); the full model (`*_sfie.py`, `*_sketch.py`) separates them (source-separated routing).
 # Feature widths: EfficientNet-Lite0 patch grid 7x7x1280, MiniLM-L6 384. The paper gives no sizes; these are ours.
 width = 128
 image_dim = 1280
@@ -10,7 +12,7 @@ model = dict(
     type='HOIDiffusion',
     data_preprocessor=dict(type='HOIDataPreprocessor'),
     denoiser=dict(type='RoleAwareDenoiser', motion_dim=220, width=width, depth=4, num_heads=4, mlp_ratio=4.0,
-                  dropout=0.1, num_cross_attention_layers=1, max_frames=num_frames),
+                  dropout=0.1, num_cross_attention_layers=1, max_frames=num_frames, stream_fusion='sum'),
     text_encoder=dict(type='TextCueEncoder', text_dim=text_dim, out_dim=width),
     object_encoder=dict(type='ObjectGeometryEncoder', num_points=1024, out_dim=width, hidden_dims=(256, 128)),
     waypoint_encoder=dict(type='WaypointEncoder', motion_dim=220, out_dim=width, hidden_dim=256),
