@@ -179,7 +179,8 @@ def main(argv=None):
              f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
              '(`runs` = seeds).']
     if missing:
-        lines.append('Not run (the budget ran out): ' + ', '.join(f'{v} seed {k}' for v, k in missing) + '.')
+        lines.append('Not measured yet (not in the work dir or the archive): '
+                     + ', '.join(f'{v} seed {k}' for v, k in missing) + '.')
     lines += ['', '## Claims', '']
     lines += claim_lines(summary, chance_levels(args.data_root))
     if args.notes:
