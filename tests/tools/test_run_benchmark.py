@@ -198,8 +198,8 @@ def test_committed_archive_matches_the_configs():
     for path in files:
         entry = json.loads(path.read_text())
         assert entry['variant'] == path.parent.name and f'seed{entry["seed"]}.json' == path.name, path
-        assert entry['config'] == bench.config_identity(bench.config_file(entry['variant'])), path
         config = bench.config_file(entry['variant'])
+        assert entry['config'] == bench.config_identity(config), path
         assert all(config in r['command'] for r in entry['commands'] if 'train.py' in r['command']), path
 
 
