@@ -1,7 +1,7 @@
 """What can the reference image tell? Predict each mini-FBM hidden factor from the frozen reference features alone.
 
     python tools/analysis/reference_probe.py [--data-root data/mini_fbm] [--references DIR] [--style mesh]
-        [--out reference_probe.json]
+        [--cells 3] [--out reference_probe.json]
 
 The counterpart of factor_leak.py (what the other conditions tell): for every indexed reference image of the
 training and test splits (`<references>/<split>_<style>.json`, default `<data-root>/references`) the cached patch
@@ -44,7 +44,8 @@ def pool_patch_grid(patch: np.ndarray, grid_hw, cells: int = CELLS) -> np.ndarra
     return np.concatenate([grid[r0:r1, c0:c1].mean((0, 1)) for r0, r1 in edges(h) for c0, c1 in edges(w)])
 
 
-def reference_features(data_root: str, references: str, split: str, style: str, backbone: dict):
+def reference_features(data_root: str, references: str, split: str, style: str, backbone: dict,
+                       cells: int = CELLS):
     """(N, cells * cells * C) pooled features of the split's indexed references and their sequence names."""
     from imagin4d.rendering.dataset_references import load_reference_index
     from imagin4d.rendering.feature_cache import FeatureCache
@@ -56,7 +57,7 @@ def reference_features(data_root: str, references: str, split: str, style: str, 
         if 'patch' not in feats:
             raise UserError(f"{entry['image']}: the cached {backbone['type']} features have no 'patch' field "
                             f'(fields: {sorted(feats)}); the probe needs a patch-grid backbone')
-        rows.append(pool_patch_grid(feats['patch'], feats['grid_hw']))
+        rows.append(pool_patch_grid(feats['patch'], feats['grid_hw'], cells))
         names.append(entry['seq_name'])
     return np.stack(rows), names
 
@@ -68,6 +69,8 @@ def main(argv=None):
     parser.add_argument('--style', default='mesh', help='reference style (mesh | sketch)')
     parser.add_argument('--backbone-cfg', default='{"type": "EfficientNetLite0Backbone"}',
                         help='JSON config of the frozen image backbone whose cached features are probed')
+    parser.add_argument('--cells', type=int, default=CELLS,
+                        help='pool the patch grid to cells x cells (the grid size itself probes every patch)')
     parser.add_argument('--out', help='JSON with the accuracies and reference levels')
     args = parser.parse_args(argv)
     from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
@@ -75,10 +78,11 @@ def main(argv=None):
     factors = load_factors(args.data_root)['sequences']
     backbone = json.loads(args.backbone_cfg)
     references = args.references or osp.join(args.data_root, 'references')
-    x_train, train_names = reference_features(args.data_root, references, 'train', args.style, backbone)
-    x_test, test_names = reference_features(args.data_root, references, 'test', args.style, backbone)
+    x_train, train_names = reference_features(args.data_root, references, 'train', args.style, backbone, args.cells)
+    x_test, test_names = reference_features(args.data_root, references, 'test', args.style, backbone, args.cells)
     levels = reference_levels(factors)
-    report = dict(train_images=len(train_names), test_images=len(test_names), style=args.style, factors={})
+    report = dict(train_images=len(train_names), test_images=len(test_names), style=args.style, cells=args.cells,
+                  factors={})
     print(f'{"factor":14s} {"probe":>7s} {"chance":>7s} {"prior":>7s}   ({len(train_names)} training, '
           f'{len(test_names)} test images, {args.style})')
     for name in FACTOR_NAMES:
