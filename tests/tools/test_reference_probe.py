@@ -24,6 +24,13 @@ def test_pool_patch_grid_by_hand():
     assert two.shape == (18,) and np.allclose(two[:2], [0, 0]) and np.allclose(two[16:], [27, -27])
     with pytest.raises(ValueError, match='H\\*W'):
         probe.pool_patch_grid(patch[:5], (4, 3))
+    # --cells: one cell is the image mean (mean of 10 r + c over r < 4, c < 3 = 15 + 1); 4 x 4 cells on 4 x 3
+    # patches keep every row, and the first column repeats (column cells [0], [0], [1], [2]: at least one patch wide)
+    assert np.allclose(probe.pool_patch_grid(patch, (4, 3), cells=1), [16.0])
+    every_row = [10 * r + c for r in range(4) for c in (0, 0, 1, 2)]
+    assert np.allclose(probe.pool_patch_grid(patch, (4, 3), cells=4), every_row)
+    with pytest.raises(ValueError, match='positive'):
+        probe.pool_patch_grid(patch, (4, 3), cells=0)
 
 
 def test_probe_reads_a_side_drawn_into_the_image_and_not_an_absent_one():

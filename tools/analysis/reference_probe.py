@@ -6,7 +6,8 @@
 The counterpart of factor_leak.py (what the other conditions tell): for every indexed reference image of the
 training and test splits (`<references>/<split>_<style>.json`, default `<data-root>/references`) the cached patch
 features of the frozen backbone (`<data-root>/feature_cache`, EfficientNet-Lite0 unless --backbone-cfg) are
-average-pooled to a 3 x 3 grid of cells (image left / centre / right by top / middle / bottom), and a standardised
+average-pooled to a 3 x 3 grid of cells (image left / centre / right by top / middle / bottom; --cells sets the
+grid: 1 pools the whole image, the patch grid's own size keeps every patch), and a standardised
 logistic regression (`imagin4d.evaluation.functional.linear_probe_accuracy`) is fitted on the training images and
 scored on the test images (the test protocol's contact-centred references), once per factor and once for the grasp
 side alone (left against right, one-handed sequences). A factor a linear probe
@@ -35,6 +36,8 @@ def pool_patch_grid(patch: np.ndarray, grid_hw, cells: int = CELLS) -> np.ndarra
     floor((i + 1) H / cells) - 1 (at least one row; likewise columns)."""
     h, w = (int(v) for v in grid_hw)
     patch = np.asarray(patch, dtype=np.float64)
+    if cells < 1:
+        raise ValueError(f'cells must be a positive number of cells per side, got {cells}')
     if patch.ndim != 2 or patch.shape[0] != h * w:
         raise ValueError(f'patch features must be (H*W, C) = ({h * w}, C) for grid {h}x{w}, got {patch.shape}')
     grid = patch.reshape(h, w, -1)
