@@ -156,6 +156,55 @@ def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
         bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
 
 
+def test_a_build_declared_the_same_is_reused_and_named_on_the_page(tmp_path):
+    bench = _module()
+    args = _archive_args(bench, tmp_path)
+    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    bench.archive_run(run, args, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
+    entry = json.loads((tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json').read_text())
+    assert entry['machine']['cores'] == os.cpu_count() and entry['machine']['cpu']
+    old = entry['data']['references']
+    # the references of the data root change (another build): refused ...
+    (tmp_path / 'data' / 'references' / 'test_mesh.json').write_text('[{"t_star": 41}]')
+    from imagin4d.datasets.synthetic import build_identity
+    new = build_identity(args.data_root)['references']
+    assert new != old
+    metrics = str(tmp_path / 'restored' / 'metrics.json')
+    with pytest.raises(SystemExit, match='field "data"'):
+        bench.restore_archived(run, args, 'sfie', 1, metrics)
+    # ... until the old build is declared the same as the new one, with the evidence
+    declared = tmp_path / 'archive' / 'equivalent_builds.json'
+    declared.write_text(json.dumps({old: dict(same_as=new)}))
+    with pytest.raises(SystemExit, match=rf'equivalent_builds.json: entry "{old}" needs "same_as" .* and "evidence"'):
+        bench.restore_archived(run, args, 'sfie', 1, metrics)
+    declared.write_text(json.dumps({old: dict(same_as=new, evidence='same probe accuracies')}))
+    assert bench.restore_archived(run, args, 'sfie', 1, metrics)
+    # a run archived on the new build beside it: one build on the page, the earlier one named
+    bench.archive_run(run, args, 'sfie', 2, str(tmp_path / 'work' / 'sfie' / 'seed2'), dict(ia_success=0.5), config)
+    lines = bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
+    assert lines[0] == (f'Data: mini-FBM generator v2, seed 0, 360 train / 96 test sequences, references `{new}` (2 '
+                        f'runs; 1 of them measured on the build `{old}`, declared the same in '
+                        '`equivalent_builds.json`).')
+    assert lines[1].startswith('Runs measured on: ') and '(2 runs)' in lines[1]
+    # without the declaration the two runs are of different builds: no page
+    declared.unlink()
+    with pytest.raises(SystemExit, match='measured on different mini-FBM builds: .*sfie seed 1.*sfie seed 2'):
+        bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
+
+
+def test_committed_archive_is_of_one_build():
+    """--collect on a fresh clone puts every committed run on one page: they must be of one build (or declared so)."""
+    bench = _module()
+    args = bench.parse_args(['--collect'])
+    tasks = [(path.parent.name, int(path.stem[4:]))
+             for path in sorted((REPO / 'benchmarks/results/mini_fbm_runs/iters2000_steps20').glob('*/seed*.json'))]
+    args.iters, args.num_steps = 2000, 20
+    lines = bench.archive_provenance(args, tasks)
+    assert lines[0].startswith('Data: mini-FBM generator v2, seed 0, 360 train / 96 test sequences')
+    assert f'({len(tasks)} runs' in lines[0]
+
+
 def test_config_identity_follows_the_resolved_config(tmp_path, monkeypatch):
     bench = _module()
     sfie, fused = (bench.config_identity(f'projects/imagin4d/mini_fbm_{v}.py') for v in ('sfie', 'sfie_fused'))

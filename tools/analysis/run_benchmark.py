@@ -23,7 +23,9 @@ page (`--collect`) and a later invocation adds seeds or variants without retrain
 archived run is reused only on a mini-FBM with the same generator version, seed, size and reference images
 (`build_identity`) and with the same resolved config (`config_identity`: a run measured before its config, or a
 `_base_` it inherits, changed what it trains is not reused); otherwise the benchmark stops and names the file and the
-field.
+field. An earlier build that is gone can be declared the same as the current one in `ARCHIVE/equivalent_builds.json`
+(with the evidence); the page names the build and the machines its runs were measured on, and refuses to put runs
+of different builds in one table.
 """
 import argparse
 import csv
@@ -37,10 +39,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, REPO)
+EQUIVALENT_BUILDS = 'equivalent_builds.json'  # in the archive: earlier builds declared the same data
 DATA_ROOT_VARS = ('IMAGIN4D_MINI_FBM_ROOT', 'IMAGIN4D_FBM_ROOT', 'IMAGIN4D_BEHAVE_ROOT')
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_fused')
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
@@ -170,7 +174,7 @@ def main(argv=None):
     wall = busy_time([(r['start'], r['start'] + r['seconds']) for r in span])
     busy = sum(r['seconds'] for r in work)
     lines = [f'# mini-FBM benchmark ({"smoke run" if args.smoke else "full run"})', '',
-             f'Machine: {cpu_name()}, {os.cpu_count()} logical cores, '
+             f'Page written on: {cpu_name()}, {os.cpu_count()} logical cores, '
              f'{platform.platform()}; wall time {wall / 60:.1f} min (while at least one run command was running), '
              f'{busy / 60:.1f} min of tool run time in all'
              + ('.  ' if args.collect else f' ({args.jobs} chain(s) at a time).  '),
@@ -178,6 +182,7 @@ def main(argv=None):
              '`_base_/schedules/cpu_mini.py`), seeds ' + ', '.join(map(str, args.seeds)) +
              f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
              '(`runs` = seeds).']
+    lines += archive_provenance(args, tasks)
     if missing:
         lines.append('Not measured yet (not in the work dir or the archive): '
                      + ', '.join(f'{v} seed {k}' for v, k in missing) + '.')
@@ -236,6 +241,71 @@ def archive_file(args, variant: str, seed: int) -> str:
     return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
 
 
+def equivalent_builds(args) -> dict:
+    """{references digest of an earlier mini-FBM build: the digest of the build it is declared the same as}, from
+    ARCHIVE/equivalent_builds.json ({old: {"same_as": new, "evidence": "..."}}, written by hand with what was checked;
+    the archived runs themselves are never rewritten). {} without an archive or a file."""
+    path = osp.join(args.archive, EQUIVALENT_BUILDS) if args.archive else None
+    if path is None or not osp.isfile(path):
+        return {}
+    with open(path) as f:
+        declared = json.load(f)
+    for old, entry in declared.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get('same_as'), str) or not entry.get('evidence'):
+            raise SystemExit(f'error: {path}: entry "{old}" needs "same_as" (a references digest) and "evidence" '
+                             f'(what shows the two builds are the same), got {entry!r}')
+    return {old: entry['same_as'] for old, entry in declared.items()}
+
+
+def canonical_build(identity, equivalents: dict):
+    """A build identity with its references digest replaced by the one it is declared the same as (if any)."""
+    if not isinstance(identity, dict) or identity.get('references') not in equivalents:
+        return identity
+    return dict(identity, references=equivalents[identity['references']])
+
+
+def archive_provenance(args, tasks) -> list:
+    """Page lines on the builds and machines the archived runs of `tasks` were measured on; stops when they were
+    measured on different builds (a page of one table must not mix data sets)."""
+    entries = []
+    for task in tasks:
+        path = archive_file(args, *task) if args.archive else None
+        if path and osp.isfile(path):
+            with open(path) as f:
+                entries.append(json.load(f))
+    if not entries:
+        return []
+    equivalents = equivalent_builds(args)
+    builds = {}
+    for entry in entries:
+        key = json.dumps(canonical_build(entry.get('data'), equivalents), sort_keys=True)
+        builds.setdefault(key, []).append(entry)
+    if len(builds) > 1:
+        raise SystemExit('error: the archived runs were measured on different mini-FBM builds: '
+                         + '; '.join(f'{key} ({", ".join(e["variant"] + " seed " + str(e["seed"]) for e in runs)})'
+                                     for key, runs in builds.items())
+                         + f'; declare equal builds in {osp.join(args.archive, EQUIVALENT_BUILDS)} or measure again')
+    build = json.loads(next(iter(builds)))
+    earlier = Counter(e['data']['references'] for e in entries if e['data'] != build)
+    line = (f'Data: mini-FBM generator v{build.get("version")}, seed {build.get("seed")}, {build.get("num_train")} '
+            f'train / {build.get("num_test")} test sequences, references `{build.get("references")}` '
+            f'({len(entries)} runs')
+    line += ''.join(f'; {n} of them measured on the build `{old}`, declared the same in `{EQUIVALENT_BUILDS}`'
+                    for old, n in sorted(earlier.items())) + ').'
+    machines = Counter(describe_machine(e.get('machine')) for e in entries)
+    return [line, 'Runs measured on: ' + '; '.join(f'{m} ({n} runs)' for m, n in sorted(machines.items())) + '.']
+
+
+def machine() -> dict:
+    return dict(cpu=cpu_name(), cores=os.cpu_count(), platform=platform.platform())
+
+
+def describe_machine(record) -> str:
+    if not record:
+        return 'machine not recorded (runs archived before 2026-12-03)'
+    return f'{record["cpu"]}, {record["cores"]} logical cores, {record["platform"]}'
+
+
 def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file: str) -> bool:
     """Put an archived run's metrics into its work dir and its commands into the log; False when none is archived."""
     path = archive_file(args, variant, seed) if args.archive else None
@@ -245,7 +315,8 @@ def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file:
         entry = json.load(f)
     from imagin4d.datasets.synthetic import build_identity
     expected = build_identity(args.data_root)
-    if expected and entry.get('data') != expected:    # no data root (a fresh clone's --collect): the page as measured
+    # no data root (a fresh clone's --collect): the page as measured
+    if expected and canonical_build(entry.get('data'), equivalent_builds(args)) != expected:
         raise SystemExit(f'error: {path}: field "data" is {entry.get("data")}, but {args.data_root} is mini-FBM '
                          f'{expected}; move the archived run away (or pass --archive none) to measure it again')
     config = config_identity(config_file(variant))
@@ -270,7 +341,7 @@ def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: d
                 if any(token == wd or token.startswith(wd + os.sep) for token in r['command'].split())]
     from imagin4d.datasets.synthetic import build_identity
     entry = dict(variant=variant, seed=seed, iters=args.iters, num_steps=args.num_steps,
-                 data=build_identity(args.data_root), config=config, commit=git_commit(),
+                 data=build_identity(args.data_root), config=config, commit=git_commit(), machine=machine(),
                  metrics=merged, commands=commands)
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:

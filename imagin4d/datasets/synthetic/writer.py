@@ -199,15 +199,29 @@ def build_identity(data_root: str) -> dict:
     """What results measured on a mini-FBM root must share with it to stand for it: the generator version, seed and
     split sizes of `mini_fbm_factors.json`, and a digest of the reference indices (`references/*.json`: which frames
     are depicted, the cameras and the rendered files), which change when the references are rendered differently
-    without a new generator version. {} when the root has no factors file."""
+    without a new generator version. {} when the root has no factors file.
+
+    The entries are digested as parsed JSON (key order and float formatting do not count) with each camera as its
+    `Camera.fingerprint` (rounded to 1e-6, like the render-cache keys that name the image files), so float noise far
+    below a pixel does not make another build."""
     if not osp.isfile(osp.join(data_root, FACTORS_FILE)):
         return {}
+    from imagin4d.rendering.camera import Camera
     meta = load_factors(data_root)
     identity = {key: meta.get(key) for key in ('version', 'seed', 'num_train', 'num_test')}
     digest = hashlib.sha256()
     for index in sorted(glob.glob(osp.join(data_root, 'references', '*.json'))):
+        try:
+            with open(index) as f:
+                entries = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'{index}: not a reference index (invalid JSON: {err})') from None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError(f'{index}: expected a reference index (a JSON list of entry objects), got '
+                             f'{type(entries).__name__}')
+        canonical = [dict(e, camera=Camera.from_dict(e['camera']).fingerprint()) if 'camera' in e else e
+                     for e in entries]
         digest.update(osp.basename(index).encode())
-        with open(index, 'rb') as f:
-            digest.update(f.read())
+        digest.update(json.dumps(canonical, sort_keys=True).encode())
     identity['references'] = digest.hexdigest()[:16]
     return identity
