@@ -89,16 +89,41 @@ def test_no_image_claim_is_judged_against_the_prior():
                'sfie': dict(factor_accuracy=(0.75, 0.05, 3)), 'global_token': dict(factor_accuracy=(0.63, 0.05, 3))}
     lines = '\n'.join(bench.claim_lines(summary, chance))
     # |0.62 - 0.6| <= 0.03 at; 0.70 - 0.6 > 0.03 above; 0.50 below; |0.61 - 0.6| <= 0.05 at
-    assert 'factor_accuracy 0.620 ± 0.010: at the prior (prior 0.600' in lines
+    assert 'factor_accuracy 0.620 ± 0.010: at the prior (object-action prior 0.600' in lines
     assert 'factor_grasp_hand 0.700 ± 0.020: above the prior' in lines
     assert 'factor_carry_height 0.500 ± 0.010: below the prior' in lines
     assert 'factor_layout 0.610 ± 0.050: at the prior' in lines
     # 0.75 - 0.6 = 0.15 > 0.05 clearly; 0.63 - 0.6 = 0.03 < 0.05 within the spread
-    assert '`factor_accuracy` of sfie above the prior: clearly (0.750 ± 0.050 vs prior 0.600)' in lines
+    assert '`factor_accuracy` of sfie above the prior: clearly (0.750 ± 0.050 vs 0.600)' in lines
     assert '`factor_accuracy` of global_token above the prior: yes, within the seed spread' in lines
     # variants that were not run get no verdict (the smoke run has only no image and the full model)
     partial = '\n'.join(bench.claim_lines({'sfie': summary['sfie']}, chance))
     assert 'global_token above the prior' not in partial and 'factor_accuracy nan ± nan: not measured' in partial
+
+
+def test_no_image_claim_is_judged_against_the_no_image_ceiling_when_the_body_levels_are_known():
+    bench = _module()
+    # (chance, majority, prior, prior majority, body prior, ceiling)
+    chance = {key: (0.3, 0.4, 0.5, 0.55, 0.6, 0.65) for key in ('factor_accuracy', *bench.FACTORS)}
+    summary = {'no_image': dict(factor_accuracy=(0.67, 0.01, 3), factor_grasp_hand=(0.75, 0.02, 3),
+                                factor_carry_height=(0.55, 0.01, 3), factor_layout=(0.69, 0.05, 3)),
+               'sfie': dict(factor_accuracy=(0.80, 0.05, 3))}
+    lines = '\n'.join(bench.claim_lines(summary, chance))
+    # |0.67 - 0.65| <= 0.03: at; 0.75 - 0.65 > 0.03: above the ceiling, a leak; 0.55: below; |0.69 - 0.65| <= 0.05
+    assert 'factor_accuracy 0.670 ± 0.010: at the no-image ceiling (ceiling 0.650, body prior 0.600; ' \
+        'object-action prior 0.500' in lines
+    assert 'factor_grasp_hand 0.750 ± 0.020: ABOVE the no-image ceiling (a leak)' in lines
+    assert 'factor_carry_height 0.550 ± 0.010: below the no-image ceiling' in lines
+    assert 'factor_layout 0.690 ± 0.050: at the no-image ceiling' in lines
+    assert '`factor_accuracy` of sfie above the no-image ceiling: clearly (0.800 ± 0.050 vs 0.650)' in lines
+
+
+def test_chance_levels_of_a_built_root_add_the_body_levels(mini_fbm_prepared):
+    bench = _module()
+    from imagin4d.datasets.synthetic import body_levels
+    levels, body = bench.chance_levels(mini_fbm_prepared), body_levels(mini_fbm_prepared)
+    assert levels['factor_carry_height'][4:] == body['carry_height']
+    assert levels['factor_accuracy'][5] == pytest.approx(sum(b[1] for b in body.values()) / 3)
 
 
 def _archive_args(bench, tmp_path, seed=1):

@@ -11,8 +11,8 @@ from .factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS, LEVEL_N
 from .motion import SynthesisFailed, SynthSequence, synthesize
 from .placement import feasible_options
 from .objects import OBJECT_NAMES, OBJECTS, ObjectSpec, Program
-from .writer import (DEFAULT_NUM_TEST, DEFAULT_NUM_TRAIN, FACTORS_FILE, build_identity, build_mini_fbm,
-                     load_factors, sequence_record)
+from .writer import (DEFAULT_NUM_TEST, DEFAULT_NUM_TRAIN, FACTORS_FILE, body_levels, build_identity, build_mini_fbm,
+                     load_factors, option_distribution, sequence_record)
 
 __all__ = [
     'OBJECTS', 'OBJECT_NAMES', 'ObjectSpec', 'Program', 'Subject', 'sample_subjects', 'ShapedSkeleton',
@@ -20,5 +20,5 @@ __all__ = [
     'GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'recover_factors', 'classify_height',
     'classify_layout', 'mirror_motion', 'mirror_factors', 'factor_agreement', 'chance_accuracy', 'prior_accuracy',
     'reference_levels', 'LEVEL_NAMES', 'build_mini_fbm', 'load_factors', 'build_identity', 'sequence_record',
-    'FACTORS_FILE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
+    'body_levels', 'option_distribution', 'FACTORS_FILE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST',
 ]

@@ -15,7 +15,8 @@ from imagin4d.body_models.skeletons import LEFT_RIGHT_JOINTS24
 
 __all__ = ['GRASP_HANDS', 'CARRY_HEIGHTS', 'LAYOUTS', 'FACTOR_NAMES', 'HEIGHT_RULE', 'LAYOUT_FRONT_DEG',
            'classify_height', 'classify_layout', 'classify_hands', 'recover_factors', 'mirror_motion',
-           'height_band', 'chance_accuracy', 'prior_accuracy', 'reference_levels', 'LEVEL_NAMES']
+           'height_band', 'chance_accuracy', 'prior_accuracy', 'distribution_accuracy', 'reference_levels',
+           'LEVEL_NAMES']
 
 GRASP_HANDS = ('left', 'right', 'both')
 CARRY_HEIGHTS = ('low', 'hip', 'chest', 'overhead')
@@ -172,6 +173,23 @@ def prior_accuracy(train: Sequence[Tuple[Hashable, str]], test: Sequence[Tuple[H
         sampled.append(c[value] / total if total else 0.0)
         majority.append(bool(total) and c.most_common(1)[0][0] == value)
     return float(np.mean(sampled)), float(np.mean(majority))
+
+
+def distribution_accuracy(dists: Sequence[Dict[str, float]], values: Sequence[str]) -> Tuple[float, float]:
+    """Accuracy levels of answering from known distributions: dists[i] = {value: probability} for test sample i,
+    values[i] its true value. Returns (mean of p(true value): a generator that samples from the distribution,
+    mean of [true value is the most probable], a tie of k values counting 1/k: the best any answer from that
+    distribution's information can do)."""
+    if not len(values):
+        return float('nan'), float('nan')
+    sampled, best = [], []
+    for dist, value in zip(dists, values):
+        total = sum(dist.values())
+        top = max(dist.values())
+        modes = [v for v, p in dist.items() if p >= top - 1e-12]
+        sampled.append(dist.get(value, 0.0) / total)
+        best.append((value in modes) / len(modes))
+    return float(np.mean(sampled)), float(np.mean(best))
 
 
 #: the order of the levels in each tuple of `reference_levels`

@@ -2,7 +2,8 @@
 
 Owns `build_mini_fbm` (subjects -> sequences -> files, deterministic for a seed, with a progress bar),
 `sequence_record` (one `.p` record with the release keys, shapes and dtypes), `build_identity` (what tells two
-builds apart, for results kept beside a build) and the file layout::
+builds apart, for results kept beside a build), `option_distribution` / `body_levels` (the generator's choice
+distribution and the hidden-factor accuracy it allows without the image) and the file layout::
 
     train_diffusion_manip_seq_joints24.p / test_...   joblib {int: record}, subjects 1-15 / 16-17
     captured_objects/<obj>_cleaned_simplified.obj      template vertices in FBM units (metres / obj_scale)
@@ -19,7 +20,7 @@ import os.path as osp
 import shutil
 import time
 from collections import Counter
-from typing import Iterable
+from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
@@ -29,8 +30,8 @@ from .motion import FPS, WINDOW, SynthesisFailed, SynthSequence, synthesize
 from .objects import OBJECT_NAMES, OBJECTS
 from .placement import feasible_options
 
-__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'build_identity', 'FACTORS_FILE', 'SEQ_FILE',
-           'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST', 'GENERATOR_VERSION']
+__all__ = ['build_mini_fbm', 'sequence_record', 'load_factors', 'build_identity', 'body_levels', 'option_distribution',
+           'FACTORS_FILE', 'SEQ_FILE', 'DEFAULT_NUM_TRAIN', 'DEFAULT_NUM_TEST', 'GENERATOR_VERSION']
 
 SEQ_FILE = '{split}_diffusion_manip_seq_joints24.p'
 OBJECT_DIR, TEXT_DIR = 'captured_objects', 'omomo_text_anno_json_data'
@@ -93,6 +94,55 @@ def _pick_option(options: list, rng: np.random.Generator):
         chosen = values[int(rng.integers(len(values)))]
         options = [o for o in options if key(o) == chosen]
     return options[int(rng.integers(len(options)))]
+
+
+def option_distribution(options: list) -> Dict[tuple, float]:
+    """{(action, hands, layout, carry height): probability} of the option `_pick_option` draws from `options`
+    (the same order: grasp hand uniformly, then layout, then the (program, height) pair)."""
+    dist = Counter()
+    hands = sorted({o[0].hands for o in options})
+    for hand in hands:
+        with_hand = [o for o in options if o[0].hands == hand]
+        layouts = sorted({o[0].layout for o in with_hand})
+        for layout in layouts:
+            chosen = [o for o in with_hand if o[0].layout == layout]
+            for program, height in chosen:
+                dist[(program.action, hand, layout, height)] += 1.0 / (len(hands) * len(layouts) * len(chosen))
+    return dict(dist)
+
+
+def body_levels(data_root: str, split: str = 'test') -> Dict[str, Tuple[float, float]]:
+    """{factor: (body prior, body majority)}: the accuracy levels of knowing everything but the image, for the
+    sequences of `split`. For each sequence, the generator's own distribution of the factor given the subject's body,
+    the object and the action (`feasible_options` of that body and object, drawn as `_pick_option` draws, restricted
+    to the action the prompt names); body prior = mean p(true value) (a model that samples that distribution), body
+    majority = how often its most probable value is the true one (ties split): no model without the image can do
+    better on average. The bodies are built from the data root's own body model files and the factors file's betas."""
+    from .factors import FACTOR_NAMES, distribution_accuracy
+    meta = load_factors(data_root)
+    model_dir = osp.join(data_root, 'smpl_all_models')
+    position = dict(action=0, grasp_hand=1, layout=2, carry_height=3)
+    cache, dists, values = {}, {name: [] for name in FACTOR_NAMES}, {name: [] for name in FACTOR_NAMES}
+    for seq_name, seq in sorted(meta['sequences'].items()):
+        if seq['split'] != split:
+            continue
+        key = (seq['subject'], seq['object'])
+        if key not in cache:
+            subject = meta['subjects'][seq['subject']]
+            skel = ShapedSkeleton.from_model(model_dir, subject['gender'], np.asarray(subject['betas']))
+            cache[key] = option_distribution(feasible_options(OBJECTS[seq['object']], skel))
+        joint = {option: p for option, p in cache[key].items() if option[0] == seq['action']}
+        if not joint:
+            raise ValueError(f'{osp.join(data_root, FACTORS_FILE)}: sequence {seq_name}: the body of '
+                             f'{seq["subject"]} has no feasible {seq["action"]} of {seq["object"]} (another generator?)')
+        total = sum(joint.values())
+        for name in FACTOR_NAMES:
+            marginal = Counter()
+            for option, p in joint.items():
+                marginal[option[position[name]]] += p / total
+            dists[name].append(dict(marginal))
+            values[name].append(seq[name])
+    return {name: distribution_accuracy(dists[name], values[name]) for name in FACTOR_NAMES}
 
 
 def _generate(sub: Subject, obj_name: str, skel: ShapedSkeleton, seed: int, split: str, index: int,
