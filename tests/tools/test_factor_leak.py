@@ -41,6 +41,7 @@ def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
         assert all(0.0 <= a <= 1.0 for a in entry['accuracy'].values())
         assert 0.0 < entry['chance'] <= entry['majority'] <= 1.0
         assert 0.0 < entry['prior'] <= 1.0 and 0.0 < entry['prior_majority'] <= 1.0
+        assert 0.0 < entry['body_prior'] <= 1.0 and 0.0 < entry['no_image_ceiling'] <= 1.0
 
 
 def test_object_prompt_codes_are_one_hot():

@@ -10,9 +10,11 @@ regression is fitted on the training sequences' first windows and scored on the 
 conditions alone and for all of them. Reference levels: chance (sum of squared value frequencies of the test
 split) and the majority value; and the prior, what the object and prompt alone allow: p(true value | object,
 action) from the training split on average (a generator that follows those frequencies), and its majority
-value. Some objects allow only some values (a table is never carried overhead), so the prior is the level a
-model without the image can reach; accuracy from the geometric conditions clearly above it means they tell the
-factor (a leak in the data set), and image-adherence gains must be read against that level.
+value. Some objects allow only some values (a table is never carried overhead), and some bodies only some of
+those: the no-image ceiling (`body_levels`: the generator's own distribution given the body, the object and the
+action, its most probable value) is the most a model without the image can get on average, and the body prior
+what sampling that distribution gets. A linear probe of the conditions clearly above the ceiling means they tell
+the factor (a leak in the data set); image-adherence gains must be read against the ceiling.
 """
 import argparse
 import json
@@ -89,9 +91,9 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--out', help='JSON with the accuracies and chance levels')
     args = parser.parse_args(argv)
-    from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
+    from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, body_levels, load_factors, reference_levels
     factors = load_factors(args.data_root)['sequences']
-    levels = reference_levels(factors)
+    levels, body = reference_levels(factors), body_levels(args.data_root)
     train, train_names = first_windows(args.data_root, 'train')
     test, test_names = first_windows(args.data_root, 'test')
     keys = {split: [(factors[s]['object'], factors[s]['action']) for s in names]
@@ -100,15 +102,17 @@ def main(argv=None):
     report = dict(train_windows=len(train_names), test_windows=len(test_names), factors={})
     columns = (*GROUPS, PROMPT_GROUP, 'all')
     print(f'{"factor":14s} ' + ' '.join(f'{g:>14s}' for g in columns) +
-          '    chance  majority  prior  prior-majority')
+          '    chance  majority  prior  prior-majority  body-prior  ceiling')
     for name in FACTOR_NAMES:
         y_train = [factors[s][name] for s in train_names]
         y_test = [factors[s][name] for s in test_names]
         acc = leak_table(train, test, y_train, y_test)
-        report['factors'][name] = dict(accuracy=acc, **dict(zip(LEVEL_NAMES, levels[name])))
+        report['factors'][name] = dict(accuracy=acc, **dict(zip(LEVEL_NAMES, levels[name])),
+                                       body_prior=body[name][0], no_image_ceiling=body[name][1])
         chance, majority, prior, prior_majority = levels[name]
         print(f'{name:14s} ' + ' '.join(f'{acc[g]:14.3f}' for g in columns) +
-              f'    {chance:.3f}     {majority:.3f}  {prior:.3f}           {prior_majority:.3f}')
+              f'    {chance:.3f}     {majority:.3f}  {prior:.3f}           {prior_majority:.3f}'
+              f'       {body[name][0]:.3f}    {body[name][1]:.3f}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(report, f, indent=1)
