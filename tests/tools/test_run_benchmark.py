@@ -230,6 +230,27 @@ def test_committed_archive_is_of_one_build():
     assert f'({len(tasks)} runs' in lines[0]
 
 
+def test_the_evaluator_of_each_run_is_recorded_and_named(tmp_path):
+    import hashlib
+    bench = _module()
+    args = _archive_args(bench, tmp_path)
+    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    ckpt = tmp_path / 'evaluator.pth'
+    ckpt.write_bytes(b'weights')
+    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    bench.archive_run(run, args, 'sfie', 1, str(tmp_path / 'w1'), {}, config, str(ckpt))
+    assert bench.evaluator_label(args, 'sfie', 1) == f'`{hashlib.sha256(b"weights").hexdigest()[:16]}`'
+    # an entry from before the digest was recorded: the checkpoint its test command names
+    path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
+    entry = json.loads(path.read_text())
+    entry.pop('evaluator')
+    entry['commands'] = [dict(command='tools/test.py c k --cfg-options a=1 test_evaluator.2.evaluator_ckpt=old/e.pth',
+                              start=1.0, seconds=1.0)]
+    path.write_text(json.dumps(entry))
+    assert bench.evaluator_label(args, 'sfie', 1) == '`old/e.pth` (digest not recorded)'
+    assert bench.evaluator_label(args, 'sfie', 7) is None
+
+
 def test_config_identity_follows_the_resolved_config(tmp_path, monkeypatch):
     bench = _module()
     sfie, fused = (bench.config_identity(f'projects/imagin4d/mini_fbm_{v}.py') for v in ('sfie', 'sfie_fused'))
@@ -311,3 +332,6 @@ def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
     table = [line for line in page.splitlines() if line.startswith('| ')]
     assert table and table == [line for line in again.read_text().splitlines() if line.startswith('| ')]
     assert again.read_text().count('tools/train.py projects/imagin4d/mini_fbm_') == 2
+    # both runs were scored by the one evaluator the smoke run trained: all in the distribution table
+    assert 'need one text-motion evaluator: their table has the 2 runs measured with evaluator `' in page
+    assert 'not in it' not in page

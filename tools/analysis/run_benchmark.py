@@ -25,7 +25,10 @@ archived run is reused only on a mini-FBM with the same generator version, seed,
 `_base_` it inherits, changed what it trains is not reused); otherwise the benchmark stops and names the file and the
 field. An earlier build that is gone can be declared the same as the current one in `ARCHIVE/equivalent_builds.json`
 (with the evidence); the page names the build and the machines its runs were measured on, and refuses to put runs
-of different builds in one table.
+of different builds in one table. FID and R-precision are scored by the archive's committed evaluator
+(`ARCHIVE/evaluator/text_motion_evaluator.pth`, unless --evaluator-ckpt; without either one is trained into the work
+dir), whose digest each run records; the distribution table holds the runs of one evaluator (the commonest) and the
+page names the others.
 """
 import argparse
 import csv
@@ -41,6 +44,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, REPO)
@@ -48,6 +52,8 @@ EQUIVALENT_BUILDS = 'equivalent_builds.json'  # in the archive: earlier builds d
 DATA_ROOT_VARS = ('IMAGIN4D_MINI_FBM_ROOT', 'IMAGIN4D_FBM_ROOT', 'IMAGIN4D_BEHAVE_ROOT')
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_fused')
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
+EVALUATOR_FILE = 'evaluator/text_motion_evaluator.pth'  # in the archive: the evaluator every archived run uses
+DISTRIBUTION_COLUMNS = ('fid', 'r_precision_top1', 'r_precision_top3', 'matching_score', 'diversity')
 # The results page's tables: (title, columns); every column is a key of the merged per-run metrics.
 TABLES = (
     ('Image adherence at the depicted frame t* (success: all cues within threshold; _best: best frame within ±15; '
@@ -60,8 +66,7 @@ TABLES = (
     ('Control and physical plausibility (CHOIS protocol; errors in mm, foot sliding in mm/frame, penetration in m)',
      ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err', 'contact_f1', 'foot_sliding', 'hand_penetration',
       'hand_jpe', 'mpjpe', 'obj_trans_err')),
-    ('Distribution (text-motion evaluator trained on mini-FBM; FID lower is better)',
-     ('fid', 'r_precision_top1', 'r_precision_top3', 'matching_score', 'diversity')),
+    ('Distribution (text-motion evaluator trained on mini-FBM; FID lower is better)', DISTRIBUTION_COLUMNS),
 )
 
 
@@ -139,6 +144,8 @@ def main(argv=None):
     if not args.collect and not osp.isfile(osp.join(args.data_root, 'references', 'test_sketch.json')):
         run('tools/data/prepare_mini_fbm.py', '--out', args.data_root)
     evaluator = args.evaluator_ckpt
+    if evaluator is None and args.archive and osp.isfile(osp.join(args.archive, EVALUATOR_FILE)):
+        evaluator = osp.relpath(osp.join(args.archive, EVALUATOR_FILE), REPO)   # the benchmark's fixed evaluator
     if evaluator is None:
         eval_dir = osp.join(args.work_dir, 'evaluator')
         evaluator = osp.join(eval_dir, 'text_motion_evaluator.pth')
@@ -160,11 +167,15 @@ def main(argv=None):
     else:
         results = [run_variant(run, args, evaluator, *task) for task in tasks]
     names = [variant for variant, _ in tasks]
+    labels = [evaluator_label(args, *task) for task in tasks]
+    reference = Counter(label for label in labels if label).most_common(1)[0][0] if any(labels) else None
+    one_evaluator = [i for i, label in enumerate(labels) if label == reference] if reference else range(len(tasks))
     tables, started = [], time.time()
     for i, (title, columns) in enumerate(TABLES):
         table = osp.join(args.work_dir, f'table{i + 1}.md')
-        run('tools/analysis/compare.py', *results, '--names', *names, '--group-by-name', '--metrics', *columns,
-            '--out', table)
+        rows = one_evaluator if columns == DISTRIBUTION_COLUMNS else range(len(tasks))
+        run('tools/analysis/compare.py', *[results[k] for k in rows], '--names', *[names[k] for k in rows],
+            '--group-by-name', '--metrics', *columns, '--out', table)
         tables.append((title, table))
     summary = read_summary([osp.splitext(t)[0] + '.csv' for _, t in tables])
     # every command that produced these results (earlier invocations included); compare.py only from this one
@@ -183,6 +194,11 @@ def main(argv=None):
              f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
              '(`runs` = seeds).']
     lines += archive_provenance(args, tasks)
+    if reference:
+        others = [f'{v} seed {k} ({label})' for (v, k), label in zip(tasks, labels) if label != reference]
+        lines.append(f'FID, R-precision, matching score and diversity need one text-motion evaluator: their table has '
+                     f'the {len(one_evaluator)} runs measured with evaluator {reference}'
+                     + (f'; measured with another, not in it: {", ".join(others)}.' if others else '.'))
     if missing:
         lines.append('Not measured yet (not in the work dir or the archive): '
                      + ', '.join(f'{v} seed {k}' for v, k in missing) + '.')
@@ -296,6 +312,27 @@ def archive_provenance(args, tasks) -> list:
     return [line, 'Runs measured on: ' + '; '.join(f'{m} ({n} runs)' for m, n in sorted(machines.items())) + '.']
 
 
+def file_identity(path: str) -> dict:
+    """{file, digest}: the path as given and the sha256 (16 hex digits) of the file's bytes."""
+    with open(osp.join(REPO, path) if not osp.isabs(path) else path, 'rb') as f:
+        return dict(file=path, digest=hashlib.sha256(f.read()).hexdigest()[:16])
+
+
+def evaluator_label(args, variant: str, seed: int) -> Optional[str]:
+    """Which text-motion evaluator an archived run's FID / R-precision come from: its recorded digest, or for a run
+    archived before digests were recorded the checkpoint path of its test command; None without an archive entry."""
+    path = archive_file(args, variant, seed) if args.archive else None
+    if path is None or not osp.isfile(path):
+        return None
+    with open(path) as f:
+        entry = json.load(f)
+    if entry.get('evaluator'):
+        return f'`{entry["evaluator"]["digest"]}`'
+    options = [token.split('=', 1)[1] for r in entry['commands'] for token in r['command'].split()
+               if token.startswith('test_evaluator.2.evaluator_ckpt=')]
+    return f'`{options[-1]}` (digest not recorded)' if options else 'not recorded'
+
+
 def machine() -> dict:
     return dict(cpu=cpu_name(), cores=os.cpu_count(), platform=platform.platform())
 
@@ -331,7 +368,8 @@ def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file:
     return True
 
 
-def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: dict, config: dict) -> None:
+def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: dict, config: dict,
+                evaluator: Optional[str] = None) -> None:
     """Keep a finished run (merged metrics, the commands that made it, the data and the resolved config it was
     measured with: `config_identity` taken when its training started) in the archive."""
     if not args.archive:
@@ -342,7 +380,7 @@ def archive_run(run: 'Runner', args, variant: str, seed: int, wd: str, merged: d
     from imagin4d.datasets.synthetic import build_identity
     entry = dict(variant=variant, seed=seed, iters=args.iters, num_steps=args.num_steps,
                  data=build_identity(args.data_root), config=config, commit=git_commit(), machine=machine(),
-                 metrics=merged, commands=commands)
+                 evaluator=file_identity(evaluator) if evaluator else None, metrics=merged, commands=commands)
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(entry, f, indent=1)
@@ -391,7 +429,7 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
         merged['factor_accuracy'] = sum(factors) / len(factors)
     with open(metrics_file, 'w') as f:
         json.dump(merged, f, indent=1)
-    archive_run(run, args, variant, seed, wd, merged, identity)
+    archive_run(run, args, variant, seed, wd, merged, identity, evaluator)
     return metrics_file
 
 
