@@ -309,7 +309,8 @@ def archive_provenance(args, tasks) -> list:
     line += ''.join(f'; {n} of them measured on the build `{old}`, declared the same in `{EQUIVALENT_BUILDS}`'
                     for old, n in sorted(earlier.items())) + ').'
     machines = Counter(describe_machine(e.get('machine')) for e in entries)
-    return [line, 'Runs measured on: ' + '; '.join(f'{m} ({n} runs)' for m, n in sorted(machines.items())) + '.']
+    return [line, 'Runs measured on: ' + '; '.join(f'{m} ({n} run{"s" * (n != 1)})'
+                                                for m, n in sorted(machines.items())) + '.']
 
 
 def file_identity(path: str) -> dict:
