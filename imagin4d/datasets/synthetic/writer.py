@@ -112,12 +112,12 @@ def option_distribution(options: list) -> Dict[tuple, float]:
 
 
 def body_levels(data_root: str, split: str = 'test') -> Dict[str, Tuple[float, float]]:
-    """{factor: (body prior, body majority)}: the accuracy levels of knowing everything but the image, for the
+    """{factor: (body prior, no-image ceiling)}: the accuracy levels of knowing everything but the image, for the
     sequences of `split`. For each sequence, the generator's own distribution of the factor given the subject's body,
     the object and the action (`feasible_options` of that body and object, drawn as `_pick_option` draws, restricted
-    to the action the prompt names); body prior = mean p(true value) (a model that samples that distribution), body
-    majority = how often its most probable value is the true one (ties split): no model without the image can do
-    better on average. The bodies are built from the data root's own body model files and the factors file's betas."""
+    to the action the prompt names); body prior = mean p(true value) (a model that samples that distribution),
+    no-image ceiling = how often its most probable value is the true one (ties split): no model without the image
+    does better on average. The bodies are built from the data root's own body model files and the factors file's betas."""
     from .factors import FACTOR_NAMES, distribution_accuracy
     meta = load_factors(data_root)
     model_dir = osp.join(data_root, 'smpl_all_models')
