@@ -203,6 +203,9 @@ def test_a_build_declared_the_same_is_reused_and_named_on_the_page(tmp_path):
     declared.write_text(json.dumps({old: dict(same_as=new)}))
     with pytest.raises(SystemExit, match=rf'equivalent_builds.json: entry "{old}" needs "same_as" .* and "evidence"'):
         bench.restore_archived(run, args, 'sfie', 1, metrics)
+    declared.write_text('{"%s": ' % old)
+    with pytest.raises(SystemExit, match='equivalent_builds.json: not valid JSON'):
+        bench.restore_archived(run, args, 'sfie', 1, metrics)
     declared.write_text(json.dumps({old: dict(same_as=new, evidence='same probe accuracies')}))
     assert bench.restore_archived(run, args, 'sfie', 1, metrics)
     # a run archived on the new build beside it: one build on the page, the earlier one named

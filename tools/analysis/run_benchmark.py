@@ -264,8 +264,15 @@ def equivalent_builds(args) -> dict:
     path = osp.join(args.archive, EQUIVALENT_BUILDS) if args.archive else None
     if path is None or not osp.isfile(path):
         return {}
-    with open(path) as f:
-        declared = json.load(f)
+    try:
+        with open(path) as f:
+            declared = json.load(f)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f'error: {path}: not valid JSON ({err}); expected {{old digest: {{"same_as": ..., '
+                         '"evidence": ...}}}}') from None
+    if not isinstance(declared, dict):
+        raise SystemExit(f'error: {path}: expected an object {{old digest: {{"same_as": ..., "evidence": ...}}}}, '
+                         f'got {type(declared).__name__}')
     for old, entry in declared.items():
         if not isinstance(entry, dict) or not isinstance(entry.get('same_as'), str) or not entry.get('evidence'):
             raise SystemExit(f'error: {path}: entry "{old}" needs "same_as" (a references digest) and "evidence" '
