@@ -257,6 +257,15 @@ def archive_file(args, variant: str, seed: int) -> str:
     return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
 
 
+def read_archived(args, variant: str, seed: int) -> Optional[dict]:
+    """The archived entry of a run; None without an archive or an entry."""
+    path = archive_file(args, variant, seed) if args.archive else None
+    if path is None or not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def equivalent_builds(args) -> dict:
     """{references digest of an earlier mini-FBM build: the digest of the build it is declared the same as}, from
     ARCHIVE/equivalent_builds.json ({old: {"same_as": new, "evidence": "..."}}, written by hand with what was checked;
@@ -290,12 +299,7 @@ def canonical_build(identity, equivalents: dict):
 def archive_provenance(args, tasks) -> list:
     """Page lines on the builds and machines the archived runs of `tasks` were measured on; stops when they were
     measured on different builds (a page of one table must not mix data sets)."""
-    entries = []
-    for task in tasks:
-        path = archive_file(args, *task) if args.archive else None
-        if path and osp.isfile(path):
-            with open(path) as f:
-                entries.append(json.load(f))
+    entries = [entry for entry in (read_archived(args, *task) for task in tasks) if entry]
     if not entries:
         return []
     equivalents = equivalent_builds(args)
@@ -329,11 +333,9 @@ def file_identity(path: str) -> dict:
 def evaluator_label(args, variant: str, seed: int) -> Optional[str]:
     """Which text-motion evaluator an archived run's FID / R-precision come from: its recorded digest, or for a run
     archived before digests were recorded the checkpoint path of its test command; None without an archive entry."""
-    path = archive_file(args, variant, seed) if args.archive else None
-    if path is None or not osp.isfile(path):
+    entry = read_archived(args, variant, seed)
+    if entry is None:
         return None
-    with open(path) as f:
-        entry = json.load(f)
     if entry.get('evaluator'):
         return f'`{entry["evaluator"]["digest"]}`'
     options = [token.split('=', 1)[1] for r in entry['commands'] for token in r['command'].split()
@@ -353,11 +355,10 @@ def describe_machine(record) -> str:
 
 def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file: str) -> bool:
     """Put an archived run's metrics into its work dir and its commands into the log; False when none is archived."""
-    path = archive_file(args, variant, seed) if args.archive else None
-    if path is None or not osp.isfile(path):
+    entry = read_archived(args, variant, seed)
+    if entry is None:
         return False
-    with open(path) as f:
-        entry = json.load(f)
+    path = archive_file(args, variant, seed)
     from imagin4d.datasets.synthetic import build_identity
     expected = build_identity(args.data_root)
     # no data root (a fresh clone's --collect): the page as measured
