@@ -221,6 +221,39 @@ def test_a_build_declared_the_same_is_reused_and_named_on_the_page(tmp_path):
         bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
 
 
+def test_builds_declared_the_same_one_after_another_are_one_build(tmp_path):
+    """A run on build A, A declared the same as B, and the data on disk now build C declared the same as A: the run is
+    reused on C and the page puts runs of A and C in one table; a circle of declarations is refused."""
+    bench = _module()
+    args = _archive_args(bench, tmp_path)
+    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    bench.archive_run(run, args, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
+    from imagin4d.datasets.synthetic import build_identity
+    build_a = build_identity(args.data_root)['references']
+    (tmp_path / 'data' / 'references' / 'test_mesh.json').write_text('[{"t_star": 41}]')
+    build_c = build_identity(args.data_root)['references']
+    build_b = 'b' * 16
+    declared = tmp_path / 'archive' / 'equivalent_builds.json'
+    metrics = str(tmp_path / 'restored' / 'metrics.json')
+    declared.write_text(json.dumps({build_a: dict(same_as=build_b, evidence='probe')}))
+    with pytest.raises(SystemExit, match='field "data"'):   # C is not declared: another build
+        bench.restore_archived(run, args, 'sfie', 1, metrics)
+    declared.write_text(json.dumps({build_a: dict(same_as=build_b, evidence='probe'),
+                                    build_c: dict(same_as=build_a, evidence='byte-identical indices')}))
+    assert bench.restore_archived(run, args, 'sfie', 1, metrics)
+    bench.archive_run(run, args, 'sfie', 2, str(tmp_path / 'work' / 'sfie' / 'seed2'), dict(ia_success=0.5), config)
+    lines = bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
+    assert lines[0].startswith('Data: mini-FBM generator v2, seed 0, 360 train / 96 test sequences, references '
+                               f'`{build_b}` (2 runs; ')
+    assert f'1 of them measured on the build `{build_a}`' in lines[0]
+    assert f'1 of them measured on the build `{build_c}`' in lines[0]
+    declared.write_text(json.dumps({build_a: dict(same_as=build_c, evidence='probe'),
+                                    build_c: dict(same_as=build_a, evidence='probe')}))
+    with pytest.raises(SystemExit, match=f'go round in a circle \\({build_a} -> {build_c} -> {build_a}\\)'):
+        bench.restore_archived(run, args, 'sfie', 1, metrics)
+
+
 def test_committed_archive_is_of_one_build():
     """--collect on a fresh clone puts every committed run on one page: they must be of one build (or declared so)."""
     bench = _module()

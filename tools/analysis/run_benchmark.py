@@ -24,8 +24,8 @@ archived run is reused only on a mini-FBM with the same generator version, seed,
 (`build_identity`) and with the same resolved config (`config_identity`: a run measured before its config, or a
 `_base_` it inherits, changed what it trains is not reused); otherwise the benchmark stops and names the file and the
 field. An earlier build that is gone can be declared the same as the current one in `ARCHIVE/equivalent_builds.json`
-(with the evidence); the page names the build and the machines its runs were measured on, and refuses to put runs
-of different builds in one table. FID and R-precision are scored by the archive's committed evaluator
+(with the evidence; declarations chain, old -> same_as -> ...); the page names the build and the machines its runs
+were measured on, and refuses to put runs of different builds in one table. FID and R-precision are scored by the archive's committed evaluator
 (`ARCHIVE/evaluator/text_motion_evaluator.pth`, unless --evaluator-ckpt; without either one is trained into the work
 dir), whose digest each run records; the distribution table holds the runs of one evaluator (the commonest) and the
 page names the others.
@@ -290,10 +290,19 @@ def equivalent_builds(args) -> dict:
 
 
 def canonical_build(identity, equivalents: dict):
-    """A build identity with its references digest replaced by the one it is declared the same as (if any)."""
+    """A build identity with its references digest replaced by the last of the chain of builds it is declared the
+    same as (old -> same_as -> ...), so that builds declared the same one after another compare equal whichever of
+    them a run was measured on and whichever is on the disk now. A chain that comes back to itself is an error."""
     if not isinstance(identity, dict) or identity.get('references') not in equivalents:
         return identity
-    return dict(identity, references=equivalents[identity['references']])
+    digest, seen = identity['references'], []
+    while digest in equivalents:
+        if digest in seen:
+            raise SystemExit(f'error: {EQUIVALENT_BUILDS}: the declarations go round in a circle '
+                             f'({" -> ".join(seen + [digest])}); each build must lead to one build it is the same as')
+        seen.append(digest)
+        digest = equivalents[digest]
+    return dict(identity, references=digest)
 
 
 def archive_provenance(args, tasks) -> list:
@@ -362,7 +371,8 @@ def restore_archived(run: 'Runner', args, variant: str, seed: int, metrics_file:
     from imagin4d.datasets.synthetic import build_identity
     expected = build_identity(args.data_root)
     # no data root (a fresh clone's --collect): the page as measured
-    if expected and canonical_build(entry.get('data'), equivalent_builds(args)) != expected:
+    equivalents = equivalent_builds(args)
+    if expected and canonical_build(entry.get('data'), equivalents) != canonical_build(expected, equivalents):
         raise SystemExit(f'error: {path}: field "data" is {entry.get("data")}, but {args.data_root} is mini-FBM '
                          f'{expected}; move the archived run away (or pass --archive none) to measure it again')
     config = config_identity(config_file(variant))
