@@ -53,7 +53,8 @@ def test_probe_reads_a_side_drawn_into_the_image_and_not_an_absent_one():
 
 def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
     out = tmp_path / 'probe.json'
-    run_tool(['tools/analysis/reference_probe.py', '--data-root', mini_fbm_prepared, '--out', out], cwd=REPO)
+    run_tool(['tools/analysis/reference_probe.py', '--data-root', mini_fbm_prepared, '--cv', '2', '--out', out],
+             cwd=REPO)
     report = json.loads(out.read_text())
     with open(f'{mini_fbm_prepared}/references/test_mesh.json') as f:
         assert report['test_images'] == len(json.load(f)) == 8
@@ -62,3 +63,7 @@ def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
         entry = report['factors'][name]
         assert 0.0 <= entry['accuracy'] <= 1.0 and 0.0 < entry['chance'] <= entry['majority'] <= 1.0
     assert report['grasp_side']['chance'] == 0.5
+    # --cv: every training image held out once (all of them per factor, the one-handed ones for the side)
+    assert report['factors']['layout']['cv_images'] == report['train_images']
+    assert 0 < report['grasp_side']['cv_images'] < report['train_images']
+    assert report['grasp_side']['cv_folds'] == 2 and 0.0 <= report['grasp_side']['cv_accuracy'] <= 1.0
