@@ -1,6 +1,7 @@
 """tools/analysis/reference_probe.py: the 3 x 3 pooling of a patch grid (hand-computed), a probe that finds a factor
 drawn into one side of the image and not one that is absent, and the tool on the small prepared mini-FBM."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,48 @@ def test_probe_reads_a_side_drawn_into_the_image_and_not_an_absent_one():
     assert linear_probe_accuracy(x_tr, noise_tr, x_te, noise_te, C=probe.PROBE_C) < 0.6      # about 1/2
 
 
+def test_side_breakdown_by_hand():
+    probe = _module()
+    correct = np.array([True, False, True, True, False])
+    hand = np.array(['left', 'left', 'right', 'right', 'left'])
+    layout = np.array(['front', 'front', 'right', 'front', 'left'])
+    nearer = np.array(['left', 'right', 'level', 'left', 'right'])   # near, far, level, far, far
+    parts = probe.side_breakdown(correct, hand, layout, nearer)
+    assert parts == {'layout_front': dict(accuracy=2 / 3, images=3), 'layout_left': dict(accuracy=0.0, images=1),
+                     'layout_right': dict(accuracy=1.0, images=1), 'view_far': dict(accuracy=1 / 3, images=3),
+                     'view_level': dict(accuracy=1.0, images=1), 'view_near': dict(accuracy=1.0, images=1)}
+
+
+def test_nearer_hand_follows_the_camera(mini_fbm_prepared, tmp_path):
+    """Cameras placed by hand: 2 m out from the left hand point along right -> left names 'left', from the right hand
+    'right', and a camera on the hands' perpendicular bisector (equal distances) 'level'."""
+    import shutil
+
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import DATASETS
+    from imagin4d.rendering.camera import Camera, look_at_world_to_cam
+    probe = _module()
+    init_default_scope('imagin4d')
+    dataset = DATASETS.build(dict(type='FBMDataset', data_root=mini_fbm_prepared, split='test', pipeline=[]))
+    window = dataset.assemble_window(dataset.get_data_info(0))
+    entry = next(e for e in json.loads((Path(mini_fbm_prepared) / 'references' / 'test_mesh.json').read_text())
+                 if (e['seq_name'], e['window_start']) == (window['seq_name'], int(window['window_start'])))
+    left, right = dataset.codec.decode(window['motion'])['joints'][entry['t_star']].numpy()[[22, 23]].astype(float)
+    across = (left - right) / np.linalg.norm(left - right)
+    mid, up = (left + right) / 2, np.cross(across, [0.0, 0.0, 1.0])   # up: horizontal, at right angles to across
+    stored = Camera.from_dict(entry['camera'])
+    eyes = dict(left=left + 2.0 * across, right=right - 2.0 * across, level=mid + 2.0 * up)
+    refs = tmp_path / 'references'
+    refs.mkdir()
+    shutil.copytree(Path(mini_fbm_prepared) / 'references' / 'cache', refs / 'cache')
+    index = [dict(entry, image=str(Path(mini_fbm_prepared) / 'references' / entry['image']),
+                  camera=Camera(K=stored.K, world_to_cam=look_at_world_to_cam(eye, mid), width=stored.width,
+                                height=stored.height).to_dict()) for eye in eyes.values()]
+    (refs / 'test_mesh.json').write_text(json.dumps(index))
+    assert probe.nearer_hand(mini_fbm_prepared, str(refs), 'test', 'mesh') == list(eyes)
+
+
 def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
     out = tmp_path / 'probe.json'
     run_tool(['tools/analysis/reference_probe.py', '--data-root', mini_fbm_prepared, '--cv', '2', '--out', out],
@@ -67,3 +110,6 @@ def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
     assert report['factors']['layout']['cv_images'] == report['train_images']
     assert 0 < report['grasp_side']['cv_images'] < report['train_images']
     assert report['grasp_side']['cv_folds'] == 2 and 0.0 <= report['grasp_side']['cv_accuracy'] <= 1.0
+    parts = report['grasp_side']['cv_breakdown']   # every held-out one-handed image counted once per breakdown
+    for kind in ('layout', 'view'):
+        assert sum(v['images'] for k, v in parts.items() if k.startswith(kind)) == report['grasp_side']['cv_images']

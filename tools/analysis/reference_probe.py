@@ -16,7 +16,10 @@ it). Reference levels as in factor_leak.py (chance, majority, prior of object an
 
 The test split's contact-centred references are few (51 one-handed on the default build: one image is 0.02), so
 --cv K also scores the probe by K-fold cross-validation over the training references, grouped by sequence (the
-depicted frames of one sequence stay in one fold; `grouped_cv_accuracy`): about 25 times as many held-out images.
+depicted frames of one sequence stay in one fold; `grouped_cv_predictions`): about 25 times as many held-out images.
+It breaks the held-out grasp-side accuracy down by layout and by the view: whether the grasping hand is the hand
+nearer the reference camera at t* ('near'), the farther one ('far', often hidden behind the body or the object), or
+the two are within NEAR_MARGIN of the same distance ('level'), from the window's joints (hand points 22 / 23).
 """
 import argparse
 import json
@@ -31,6 +34,8 @@ from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 CELLS = 3  # pooled grid: CELLS x CELLS cells of the patch grid
+NEAR_MARGIN = 0.05  # m: hands whose distances to the camera differ by less than this are 'level'
+HAND_POINTS = {'left': 22, 'right': 23}  # joints24 indices of the hand points
 PROBE_C = 0.01  # inverse L2 strength of the probe: thousands of pooled feature dimensions, about 2400 images
 
 
@@ -69,6 +74,37 @@ def reference_features(data_root: str, references: str, split: str, style: str, 
     return np.stack(rows), names
 
 
+def nearer_hand(data_root: str, references: str, split: str, style: str) -> list:
+    """Per indexed reference of `split` (index order): the hand nearer the reference camera at t*, 'left' or
+    'right', or 'level' when the two hand points are within NEAR_MARGIN of the same distance."""
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import DATASETS
+    from imagin4d.rendering.camera import Camera
+    from imagin4d.rendering.dataset_references import load_reference_index
+    init_default_scope('imagin4d')
+    dataset = DATASETS.build(dict(type='FBMDataset', data_root=data_root, split=split, pipeline=[]))
+    joints = {}
+    for idx in range(len(dataset)):
+        window = dataset.assemble_window(dataset.get_data_info(idx))
+        joints[window['seq_name'], int(window['window_start'])] = dataset.codec.decode(window['motion'])['joints']
+    out = []
+    for entry in load_reference_index(osp.join(references, f'{split}_{style}.json')):
+        hands = joints[entry['seq_name'], int(entry['window_start'])][int(entry['t_star'])].numpy()
+        camera = Camera.from_dict(entry['camera']).position
+        left, right = (float(np.linalg.norm(hands[HAND_POINTS[h]] - camera)) for h in ('left', 'right'))
+        out.append('level' if abs(left - right) < NEAR_MARGIN else 'left' if left < right else 'right')
+    return out
+
+
+def side_breakdown(correct: np.ndarray, hand: np.ndarray, layout: np.ndarray, nearer: np.ndarray) -> dict:
+    """Accuracy and count of held-out side predictions by layout and by view ('near': the grasping hand is the nearer
+    one, 'far': the other hand is nearer, 'level'). correct, hand, layout, nearer: (N,)."""
+    view = np.where(nearer == 'level', 'level', np.where(nearer == hand, 'near', 'far'))
+    return {f'{kind}_{value}': dict(accuracy=float(correct[labels == value].mean()), images=int((labels == value).sum()))
+            for kind, labels in (('layout', layout), ('view', view)) for value in sorted(set(labels.tolist()))}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', default='data/mini_fbm')
@@ -83,7 +119,7 @@ def main(argv=None):
     parser.add_argument('--out', help='JSON with the accuracies and reference levels')
     args = parser.parse_args(argv)
     from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
-    from imagin4d.evaluation.functional.probe import grouped_cv_accuracy, linear_probe_accuracy
+    from imagin4d.evaluation.functional.probe import cv_scores, grouped_cv_predictions, linear_probe_accuracy
     factors = load_factors(args.data_root)['sequences']
     backbone = json.loads(args.backbone_cfg)
     references = args.references or osp.join(args.data_root, 'references')
@@ -94,11 +130,14 @@ def main(argv=None):
                   factors={})
     train_names = np.array(train_names)
 
-    def cross_validated(rows, labels) -> dict:   # {} without --cv
+    held_out = {}   # factor -> held-out cross-validated predictions (N,) of the training rows it uses
+
+    def cross_validated(name, rows, labels) -> dict:   # {} without --cv
         if not args.cv:
             return {}
-        acc, spread, folds = grouped_cv_accuracy(x_train[rows], labels, train_names[rows], args.cv, C=PROBE_C)
-        return dict(cv_accuracy=acc, cv_fold_std=spread, cv_folds=folds, cv_images=int(len(labels)))
+        held_out[name], fold = grouped_cv_predictions(x_train[rows], labels, train_names[rows], args.cv, C=PROBE_C)
+        acc, spread = cv_scores(held_out[name], labels, fold)
+        return dict(cv_accuracy=acc, cv_fold_std=spread, cv_folds=args.cv, cv_images=int(len(labels)))
 
     print(f'{"factor":14s} {"probe":>7s} {"cv":>7s} {"chance":>7s} {"prior":>7s}   ({len(train_names)} training, '
           f'{len(test_names)} test images, {args.style})')
@@ -106,7 +145,7 @@ def main(argv=None):
     for name in FACTOR_NAMES:
         labels = [factors[s][name] for s in train_names]
         acc = linear_probe_accuracy(x_train, labels, x_test, [factors[s][name] for s in test_names], C=PROBE_C)
-        entry = report['factors'][name] = dict(accuracy=acc, **cross_validated(every, labels),
+        entry = report['factors'][name] = dict(accuracy=acc, **cross_validated(name, every, labels),
                                                **dict(zip(LEVEL_NAMES, levels[name])))
         print(f"{name:14s} {acc:7.3f} {entry.get('cv_accuracy', float('nan')):7.3f} {entry['chance']:7.3f} "
               f"{entry['prior']:7.3f}")
@@ -114,10 +153,18 @@ def main(argv=None):
     tr, te = hand_train != 'both', hand_test != 'both'
     side = linear_probe_accuracy(x_train[tr], hand_train[tr], x_test[te], hand_test[te], C=PROBE_C)
     report['grasp_side'] = dict(accuracy=side, test_images=int(te.sum()), chance=0.5,
-                                **cross_validated(tr, hand_train[tr]))
+                                **cross_validated('grasp_side', tr, hand_train[tr]))
     print(f'{"grasp side":14s} {side:7.3f} {report["grasp_side"].get("cv_accuracy", float("nan")):7.3f} '
           f'{0.5:7.3f}       -   (left vs right, {int(te.sum())} one-handed test images'
           + (f', {int(tr.sum())} training images in {args.cv} folds)' if args.cv else ')'))
+    if args.cv:
+        pred = held_out['grasp_side']
+        layout = np.array([factors[s]['layout'] for s in train_names[tr]])
+        nearer = np.array(nearer_hand(args.data_root, references, 'train', args.style))[tr]
+        report['grasp_side']['cv_breakdown'] = parts = side_breakdown(pred == hand_train[tr], hand_train[tr], layout,
+                                                                      nearer)
+        print('  held-out grasp side by ' + ', '.join(f'{k} {v["accuracy"]:.3f} ({v["images"]})'
+                                                      for k, v in parts.items()))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(report, f, indent=1)
