@@ -57,20 +57,21 @@ def test_side_breakdown_by_hand():
     correct = np.array([True, False, True, True, False])
     hand = np.array(['left', 'left', 'right', 'right', 'left'])
     layout = np.array(['front', 'front', 'right', 'front', 'left'])
-    nearer = np.array(['left', 'right', 'level', 'left', 'right'])   # near, far, level, far, far
-    parts = probe.side_breakdown(correct, hand, layout, nearer)
+    azimuth = np.array([40.0, -40.0, 10.0, 30.0, -16.0])   # grasp side, other side, frontal, other side, other side
+    parts = probe.side_breakdown(correct, hand, layout, azimuth)
     assert parts == {'layout_front': dict(accuracy=2 / 3, images=3), 'layout_left': dict(accuracy=0.0, images=1),
-                     'layout_right': dict(accuracy=1.0, images=1), 'view_far': dict(accuracy=1 / 3, images=3),
-                     'view_level': dict(accuracy=1.0, images=1), 'view_near': dict(accuracy=1.0, images=1)}
+                     'layout_right': dict(accuracy=1.0, images=1), 'view_frontal': dict(accuracy=1.0, images=1),
+                     'view_grasp_side': dict(accuracy=1.0, images=1), 'view_other_side': dict(accuracy=1 / 3, images=3)}
 
 
-def test_nearer_hand_follows_the_camera(mini_fbm_prepared, tmp_path):
-    """Cameras placed by hand: 2 m out from the left hand point along right -> left names 'left', from the right hand
-    'right', and a camera on the hands' perpendicular bisector (equal distances) 'level'."""
+def test_camera_azimuths_of_cameras_placed_by_hand(mini_fbm_prepared, tmp_path):
+    """Cameras 3 m from the pelvis, 1.5 m up, at 60 degrees to the body's left, 45 to its right and straight in front
+    (directions built from the hip and shoulder joints, not from `body_heading`) give +60, -45 and 0 degrees."""
     import shutil
 
     from mmengine.registry import init_default_scope
 
+    from imagin4d.body_models.skeletons import JOINTS24_NAMES
     from imagin4d.registry import DATASETS
     from imagin4d.rendering.camera import Camera, look_at_world_to_cam
     probe = _module()
@@ -79,19 +80,26 @@ def test_nearer_hand_follows_the_camera(mini_fbm_prepared, tmp_path):
     window = dataset.assemble_window(dataset.get_data_info(0))
     entry = next(e for e in json.loads((Path(mini_fbm_prepared) / 'references' / 'test_mesh.json').read_text())
                  if (e['seq_name'], e['window_start']) == (window['seq_name'], int(window['window_start'])))
-    left, right = dataset.codec.decode(window['motion'])['joints'][entry['t_star']].numpy()[[22, 23]].astype(float)
-    across = (left - right) / np.linalg.norm(left - right)
-    mid, up = (left + right) / 2, np.cross(across, [0.0, 0.0, 1.0])   # up: horizontal, at right angles to across
+    joints = dataset.codec.decode(window['motion'])['joints'][entry['t_star']].numpy().astype(float)
+    at = {name: joints[JOINTS24_NAMES.index(name)] for name in ('left_hip', 'right_hip', 'left_shoulder',
+                                                                'right_shoulder')}
+    left = at['left_hip'] - at['right_hip'] + at['left_shoulder'] - at['right_shoulder']
+    left = np.array([left[0], left[1], 0.0]) / np.hypot(left[0], left[1])
+    front = np.cross(left, [0.0, 0.0, 1.0])   # the body's left = up x front
     stored = Camera.from_dict(entry['camera'])
-    eyes = dict(left=left + 2.0 * across, right=right - 2.0 * across, level=mid + 2.0 * up)
+    index = []
+    for degrees in (60.0, -45.0, 0.0):
+        angle = np.radians(degrees)
+        eye = joints[0] + 3.0 * (np.cos(angle) * front + np.sin(angle) * left) + [0.0, 0.0, 1.5]
+        camera = Camera(K=stored.K, world_to_cam=look_at_world_to_cam(eye, joints[0]), width=stored.width,
+                        height=stored.height)
+        index.append(dict(entry, image=str(Path(mini_fbm_prepared) / 'references' / entry['image']),
+                          camera=camera.to_dict()))
     refs = tmp_path / 'references'
     refs.mkdir()
-    shutil.copytree(Path(mini_fbm_prepared) / 'references' / 'cache', refs / 'cache')
-    index = [dict(entry, image=str(Path(mini_fbm_prepared) / 'references' / entry['image']),
-                  camera=Camera(K=stored.K, world_to_cam=look_at_world_to_cam(eye, mid), width=stored.width,
-                                height=stored.height).to_dict()) for eye in eyes.values()]
     (refs / 'test_mesh.json').write_text(json.dumps(index))
-    assert probe.nearer_hand(mini_fbm_prepared, str(refs), 'test', 'mesh') == list(eyes)
+    np.testing.assert_allclose(probe.camera_azimuths(mini_fbm_prepared, str(refs), 'test', 'mesh'), [60, -45, 0],
+                               atol=1e-6)
 
 
 def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):

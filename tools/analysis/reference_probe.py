@@ -17,12 +17,13 @@ it). Reference levels as in factor_leak.py (chance, majority, prior of object an
 The test split's contact-centred references are few (51 one-handed on the default build: one image is 0.02), so
 --cv K also scores the probe by K-fold cross-validation over the training references, grouped by sequence (the
 depicted frames of one sequence stay in one fold; `grouped_cv_predictions`): about 25 times as many held-out images.
-It breaks the held-out grasp-side accuracy down by layout and by the view: whether the grasping hand is the hand
-nearer the reference camera at t* ('near'), the farther one ('far', often hidden behind the body or the object), or
-the two are within NEAR_MARGIN of the same distance ('level'), from the window's joints (hand points 22 / 23).
+It breaks the held-out grasp-side accuracy down by layout and by the camera's side of the body at t* (from the
+window's joints): towards the grasping hand ('grasp_side'), towards the other hand ('other_side'), or within
+FRONTAL_DEG of the body's facing ('frontal').
 """
 import argparse
 import json
+import math
 import os.path as osp
 import sys
 
@@ -34,8 +35,7 @@ from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 CELLS = 3  # pooled grid: CELLS x CELLS cells of the patch grid
-NEAR_MARGIN = 0.05  # m: hands whose distances to the camera differ by less than this are 'level'
-HAND_POINTS = {'left': 22, 'right': 23}  # joints24 indices of the hand points
+FRONTAL_DEG = 15.0  # a camera within this many degrees of the body's facing is 'frontal'
 PROBE_C = 0.01  # inverse L2 strength of the probe: thousands of pooled feature dimensions, about 2400 images
 
 
@@ -74,11 +74,12 @@ def reference_features(data_root: str, references: str, split: str, style: str, 
     return np.stack(rows), names
 
 
-def nearer_hand(data_root: str, references: str, split: str, style: str) -> list:
-    """Per indexed reference of `split` (index order): the hand nearer the reference camera at t*, 'left' or
-    'right', or 'level' when the two hand points are within NEAR_MARGIN of the same distance."""
+def camera_azimuths(data_root: str, references: str, split: str, style: str) -> np.ndarray:
+    """(N,) per indexed reference of `split` (index order): the horizontal angle in degrees of the reference camera
+    around the body at t*, from the body's facing (`body_heading`), positive towards the body's left (up x facing)."""
     from mmengine.registry import init_default_scope
 
+    from imagin4d.geometry import body_heading
     from imagin4d.registry import DATASETS
     from imagin4d.rendering.camera import Camera
     from imagin4d.rendering.dataset_references import load_reference_index
@@ -90,17 +91,20 @@ def nearer_hand(data_root: str, references: str, split: str, style: str) -> list
         joints[window['seq_name'], int(window['window_start'])] = dataset.codec.decode(window['motion'])['joints']
     out = []
     for entry in load_reference_index(osp.join(references, f'{split}_{style}.json')):
-        hands = joints[entry['seq_name'], int(entry['window_start'])][int(entry['t_star'])].numpy()
-        camera = Camera.from_dict(entry['camera']).position
-        left, right = (float(np.linalg.norm(hands[HAND_POINTS[h]] - camera)) for h in ('left', 'right'))
-        out.append('level' if abs(left - right) < NEAR_MARGIN else 'left' if left < right else 'right')
-    return out
+        body = joints[entry['seq_name'], int(entry['window_start'])][int(entry['t_star'])]
+        facing = body_heading(body).numpy()[:2]
+        left = np.array([-facing[1], facing[0]])
+        to_camera = (Camera.from_dict(entry['camera']).position - body[0].numpy())[:2]   # from the pelvis
+        out.append(math.degrees(math.atan2(to_camera @ left, to_camera @ facing)))
+    return np.array(out)
 
 
-def side_breakdown(correct: np.ndarray, hand: np.ndarray, layout: np.ndarray, nearer: np.ndarray) -> dict:
-    """Accuracy and count of held-out side predictions by layout and by view ('near': the grasping hand is the nearer
-    one, 'far': the other hand is nearer, 'level'). correct, hand, layout, nearer: (N,)."""
-    view = np.where(nearer == 'level', 'level', np.where(nearer == hand, 'near', 'far'))
+def side_breakdown(correct: np.ndarray, hand: np.ndarray, layout: np.ndarray, azimuth: np.ndarray) -> dict:
+    """Accuracy and count of held-out side predictions by layout and by the camera's side: 'grasp_side' (the camera
+    more than FRONTAL_DEG towards the grasping hand's side of the body), 'other_side', 'frontal'.
+    correct, hand ('left' | 'right'), layout, azimuth (degrees, + = the body's left): (N,)."""
+    view = np.where(np.abs(azimuth) < FRONTAL_DEG, 'frontal',
+                    np.where((azimuth > 0) == (hand == 'left'), 'grasp_side', 'other_side'))
     return {f'{kind}_{value}': dict(accuracy=float(correct[labels == value].mean()), images=int((labels == value).sum()))
             for kind, labels in (('layout', layout), ('view', view)) for value in sorted(set(labels.tolist()))}
 
@@ -160,9 +164,9 @@ def main(argv=None):
     if args.cv:
         pred = held_out['grasp_side']
         layout = np.array([factors[s]['layout'] for s in train_names[tr]])
-        nearer = np.array(nearer_hand(args.data_root, references, 'train', args.style))[tr]
+        azimuth = camera_azimuths(args.data_root, references, 'train', args.style)[tr]
         report['grasp_side']['cv_breakdown'] = parts = side_breakdown(pred == hand_train[tr], hand_train[tr], layout,
-                                                                      nearer)
+                                                                      azimuth)
         print('  held-out grasp side by ' + ', '.join(f'{k} {v["accuracy"]:.3f} ({v["images"]})'
                                                       for k, v in parts.items()))
     if args.out:
