@@ -1,7 +1,7 @@
 """Build the embedded data set from nothing: mini-FBM motion, reference images, frozen feature caches.
 
     python tools/data/prepare_mini_fbm.py [--out data/mini_fbm] [--num-train N --num-test M] [--size 224]
-        [--seed S] [--train-frames K] [--body-model-dir DIR]
+        [--seed S] [--train-frames K] [--body-model-dir DIR] [--backbone-cfg JSON]
 
 Runs, in order and each only for what is missing: make_mini_fbm.py, render_references.py (train: 3 depicted
 frames per window; test: the contact-centred frame; styles mesh and sketch), cache_features.py (EfficientNet-Lite0
@@ -47,6 +47,9 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0, help='mini-FBM generation seed')
     parser.add_argument('--train-frames', type=int, default=3, help='depicted frames per training window')
     parser.add_argument('--body-model-dir', default=None, help='free body model folder (make_mini_fbm default)')
+    parser.add_argument('--backbone-cfg', default=None,
+                        help='JSON overrides of the image backbone for the feature cache (cache_features.py), e.g. '
+                             '\'{"preprocess": {"size": 448}}\' for 448-px references read at 448 px')
     args = parser.parse_args(argv)
 
     if not osp.isfile(osp.join(args.out, 'train_diffusion_manip_seq_joints24.p')):
@@ -65,7 +68,8 @@ def main(argv=None):
                 '--style', style, '--size', args.size, *frames)
     texts = sorted(glob.glob(osp.join(args.out, 'omomo_text_anno_json_data', '*.json')))
     run(osp.join(TOOLS, 'cache_features.py'), '--images', osp.join(args.out, 'references', 'cache'),
-        '--texts', *texts, '--out', osp.join(args.out, 'feature_cache'))
+        '--texts', *texts, '--out', osp.join(args.out, 'feature_cache'),
+        *(['--backbone-cfg', args.backbone_cfg] if args.backbone_cfg else []))
     print(f'prepare_mini_fbm: done; data root {args.out}')
 
 
