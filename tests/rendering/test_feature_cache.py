@@ -13,7 +13,7 @@ from imagin4d.models.backbones.base import FrozenImageBackbone
 from imagin4d.models.backbones.text import FrozenTextEncoder
 from imagin4d.rendering.feature_cache import (FeatureCache, FeatureSpec, MissingFeaturesError,
                                               UnreadableFeaturesError)
-from testing_utils import load_tool
+from testing_utils import REPO, load_tool
 
 STUB_IMAGE_CFG = dict(type='CountingBackbone')
 STUB_TEXT_CFG = dict(type='CountingTextEncoder')
@@ -221,3 +221,25 @@ def test_cli_reports_bad_inputs(tmp_path):
     (tmp_path / 'bad.json').write_text('{"a": 1}')
     with pytest.raises(UserError, match='no sentences found'):
         cli.main(['--texts', str(tmp_path / 'bad.json'), '--out', str(tmp_path)])
+
+
+def test_cli_config_gives_the_extractors_its_pipelines_read(tmp_path):
+    """--config: the config's image_backbone and text_feature_encoder, --backbone-cfg merged into the backbone's
+    keyword arguments key by key (a nested preprocess override keeps the config's size), --backbone replacing it."""
+    cli = _load_cli()
+    from imagin4d.utils.errors import UserError
+    config = str(REPO / 'projects' / 'imagin4d' / 'fbm_sfie.py')
+    base = ['--images', 'refs', '--out', str(tmp_path)]
+    image, text = cli.extractor_configs(cli.parse_args(['--config', config, *base]))
+    assert image == dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
+    assert text == dict(type='MiniLMTextEncoder')
+    image, _ = cli.extractor_configs(cli.parse_args(
+        ['--config', config, '--backbone-cfg', '{"preprocess": {"resize": "pad"}}', *base]))
+    assert image == dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448, resize='pad'))
+    image, _ = cli.extractor_configs(cli.parse_args(['--config', config, '--backbone', 'DINOv2Backbone', *base]))
+    assert image == dict(type='DINOv2Backbone')
+    image, text = cli.extractor_configs(cli.parse_args(base))    # no config: the tool's own defaults
+    assert (image, text) == (dict(type='EfficientNetLite0Backbone'), dict(type='MiniLMTextEncoder'))
+    schedule = str(REPO / 'projects' / 'imagin4d' / '_base_' / 'schedules' / 'cpu_mini.py')
+    with pytest.raises(UserError, match=r'cpu_mini\.py: field "image_backbone" must be a model config dict'):
+        cli.extractor_configs(cli.parse_args(['--config', schedule, *base]))

@@ -1,6 +1,6 @@
-"""tools/data/prepare_mini_fbm.py on a data root it already built: nothing is regenerated, and --backbone-cfg adds the
-reference features of another backbone configuration (here EfficientNet-Lite0 at 64 px: a 2 x 2 patch grid) beside
-the default ones."""
+"""tools/data/prepare_mini_fbm.py: the features it caches are the ones the mini-FBM configs read (EfficientNet-Lite0 at
+448 px: a 14 x 14 patch grid); on a data root it already built nothing is regenerated, and --backbone-cfg adds the
+reference features of another backbone configuration (here 64 px: a 2 x 2 patch grid) beside them."""
 import json
 import shutil
 from pathlib import Path
@@ -8,6 +8,23 @@ from pathlib import Path
 import numpy as np
 
 from testing_utils import REPO, run_tool
+
+
+def test_cached_features_are_the_ones_the_configs_read(mini_fbm_prepared):
+    from mmengine.config import Config
+
+    from imagin4d.rendering.dataset_references import load_reference_index
+    from imagin4d.rendering.feature_cache import FeatureCache
+    cache = FeatureCache(Path(mini_fbm_prepared) / 'feature_cache')
+    for config in ('mini_fbm_sfie.py', 'mini_fbm_sketch.py'):
+        cfg = Config.fromfile(str(REPO / 'projects' / 'imagin4d' / config))
+        for loader in ('train_dataloader', 'test_dataloader'):
+            load = cfg[loader]['dataset']['pipeline'][0]
+            assert load['image_backbone'] == dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
+            index = load['reference_index'].format(data_root=mini_fbm_prepared)
+            spec = cache.spec_for(load['image_backbone'])
+            for entry in load_reference_index(index)[:2]:
+                assert cache.get(Path(entry['image']), spec)['patch'].shape == (196, 1280)   # 448 / 32 = 14
 
 
 def test_backbone_cfg_adds_features_read_at_another_size(mini_fbm_prepared, tmp_path):
@@ -22,9 +39,9 @@ def test_backbone_cfg_adds_features_read_at_another_size(mini_fbm_prepared, tmp_
     assert motion.stat().st_mtime_ns == written   # the existing build is kept
     cache = FeatureCache(root / 'feature_cache')
     small = cache.spec_for(dict(type='EfficientNetLite0Backbone', preprocess=dict(size=64)))
-    default = cache.spec_for(dict(type='EfficientNetLite0Backbone'))
+    default = cache.spec_for(dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448)))
     image = load_reference_index(str(root / 'references' / 'test_mesh.json'))[0]['image']
     item = Path(image)
     assert cache.get(item, small)['patch'].shape == (4, 1280)    # 64 px / stride 32 = 2 x 2
-    assert cache.get(item, default)['patch'].shape == (49, 1280)  # 224 px: 7 x 7, still there
+    assert cache.get(item, default)['patch'].shape == (196, 1280)  # 448 px: 14 x 14, still there
     assert np.isfinite(cache.get(item, small)['patch'].astype(np.float32)).all()

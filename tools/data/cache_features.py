@@ -3,6 +3,8 @@
 Only entries that are missing (or unreadable) are computed; training reads the cache, never the backbones.
 
     python tools/data/cache_features.py --images data/renders --texts data/texts.json --out data/feature_cache
+    # the backbone and text encoder a config's pipelines read (its image_backbone, text_feature_encoder)
+    python tools/data/cache_features.py --config projects/imagin4d/fbm_sfie.py --images REFS --texts ... --out CACHE
     python tools/data/cache_features.py --images 'renders/**/*.png' --backbone DINOv2Backbone \
         --backbone-cfg '{"arch": "vitb14", "checkpoint": "weights/dinov2_vitb14_pretrain.pth"}' --out CACHE
     # sketches: same backbone, own preprocessing
@@ -30,10 +32,15 @@ def parse_args(argv=None):
                         help='image directories (searched recursively), files or glob patterns')
     parser.add_argument('--texts', nargs='+', default=[], help='JSON files with sentences')
     parser.add_argument('--text-key', default='text', help='field holding the sentence(s) in JSON records')
-    parser.add_argument('--backbone', default='EfficientNetLite0Backbone', help='registered image backbone')
+    parser.add_argument('--config', default=None,
+                        help='a model or data set config: its image_backbone and text_feature_encoder (what its '
+                             'pipelines read) replace the --backbone and --text-encoder defaults')
+    parser.add_argument('--backbone', default=None,
+                        help='registered image backbone (default: EfficientNetLite0Backbone)')
     parser.add_argument('--backbone-cfg', type=json.loads, default={},
-                        help='JSON keyword arguments of the backbone (checkpoint, arch, preprocess, ...)')
-    parser.add_argument('--text-encoder', default='MiniLMTextEncoder', help='registered text encoder')
+                        help='JSON keyword arguments of the backbone (checkpoint, arch, preprocess, ...), merged into '
+                             "those of --config's backbone")
+    parser.add_argument('--text-encoder', default=None, help='registered text encoder (default: MiniLMTextEncoder)')
     parser.add_argument('--text-encoder-cfg', type=json.loads, default={},
                         help='JSON keyword arguments of the text encoder (model_dir, max_length, ...)')
     parser.add_argument('--out', required=True, help='cache directory')
@@ -94,11 +101,38 @@ def read_sentences(files, key):
     return sentences
 
 
-def run_extractor(cache, items, type_name, kwargs, args, kind):
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` merged in, nested dicts key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def extractor_configs(args) -> tuple:
+    """(image backbone config, text encoder config): --config's image_backbone / text_feature_encoder (when given and
+    not replaced by --backbone / --text-encoder) with the --*-cfg keyword arguments merged in."""
+    from_config = {}
+    if args.config:
+        from mmengine.config import Config
+        from imagin4d.utils.errors import UserError
+        cfg = Config.fromfile(args.config)
+        for key in ('image_backbone', 'text_feature_encoder'):
+            if not isinstance(cfg.get(key), dict) or 'type' not in cfg[key]:
+                raise UserError(f'--config {args.config}: field "{key}" must be a model config dict with a "type", '
+                                f'got {cfg.get(key)!r}')
+            from_config[key] = cfg[key].to_dict()
+    image = (dict(type=args.backbone) if args.backbone else from_config.get('image_backbone')
+             or dict(type='EfficientNetLite0Backbone'))
+    text = (dict(type=args.text_encoder) if args.text_encoder else from_config.get('text_feature_encoder')
+            or dict(type='MiniLMTextEncoder'))
+    return merged(image, args.backbone_cfg), merged(text, args.text_encoder_cfg)
+
+
+def run_extractor(cache, items, config, args, kind):
     """Compute the missing features of `items`; the extractor is not even built when nothing is missing."""
     from imagin4d.registry import MODELS
     from imagin4d.rendering.feature_cache import MissingFeaturesError
-    config = dict(type=type_name, **kwargs)
     try:
         with warnings.catch_warnings():  # unreadable entries are reported once, by compute() below
             warnings.simplefilter('ignore', RuntimeWarning)
@@ -119,14 +153,14 @@ def main(argv=None):
     import imagin4d.models  # noqa: F401  (registers the extractors)
     from imagin4d.rendering.feature_cache import FeatureCache
     cache = FeatureCache(args.out)
+    image_config, text_config = extractor_configs(args)
     reports = {}
     if args.images:
         images = list_images(args.images)
-        reports['images'] = run_extractor(cache, images, args.backbone, args.backbone_cfg, args, 'images')
+        reports['images'] = run_extractor(cache, images, image_config, args, 'images')
     if args.texts:
         sentences = read_sentences(args.texts, args.text_key)
-        reports['texts'] = run_extractor(cache, sentences, args.text_encoder, args.text_encoder_cfg, args,
-                                         'texts')
+        reports['texts'] = run_extractor(cache, sentences, text_config, args, 'texts')
     return reports
 
 

@@ -1,11 +1,12 @@
 """Build the embedded data set from nothing: mini-FBM motion, reference images, frozen feature caches.
 
-    python tools/data/prepare_mini_fbm.py [--out data/mini_fbm] [--num-train N --num-test M] [--size 224]
+    python tools/data/prepare_mini_fbm.py [--out data/mini_fbm] [--num-train N --num-test M] [--size 448]
         [--seed S] [--train-frames K] [--body-model-dir DIR] [--backbone-cfg JSON]
 
 Runs, in order and each only for what is missing: make_mini_fbm.py, render_references.py (train: 3 depicted
-frames per window; test: the contact-centred frame; styles mesh and sketch), cache_features.py (EfficientNet-Lite0
-patch features of every reference image, MiniLM features of every sentence) into `<out>/feature_cache`.
+frames per window; test: the contact-centred frame; styles mesh and sketch), cache_features.py (the image
+backbone and text encoder the mini-FBM configs read, `projects/imagin4d/_base_/datasets/mini_fbm.py`: EfficientNet-Lite0
+patch features of every reference image at 448 px, MiniLM features of every sentence) into `<out>/feature_cache`.
 """
 import argparse
 import glob
@@ -14,6 +15,7 @@ import subprocess
 import sys
 
 TOOLS = osp.dirname(osp.abspath(__file__))
+DATA_CONFIG = osp.join(osp.dirname(osp.dirname(TOOLS)), 'projects', 'imagin4d', '_base_', 'datasets', 'mini_fbm.py')
 sys.path.insert(0, osp.dirname(osp.dirname(TOOLS)))
 
 
@@ -42,14 +44,14 @@ def main(argv=None):
     parser.add_argument('--out', default='data/mini_fbm')
     parser.add_argument('--num-train', type=int, default=None)
     parser.add_argument('--num-test', type=int, default=None)
-    parser.add_argument('--size', type=int, default=224, help='reference image size')
+    parser.add_argument('--size', type=int, default=448, help='reference image size (the configs read 448 px)')
     parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
     parser.add_argument('--seed', type=int, default=0, help='mini-FBM generation seed')
     parser.add_argument('--train-frames', type=int, default=3, help='depicted frames per training window')
     parser.add_argument('--body-model-dir', default=None, help='free body model folder (make_mini_fbm default)')
     parser.add_argument('--backbone-cfg', default=None,
-                        help='JSON overrides of the image backbone for the feature cache (cache_features.py), e.g. '
-                             '\'{"preprocess": {"size": 448}}\' for 448-px references read at 448 px')
+                        help="JSON overrides of the configs' image backbone for the feature cache (cache_features.py), "
+                             'e.g. \'{"preprocess": {"size": 224}}\' for features read at 224 px')
     args = parser.parse_args(argv)
 
     if not osp.isfile(osp.join(args.out, 'train_diffusion_manip_seq_joints24.p')):
@@ -67,8 +69,9 @@ def main(argv=None):
             run(osp.join(TOOLS, 'render_references.py'), '--data-root', args.out, '--split', split,
                 '--style', style, '--size', args.size, *frames)
     texts = sorted(glob.glob(osp.join(args.out, 'omomo_text_anno_json_data', '*.json')))
-    run(osp.join(TOOLS, 'cache_features.py'), '--images', osp.join(args.out, 'references', 'cache'),
-        '--texts', *texts, '--out', osp.join(args.out, 'feature_cache'),
+    run(osp.join(TOOLS, 'cache_features.py'), '--config', DATA_CONFIG,
+        '--images', osp.join(args.out, 'references', 'cache'), '--texts', *texts,
+        '--out', osp.join(args.out, 'feature_cache'),
         *(['--backbone-cfg', args.backbone_cfg] if args.backbone_cfg else []))
     print(f'prepare_mini_fbm: done; data root {args.out}')
 
