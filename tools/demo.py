@@ -19,7 +19,8 @@ import sys
 import time
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-DEMO_SIZE = ['--num-train', '60', '--num-test', '24']  # the data set's default (360/48) takes longer to render
+DEMO_SIZE = ['--num-train', '60', '--num-test', '24']  # the data set's default (360/96) takes longer to render
+DEMO_STYLES = ['--styles', 'mesh']   # the full model reads mesh references (sketch: mini_fbm_sketch.py)
 CONFIG = 'projects/imagin4d/mini_fbm_sfie.py'
 REPORT_KEYS = ('ia_success', 'ia_success_best', 'ia_pose_err', 'ia_obj_pos_err', 'ia_contact_both', 'ia_layout',
                'factor_grasp_hand', 'factor_carry_height', 'factor_layout', 'hand_jpe', 'mpjpe', 'obj_trans_err',
@@ -46,7 +47,7 @@ def main() -> int:
     wd = args.work_dir
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     metrics, dump = osp.join(wd, 'metrics.json'), osp.join(wd, 'results.pkl')
-    stage('1/5 data', 'tools/data/prepare_mini_fbm.py', '--out', args.data_root, *DEMO_SIZE)
+    stage('1/5 data', 'tools/data/prepare_mini_fbm.py', '--out', args.data_root, *DEMO_SIZE, *DEMO_STYLES)
     check_work_dir_data(wd, args.data_root, ckpt)
     if not osp.isfile(ckpt):
         stage('2/5 train', 'tools/train.py', CONFIG, '--work-dir', wd, '--cfg-options',

@@ -110,6 +110,8 @@ def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
     with open(f'{mini_fbm_prepared}/references/test_mesh.json') as f:
         assert report['test_images'] == len(json.load(f)) == 8
     assert report['train_images'] > report['test_images']
+    # the features the configs read (the prepared build has no others)
+    assert report['backbone'] == dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
     for name in ('grasp_hand', 'carry_height', 'layout'):
         entry = report['factors'][name]
         assert 0.0 <= entry['accuracy'] <= 1.0 and 0.0 < entry['chance'] <= entry['majority'] <= 1.0

@@ -5,7 +5,8 @@
 
 The counterpart of factor_leak.py (what the other conditions tell): for every indexed reference image of the
 training and test splits (`<references>/<split>_<style>.json`, default `<data-root>/references`) the cached patch
-features of the frozen backbone (`<data-root>/feature_cache`, EfficientNet-Lite0 unless --backbone-cfg) are
+features of the frozen backbone (`<data-root>/feature_cache`; the one the mini-FBM configs read, EfficientNet-Lite0 at
+448 px, unless --backbone-cfg) are
 average-pooled to a 3 x 3 grid of cells (image left / centre / right by top / middle / bottom; --cells sets the
 grid: 1 pools the whole image, the patch grid's own size keeps every patch), and a standardised
 logistic regression (`imagin4d.evaluation.functional.linear_probe_accuracy`) is fitted on the training images and
@@ -27,13 +28,15 @@ import math
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
+DATA_CONFIG = osp.join(REPO, 'projects', 'imagin4d', '_base_', 'datasets', 'mini_fbm.py')  # its image_backbone
 CELLS = 3  # pooled grid: CELLS x CELLS cells of the patch grid
 FRONTAL_DEG = 15.0  # a camera within this many degrees of the body's facing is 'frontal'
 PROBE_C = 0.01  # inverse L2 strength of the probe: thousands of pooled feature dimensions, about 2400 images
@@ -114,8 +117,9 @@ def main(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--references', help='folder of the reference indexes (default: <data-root>/references)')
     parser.add_argument('--style', default='mesh', help='reference style (mesh | sketch)')
-    parser.add_argument('--backbone-cfg', default='{"type": "EfficientNetLite0Backbone"}',
-                        help='JSON config of the frozen image backbone whose cached features are probed')
+    parser.add_argument('--backbone-cfg', default=None,
+                        help='JSON config of the frozen image backbone whose cached features are probed (default: '
+                             'image_backbone of projects/imagin4d/_base_/datasets/mini_fbm.py)')
     parser.add_argument('--cells', type=int, default=CELLS,
                         help='pool the patch grid to cells x cells (the grid size itself probes every patch)')
     parser.add_argument('--cv', type=int, default=0, metavar='K',
@@ -125,13 +129,17 @@ def main(argv=None):
     from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
     from imagin4d.evaluation.functional.probe import cv_scores, grouped_cv_predictions, linear_probe_accuracy
     factors = load_factors(args.data_root)['sequences']
-    backbone = json.loads(args.backbone_cfg)
+    if args.backbone_cfg:
+        backbone = json.loads(args.backbone_cfg)
+    else:
+        from mmengine.config import Config
+        backbone = Config.fromfile(DATA_CONFIG).image_backbone.to_dict()
     references = args.references or osp.join(args.data_root, 'references')
     x_train, train_names = reference_features(args.data_root, references, 'train', args.style, backbone, args.cells)
     x_test, test_names = reference_features(args.data_root, references, 'test', args.style, backbone, args.cells)
     levels = reference_levels(factors)
     report = dict(train_images=len(train_names), test_images=len(test_names), style=args.style, cells=args.cells,
-                  factors={})
+                  backbone=backbone, factors={})
     train_names = np.array(train_names)
 
     held_out = {}   # factor -> held-out cross-validated predictions (N,) of the training rows it uses
