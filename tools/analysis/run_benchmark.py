@@ -512,6 +512,7 @@ def _gap_verdict(gap: float, spread: float, runs: int) -> str:
     return 'clearly' if gap > spread and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
 
 
+MIRROR_BAR = 0.8   # the bar for the full model's mirrored-reference flip rates
 # (better, worse): the orderings the paper claims for image adherence. The first two are the headline claims
 # (full model > one pooled token > no image); then spatial factorisation over the uniform / pooled image summaries,
 # and frame-aware tokens on top of the spatial ones (at the same routing: sfie_fused and sfie_spatial both sum the
@@ -596,9 +597,11 @@ def claim_lines(summary: dict, chance: dict) -> list:
             lines.append(f'- `{metric}` of {name} within 10% of no image: {verdict} ({full:.1f} vs {base:.1f} mm, '
                          f'{100 * (full / base - 1):+.0f}%).')
     for metric in ('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate'):
-        value = _value(summary, 'sfie', metric)[0]
-        if not math.isnan(value):
-            lines.append(f'- `{metric}` of the full model at least 0.8: {"yes" if value >= 0.8 else "NO"} ({value:.3f}).')
+        value, spread, runs = _value(summary, 'sfie', metric)
+        if not math.isnan(value):   # 'clearly' when the mean is above the bar by more than the seed spread
+            verdict = 'yes' if value == MIRROR_BAR and runs > 1 else _gap_verdict(value - MIRROR_BAR, spread, runs)
+            lines.append(f'- `{metric}` of the full model at least {MIRROR_BAR}: {verdict} ({value:.3f} ± '
+                         f'{spread:.3f} over {runs} seed{"s" if runs > 1 else ""}).')
     for metric in ('ia_success', 'factor_accuracy', 'factor_layout'):
         lines.append(f'- `{metric}` of sketch references about that of mesh references (sfie): '
                      f'{_close(summary, "sketch", "sfie", metric)}.')
