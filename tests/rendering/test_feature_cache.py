@@ -196,8 +196,9 @@ def test_cli_builds_real_features_once(tmp_path, images, capsys, monkeypatch):
     reports = cli.main(args)
     assert (reports['images'].computed, reports['texts'].computed) == (5, 2)
     cache = FeatureCache(out)
-    patch = cache.get(images[0], cache.spec_for(dict(type='EfficientNetLite0Backbone')))['patch']
-    assert patch.shape == (49, 1280)
+    # the default backbone is the one a pipeline reads when it names none: EfficientNet-Lite0 at 448 px
+    spec = cache.spec_for(dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448)))
+    assert cache.get(images[0], spec)['patch'].shape == (196, 1280)   # 448 / 32 = 14 x 14
     text = cache.get('someone lifts a stool', cache.spec_for(dict(type='MiniLMTextEncoder')))
     assert text['pooled'].shape == (384,) and text['tokens'].shape == (6, 384)  # [CLS] 4 words [SEP], no padding
 
@@ -238,8 +239,9 @@ def test_cli_config_gives_the_extractors_its_pipelines_read(tmp_path):
     assert image == dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448, resize='pad'))
     image, _ = cli.extractor_configs(cli.parse_args(['--config', config, '--backbone', 'DINOv2Backbone', *base]))
     assert image == dict(type='DINOv2Backbone')
-    image, text = cli.extractor_configs(cli.parse_args(base))    # no config: the tool's own defaults
-    assert (image, text) == (dict(type='EfficientNetLite0Backbone'), dict(type='MiniLMTextEncoder'))
+    image, text = cli.extractor_configs(cli.parse_args(base))    # no config: what a pipeline reads by default
+    assert (image, text) == (dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448)),
+                             dict(type='MiniLMTextEncoder'))
     schedule = str(REPO / 'projects' / 'imagin4d' / '_base_' / 'schedules' / 'cpu_mini.py')
     with pytest.raises(UserError, match=r'cpu_mini\.py: field "image_backbone" must be a model config dict'):
         cli.extractor_configs(cli.parse_args(['--config', schedule, *base]))

@@ -14,13 +14,19 @@ def test_cached_features_are_the_ones_the_configs_read(mini_fbm_prepared):
     from mmengine.config import Config
 
     from imagin4d.rendering.dataset_references import load_reference_index
+    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
     from imagin4d.rendering.feature_cache import FeatureCache
     cache = FeatureCache(Path(mini_fbm_prepared) / 'feature_cache')
+    # the configs, real data sets included, and a pipeline that names no backbone read the same one
+    for config in ('fbm_sfie.py', 'behave_sfie.py'):
+        cfg = Config.fromfile(str(REPO / 'projects' / 'imagin4d' / config))
+        assert cfg['test_dataloader']['dataset']['pipeline'][0]['image_backbone'] == DEFAULT_IMAGE_BACKBONE
     for config in ('mini_fbm_sfie.py', 'mini_fbm_sketch.py'):
         cfg = Config.fromfile(str(REPO / 'projects' / 'imagin4d' / config))
         for loader in ('train_dataloader', 'test_dataloader'):
             load = cfg[loader]['dataset']['pipeline'][0]
-            assert load['image_backbone'] == dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
+            assert load['image_backbone'] == DEFAULT_IMAGE_BACKBONE == dict(type='EfficientNetLite0Backbone',
+                                                                            preprocess=dict(size=448))
             index = load['reference_index'].format(data_root=mini_fbm_prepared)
             spec = cache.spec_for(load['image_backbone'])
             for entry in load_reference_index(index)[:2]:

@@ -25,6 +25,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 from mmengine.config import DictAction  # noqa: E402
 
+from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE  # noqa: E402
 from imagin4d.engine.runner_setup import load_config, prepare_runtime, run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 from imagin4d.utils.paths import resolve_data_path  # noqa: E402
@@ -112,7 +113,7 @@ def main(argv=None):
     ref = loaders[0]
     written = write_mirrored_references(resolve_data_path(ref['reference_index'], ds_cfg.data_root),
                                         resolve_data_path(ref['feature_cache'], ds_cfg.data_root),
-                                        ref.get('image_backbone') or dict(type='EfficientNetLite0Backbone'))
+                                        ref.get('image_backbone') or DEFAULT_IMAGE_BACKBONE)
     print(f'mirrored references: {written} written')
 
     datasets = {}

@@ -14,6 +14,7 @@ Only entries that are missing (or unreadable) are computed; training reads the c
 list of records whose --text-key field holds them.
 """
 import argparse
+import copy
 import glob
 import json
 import os.path as osp
@@ -36,7 +37,7 @@ def parse_args(argv=None):
                         help='a model or data set config: its image_backbone and text_feature_encoder (what its '
                              'pipelines read) replace the --backbone and --text-encoder defaults')
     parser.add_argument('--backbone', default=None,
-                        help='registered image backbone (default: EfficientNetLite0Backbone)')
+                        help='registered image backbone (default: EfficientNetLite0 at 448 px, what the configs read)')
     parser.add_argument('--backbone-cfg', type=json.loads, default={},
                         help='JSON keyword arguments of the backbone (checkpoint, arch, preprocess, ...), merged into '
                              "those of --config's backbone")
@@ -122,8 +123,9 @@ def extractor_configs(args) -> tuple:
                 raise UserError(f'--config {args.config}: field "{key}" must be a model config dict with a "type", '
                                 f'got {cfg.get(key)!r}')
             from_config[key] = cfg[key].to_dict()
+    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
     image = (dict(type=args.backbone) if args.backbone else from_config.get('image_backbone')
-             or dict(type='EfficientNetLite0Backbone'))
+             or copy.deepcopy(DEFAULT_IMAGE_BACKBONE))
     text = (dict(type=args.text_encoder) if args.text_encoder else from_config.get('text_feature_encoder')
             or dict(type='MiniLMTextEncoder'))
     return merged(image, args.backbone_cfg), merged(text, args.text_encoder_cfg)

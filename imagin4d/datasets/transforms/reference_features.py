@@ -6,6 +6,7 @@ reference of an image lives) and `SampleObjectPoints` (fixed surface samples of 
 object-geometry loss and guidance). Frozen backbones never run here: a missing feature is an error that names
 the sample and the command that builds it.
 """
+import copy
 import os.path as osp
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
@@ -16,6 +17,11 @@ import torch
 from imagin4d.registry import TRANSFORMS
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.paths import resolve_data_path
+
+# The image backbone reference features are read with when a pipeline names none: EfficientNet-Lite0 at 448 px (a 14 x
+# 14 patch grid), what tools/data/prepare_mini_fbm.py caches and what the configs state (_base_/datasets/
+# hoi_references.py `image_backbone`; a test keeps the two equal).
+DEFAULT_IMAGE_BACKBONE = dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
 
 __all__ = ['LoadReferenceFeatures', 'SampleObjectPoints', 'mirrored_image_path']
 
@@ -42,7 +48,7 @@ class LoadReferenceFeatures:
         reference_index: index JSON (e.g. `{data_root}/references/train_mesh.json`: '{data_root}' is the window's
             data set root); None: no image.
         feature_cache: the feature cache root (`tools/data/cache_features.py --out`; '{data_root}' allowed).
-        image_backbone: the backbone config the image features were cached with.
+        image_backbone: the backbone config the image features were cached with (default: DEFAULT_IMAGE_BACKBONE).
         text_encoder: the text encoder config of the sentence features; None: no text features.
         feature_key: prefix of the image keys written ('image' -> image_patch / image_pooled; 'sketch' -> sketch_*).
         choice: 'random' or 'first' (default: 'first').
@@ -62,7 +68,7 @@ class LoadReferenceFeatures:
         if (reference_index or text_encoder) and not feature_cache:
             raise ValueError('LoadReferenceFeatures needs feature_cache=... (the cache_features.py --out folder)')
         if reference_index and not image_backbone:
-            image_backbone = dict(type='EfficientNetLite0Backbone')
+            image_backbone = copy.deepcopy(DEFAULT_IMAGE_BACKBONE)
         self.reference_index, self.feature_cache = reference_index, feature_cache
         self.image_backbone, self.text_encoder = image_backbone, text_encoder
         self.feature_key, self.choice, self.mirror = feature_key, choice, mirror
