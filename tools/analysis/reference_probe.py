@@ -28,15 +28,14 @@ import math
 import os.path as osp
 import sys
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-sys.path.insert(0, REPO)
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 import numpy as np  # noqa: E402
 
+from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE  # noqa: E402
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
-DATA_CONFIG = osp.join(REPO, 'projects', 'imagin4d', '_base_', 'datasets', 'mini_fbm.py')  # its image_backbone
 CELLS = 3  # pooled grid: CELLS x CELLS cells of the patch grid
 FRONTAL_DEG = 15.0  # a camera within this many degrees of the body's facing is 'frontal'
 PROBE_C = 0.01  # inverse L2 strength of the probe: thousands of pooled feature dimensions, about 2400 images
@@ -118,8 +117,8 @@ def main(argv=None):
     parser.add_argument('--references', help='folder of the reference indexes (default: <data-root>/references)')
     parser.add_argument('--style', default='mesh', help='reference style (mesh | sketch)')
     parser.add_argument('--backbone-cfg', default=None,
-                        help='JSON config of the frozen image backbone whose cached features are probed (default: '
-                             'image_backbone of projects/imagin4d/_base_/datasets/mini_fbm.py)')
+                        help='JSON config of the frozen image backbone whose cached features are probed (default: the '
+                             'one the configs read, EfficientNet-Lite0 at 448 px)')
     parser.add_argument('--cells', type=int, default=CELLS,
                         help='pool the patch grid to cells x cells (the grid size itself probes every patch)')
     parser.add_argument('--cv', type=int, default=0, metavar='K',
@@ -129,11 +128,7 @@ def main(argv=None):
     from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
     from imagin4d.evaluation.functional.probe import cv_scores, grouped_cv_predictions, linear_probe_accuracy
     factors = load_factors(args.data_root)['sequences']
-    if args.backbone_cfg:
-        backbone = json.loads(args.backbone_cfg)
-    else:
-        from mmengine.config import Config
-        backbone = Config.fromfile(DATA_CONFIG).image_backbone.to_dict()
+    backbone = json.loads(args.backbone_cfg) if args.backbone_cfg else DEFAULT_IMAGE_BACKBONE
     references = args.references or osp.join(args.data_root, 'references')
     x_train, train_names = reference_features(args.data_root, references, 'train', args.style, backbone, args.cells)
     x_test, test_names = reference_features(args.data_root, references, 'test', args.style, backbone, args.cells)
