@@ -32,6 +32,8 @@ def test_claim_verdicts_hand_computed():
     assert 'global_token > no_image: NO (0.400 vs 0.450' in lines
     assert 'sfie > global_token: yes, within the seed spread (0.500 vs 0.450' in lines
     assert 'sfie_spatial > uniform_image: not measured' in lines
+    # sfie_fused has only its start error: its end and xy errors are listed as not measured, not left out
+    assert '`waypoint_end_err` of the full model with summed streams within 10% of no image: not measured.' in lines
     # sketch vs mesh: |0.50 - 0.60| = 0.10 > 0.02 + 0.05 -> NO; |0.55 - 0.50| = 0.05 <= 0.02 + 0.10 -> yes
     assert '`ia_success` of sketch references about that of mesh references (sfie): NO (0.500 vs 0.600' in lines
     assert '`factor_accuracy` of sketch references about that of mesh references (sfie): yes (0.550 vs 0.500' in lines

@@ -592,6 +592,7 @@ def claim_lines(summary: dict, chance: dict) -> list:
         for metric in ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err'):
             full, base = _value(summary, variant, metric)[0], _value(summary, 'no_image', metric)[0]
             if math.isnan(full) or math.isnan(base):
+                lines.append(f'- `{metric}` of {name} within 10% of no image: not measured.')
                 continue
             verdict = 'yes' if full <= 1.1 * base else 'NO'
             lines.append(f'- `{metric}` of {name} within 10% of no image: {verdict} ({full:.1f} vs {base:.1f} mm, '
