@@ -1,6 +1,7 @@
 """Feature-extraction and feature-cache throughput of the default frozen extractors on this machine.
 
-Measures (median over repeats, after one warm-up): EfficientNet-Lite0 forward at 224 px (images/s, batch 16),
+Measures (median over repeats, after one warm-up), with the image backbone every config reads
+(`DEFAULT_IMAGE_BACKBONE`: EfficientNet-Lite0 at 448 px): its forward (images/s, batch 16),
 the whole image cache path (PNG decode + preprocess + forward + float16 npz write, images/s), MiniLM
 encoding (sentences/s) and the text cache path. Writes benchmarks/results/feature_throughput.{json,md}.
 A benchmark, not a test:  python benchmarks/feature_throughput.py [--repeats 5] [--threads N]
@@ -31,7 +32,7 @@ def parse_args():
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--num-images', type=int, default=64, help='images per cache-throughput repeat')
-    parser.add_argument('--image-size', type=int, default=512, help='side of the synthetic PNG renders')
+    parser.add_argument('--image-size', type=int, default=448, help='side of the synthetic PNG renders')
     parser.add_argument('--num-sentences', type=int, default=256)
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument('--device', default='cpu')
@@ -70,16 +71,19 @@ def main():
         torch.set_num_threads(args.threads)
     import imagin4d  # noqa: F401
     from imagin4d.registry import MODELS
+    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
     from imagin4d.rendering.feature_cache import FeatureCache
+    backbone_cfg = dict(DEFAULT_IMAGE_BACKBONE)
+    resolution = backbone_cfg['preprocess']['size']
     results = dict(command=' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
                    date=datetime.now(timezone.utc).isoformat(timespec='seconds'), machine=machine_info(),
                    settings=vars(args), measurements={})
     measure = results['measurements']
 
     start = time.perf_counter()
-    backbone = MODELS.build(dict(type='EfficientNetLite0Backbone')).to(args.device)
+    backbone = MODELS.build(backbone_cfg).to(args.device)
     measure['efficientnet_lite0_load_s'] = round(time.perf_counter() - start, 3)
-    pixels = torch.randn(args.batch_size, 3, 224, 224, device=args.device)
+    pixels = torch.randn(args.batch_size, 3, resolution, resolution, device=args.device)
 
     def forward():
         with torch.no_grad():
@@ -89,7 +93,7 @@ def main():
 
     median, times = timed(forward, args.repeats)
     measure['efficientnet_lite0_forward'] = dict(
-        images_per_s=round(args.batch_size / median, 2), batch_size=args.batch_size, resolution=224,
+        images_per_s=round(args.batch_size / median, 2), batch_size=args.batch_size, resolution=resolution,
         median_batch_s=round(median, 4), batch_s=[round(t, 4) for t in times])
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,7 +102,7 @@ def main():
 
         def cache_images():
             FeatureCache(osp.join(tmp, f'cache{next(caches)}')).compute(
-                paths, backbone, batch_size=args.batch_size, config=dict(type='EfficientNetLite0Backbone'),
+                paths, backbone, batch_size=args.batch_size, config=backbone_cfg,
                 progress=False)
 
         median, times = timed(cache_images, args.repeats)
@@ -107,13 +111,13 @@ def main():
             source=f'{args.image_size}x{args.image_size} PNG', batch_size=args.batch_size,
             median_s=round(median, 3), runs_s=[round(t, 3) for t in times])
         cache = FeatureCache(osp.join(tmp, 'cache0'))
-        spec = cache.spec_for(dict(type='EfficientNetLite0Backbone'))
+        spec = cache.spec_for(backbone_cfg)
         median, _ = timed(lambda: [cache.get(p, spec) for p in paths], args.repeats)
         measure['image_cache_read'] = dict(images_per_s=round(args.num_images / median, 1),
                                            entry_kib=round(os.path.getsize(cache.entry_path(paths[0], spec))
                                                            / 1024, 1))
         start = time.perf_counter()
-        report = cache.compute(paths, backbone, config=dict(type='EfficientNetLite0Backbone'), progress=False)
+        report = cache.compute(paths, backbone, config=backbone_cfg, progress=False)
         measure['image_cache_rerun_all_cached_s'] = round(time.perf_counter() - start, 3)
         assert report.computed == 0
 
@@ -152,7 +156,8 @@ def main():
 def markdown(results):
     m, mach = results['measurements'], results['machine']
     rows = [
-        ('EfficientNet-Lite0 forward, 224 px, batch %d' % m['efficientnet_lite0_forward']['batch_size'],
+        (f"EfficientNet-Lite0 forward, {m['efficientnet_lite0_forward']['resolution']} px, batch "
+         f"{m['efficientnet_lite0_forward']['batch_size']}",
          f"{m['efficientnet_lite0_forward']['images_per_s']} images/s"),
         (f"image cache build ({m['image_cache_build']['source']} decode + preprocess + forward + write)",
          f"{m['image_cache_build']['images_per_s']} images/s"),
@@ -169,7 +174,7 @@ def markdown(results):
              f"Machine: {mach['cpu']}, {mach['logical_cores']} logical cores, torch {mach['torch']} with "
              f"{mach['torch_threads']} threads, device {results['settings']['device']}"
              + (f" ({mach['cuda']})" if mach.get('cuda') else '') + '  ',
-             f"Load average (1/5/15 min) at start {mach.get('load_average_1_5_15_at_start')}, at end "
+             f"Load average (1/5/15 min) at start {mach.get('load_average_1_5_15')}, at end "
              f"{mach.get('load_average_1_5_15_at_end')} (the machine is shared: expect noise)", '',
              f"Median over {results['settings']['repeats']} repeats after one warm-up.", '',
              '| what | throughput |', '|---|---|'] + [f'| {a} | {b} |' for a, b in rows]

@@ -6,7 +6,8 @@ without the cache; measured for `render_scene` + style and for the whole `Refere
 Reports the median images/s over several runs and writes JSON + markdown with the machine information and
 the command to benchmarks/results/render_throughput_<tag>.{json,md}.
 
-    python benchmarks/render_throughput.py                      # toy humanoid, 10458 vertices
+    python benchmarks/render_throughput.py                      # toy humanoid, 10458 vertices, 448 px
+    python benchmarks/render_throughput.py --size 448 224       # both sizes in one run (their ratio is comparable)
     python benchmarks/render_throughput.py --body free --examples   # free body model; example images too
 """
 import argparse
@@ -26,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size', type=int, default=224, help='image width = height in pixels')
+    parser.add_argument('--size', type=int, nargs='+', default=[448],
+                        help='image width = height in pixels (several: each is measured, taking turns)')
     parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
     parser.add_argument('--runs', type=int, default=5, help='timed runs per style (the median is reported)')
     parser.add_argument('--images', type=int, default=20, help='images per run')
@@ -108,7 +110,7 @@ def main(argv=None):
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.examples:
-        write_examples(interaction, args.size, out_dir / f'render_examples_{args.body}.png')
+        write_examples(interaction, args.size[0], out_dir / f'render_examples_{args.body}.png')
     look_at = look_at_point(body_verts, obj_verts)
     rng = np.random.default_rng(0)
     counter = [0]
@@ -117,22 +119,24 @@ def main(argv=None):
         jitter = rng.normal(scale=1e-3, size=body_verts.shape).astype(np.float32)  # new arrays every image
         return dict(body_verts=body_verts + jitter, body_faces=body_faces, obj_verts=obj_verts, obj_faces=obj_faces)
 
-    def render_and_style(style):
-        camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=args.size, height=args.size)
+    def render_and_style(style, size):
+        camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=size, height=size)
         counter[0] += 1
         image = style(render_scene(**geometry(), camera=camera, **style.render_kwargs()))
-        assert image.shape == (args.size, args.size, 3)
+        assert image.shape == (size, size, 3)
 
     def reference_pipeline(pipeline):
         counter[0] += 1
         pipeline(f'bench/{counter[0]}', 0, geometry, look_at=look_at)
 
-    cases = []  # (style name, path, function)
-    for style_name in args.styles:
-        style = build_style(style_name)
-        pipeline = ReferenceRenderer(style, width=args.size, height=args.size, seed=0)  # no cache
-        cases.append((style_name, 'render+style', lambda style=style: render_and_style(style), None))
-        cases.append((style_name, 'ReferenceRenderer', lambda p=pipeline: reference_pipeline(p), pipeline))
+    cases = []  # ((size, style name), path, function, pipeline or None)
+    for size in args.size:
+        for style_name in args.styles:
+            style = build_style(style_name)
+            pipeline = ReferenceRenderer(style, width=size, height=size, seed=0)  # no cache
+            key = (size, style_name)
+            cases.append((key, 'render+style', lambda style=style, size=size: render_and_style(style, size), None))
+            cases.append((key, 'ReferenceRenderer', lambda p=pipeline: reference_pipeline(p), pipeline))
     for _, _, fn, _ in cases:
         for _ in range(args.warmup):
             fn()
@@ -157,40 +161,41 @@ def main(argv=None):
                      ms_per_image_p90=round(1000 * float(np.percentile(per_image, 90)), 1))
         if pipeline is not None:  # renders per image > 1 when cameras were re-sampled
             entry['renders_per_image'] = round((pipeline.renders - renders_before[id(pipeline)]) / len(per_image), 2)
-        results.setdefault(name, {})[path] = entry
-        print(f'{name} / {path}: {entry["images_per_s_median"]} images/s (median of {args.runs} runs x '
+        results.setdefault(f'{name[0]}px', {}).setdefault(name[1], {})[path] = entry
+        print(f'{name[0]} px {name[1]} / {path}: {entry["images_per_s_median"]} images/s (median of {args.runs} runs x '
               f'{args.images} images), p50 {entry["ms_per_image_p50"]} ms/image', flush=True)
 
-    gl_name = get_renderer(args.size, args.size).gl_renderer_name
+    gl_name = get_renderer(args.size[0], args.size[0]).gl_renderer_name
     tag = args.tag or ('cpu' if gl_name and 'llvmpipe' in gl_name.lower() else 'gpu')
     record = dict(
         benchmark='render_throughput', date=datetime.datetime.now().isoformat(timespec='seconds'),
         command='python ' + ' '.join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO), *sys.argv[1:]]),
-        settings=dict(size=args.size, runs=args.runs, images_per_run=args.images, warmup=args.warmup,
+        settings=dict(sizes=args.size, runs=args.runs, images_per_run=args.images, warmup=args.warmup,
                       body=body_desc, object=f'box subdivided ({len(obj_verts)} vertices)',
                       renderer_version=RENDERER_VERSION,
                       note='fresh vertex arrays and a new sampled camera per image; no cache'),
         results=results, machine=dict(render_machine_info(gl_name), load_average_at_start=load_before))
     (out_dir / f'render_throughput_{tag}.json').write_text(json.dumps(record, indent=2) + '\n')
     lines = [f'# Render throughput ({tag})', '', f'Command: `{record["command"]}`', '',
-             f'{args.size}x{args.size}, {body_desc} + {record["settings"]["object"]}; '
+             f'{" and ".join(f"{s}x{s}" for s in args.size)} (taking turns), {body_desc} + '
+             f'{record["settings"]["object"]}; '
              f'{record["settings"]["note"]}.', '',
              '`render+style`: `render_scene` + the style. `ReferenceRenderer`: the whole uncached pipeline (camera '
              'sampling, in-view and occlusion checks with two extra flat passes, re-sampling, style).', '',
-             '| style | path | images/s (median) | runs | ms/image p50 | ms/image p90 | renders/image |',
-             '|---|---|---|---|---|---|---|']
-    for name, modes in results.items():
-        for mode, r in modes.items():
-            lines.append(f'| {name} | {mode} | {r["images_per_s_median"]} | '
-                         f'{", ".join(map(str, r["images_per_s_runs"]))} | {r["ms_per_image_p50"]} | '
-                         f'{r["ms_per_image_p90"]} | {r.get("renders_per_image", 1)} |')
+             '| size | style | path | images/s (median) | runs | ms/image p50 | ms/image p90 | renders/image |',
+             '|---|---|---|---|---|---|---|---|']
+    for size, styles in results.items():
+        for name, modes in styles.items():
+            for mode, r in modes.items():
+                lines.append(f'| {size} | {name} | {mode} | {r["images_per_s_median"]} | '
+                             f'{", ".join(map(str, r["images_per_s_runs"]))} | {r["ms_per_image_p50"]} | '
+                             f'{r["ms_per_image_p90"]} | {r.get("renders_per_image", 1)} |')
     m = record['machine']
-    lines += ['', f'Machine: {m.get("cpu_model")} ({m["cpu_count"]} CPUs, shared; 1/5/15-min load average at the '
-              f'start {m["load_average_at_start"]}, at the end {m["load_average_1_5_15"]}), OpenGL renderer '
+    lines += ['', f'Machine: {m["cpu"]} ({m["logical_cores"]} logical cores, shared; 1/5/15-min load average at '
+              f'the start {m["load_average_at_start"]}, at the end {m["load_average_1_5_15"]}), OpenGL renderer '
               f'`{m["gl_renderer"]}` via PYOPENGL_PLATFORM={m["pyopengl_platform"]}; {m["platform"]}, '
-              f'Python {m["python"]}, '
-              f'{", ".join(f"{k} {v}" for k, v in m["versions"].items())}; commit {m["git_commit"]}; '
-              f'{record["date"]}.', '']
+              f'Python {m["python"]}, numpy {m["numpy"]}, pyrender {m["pyrender"]}, PyOpenGL {m["PyOpenGL"]}; '
+              f'commit {m["git_commit"]}; {record["date"]}.', '']
     (out_dir / f'render_throughput_{tag}.md').write_text('\n'.join(lines))
     print(f'wrote {out_dir}/render_throughput_{tag}.{{json,md}}')
 

@@ -1,0 +1,38 @@
+"""benchmarks/: each benchmark script runs end to end at a tiny size and writes the record its README promises
+(the numbers themselves are measured by running the scripts, not here)."""
+import json
+import os
+
+from testing_utils import REPO, run_tool
+
+
+def test_render_throughput_writes_one_row_per_size_style_and_path(tmp_path):
+    run_tool(['benchmarks/render_throughput.py', '--size', '48', '32', '--runs', '2', '--images', '1', '--warmup', '0',
+              '--out-dir', tmp_path, '--tag', 'test'], cwd=REPO)
+    record = json.loads((tmp_path / 'render_throughput_test.json').read_text())
+    assert record['settings']['sizes'] == [48, 32]
+    assert set(record['results']) == {'48px', '32px'}
+    for styles in record['results'].values():
+        assert set(styles) == {'mesh', 'sketch'}
+        for paths in styles.values():
+            assert set(paths) == {'render+style', 'ReferenceRenderer'}
+            for entry in paths.values():
+                assert len(entry['images_per_s_runs']) == 2 and entry['images_per_s_median'] > 0
+    table = (tmp_path / 'render_throughput_test.md').read_text()
+    rows = [line for line in table.splitlines() if line.startswith('| 48px') or line.startswith('| 32px')]
+    assert len(rows) == 8
+    assert f'({os.cpu_count()} logical cores' in table and '--size 48 32' in table
+
+
+def test_feature_throughput_measures_the_configs_backbone(tmp_path):
+    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
+    run_tool(['benchmarks/feature_throughput.py', '--repeats', '1', '--batch-size', '2', '--num-images', '2',
+              '--image-size', '64', '--num-sentences', '4', '--threads', '1', '--out-dir', tmp_path], cwd=REPO)
+    record = json.loads((tmp_path / 'feature_throughput.json').read_text())
+    measured = record['measurements']
+    size = DEFAULT_IMAGE_BACKBONE['preprocess']['size']
+    assert measured['efficientnet_lite0_forward']['resolution'] == size
+    # a 448-px read gives 14 x 14 patches of 1280 float16 channels (+ the pooled vector): at least 14*14*1280*2 bytes
+    assert measured['image_cache_read']['entry_kib'] >= (size // 32) ** 2 * 1280 * 2 / 1024
+    table = (tmp_path / 'feature_throughput.md').read_text()
+    assert f'EfficientNet-Lite0 forward, {size} px, batch 2' in table and 'at start None' not in table
