@@ -30,8 +30,16 @@ def matmul_peak(device: str, n: int = 1024, repeats: int = 5) -> float:
     return 2 * n ** 3 / median / 1e9
 
 
-def synthetic_batch(batch: int, frames: int = 120, patches: int = 49, image_dim: int = 1280, text_len: int = 16,
+def default_patch_count() -> int:
+    """Patch tokens per reference image that the configs' backbone gives (EfficientNet-Lite0, stride 32: 14 x 14
+    at 448 px)."""
+    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
+    return (DEFAULT_IMAGE_BACKBONE['preprocess']['size'] // 32) ** 2
+
+
+def synthetic_batch(batch: int, frames: int = 120, patches: int = None, image_dim: int = 1280, text_len: int = 16,
                     device: str = 'cpu') -> dict:
+    patches = patches or default_patch_count()
     g = torch.Generator().manual_seed(0)
     motion = torch.rand(batch, frames, 220, generator=g) * 2 - 1
     mask = torch.zeros(batch, frames, 220, dtype=torch.bool)
@@ -119,7 +127,7 @@ def main():
              f'Command: `{info["command"]}`  ', f'Machine: {info["cpu"]}, {info["logical_cores"]} logical cores, '
              f'torch {info["torch"]}, {args.threads} thread(s), load {info["load_average_1_5_15"]}  ',
              f'Measured fp32 matmul peak (1024^3): {peak:.1f} GFLOP/s. Medians of {args.repeats} steps; synthetic '
-             'batches of the real shapes (data loading excluded).', '',
+             f'batches of the real shapes ({default_patch_count()} image patches; data loading excluded).', '',
              '| ' + ' | '.join(keys) + ' |', '|' + '---|' * len(keys)]
     lines += ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows]
     out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
