@@ -47,7 +47,8 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(result, indent=2))
     backends = [k for k in rows[0] if k != 'shape']
-    lines = [f'# Attention backends ({machine["device"]}, {machine["torch_threads"]} threads, torch {machine["torch"]})',
+    title = f'{machine["device"]}, {machine["torch_threads"]} threads, torch {machine["torch"]}'
+    lines = [f'# Attention backends ({title})',
              '', f'Command: `{result["command"]}`; {result["unit"]} over {args.repeats} repeats; 25% of keys masked.',
              '', '| shape | ' + ' | '.join(backends) + ' | math / sdpa |', '|' + '---|' * (len(backends) + 2)]
     for row in rows:

@@ -102,7 +102,8 @@ def bench_one(size: str, name: str, batch: int, repeats: int, device: str, peak:
     return dict(size=size, config=name, batch=batch, params_m=round(params / 1e6, 2),
                 train_iter_s=round(step_s, 4), train_iters_per_s=round(1 / step_s, 3),
                 train_samples_per_s=round(batch / step_s, 2), gflops_per_step=round(flops / 1e9, 2),
-                achieved_gflops=round(flops / step_s / 1e9, 2), fraction_of_matmul_peak=round(flops / step_s / 1e9 / peak, 3),
+                achieved_gflops=round(flops / step_s / 1e9, 2),
+                fraction_of_matmul_peak=round(flops / step_s / 1e9 / peak, 3),
                 ddim_steps=steps, gen_batch=gen_batch['motion'].shape[0], gen_s=round(gen_s, 3),
                 gen_samples_per_s=round(gen_batch['motion'].shape[0] / gen_s, 3))
 

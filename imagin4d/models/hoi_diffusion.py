@@ -335,11 +335,12 @@ class HOIDiffusion(BaseModel):
         schedule = self.diffusion.schedule
         clip = self.diffusion.clip_x0
         if kind == 'ddim':
-            return DIFFUSION_SCHEDULERS.build(dict(type='DDIMSampler', schedule=schedule, num_steps=int(cfg['num_steps']),
-                                                   eta=float(cfg['eta']), clip_x0=clip))
-        if kind == 'ddpm':
-            return DIFFUSION_SCHEDULERS.build(dict(type='DDPMSampler', schedule=schedule, num_steps=int(cfg['num_steps']),
+            return DIFFUSION_SCHEDULERS.build(dict(type='DDIMSampler', schedule=schedule,
+                                                   num_steps=int(cfg['num_steps']), eta=float(cfg['eta']),
                                                    clip_x0=clip))
+        if kind == 'ddpm':
+            return DIFFUSION_SCHEDULERS.build(dict(type='DDPMSampler', schedule=schedule,
+                                                   num_steps=int(cfg['num_steps']), clip_x0=clip))
         raise ValueError(f"test_cfg.sampler must be 'ddim' or 'ddpm', got {cfg['sampler']!r}")
 
     def guidance_scales(self) -> Dict[str, float]:

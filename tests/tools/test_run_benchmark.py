@@ -358,7 +358,8 @@ def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
     assert page.startswith('# mini-FBM benchmark (smoke run)')
     for variant in ('no_image', 'sfie'):
         merged = json.loads((work / variant / 'seed0' / 'metrics.json').read_text())
-        assert {'ia_success', 'factor_accuracy', 'waypoint_xy_err', 'contact_f1', 'fid', 'r_precision_top3'} <= set(merged)
+        expected = {'ia_success', 'factor_accuracy', 'waypoint_xy_err', 'contact_f1', 'fid', 'r_precision_top3'}
+        assert expected <= set(merged)
         mean = sum(merged[k] for k in ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')) / 3
         assert merged['factor_accuracy'] == pytest.approx(mean)
         row = next(line for line in page.splitlines() if line.startswith(f'| {variant} | 1 |'))

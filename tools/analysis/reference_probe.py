@@ -107,7 +107,8 @@ def side_breakdown(correct: np.ndarray, hand: np.ndarray, layout: np.ndarray, az
     correct, hand ('left' | 'right'), layout, azimuth (degrees, + = the body's left): (N,)."""
     view = np.where(np.abs(azimuth) < FRONTAL_DEG, 'frontal',
                     np.where((azimuth > 0) == (hand == 'left'), 'grasp_side', 'other_side'))
-    return {f'{kind}_{value}': dict(accuracy=float(correct[labels == value].mean()), images=int((labels == value).sum()))
+    return {f'{kind}_{value}': dict(accuracy=float(correct[labels == value].mean()),
+                                    images=int((labels == value).sum()))
             for kind, labels in (('layout', layout), ('view', view)) for value in sorted(set(labels.tolist()))}
 
 

@@ -25,10 +25,10 @@ archived run is reused only on a mini-FBM with the same generator version, seed,
 `_base_` it inherits, changed what it trains is not reused); otherwise the benchmark stops and names the file and the
 field. An earlier build that is gone can be declared the same as the current one in `ARCHIVE/equivalent_builds.json`
 (with the evidence; declarations chain, old -> same_as -> ...); the page names the build and the machines its runs
-were measured on, and refuses to put runs of different builds in one table. FID and R-precision are scored by the archive's committed evaluator
-(`ARCHIVE/evaluator/text_motion_evaluator.pth`, unless --evaluator-ckpt; without either one is trained into the work
-dir), whose digest each run records; the distribution table holds the runs of one evaluator (the commonest) and the
-page names the others.
+were measured on, and refuses to put runs of different builds in one table. FID and R-precision are scored by the
+archive's committed evaluator (`ARCHIVE/evaluator/text_motion_evaluator.pth`, unless --evaluator-ckpt; without either
+one is trained into the work dir), whose digest each run records; the distribution table holds the runs of one
+evaluator (the commonest) and the page names the others.
 """
 import argparse
 import csv

@@ -117,7 +117,8 @@ def body_levels(data_root: str, split: str = 'test') -> Dict[str, Tuple[float, f
     the object and the action (`feasible_options` of that body and object, drawn as `_pick_option` draws, restricted
     to the action the prompt names); body prior = mean p(true value) (a model that samples that distribution),
     no-image ceiling = how often its most probable value is the true one (ties split): no model without the image
-    does better on average. The bodies are built from the data root's own body model files and the factors file's betas."""
+    does better on average. The bodies are built from the data root's own body model files and the factors file's
+    betas."""
     from .factors import FACTOR_NAMES, distribution_accuracy
     meta = load_factors(data_root)
     model_dir = osp.join(data_root, 'smpl_all_models')
@@ -134,7 +135,8 @@ def body_levels(data_root: str, split: str = 'test') -> Dict[str, Tuple[float, f
         joint = {option: p for option, p in cache[key].items() if option[0] == seq['action']}
         if not joint:
             raise ValueError(f'{osp.join(data_root, FACTORS_FILE)}: sequence {seq_name}: the body of '
-                             f'{seq["subject"]} has no feasible {seq["action"]} of {seq["object"]} (another generator?)')
+                             f'{seq["subject"]} has no feasible {seq["action"]} of {seq["object"]} '
+                             '(another generator?)')
         total = sum(joint.values())
         for name in FACTOR_NAMES:
             marginal = Counter()

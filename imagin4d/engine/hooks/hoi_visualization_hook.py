@@ -73,7 +73,8 @@ class HOIVisualizationHook(Hook):
         self._visualize(runner, batch_idx, outputs, 'test')
 
     def _visualize(self, runner, batch_idx: int, outputs: Optional[Sequence], mode: str) -> None:
-        if not self.draw or mode not in self.modes or not outputs or batch_idx % self.interval or self._drawn >= self.max_samples:
+        if (not self.draw or mode not in self.modes or not outputs or batch_idx % self.interval
+                or self._drawn >= self.max_samples):
             return
         self._drawn += 1
         if not is_main_process():
