@@ -72,6 +72,11 @@ def test_every_config_builds():
         for loader in (cfg.train_dataloader, cfg.test_dataloader):
             for t in loader.dataset.pipeline:
                 TRANSFORMS.build(t)
+    # the routing check: SFIE spatial's encoders with the full model's routing
+    check = load_cfg(REPO / 'projects' / 'imagin4d' / 'checks' / 'mini_fbm_sfie_spatial_separate.py')
+    model = MODELS.build(check.model)
+    assert type(model.encoders['image_encoder']).__name__ == 'SpatiallyFactorizedImageEncoder'
+    assert 'frame_image_encoder' not in model.encoders and model.denoiser.stream_fusion == 'separate'
     fbm = load_cfg(REPO / 'projects' / 'imagin4d' / 'fbm_sfie.py')
     assert fbm.model.denoiser.width == 512 and fbm.model.denoiser.head_dim == 256     # CHOIS's FBM size
 
