@@ -59,6 +59,25 @@ def test_single_runs_are_not_called_clear():
     assert 'sketch references about that of mesh references (sfie): cannot judge, one run: no seed spread' in lines
 
 
+def test_routing_check_is_judged_only_when_run(tmp_path):
+    bench = _module()
+    summary = {'sfie_spatial': dict(ia_success=(0.40, 0.05, 3), ia_pose_err=(0.095, 0.002, 3))}
+    assert 'Check, not a claim' not in '\n'.join(bench.claim_lines(summary, {}))
+    summary['sfie_spatial_separate'] = dict(ia_success=(0.52, 0.03, 3), ia_pose_err=(0.080, 0.010, 3))
+    lines = '\n'.join(bench.claim_lines(summary, {}))
+    # 0.52 - 0.40 = 0.12 > 0.05 + 0.03: clearly; pose 0.095 - 0.080 = 0.015 > 0.002 + 0.010: clearly
+    assert '`ia_success` sfie_spatial_separate > sfie_spatial: clearly (0.520 vs 0.400, gap +0.120' in lines
+    assert '`ia_pose_err` sfie_spatial > sfie_spatial_separate (lower is better): clearly (0.095 vs 0.080' in lines
+    # the check runs its own config, is not in the default benchmark, and joins a --collect page once it has run
+    assert bench.config_file('sfie_spatial_separate') == 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py'
+    assert 'sfie_spatial_separate' not in bench.parse_args([]).variants
+    args = bench.parse_args(['--work-dir', str(tmp_path), '--archive', str(tmp_path / 'archive')])
+    assert not bench.finished(args, 'sfie_spatial_separate', 1)
+    (tmp_path / 'sfie_spatial_separate' / 'seed1').mkdir(parents=True)
+    (tmp_path / 'sfie_spatial_separate' / 'seed1' / 'metrics.json').write_text('{}')
+    assert bench.finished(args, 'sfie_spatial_separate', 1) and not bench.finished(args, 'sfie_spatial_separate', 0)
+
+
 def test_wall_time_is_the_union_of_the_run_intervals():
     bench = _module()
     # two overlapping runs (0-10, 5-12: 12 s), one inside them (6-7), and a later session (100-103: 3 s)

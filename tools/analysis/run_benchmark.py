@@ -2,7 +2,7 @@
 mirrored-reference test, and write one results page with the paper's claims checked against the numbers.
 
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
-        [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_fused]
+        [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_fused [sfie_spatial_separate]]
         [--work-dir work_dirs/benchmark]
         [--out docs/results_mini_fbm.md] [--notes docs/results_mini_fbm_notes.md] [--num-steps 20]
         [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke]
@@ -51,6 +51,8 @@ sys.path.insert(0, REPO)
 EQUIVALENT_BUILDS = 'equivalent_builds.json'  # in the archive: earlier builds declared the same data
 DATA_ROOT_VARS = ('IMAGIN4D_MINI_FBM_ROOT', 'IMAGIN4D_FBM_ROOT', 'IMAGIN4D_BEHAVE_ROOT')
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_fused')
+# Checks of a cause, run only when named in --variants (not part of the default benchmark): variant -> config.
+CHECK_VARIANTS = {'sfie_spatial_separate': 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py'}
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
 EVALUATOR_FILE = 'evaluator/text_motion_evaluator.pth'  # in the archive: the evaluator every archived run uses
 DISTRIBUTION_COLUMNS = ('fid', 'r_precision_top1', 'r_precision_top3', 'matching_score', 'diversity')
@@ -75,7 +77,8 @@ def parse_args(argv=None):
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--iters', type=int, default=2000, help='training iterations of every variant')
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS + tuple(CHECK_VARIANTS),
+                        help='default: every variant of the paper; the checks (CHECK_VARIANTS) only when named')
     parser.add_argument('--num-steps', type=int, default=20, help='DDIM sampling steps at test time')
     parser.add_argument('--work-dir', default='work_dirs/benchmark')
     parser.add_argument('--out', default='docs/results_mini_fbm.md')
@@ -155,9 +158,10 @@ def main(argv=None):
                 eval_dir, *extra)
     tasks = [(variant, seed) for seed in args.seeds for variant in args.variants]
     missing = []
-    if args.collect:
-        done = [t for t in tasks if osp.isfile(osp.join(args.work_dir, t[0], f'seed{t[1]}', 'metrics.json'))
-                or (args.archive and osp.isfile(archive_file(args, *t)))]
+    if args.collect:   # the checks join the page when they have run
+        tasks += [(variant, seed) for seed in args.seeds for variant in CHECK_VARIANTS
+                  if variant not in args.variants and finished(args, variant, seed)]
+        done = [t for t in tasks if finished(args, *t)]
         missing, tasks = [t for t in tasks if t not in done], done
         if not tasks:
             raise SystemExit(f'--collect: no finished runs under {args.work_dir}')
@@ -237,7 +241,7 @@ def cpu_name() -> str:
 
 
 def config_file(variant: str) -> str:
-    return f'projects/imagin4d/mini_fbm_{variant}.py'
+    return CHECK_VARIANTS.get(variant, f'projects/imagin4d/mini_fbm_{variant}.py')
 
 
 def config_identity(config: str) -> dict:
@@ -255,6 +259,12 @@ def config_identity(config: str) -> dict:
 
 def archive_file(args, variant: str, seed: int) -> str:
     return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
+
+
+def finished(args, variant: str, seed: int) -> bool:
+    """Whether the run has its merged metrics, in the work dir or the archive."""
+    return (osp.isfile(osp.join(args.work_dir, variant, f'seed{seed}', 'metrics.json'))
+            or bool(args.archive) and osp.isfile(archive_file(args, variant, seed)))
 
 
 def read_archived(args, variant: str, seed: int) -> Optional[dict]:
@@ -606,6 +616,12 @@ def claim_lines(summary: dict, chance: dict) -> list:
     for metric in ('ia_success', 'factor_accuracy', 'factor_layout'):
         lines.append(f'- `{metric}` of sketch references about that of mesh references (sfie): '
                      f'{_close(summary, "sketch", "sfie", metric)}.')
+    if 'sfie_spatial_separate' in summary:   # the routing check, when it was run
+        lines.append('- Check, not a claim of the paper: does routing each stream to its own modulation give the '
+                     'spatial tokens their adherence back? `ia_success` sfie_spatial_separate > sfie_spatial: '
+                     f'{_above(summary, "sfie_spatial_separate", "sfie_spatial", "ia_success")}; `ia_pose_err` '
+                     'sfie_spatial > sfie_spatial_separate (lower is better): '
+                     f'{_above(summary, "sfie_spatial", "sfie_spatial_separate", "ia_pose_err")}.')
     return lines
 
 
