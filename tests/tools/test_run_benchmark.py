@@ -68,6 +68,10 @@ def test_routing_check_is_judged_only_when_run(tmp_path):
     # 0.52 - 0.40 = 0.12 > 0.05 + 0.03: clearly; pose 0.095 - 0.080 = 0.015 > 0.002 + 0.010: clearly
     assert '`ia_success` sfie_spatial_separate > sfie_spatial: clearly (0.520 vs 0.400, gap +0.120' in lines
     assert '`ia_pose_err` sfie_spatial > sfie_spatial_separate (lower is better): clearly (0.095 vs 0.080' in lines
+    assert 'sfie_spatial_separate > uniform_image: not measured' in lines
+    summary['global_token'] = dict(ia_success=(0.50, 0.01, 3))   # 0.52 - 0.50 = 0.02 < 0.03 + 0.01
+    assert ('sfie_spatial_separate > global_token: yes, within the seed spread (0.520 vs 0.500'
+            in '\n'.join(bench.claim_lines(summary, {})))
     # the check runs its own config, is not in the default benchmark, and joins a --collect page once it has run
     assert bench.config_file('sfie_spatial_separate') == 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py'
     assert 'sfie_spatial_separate' not in bench.parse_args([]).variants

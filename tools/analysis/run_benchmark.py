@@ -621,7 +621,11 @@ def claim_lines(summary: dict, chance: dict) -> list:
                      'spatial tokens their adherence back? `ia_success` sfie_spatial_separate > sfie_spatial: '
                      f'{_above(summary, "sfie_spatial_separate", "sfie_spatial", "ia_success")}; `ia_pose_err` '
                      'sfie_spatial > sfie_spatial_separate (lower is better): '
-                     f'{_above(summary, "sfie_spatial", "sfie_spatial_separate", "ia_pose_err")}.')
+                     f'{_above(summary, "sfie_spatial", "sfie_spatial_separate", "ia_pose_err")}; and the two '
+                     'ablation claims at that routing: `ia_success` sfie_spatial_separate > uniform_image: '
+                     f'{_above(summary, "sfie_spatial_separate", "uniform_image", "ia_success")}; '
+                     'sfie_spatial_separate > global_token: '
+                     f'{_above(summary, "sfie_spatial_separate", "global_token", "ia_success")}.')
     return lines
 
 
