@@ -261,9 +261,14 @@ def archive_file(args, variant: str, seed: int) -> str:
     return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
 
 
+def run_dir(args, variant: str, seed: int) -> str:
+    """The work dir of one run: its checkpoint, test outputs and merged metrics (`metrics.json`)."""
+    return osp.join(args.work_dir, variant, f'seed{seed}')
+
+
 def finished(args, variant: str, seed: int) -> bool:
     """Whether the run has its merged metrics, in the work dir or the archive."""
-    return (osp.isfile(osp.join(args.work_dir, variant, f'seed{seed}', 'metrics.json'))
+    return (osp.isfile(osp.join(run_dir(args, variant, seed), 'metrics.json'))
             or bool(args.archive) and osp.isfile(archive_file(args, variant, seed)))
 
 
@@ -431,7 +436,7 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
     """Train, test and mirror-test one variant at one seed (skipping what exists, in the work dir or the archive)
     -> its merged metrics JSON."""
     config = config_file(variant)
-    wd = osp.join(args.work_dir, variant, f'seed{seed}')
+    wd = run_dir(args, variant, seed)
     metrics_file = osp.join(wd, 'metrics.json')
     if osp.isfile(metrics_file) or restore_archived(run, args, variant, seed, metrics_file):
         return metrics_file
