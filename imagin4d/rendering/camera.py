@@ -26,7 +26,8 @@ MIRROR_WORLD = np.diag([-1.0, 1.0, 1.0])
 # the direction the body faces and stays within 70 degrees of it: the camera sees the body's front, so the body's
 # left is on the image's right. Over the full circle the side of a grasp is unreadable from an untextured body
 # (front and back views look alike at 224 px); measured on mini-FBM: the trained models got the side right from
-# front views and reversed from back views, at chance overall (docs/archive/results_mini_fbm_2000_front_3seeds.md).
+# front views and reversed from back views, at chance overall
+# (docs/results/archive/results_mini_fbm_2000_front_3seeds.md).
 DEFAULT_CAMERA_RANGES = dict(azimuth_range=(-70.0, 70.0), elevation_range=(10.0, 35.0),
                              distance_range=(2.5, 3.3), fov_range=(45.0, 55.0))
 

@@ -4,7 +4,7 @@ mirrored-reference test, and write one results page with the paper's claims chec
     python tools/analysis/run_benchmark.py [--data-root data/mini_fbm] [--seeds 0 1 2] [--iters 2000]
         [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_fused [sfie_spatial_separate]]
         [--work-dir work_dirs/benchmark]
-        [--out docs/results_mini_fbm.md] [--notes docs/results_mini_fbm_notes.md] [--num-steps 20]
+        [--out docs/results/results_mini_fbm.md] [--notes docs/results/results_mini_fbm_notes.md] [--num-steps 20]
         [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke]
 
 Every step is one of the project's own tools, run as a subprocess (its command is recorded in the report):
@@ -81,7 +81,7 @@ def parse_args(argv=None):
                         help='default: every variant of the paper; the checks (CHECK_VARIANTS) only when named')
     parser.add_argument('--num-steps', type=int, default=20, help='DDIM sampling steps at test time')
     parser.add_argument('--work-dir', default='work_dirs/benchmark')
-    parser.add_argument('--out', default='docs/results_mini_fbm.md')
+    parser.add_argument('--out', default='docs/results/results_mini_fbm.md')
     parser.add_argument('--evaluator-ckpt', default=None, help='trained text-motion evaluator (default: train one)')
     parser.add_argument('--jobs', type=int, default=1, help='train/test chains run at the same time (one per core)')
     parser.add_argument('--notes', default=None, help='Markdown inserted after the claims (default: none)')

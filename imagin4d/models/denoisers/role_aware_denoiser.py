@@ -57,8 +57,8 @@ class RoleAwareDenoiser(nn.Module):
         cond_dim: C, width of the streams and timestep embedding (default: width).
         stream_names: the AdaLN streams this denoiser accepts (('base', 'waypoint', 'spatial_image')).
         stream_fusion: 'sum' (default; the baselines' configs) or 'separate' (the full model's configs: the
-            paper's h = LN(x)(1 + sum_s gamma_s) + sum_s beta_s; an open choice of the paper, §11 question 6;
-            separate streams kept the waypoint errors below no image on mini-FBM, see docs/results_mini_fbm.md).
+            paper's h = LN(x)(1 + sum_s gamma_s) + sum_s beta_s; the paper leaves the choice open; separate
+            streams kept the waypoint errors below no image on mini-FBM, see docs/results/results_mini_fbm.md).
         frame_token_dim: Cf of the frame tokens (default C).
         num_cross_attention_layers: k, how many of the last blocks cross-attend to frame tokens (1: the
             paper's "final-layer cross-attention"; 0 disables frame tokens).

@@ -6,7 +6,8 @@ feature_cache = '{data_root}/feature_cache'
 reference_style = 'mesh'
 # References are rendered at 448 px and read at 448 px: EfficientNet-Lite0 (stride 32) then gives a 14 x 14 patch grid,
 # close to the paper's DINOv2 16 x 16; at its native 224 px the grid is 7 x 7, too coarse to tell which hand grasps
-# (docs/results_mini_fbm_notes.md). tools/data/cache_features.py --config <this config> caches with the same backbone.
+# (docs/results/results_mini_fbm_notes.md). tools/data/cache_features.py --config <this config> caches with the same
+# backbone.
 image_backbone = dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
 text_feature_encoder = dict(type='MiniLMTextEncoder')
 window = 120
