@@ -1,4 +1,4 @@
-"""BEHAVEDataset: BEHAVE 30 fps windows, converted to the Z-up world frame of DESIGN section 3.
+"""BEHAVEDataset: BEHAVE 30 fps windows, converted to the Z-up world frame of docs/conventions.md.
 
 Owns the BEHAVE reader: `<seq>/smpl_fit_all.npz` + `<seq>/object_fit_all.npz` of the 30 fps release,
 the simplified object templates, `split.json`, the Kinect-camera -> Z-up conversion, and contacts from

@@ -1,6 +1,6 @@
 """Per-window canonical frame: body heading, the yaw + xy-shift that canonicalises a window, rigid maps.
 
-Owns the canonicalisation convention of DESIGN section 3 (world Z-up): rotate about z so that the
+Owns the canonicalisation convention of docs/conventions.md (world Z-up): rotate about z so that the
 frame-0 body faces `CANONICAL_FORWARD` (+Y) and move the frame-0 root xy to the origin (z unchanged);
 the object gets the same rigid transform. Rigid transforms are pairs (R (..., 3, 3), t (..., 3))
 acting on row-vector points as `p @ R^T + t`. Pure batched torch.

@@ -1,6 +1,6 @@
 """The depicted frame t* of a window: contact-centred for evaluation, contact-biased samples for training.
 
-Owns `contact_intervals`, `contact_centred_frame` and `sample_depicted_frames` (DESIGN section 3). Contacts
+Owns `contact_intervals`, `contact_centred_frame` and `sample_depicted_frames` (docs/conventions.md). Contacts
 are per-frame booleans (T, C) in the codec order (left hand, right hand, left foot, right foot); only the
 hand columns count. Pure numpy.
 """

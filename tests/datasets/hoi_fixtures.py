@@ -1,7 +1,7 @@
 """Test-only writers of tiny FBM and BEHAVE releases in the exact on-disk layout (body models: the free body).
 
 Owns nothing in the library: these fixtures exist so the dataset tests can run without licensed data.
-Keys, dtypes and shapes follow /work/shared/research/data_and_peers.md sections 1.2 and 2.1.
+Keys, dtypes and shapes follow docs/user_guides/datasets.md (the FBM record and the BEHAVE layout).
 """
 import json
 import os

@@ -1,6 +1,6 @@
 """Tests of imagin4d.evaluation.functional motion / interaction / waypoint metrics against hand-computed values.
 
-Independent expectations: closed-form numbers (the CHOIS checks of chois_metrics.md), rotations built with
+Independent expectations: closed-form numbers (CHOIS cases, docs/user_guides/evaluation.md), rotations built with
 scipy, an analytic unit box for distances and penetration depth, and scikit-learn's DBSCAN for the 1-D
 clustering.
 """

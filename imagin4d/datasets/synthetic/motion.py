@@ -341,7 +341,7 @@ def _new_track(skel: ShapedSkeleton, xy: np.ndarray, psi: float, idle: int) -> T
 
 
 def _contact_centre(contacts: np.ndarray) -> int:
-    """The evaluation's depicted frame: middle of the longest hand-contact run (DESIGN section 3)."""
+    """The evaluation's depicted frame: middle of the longest hand-contact run (docs/conventions.md#depicted-frame)."""
     from imagin4d.rendering.depicted_frame import contact_centred_frame
     return contact_centred_frame(contacts)
 

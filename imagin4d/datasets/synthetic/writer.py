@@ -46,7 +46,7 @@ GENERATOR_VERSION = 2
 
 
 def sequence_record(seq: SynthSequence, seq_name: str, skel: ShapedSkeleton) -> dict:
-    """The FBM `.p` record of one sequence (keys, shapes and dtypes of data_and_peers.md section 1.2)."""
+    """The FBM `.p` record of one sequence (keys, shapes and dtypes of docs/user_guides/datasets.md#fbm--omomo)."""
     T = seq.num_frames
     scale = OBJECTS[seq.object_name].scale
     return {

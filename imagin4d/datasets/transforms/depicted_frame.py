@@ -1,6 +1,6 @@
 """SampleDepictedFrame: chooses the depicted frame t* of a window (the frame the reference image shows).
 
-Owns the t* rule of DESIGN section 3: training samples t*, biased towards hand-contact frames;
+Owns the t* rule of docs/conventions.md#depicted-frame: training samples t*, biased towards hand-contact frames;
 evaluation uses the contact-centred frame (middle of the longest hand contact interval, else the middle).
 """
 import numpy as np

@@ -1,4 +1,4 @@
-"""Image adherence (ours; DESIGN section 5): how well a generated motion matches the state a reference image shows.
+"""Image adherence (ours; docs/conventions.md): how well a generated motion matches the state a reference image shows.
 
 Owns the per-sample math, all at the depicted frame t* (GT at t* against the prediction at t*) and as the best
 match over a +-`window`-frame window of the PREDICTION around t* (GT still at t*; errors take the minimum,

@@ -1,7 +1,7 @@
 """Hand-object interaction metrics of the CHOIS protocol: contact from geometry, contact precision / recall /
 F1 / accuracy / percentage, and hand / body penetration depth into the placed object.
 
-Owns the CHOIS conventions (see /work/shared/research/chois_metrics.md):
+Owns the CHOIS conventions (see docs/user_guides/evaluation.md):
 - a hand is in contact in a frame when its hand point (joints24 22 / 23) is strictly closer than the
   threshold (5 cm) to the object; CHOIS measures the distance to the nearest object VERTEX (default here),
   `hand_object_distances(..., template_faces=...)` measures it to the mesh surface instead (0 inside);

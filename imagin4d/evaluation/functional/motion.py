@@ -1,7 +1,7 @@
 """Motion-quality metrics of the CHOIS protocol on plain arrays: joint, vertex, root and object pose errors,
 the CHOIS floor estimate and foot sliding.
 
-Owns the CHOIS conventions (see /work/shared/research/chois_metrics.md and paper.md section 10.7):
+Owns the CHOIS conventions (see docs/user_guides/evaluation.md):
 - positions are in metres on input; position errors are returned in millimetres (x 1000), each the mean
   over frames of an L2 error (one number per sequence; averaging over sequences is the caller's job);
 - hand JPE is global (not root-relative), MPJPE and MPVPE are root-relative (joint 0 subtracted per frame);

@@ -43,7 +43,7 @@ def _resolve_callable(fn: Union[None, str, Callable], name: str) -> Optional[Cal
 class HOIMotionMetric(BaseMetric):
     """CHOIS-protocol metrics of generated HOI windows (per-sample values averaged over samples).
 
-    Reported keys (units; definitions in /work/shared/research/chois_metrics.md and the functional modules):
+    Reported keys (units; definitions in docs/user_guides/evaluation.md and the functional modules):
 
     ======================= ========= =====================================================================
     key                     unit      meaning

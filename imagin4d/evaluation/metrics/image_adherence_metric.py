@@ -1,4 +1,4 @@
-"""ImageAdherenceMetric: how well generated windows match their reference image's depicted state (DESIGN section 5).
+"""ImageAdherenceMetric: how well generated windows match their reference image's depicted state (docs/conventions.md).
 
 Owns reading a HOIDataSample dict (decoding gt / pred motion, placing the object, the reference camera, posing
 the body model for the silhouettes, the mini-FBM factors file), one row per sample (`last_rows`) and the average

@@ -1,4 +1,4 @@
-"""CHOIS-compatible 220-D per-frame HOI motion representation (DESIGN section 3) and its min-max statistics.
+"""CHOIS-compatible 220-D per-frame HOI motion representation (docs/conventions.md) and its min-max statistics.
 
 Owns the layout `obj_com (3) | obj_rot (9) | joints (72) | rot6d (132) | contacts (4)`, the waypoint mask
 of the CHOIS protocol, min-max normalisation of `obj_com` and `joints` to [-1, 1] with statistics saved

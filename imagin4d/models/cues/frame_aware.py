@@ -2,7 +2,7 @@
 
 Owns `FrameAwareImageEncoder`: queries built from a frame-index embedding and the text condition attend the
 text tokens, then the patch grid (Q-Former blocks), giving per-frame visual tokens μ_t (B, T, C) that the
-denoiser reads only through the cross-attention of its last layer (paper §2.3, §4).
+denoiser reads only through the cross-attention of its last layer (IMAGIN-4D paper; docs/conventions.md).
 """
 from typing import Optional
 

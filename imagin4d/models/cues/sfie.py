@@ -114,7 +114,7 @@ class RoleAutoencoder(nn.Module):
 
 @MODELS.register_module()
 class SpatiallyFactorizedImageEncoder(CueEncoder):
-    """SFIE (paper §2.2): role-factorised image tokens, placed in time by a predicted depicted frame.
+    """SFIE (IMAGIN-4D paper): role-factorised image tokens, placed in time by a predicted depicted frame.
 
     Forward, on the frozen patch grid P (B, N, Ci):
         role token    z_r = Linear(flatten(QFormer_r(P)))  (B, L_r)  for r in κ contact, ρ human pose,

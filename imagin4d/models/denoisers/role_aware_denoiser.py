@@ -1,4 +1,4 @@
-"""RoleAwareDenoiser: the x0-predicting motion transformer with role-aware AdaLN streams (paper §2.4, §5).
+"""RoleAwareDenoiser: the x0-predicting motion transformer with role-aware AdaLN streams (docs/conventions.md).
 
 Owns the denoiser network: input projection of the noisy motion, frame positions, a stack of AdaLN-Zero
 transformer blocks modulated by the sum of the active conditioning streams (+ the timestep embedding), the
@@ -40,7 +40,7 @@ class RoleAwareDenoiser(nn.Module):
     once the (zero-initialised) modulation weights have moved, i.e. from the second optimiser step on.
 
     Sizes. Defaults suit the mini CPU configs (width 128, 4 layers, 4 heads, MLP 4x). The CHOIS FBM model
-    (paper §10.4) is a 4-layer, 4-head post-LN transformer with d_model 512, d_k = d_v = 256 per head, FFN
+    (Li et al. 2024) is a 4-layer, 4-head post-LN transformer with d_model 512, d_k = d_v = 256 per head, FFN
     hidden 512, dropout 0.1, BPS feature 256, T = 120 at 30 fps (about 2.6M parameters per layer). The
     matching FBM-size setting here is width=512, depth=4, num_heads=4, head_dim=256, mlp_ratio=1.0 (CHOIS's
     FFN) or 4.0 (DiT), dropout=0.1, cond_dim=512; IMAGIN-4D's own sizes are not public.

@@ -1,7 +1,7 @@
 """CHOIS-style reconstruction guidance on the predicted x0 (registered in MODELS as `ReconstructionGuidance`).
 
 Owns the differentiable physical cost terms on the decoded (denormalised) motion and the gradient update of
-the normalised x0 prediction in the last sampling steps (CHOIS, Li et al. 2024; paper.md 10.6):
+the normalised x0 prediction in the last sampling steps (CHOIS, Li et al. 2024; docs/conventions.md):
 
     repeat num_iters:  x0 <- x0 - lr_t * grad_{x0} sum_b sum_k w_k cost_k(decode(x0)_b)
     lr_t = lr, or lr * posterior_variance(t -> t_prev) with `lr_by_variance` (CHOIS: 1e3 * sigma_t^2)
@@ -46,7 +46,7 @@ DEFAULT_TERMS = dict(
     object_floor=dict(enabled=True, weight=1.0),
 )
 
-#: CHOIS's numbers (paper.md 10.6) for its 1000-step DDPM: step 1e3 * posterior variance on
+#: CHOIS's published numbers for its 1000-step DDPM: step 1e3 * posterior variance on
 #: L = 1e4 (L_contact + 100 L_floor-obj) + 3e5 L_feet-floor, for t = 1..9. Use as
 #: `ReconstructionGuidance(**CHOIS_PRESET)`. CHOIS's extra contact-consistency term is not implemented, and
 #: the step sizes are transcribed, not validated: they depend on how each cost is reduced (means over frames

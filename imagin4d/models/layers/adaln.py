@@ -29,7 +29,7 @@ def gated_residual(x: torch.Tensor, gate: torch.Tensor, branch: torch.Tensor) ->
 class AdaLNZero(nn.Module):
     """SiLU -> Linear(cond_dim, num_chunks * dim), zero-initialised, split into `num_chunks` (B, 1|T, dim).
 
-    Two ways to feed several conditioning streams (an open choice of the paper, §11 question 6):
+    Two ways to feed several conditioning streams (the paper leaves the choice open):
     - fusion 'sum' (default, DiT): the caller sums the streams into one tensor and passes it; one Linear
       with a bias. The modulation is then a function of the SUM of the streams.
     - fusion 'separate': pass a dict {stream name: (B, C) | (B, T, C) | None}; every stream in

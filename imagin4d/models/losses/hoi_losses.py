@@ -1,4 +1,4 @@
-"""Training losses of the HOI diffusion model (CHOIS, paper.md 10.4), as pure functions of tensors.
+"""Training losses of the HOI diffusion model (CHOIS, Li et al. 2024), as pure functions of tensors.
 
 Owns the masked reconstruction loss (x0, contact labels), the forward-kinematics loss on hand and foot joints and
 the object surface-point loss. Every loss takes a frame mask (B, T) (True = valid frame) and averages over the

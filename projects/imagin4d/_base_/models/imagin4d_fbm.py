@@ -1,4 +1,4 @@
-# IMAGIN-4D at CHOIS's FBM size (paper.md 10.4: 4 layers, 4 heads, d_model 512, d_k = d_v = 256, FFN 512,
+# IMAGIN-4D at CHOIS's FBM size (Li et al. 2024: 4 layers, 4 heads, d_model 512, d_k = d_v = 256, FFN 512,
 # dropout 0.1, BPS MLP 3072 -> 512 -> 256, T = 120, 1000-step cosine schedule) for GPUs; DINOv2-size features
 # are swapped in through `image_dim` when the cache holds them (EfficientNet-Lite0: 1280).
 _base_ = ['./imagin4d_mini.py']

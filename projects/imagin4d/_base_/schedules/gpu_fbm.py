@@ -1,4 +1,4 @@
-# CHOIS's schedule on FBM (paper.md 10.4): Adam-style, lr 2e-4, batch 32 (x2 accumulation), 400k steps, EMA 0.995
+# CHOIS's schedule on FBM (Li et al. 2024): Adam-style, lr 2e-4, batch 32 (x2 accumulation), 400k steps, EMA 0.995
 _base_ = ['../default_runtime.py']
 # (every 10 steps from step 2000); bf16 autocast with --amp on GPUs.
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=20000)
