@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from imagin4d.apis.exporters import (read_bvh, resolve_mesh_path, validate_gltf, write_bvh, write_glb,
-                                     write_object_npz, write_smplx_npz)
+from imagin4d.apis.exporters import (GLTF_VALIDATOR_VERSION, read_bvh, resolve_mesh_path, validate_gltf, write_bvh,
+                                     write_glb, write_object_npz, write_smplx_npz)
 
 # Tolerances (metres). Everything runs in float32 somewhere (smplx, glTF), so ~1e-6..1e-5 is expected.
 NPZ_TOL = 1e-4          # npz -> smplx joints vs ground-truth joints24 (0.1 mm)
@@ -37,9 +37,10 @@ def elementary(axis, degrees):
 
 def quat_to_matrix(q):
     x, y, z, w = np.moveaxis(np.asarray(q, np.float64), -1, 0)
-    return np.moveaxis(np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                                 [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                                 [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]), (0, 1), (-2, -1))
+    m = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                  [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                  [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    return np.moveaxis(m, (0, 1), (-2, -1))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -227,6 +228,7 @@ def test_glb_structure_skinning_and_validator(gt_result, gt_window, tmp_path):
         pytest.skip('node (Node.js) is not installed on this machine: scripts/setup_env.sh installs it and the '
                     'glTF validator; the structure and skinning checks above ran')
     report = validate_gltf(path)
+    assert report['validatorVersion'] == GLTF_VALIDATOR_VERSION
     assert report['numErrors'] == 0, report['messages']
     assert report['numWarnings'] == 0, report['messages']
 
@@ -246,6 +248,17 @@ def test_object_npz_places_the_referenced_mesh(gt_result, tmp_path):
         placed = float(d['scale']) * np.asarray(mesh.vertices) @ d['rotation'][t].T + d['translation'][t]
         err = np.abs(placed - gt_result.object_vertices(t)).max()
         assert err < 1e-5, f'object npz placement at frame {t} differs by {err:.2e} m'
+
+
+def test_validator_pin_matches_setup():
+    """The version the runner expects is the one scripts/setup_env.sh installs (requirements/gltf_validator)."""
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    package = json.loads((repo / 'requirements' / 'gltf_validator' / 'package.json').read_text())
+    lock = json.loads((repo / 'requirements' / 'gltf_validator' / 'package-lock.json').read_text())
+    assert package['dependencies']['gltf-validator'] == GLTF_VALIDATOR_VERSION
+    assert lock['packages']['node_modules/gltf-validator']['version'] == GLTF_VALIDATOR_VERSION
+    assert 'requirements/gltf_validator' in (repo / 'scripts' / 'setup_env.sh').read_text()
 
 
 def test_exporters_reject_bad_input(gt_result, tmp_path):
