@@ -114,7 +114,10 @@ def write_glb(result, path: Union[str, Path], max_influences: int = 8,
     Skinning reproduces the smplx vertices exactly only without pose correctives: true for the project's free
     body (zero posedirs, at most 7 influences per vertex, so max_influences=8 drops nothing); a licensed SMPL-X
     file has pose-dependent correctives that linear blend skinning in glTF leaves out (mm-to-cm differences at
-    bent joints). `include_object=False` (or a result without object_mesh) writes the body only.
+    bent joints). Influences: set 0 holds each vertex's 4 largest weights, set 1 the next 4; a viewer that reads
+    only JOINTS_0/WEIGHTS_0 (three.js renormalises them) sees the top-4 approximation, which moves free-body
+    vertices by up to ~1.2 cm at bent joints; max_influences=4 writes that approximation for every reader.
+    `include_object=False` (or a result without object_mesh) writes the body only.
     Returns the path written; the scene's `extras` hold fps, num_frames, the dropped skinning weight mass.
     """
     check_result(result, need_body_model=True)
