@@ -6,7 +6,8 @@ STAMP := .venv/.setup-done
 
 setup: $(STAMP)
 
-$(STAMP): scripts/setup_env.sh setup.py requirements/torch.txt requirements/runtime.txt requirements/tests.txt
+$(STAMP): scripts/setup_env.sh setup.py requirements/torch.txt requirements/runtime.txt requirements/tests.txt \
+		requirements/gltf_validator/package-lock.json
 	scripts/setup_env.sh
 	touch $(STAMP)
 

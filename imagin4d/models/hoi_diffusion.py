@@ -8,7 +8,7 @@ waypoint inpainting). The parts themselves live in cues/, denoisers/, schedulers
 import inspect
 import logging
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -349,8 +349,14 @@ class HOIDiffusion(BaseModel):
                     text=float(self.test_cfg['guidance_text']) - 1.0)
 
     @torch.no_grad()
-    def generate(self, inputs: dict, data_samples=None, seed: Optional[int] = None) -> Tuple[torch.Tensor, dict]:
-        """Sample normalised motions (B, T, D) for the batch's conditions; returns (x0, info)."""
+    def generate(self, inputs: dict, data_samples=None, seed: Union[int, Sequence[int], None] = None,
+                 callback=None) -> Tuple[torch.Tensor, dict]:
+        """Sample normalised motions (B, T, D) for the batch's conditions; returns (x0, info).
+
+        seed: one seed for the batch (test_cfg.seed when None), or B seeds, one per sample: then each sample's
+        noise comes from its own generator and does not depend on what else is in the batch. callback: passed to
+        the sampler (called once per step as callback(step, x_t, x0); e.g. a progress bar).
+        """
         cfg = self.test_cfg
         x_shape = inputs['motion'].shape
         device = inputs['motion'].device
@@ -380,10 +386,13 @@ class HOIDiffusion(BaseModel):
                 decode_fn=lambda x: self.codec.decode(self.data_preprocessor.denormalize(x)),
                 object_points_fn=points_fn)
         inpaint = (inputs['waypoint_mask'], inputs['waypoint_values']) if cfg['inpaint_waypoints'] else None
-        seed = int(cfg['seed']) if seed is None else int(seed)
-        gen = torch.Generator(device=device).manual_seed(seed)
+        seed = int(cfg['seed']) if seed is None else seed
+        if isinstance(seed, (list, tuple)):
+            gen = [torch.Generator(device=device).manual_seed(int(s)) for s in seed]
+        else:
+            gen = torch.Generator(device=device).manual_seed(int(seed))
         x0 = self.build_sampler().sample(denoise_fn, x_shape, generator=gen, guidance_fn=guidance_fn,
-                                         inpaint=inpaint, device=device)
+                                         inpaint=inpaint, device=device, callback=callback)
         return x0, dict(t_hat=sfie[0] if sfie else None)
 
     def _object_points_fn(self, inputs: Mapping, data_samples):

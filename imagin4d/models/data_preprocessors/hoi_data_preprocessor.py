@@ -1,8 +1,9 @@
 """HOIDataPreprocessor: collated HOI samples -> the padded, normalised conditioning batch of the model.
 
 Owns the batch layout the model reads (`HOIBatch` keys, below), padding of windows and token sequences with
-their masks, moving to the device, and the motion normalisation statistics (buffers, so a checkpoint carries the
-statistics it was trained with; `CodecStatsHook` fills them from the training data set before the first step).
+their masks, moving to the device, and what a checkpoint must carry about its training data (buffers): the motion
+normalisation statistics and the typical start state used by generation (`CodecStatsHook` fills both from the
+training data set before the first step).
 """
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -59,6 +60,10 @@ class HOIDataPreprocessor(BaseDataPreprocessor):
             width = self.codec.slices[name.rsplit('_', 1)[0]]
             self.register_buffer(f'stat_{name}', torch.zeros(width.stop - width.start, dtype=torch.float64))
         self.register_buffer('stats_ready', torch.zeros((), dtype=torch.bool))
+        # The training data's typical start state (`imagin4d.datasets.start_state`), kept for generation.
+        self.register_buffer('start_pose', torch.zeros(66, dtype=torch.float64))
+        self.register_buffer('start_object_xy', torch.zeros(2, dtype=torch.float64))
+        self.register_buffer('start_ready', torch.zeros((), dtype=torch.bool))
         self.register_load_state_dict_post_hook(lambda module, _: module._sync_codec())
         if stats_file:
             self.load_stats(stats_file)
@@ -74,6 +79,12 @@ class HOIDataPreprocessor(BaseDataPreprocessor):
         for name in self._stat_names:
             getattr(self, f'stat_{name}').copy_(self.codec.stats[name])
         self.stats_ready.fill_(True)
+
+    def set_start_state(self, pose, object_xy) -> None:
+        """Keep the training data's typical first frame: pose (66,) canonical axis-angle, object_xy (2,)."""
+        self.start_pose.copy_(torch.as_tensor(pose, dtype=torch.float64).reshape(66))
+        self.start_object_xy.copy_(torch.as_tensor(object_xy, dtype=torch.float64).reshape(2))
+        self.start_ready.fill_(True)
 
     def _sync_codec(self) -> None:
         if bool(self.stats_ready):

@@ -22,7 +22,7 @@ import torch
 
 from .schedules import NoiseSchedule, Timestep, build_schedule
 
-__all__ = ['TIMESTEP_SPACINGS', 'spaced_timesteps', 'SamplingStep', 'BaseSampler']
+__all__ = ['TIMESTEP_SPACINGS', 'spaced_timesteps', 'SamplingStep', 'BaseSampler', 'batch_randn']
 
 TIMESTEP_SPACINGS = ('trailing', 'linspace', 'leading')
 
@@ -79,6 +79,18 @@ class SamplingStep:
 
 
 Inpaint = Union[Tuple[torch.Tensor, torch.Tensor], Dict[str, torch.Tensor]]
+#: One generator for the whole batch, or one per sample (index 0 of the batch axis).
+Generators = Union[torch.Generator, Sequence[torch.Generator]]
+
+
+def batch_randn(shape: Sequence[int], generator: Optional[Generators], device=None,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal (B, ...) noise; with a list of B generators, sample b is drawn from generator b alone."""
+    if not isinstance(generator, (list, tuple)):
+        return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
+    if len(generator) != shape[0]:
+        raise ValueError(f'{len(generator)} generators for a batch of {shape[0]}')
+    return torch.stack([torch.randn(tuple(shape[1:]), generator=g, device=device, dtype=dtype) for g in generator])
 
 
 class BaseSampler:
@@ -142,8 +154,8 @@ class BaseSampler:
         raise NotImplementedError
 
     @staticmethod
-    def _randn(like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    def _randn(like: torch.Tensor, generator: Optional[Generators]) -> torch.Tensor:
+        return batch_randn(like.shape, generator, like.device, like.dtype)
 
     @staticmethod
     def _inpaint_parts(inpaint: Optional[Inpaint], like: torch.Tensor):
@@ -161,7 +173,7 @@ class BaseSampler:
 
     @torch.no_grad()
     def sample(self, denoise_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], shape: Sequence[int],
-               num_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
+               num_steps: Optional[int] = None, generator: Optional[Generators] = None,
                guidance_fn: Optional[Callable[[torch.Tensor, SamplingStep], torch.Tensor]] = None,
                inpaint: Optional[Inpaint] = None, x_T: Optional[torch.Tensor] = None,
                device: Optional[Union[str, torch.device]] = None, dtype: torch.dtype = torch.float32,
@@ -173,7 +185,8 @@ class BaseSampler:
             denoise_fn: (x_t (B, T, D), t (B,) long) -> x0 prediction (B, T, D), in the normalised space.
             shape: (B, T, D).
             num_steps: sampling steps k (None: `self.num_steps`).
-            generator: draws x_T and the step noise (same seed -> same sample); on the sampling device.
+            generator: draws x_T and the step noise (same seed -> same sample); on the sampling device. A list of
+                B generators draws each sample's noise from its own, so a sample does not depend on its batch.
             guidance_fn: (x0 (B, T, D), SamplingStep) -> x0; called with gradients enabled only if it enables
                 them itself (the loop runs under no_grad). E.g. `ReconstructionGuidance.bind(...)`.
             inpaint: (mask, value) or dict(mask=, value=), broadcastable to (B, T, D): where mask is True
@@ -188,8 +201,9 @@ class BaseSampler:
         ts = self.timesteps(num_steps).tolist()
         if x_T is None:
             if device is None:
-                device = generator.device if generator is not None else 'cpu'
-            x = torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
+                first = generator[0] if isinstance(generator, (list, tuple)) else generator
+                device = first.device if first is not None else 'cpu'
+            x = batch_randn(tuple(shape), generator, device, dtype)
         else:
             if tuple(x_T.shape) != tuple(shape):
                 raise ValueError(f'x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}')

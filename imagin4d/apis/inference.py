@@ -1,0 +1,328 @@
+"""`init_model` and `HOIInferencer`: a trained checkpoint applied to users' requests, in the OpenMMLab style.
+
+Owns loading a model for inference (config + checkpoint, strict, EMA weights and codec statistics as saved), the
+frozen text and image encoders of the config (features on the fly, no caches), batching of requests and samples,
+and the per-stage timings. The geometry of a request is `request_window`; the files are `exporters`.
+"""
+import copy
+import logging
+import os
+import os.path as osp
+import time
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from imagin4d.registry import MODELS
+from imagin4d.utils.errors import UserError
+from .request_window import (body_state, build_window, default_start_body, prepare_object, stand_on_floor,
+                             window_to_result)
+from .requests import (HOIRequest, RequestError, load_object_mesh, load_reference_image, load_start_body,
+                       load_waypoints)
+from .results import HOIResult
+
+__all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
+
+#: Checkpoint keys a model may lack because it was trained before they existed (filled by a fallback).
+OPTIONAL_STATE_KEYS = ('data_preprocessor.start_pose', 'data_preprocessor.start_object_xy',
+                       'data_preprocessor.start_ready')
+SAMPLING_KEYS = ('sampler', 'steps', 'guidance_image', 'guidance_text')
+
+
+def _load_config(config) -> Config:
+    if isinstance(config, Config):
+        return copy.deepcopy(config)
+    if isinstance(config, dict):
+        return Config(copy.deepcopy(config))
+    if not osp.isfile(os.fspath(config)):
+        raise UserError(f'config file {config} does not exist')
+    return Config.fromfile(os.fspath(config))
+
+
+def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
+    """Build the model of a config and load a checkpoint's weights (its EMA weights: mmengine saves them as the
+    checkpoint's `state_dict`) and codec statistics; returns it in eval mode on `device`, with `.cfg` set.
+
+    Loading is strict: a key missing from the checkpoint, an unexpected one or a shape that differs is an error
+    naming them (a checkpoint of another variant would otherwise leave parts of the model random).
+    """
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.utils.plugins import load_plugins, record_custom_imports
+    load_plugins()
+    cfg = _load_config(config)
+    record_custom_imports((cfg.get('custom_imports') or {}).get('imports'))
+    init_default_scope(cfg.get('default_scope', 'imagin4d'))
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        from mmengine.runner.checkpoint import _load_checkpoint
+        if not osp.isfile(checkpoint):
+            raise UserError(f'checkpoint {checkpoint} does not exist')
+        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict):
+            raise UserError(f'{checkpoint} holds no state_dict: not an imagin4d checkpoint')
+        state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
+        own = model.state_dict()
+        missing = [k for k in own if k not in state and k not in OPTIONAL_STATE_KEYS]
+        unexpected = [k for k in state if k not in own]
+        shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own
+                  if k in state and hasattr(state[k], 'shape') and state[k].shape != own[k].shape]
+        if missing or unexpected or shapes:
+            trained = (ckpt.get('meta') or {}).get('cfg', '') if isinstance(ckpt, dict) else ''
+            hint = ''
+            if trained:
+                image = Config.fromstring(trained, '.py').model.get('image_encoder') if 'model' in trained else None
+                hint = f"; it was trained with image_encoder={(image or {}).get('type') if image else None}"
+            raise UserError(f'{checkpoint} does not match the config {getattr(cfg, "filename", "")}: missing '
+                            f'{missing[:5]}{"..." if len(missing) > 5 else ""}, unexpected {unexpected[:5]}'
+                            f'{"..." if len(unexpected) > 5 else ""}, shape mismatches {shapes[:3]}{hint}')
+        model.load_state_dict(state, strict=False)
+        if not bool(model.data_preprocessor.stats_ready):
+            raise UserError(f'{checkpoint} carries no motion normalisation statistics (trained by another tool?)')
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def default_body_model_root() -> str:
+    """IMAGIN4D_BODY_MODEL_DIR, else data/body_models (the free body is built there on first use)."""
+    return os.environ.get('IMAGIN4D_BODY_MODEL_DIR') or osp.join('data', 'body_models')
+
+
+def _test_pipeline_settings(cfg: Config) -> dict:
+    """What the config's test data set and pipeline fix: feature extractors, BPS, waypoint protocol, window."""
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    dataset = dict(loader.get('dataset', {}))
+    while 'dataset' in dataset and 'pipeline' not in dataset:          # wrappers (RepeatDataset, ...)
+        dataset = dict(dataset['dataset'])
+    load = next((dict(t) for t in dataset.get('pipeline', []) if str(t.get('type', '')).endswith(
+        'LoadReferenceFeatures')), {})
+    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
+    image_backbone = load.get('image_backbone') or (DEFAULT_IMAGE_BACKBONE if load.get('reference_index') else None)
+    return dict(image_backbone=image_backbone if load.get('reference_index') else None,
+                text_encoder=load.get('text_encoder'), feature_key=load.get('feature_key', 'image'),
+                window=int(dataset.get('window', 120)), bps=(int(dataset.get('bps_num_points', 1024)),
+                                                            float(dataset.get('bps_radius', 1.0)),
+                                                            int(dataset.get('bps_seed', 0))),
+                first_frame_human=bool(dataset.get('first_frame_human', True)))
+
+
+class HOIInferencer:
+    """Generate human-object interactions from requests (text, object mesh, reference image, waypoints).
+
+    Args:
+        config: a config file, dict or Config (the one the checkpoint was trained with).
+        checkpoint: the trained checkpoint (`tools/train.py` output).
+        device: 'cpu' or 'cuda'.
+        body_model_root: folder with `smplx/SMPLX_{GENDER}.npz` for the exported parameters (default
+            `default_body_model_root()`; the free body is built there when missing).
+        batch_size: windows sampled together (requests x samples).
+        progress: show a progress bar over the sampling steps.
+
+    `inferencer(request_or_list)` returns one list of `HOIResult` (one per sample) per request; a single request
+    gives a single list. `last_timings` has the seconds spent in each stage of the last call.
+    """
+
+    def __init__(self, config, checkpoint: Optional[str] = None, device: str = 'cpu',
+                 body_model_root: Optional[str] = None, batch_size: int = 32, progress: bool = False):
+        self.model = init_model(config, checkpoint, device)
+        self.cfg, self.device = self.model.cfg, torch.device(device)
+        self.settings = _test_pipeline_settings(self.cfg)
+        self.batch_size, self.progress = int(batch_size), progress
+        self.body_model_root = body_model_root or default_body_model_root()
+        self.uses_image = any(s == 'image' for s in self.model.sources.values())
+        self.uses_text = any(s == 'text' for s in self.model.sources.values()) or \
+            'frame_image_encoder' in self.model.encoders
+        self._extractors: Dict[str, object] = {}
+        self._body_models: Dict[str, object] = {}
+        from imagin4d.geometry import make_bps_basis
+        self.bps_basis = make_bps_basis(*self.settings['bps']).numpy().astype(np.float64)
+        pre = self.model.data_preprocessor
+        self.start_pose = pre.start_pose.cpu().numpy() if bool(pre.start_ready) else None
+        self.start_object_xy = pre.start_object_xy.cpu().numpy() if bool(pre.start_ready) else np.array([0.0, 0.6])
+        if self.start_pose is None:
+            print_log('the checkpoint keeps no typical start pose (trained before it was recorded): generation '
+                      'starts from a built-in standing pose', logger='current', level=logging.WARNING)
+        self.last_timings: Dict[str, float] = {}
+
+    # ------------------------------------------------------------------ resources
+    def _extractor(self, kind: str):
+        if kind not in self._extractors:
+            cfg = copy.deepcopy(self.settings['image_backbone' if kind == 'image' else 'text_encoder'])
+            if kind == 'image':          # a non-square picture is padded with white to a square, never squashed
+                cfg['preprocess'] = dict(cfg.get('preprocess') or {}, resize='pad')
+            self._extractors[kind] = MODELS.build(cfg).to(self.device)
+        return self._extractors[kind]
+
+    def body_model(self, gender: str):
+        if gender not in self._body_models:
+            from imagin4d.body_models import BodyModel
+            from imagin4d.body_models.body_model import model_path
+            if not model_path(self.body_model_root, 'smplx', gender).is_file():
+                from imagin4d.body_models.free_body import ensure_free_body_model
+                print_log(f'no SMPL-X body model under {self.body_model_root}: building the free body there '
+                          '(once, about a minute)', logger='current')
+                ensure_free_body_model(self.body_model_root)
+            self._body_models[gender] = BodyModel(self.body_model_root, 'smplx', gender).eval()
+        return self._body_models[gender]
+
+    # ------------------------------------------------------------------ requests
+    def _resolve(self, request: HOIRequest, index: int) -> dict:
+        if not isinstance(request, HOIRequest):
+            request = HOIRequest.from_dict(request, f'request {index}')
+        if not isinstance(request.text, str) or not request.text.strip():
+            raise RequestError(f'request {request.name or index}: text is empty; a sentence describing the '
+                               'interaction is expected')
+        if not (isinstance(request.object_scale, (int, float)) and request.object_scale > 0):
+            raise RequestError(f'request {request.name or index}: object_scale must be a positive number, got '
+                               f'{request.object_scale!r}')
+        mesh = load_object_mesh(request.object_mesh)
+        image = None
+        if request.reference_image is not None:
+            image = load_reference_image(request.reference_image)
+            if not self.uses_image:
+                print_log(f'request {request.name or index}: the model has no image cue (a no-image checkpoint); '
+                          'the reference image is ignored', logger='current', level=logging.WARNING)
+        elif self.uses_image:
+            raise RequestError(f'request {request.name or index}: this model reads a reference image '
+                               '(reference_image / --image is required)')
+        window = self.settings['window']
+        waypoints = load_waypoints(request.waypoints, window) if request.waypoints is not None else None
+        if request.start_body is not None:
+            start = load_start_body(request.start_body, request.start_frame, request.gender)
+        else:
+            start = default_start_body(self.start_pose)
+            start.gender = request.gender or 'neutral'
+        body = self.body_model(start.gender)
+        if request.start_body is None:
+            start = stand_on_floor(body, start)
+        return dict(request=request, name=request.name or f'request_{index}', mesh=mesh, image=image,
+                    waypoints=waypoints, start=start, body=body,
+                    mesh_path=os.fspath(request.object_mesh) if isinstance(request.object_mesh,
+                                                                           (str, os.PathLike)) else None)
+
+    def _sampling(self, request: HOIRequest) -> tuple:
+        cfg = self.model.test_cfg
+        return (request.sampler or cfg['sampler'], int(request.steps or cfg['num_steps']),
+                float(cfg['guidance_image'] if request.guidance_image is None else request.guidance_image),
+                float(cfg['guidance_text'] if request.guidance_text is None else request.guidance_text))
+
+    def _features(self, items: List[dict]) -> None:
+        """Text and image features of every resolved request, batched, rounded to float16 as the caches store."""
+        if self.uses_text and self.settings['text_encoder']:
+            out = self._extractor('text').encode([it['request'].text for it in items])
+            for i, it in enumerate(items):
+                mask = out['mask'][i].cpu()
+                it['text_pooled'] = out['pooled'][i].cpu().half().float()
+                it['text_tokens'] = out['tokens'][i].cpu()[mask].half().float()
+        if self.uses_image and self.settings['image_backbone']:
+            with_image = [it for it in items if it['image'] is not None]
+            for start in range(0, len(with_image), 16):
+                chunk = with_image[start:start + 16]
+                out = self._extractor('image').encode([it['image'] for it in chunk])
+                for i, it in enumerate(chunk):
+                    it['image_patch'] = out['patch'][i].cpu().half().float()
+                    it['image_pooled'] = out['pooled'][i].cpu().half().float()
+
+    def __call__(self, requests: Union[HOIRequest, dict, Sequence[Union[HOIRequest, dict]]]):
+        single = isinstance(requests, (HOIRequest, dict))
+        requests = [requests] if single else list(requests)
+        timings = dict(prepare=0.0, features=0.0, sampling=0.0, results=0.0)
+        clock = time.perf_counter()
+        items = [self._resolve(r, i) for i, r in enumerate(requests)]
+        codec = self.model.codec
+        key = self.settings['feature_key']
+        for it in items:
+            it['template'] = prepare_object(it['mesh'], it['request'].object_up)
+            it['state'] = body_state(it['body'], it['start'])
+            it['window'], it['geometry'] = build_window(
+                codec, it['template'], float(it['request'].object_scale), it['start'], it['state'], it['waypoints'],
+                self.start_object_xy, self.bps_basis, self.settings['window'], self.settings['first_frame_human'])
+        timings['prepare'] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        self._features(items)
+        for it in items:
+            for name in ('text_pooled', 'text_tokens'):
+                if name in it:
+                    it['window'][name] = it[name]
+            if 'image_patch' in it:
+                it['window'][f'{key}_patch'], it['window'][f'{key}_pooled'] = it['image_patch'], it['image_pooled']
+        timings['features'] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        outputs = self._generate(items)
+        timings['sampling'] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        results = []
+        for i, it in enumerate(items):
+            samples = []
+            for r, (motion, t_hat, seed) in enumerate(outputs[i]):
+                meta = dict(name=it['name'], sample=r, seed=seed, text=it['request'].text,
+                            sampling=dict(zip(SAMPLING_KEYS, self._sampling(it['request']))))
+                samples.append(window_to_result(codec, motion, it['geometry'], it['template'], it['start'],
+                                                it['state']['rest'], it['mesh'], it['mesh_path'],
+                                                self.body_model_root, t_hat, meta))
+            results.append(samples)
+        timings['results'] = time.perf_counter() - clock
+        self.last_timings = timings
+        return results[0] if single else results
+
+    def _generate(self, items: List[dict]) -> List[List[tuple]]:
+        """Sample every (request, sample) window in batches of `batch_size`; grouped by sampling settings."""
+        from mmengine.dataset import pseudo_collate
+
+        from imagin4d.datasets.transforms.formatting import PackHOIInputs
+        pack = PackHOIInputs(field_keys=())
+        jobs = []
+        for i, it in enumerate(items):
+            num = int(it['request'].num_samples or self.model.test_cfg['num_samples'])
+            seed = int(self.model.test_cfg['seed'] if it['request'].seed is None else it['request'].seed)
+            jobs += [(self._sampling(it['request']), i, r, seed + r) for r in range(num)]
+        outputs: List[List[tuple]] = [[] for _ in items]
+        test_cfg = dict(self.model.test_cfg)
+        try:
+            for setting in sorted({j[0] for j in jobs}):
+                group = [j for j in jobs if j[0] == setting]
+                self.model.test_cfg.update(dict(zip(('sampler', 'num_steps', 'guidance_image', 'guidance_text'),
+                                                    setting)))
+                for start in range(0, len(group), self.batch_size):
+                    batch = group[start:start + self.batch_size]
+                    packed = [pack(dict(items[i]['window'], seq_name=items[i]['name'], text=items[i]['request'].text))
+                              for _, i, _, _ in batch]
+                    data = self.model.data_preprocessor(pseudo_collate(packed), False)
+                    bar = self._progress_bar(setting[1], len(batch))
+                    x0, info = self.model.generate(data['inputs'], data['data_samples'],
+                                                   seed=[s for *_, s in batch], callback=bar)
+                    if bar is not None:
+                        bar.close()
+                    motion = self.model.data_preprocessor.denormalize(x0).float().cpu()
+                    t_hat = info.get('t_hat')
+                    for b, (_, i, r, seed) in enumerate(batch):
+                        outputs[i].append((motion[b], None if t_hat is None else float(t_hat[b]), seed))
+        finally:
+            self.model.test_cfg.clear()
+            self.model.test_cfg.update(test_cfg)
+        return outputs
+
+    def _progress_bar(self, steps: int, batch: int):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+        return _StepBar(tqdm(total=steps, desc=f'sampling {batch} window(s)', unit='step', leave=False))
+
+
+class _StepBar:
+    """A sampler callback that advances a tqdm bar once per denoising step."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def __call__(self, step, x_t, x0) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+

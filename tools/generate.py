@@ -1,0 +1,142 @@
+"""Generate human-object interactions from your own prompt, object mesh, reference image and waypoints.
+
+    python tools/generate.py CONFIG CHECKPOINT --text "lift the box, carry it and put it down" --object box.obj
+        --image ref.png [--waypoints demo/waypoints.json] [--start-body body.npz] [--num-samples N] [--steps K]
+        [--guidance-image G] [--seed S] [--device cpu|cuda] [--out DIR]
+    python tools/generate.py CONFIG CHECKPOINT --requests requests.jsonl [--out DIR]
+
+Writes into --out, per request and sample (<name>_s<k>): `_smplx.npz` (AMASS SMPL-X layout), `_object.npz` (object
+rotation, translation, scale, mesh file, contacts), `.bvh` (body skeleton), `.glb` (skinned body + animated object,
+glTF 2.0), `.mp4` (the body mesh and the object beside the reference image), and `summary.json` (what was generated
+from what, waypoint errors, the stage timings). An --out folder that holds files is refused unless --overwrite.
+Inputs and the waypoint schema: docs/user_guides/generate.md.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+import numpy as np  # noqa: E402
+
+import imagin4d  # noqa: E402,F401
+from imagin4d.engine.runner_setup import run_cli  # noqa: E402
+from imagin4d.utils.errors import UserError  # noqa: E402
+
+FORMATS = ('npz', 'bvh', 'glb', 'mp4')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='the config the checkpoint was trained with')
+    parser.add_argument('checkpoint', help='a trained checkpoint (tools/train.py)')
+    one = parser.add_argument_group('one request')
+    one.add_argument('--text', help='the sentence describing the interaction')
+    one.add_argument('--object', help='object mesh (.obj, .ply, .stl, .glb)')
+    one.add_argument('--object-scale', type=float, default=1.0, help='mesh units -> metres (default 1)')
+    one.add_argument('--object-up', default='z', choices=['x', 'y', 'z', '-x', '-y', '-z'],
+                     help="the mesh's up axis (default z; most glTF / OBJ exports are y)")
+    one.add_argument('--image', help='the reference image (any size; RGB, RGBA or grayscale)')
+    one.add_argument('--waypoints', help='waypoints JSON (docs/user_guides/generate.md)')
+    one.add_argument('--start-body', help='start body: an AMASS SMPL-X .npz (default: a standing pose at the origin '
+                                          'facing +Y, mean shape)')
+    one.add_argument('--start-frame', type=int, default=0, help='frame of --start-body to start from')
+    one.add_argument('--gender', choices=['neutral', 'male', 'female'], help='overrides the start body gender')
+    one.add_argument('--name', help='output file prefix (default request_0)')
+    parser.add_argument('--requests', help='many requests: a JSON-lines file, one request object per line')
+    parser.add_argument('--num-samples', type=int, help='samples per request (default: the config test_cfg)')
+    parser.add_argument('--sampler', choices=['ddim', 'ddpm'], help='default: the config test_cfg')
+    parser.add_argument('--steps', type=int, help='sampling steps (default: the config test_cfg)')
+    parser.add_argument('--guidance-image', type=float, help='image guidance G (1: plain conditional model)')
+    parser.add_argument('--guidance-text', type=float, help='text guidance G')
+    parser.add_argument('--seed', type=int, help='seed (the same request and seed give the same result)')
+    parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    parser.add_argument('--batch-size', type=int, default=32, help='windows sampled together')
+    parser.add_argument('--body-model-root', help='folder with smplx/SMPLX_*.npz (default data/body_models, '
+                                                  'or IMAGIN4D_BODY_MODEL_DIR)')
+    parser.add_argument('--formats', default=','.join(FORMATS), help=f'files to write, from {",".join(FORMATS)}')
+    parser.add_argument('--out', default='outputs', help='output folder (default outputs/)')
+    parser.add_argument('--overwrite', action='store_true', help='allow writing into a folder that holds files')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def build_requests(args):
+    from imagin4d.apis import HOIRequest
+    from imagin4d.apis.requests import read_requests_jsonl
+    overrides = {k: getattr(args, k) for k in ('num_samples', 'sampler', 'steps', 'guidance_image', 'guidance_text',
+                                               'seed') if getattr(args, k) is not None}
+    if args.requests:
+        if args.text or args.object:
+            raise UserError('give either --requests FILE or --text/--object/--image, not both')
+        requests = read_requests_jsonl(args.requests)
+        for request in requests:
+            for key, value in overrides.items():
+                if getattr(request, key) is None:
+                    setattr(request, key, value)
+        return requests
+    if not args.text or not args.object:
+        raise UserError('--text and --object are required (or --requests FILE)')
+    return [HOIRequest(text=args.text, object_mesh=args.object, reference_image=args.image, waypoints=args.waypoints,
+                       object_scale=args.object_scale, object_up=args.object_up, start_body=args.start_body,
+                       start_frame=args.start_frame, gender=args.gender, name=args.name, **overrides)]
+
+
+def check_out_dir(out: str, overwrite: bool) -> None:
+    if osp.isdir(out) and os.listdir(out) and not overwrite:
+        raise UserError(f'--out {out} already holds files; choose another folder or pass --overwrite')
+    if osp.exists(out) and not osp.isdir(out):
+        raise UserError(f'--out {out} is a file, not a folder')
+    os.makedirs(out, exist_ok=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    formats = [f.strip() for f in args.formats.split(',') if f.strip()]
+    bad = sorted(set(formats) - set(FORMATS))
+    if bad:
+        raise UserError(f'--formats: unknown {bad}; choose from {list(FORMATS)}')
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not osp.isfile(path):
+            raise UserError(f'{what} {path} does not exist')
+    check_out_dir(args.out, args.overwrite)
+    from imagin4d.apis import HOIInferencer, export_result
+    requests = build_requests(args)
+    inferencer = HOIInferencer(args.config, args.checkpoint, device=args.device, batch_size=args.batch_size,
+                               body_model_root=args.body_model_root, progress=not args.no_progress)
+    results = inferencer(requests)
+    timings = dict(inferencer.last_timings)
+    summary = dict(config=args.config, checkpoint=args.checkpoint, requests=[], timings_s=timings)
+    images = {}
+    for request, samples in zip(requests, results):
+        if request.reference_image is not None:
+            from imagin4d.apis.requests import load_reference_image
+            images[id(request)] = load_reference_image(request.reference_image)
+        entry = dict(name=samples[0].meta['name'], text=request.text, object_mesh=str(request.object_mesh),
+                     reference_image=None if request.reference_image is None else str(request.reference_image),
+                     waypoints=None if request.waypoints is None else str(request.waypoints), samples=[])
+        for result in samples:
+            stem = osp.join(args.out, f"{result.meta['name']}_s{result.meta['sample']}")
+            written, stage_times = export_result(result, stem, formats, images.get(id(request)))
+            for stage, seconds in stage_times.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            entry['samples'].append(dict(
+                files=[osp.basename(f) for f in written], seed=result.meta['seed'], t_hat=result.t_hat,
+                object_start=dict(position=result.meta['object_start_position'],
+                                  rotation=result.meta['object_start_rotation'],
+                                  placed_by=result.meta['object_start_from']),
+                waypoint_errors_mm=result.meta.get('waypoint_errors_mm'),
+                sampling=result.meta['sampling']))
+            print(f"{result.meta['name']} sample {result.meta['sample']}: " + ', '.join(osp.basename(f)
+                                                                                          for f in written))
+        summary['requests'].append(entry)
+    with open(osp.join(args.out, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=1, default=lambda v: np.asarray(v).tolist())
+    print(f'summary: {osp.join(args.out, "summary.json")}; stage times (s): ' +
+          ', '.join(f'{k} {v:.2f}' for k, v in timings.items()))
+
+
+if __name__ == '__main__':
+    run_cli(main)
