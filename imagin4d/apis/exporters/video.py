@@ -1,10 +1,5 @@
-"""Mesh video of one generated interaction (`HOIResult`): the posed body-model mesh and the object rendered with
-pyrender (EGL) from one fixed camera, beside the reference image, the depicted frame t^ marked; frames and MP4.
-
-Owns the video's camera (`result_camera`), its layout (`video_layout`) and the frame composition. Rendering is
-`imagin4d.rendering.scene` (shaded meshes, floor disc, shadows), panels and marks are those of
-`imagin4d.visualization.sample_render`, encoding is `video_io.write_video`. Frames are (T, H, W, 3) uint8 RGB.
-"""
+"""Mesh video of one generated interaction (`HOIResult`): its camera, layout and frames (pyrender body + object
+mesh beside the reference image, the depicted frame t^ marked) and the MP4 (`video_io.write_video`)."""
 import math
 from typing import Optional, Tuple
 
