@@ -78,9 +78,9 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
             if trained:
                 image = Config.fromstring(trained, '.py').model.get('image_encoder') if 'model' in trained else None
                 hint = f"; it was trained with image_encoder={(image or {}).get('type') if image else None}"
-            raise UserError(f'{checkpoint} does not match the config {getattr(cfg, "filename", "")}: missing '
-                            f'{missing[:5]}{"..." if len(missing) > 5 else ""}, unexpected {unexpected[:5]}'
-                            f'{"..." if len(unexpected) > 5 else ""}, shape mismatches {shapes[:3]}{hint}')
+            raise UserError(f'{checkpoint} does not match the config {getattr(cfg, "filename", "")}: '
+                            f'{len(missing)} missing {missing[:4]}, {len(unexpected)} unexpected {unexpected[:4]}, '
+                            f'{len(shapes)} of another shape {shapes[:3]}{hint}')
         model.load_state_dict(state, strict=False)
         if not bool(model.data_preprocessor.stats_ready):
             raise UserError(f'{checkpoint} carries no motion normalisation statistics (trained by another tool?)')
