@@ -251,3 +251,36 @@ def test_generate_tool_writes_every_file_and_keeps_user_files(checkpoint, inputs
     assert again.returncode == 1 and 'already holds files' in again.stderr
     assert len(again.stderr.strip().splitlines()) == 2                        # the error and the debug hint
     assert (out / 'crate_s0.bvh').read_bytes() == before
+
+
+def test_encoded_ground_truth_maps_back_to_its_smplx_parameters(gt_window, gt_joints):
+    """The result path (codec features -> world SMPL-X parameters and object pose) on a ground-truth window gives
+    the window's own body joints (posed by the body model from the derived parameters) and object vertices."""
+    from imagin4d.apis.request_window import ObjectTemplate, WindowGeometry, window_to_result
+    from imagin4d.apis.requests import StartBody
+    from imagin4d.body_models import load_body_model
+    from imagin4d.models.codecs import CHOISMotionCodec
+    w = gt_window
+    betas = w['smpl_params']['betas'].numpy()[:10]
+    body = load_body_model(w['body_model_root'], 'smplx', w['gender'])
+    rest = body.rest_joints(torch.as_tensor(betas, dtype=torch.float32)[None])[0].double()
+    verts = np.asarray(w['object_verts'], np.float64)
+    template = ObjectTemplate(verts=verts, faces=np.asarray(w['object_faces']), centroid=verts.mean(0), up=np.eye(3),
+                              tree=None)
+    geometry = WindowGeometry(R=torch.eye(3, dtype=torch.float64), t=torch.zeros(3, dtype=torch.float64),
+                              ref_rot=w['obj_ref_rot'].double(), scale=float(w['obj_scale'][0]),
+                              start_position=np.zeros(3), start_rotation=np.eye(3), start_from='test', targets=[])
+    import trimesh
+    mesh = trimesh.Trimesh(verts, np.asarray(w['object_faces']), process=False)
+    start = StartBody(np.zeros(3), np.zeros(63), np.zeros(3), betas, w['gender'])
+    result = window_to_result(CHOISMotionCodec(), w['motion'], geometry, template, start, rest, mesh, None,
+                              w['body_model_root'], None, {})
+    with torch.no_grad():
+        posed = body(betas=torch.as_tensor(betas).float()[None], global_orient=torch.as_tensor(result.global_orient)
+                     .float(), body_pose=torch.as_tensor(result.body_pose).float(),
+                     transl=torch.as_tensor(result.transl).float())['joints24'].double().numpy()
+    assert np.abs(posed - gt_joints).max() < 1e-4          # metres: float32 body model
+    for frame in (0, 60, 119):
+        expected = float(w['obj_scale'][frame]) * verts @ w['obj_rot'][frame].double().numpy().T \
+            + w['obj_trans'][frame].double().numpy()
+        np.testing.assert_allclose(result.object_vertices(frame), expected, atol=1e-5)
