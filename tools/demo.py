@@ -1,5 +1,6 @@
-"""The main job of `make demo`: build the embedded mini-FBM data set, train the full IMAGIN-4D model on it, evaluate it
-and write a short report with videos (reference image | GT | generated) into the work dir.
+"""The main job of `make demo`: build the embedded mini-FBM data set, train the full IMAGIN-4D model on it, evaluate it,
+generate from user-style inputs kept in demo/ (a box mesh, a picture, waypoints) and write a short report with videos
+into the work dir.
 
     python tools/demo.py [--iters 500] [--work-dir work_dirs/demo] [--data-root data/mini_fbm_demo]
 
@@ -8,7 +9,7 @@ run only rewrites the report. The work dir remembers the data it was trained on 
 `imagin4d.datasets.synthetic.build_identity`): after the data root was rebuilt or its references rendered again,
 the demo stops instead of evaluating an old checkpoint on new data. The demo budget (500 iterations) is far below
 the benchmark's: the numbers show the pipeline working end to end, not the method's accuracy
-(docs/results_mini_fbm.md has those).
+(docs/results/results_mini_fbm.md has those).
 """
 import argparse
 import json
@@ -22,6 +23,9 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 DEMO_SIZE = ['--num-train', '60', '--num-test', '24']  # the data set's default (360/96) takes longer to render
 DEMO_STYLES = ['--styles', 'mesh']   # the full model reads mesh references (sketch: mini_fbm_sketch.py)
 CONFIG = 'projects/imagin4d/mini_fbm_sfie.py'
+#: The generation stage's inputs (demo/README.md says what they are); the same command runs on your own files.
+GENERATE_INPUTS = ['--text', 'Lift the box, carry it and put it down.', '--object', 'demo/box.obj',
+                   '--image', 'demo/reference.png', '--waypoints', 'demo/waypoints.json', '--name', 'box']
 REPORT_KEYS = ('ia_success', 'ia_success_best', 'ia_pose_err', 'ia_obj_pos_err', 'ia_contact_both', 'ia_layout',
                'factor_grasp_hand', 'factor_carry_height', 'factor_layout', 'hand_jpe', 'mpjpe', 'obj_trans_err',
                'contact_f1', 'foot_sliding', 'waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err')
@@ -47,23 +51,27 @@ def main() -> int:
     wd = args.work_dir
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     metrics, dump = osp.join(wd, 'metrics.json'), osp.join(wd, 'results.pkl')
-    stage('1/5 data', 'tools/data/prepare_mini_fbm.py', '--out', args.data_root, *DEMO_SIZE, *DEMO_STYLES)
+    stage('1/6 data', 'tools/data/prepare_mini_fbm.py', '--out', args.data_root, *DEMO_SIZE, *DEMO_STYLES)
     check_work_dir_data(wd, args.data_root, ckpt)
     if not osp.isfile(ckpt):
-        stage('2/5 train', 'tools/train.py', CONFIG, '--work-dir', wd, '--cfg-options',
+        stage('2/6 train', 'tools/train.py', CONFIG, '--work-dir', wd, '--cfg-options',
               f'train_cfg.max_iters={args.iters}', f'default_hooks.checkpoint.interval={args.iters}',
               'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None')
     if not osp.isfile(metrics):
-        stage('3/5 evaluate', 'tools/test.py', CONFIG, ckpt, '--work-dir', wd, '--out', metrics, '--dump', dump)
+        stage('3/6 evaluate', 'tools/test.py', CONFIG, ckpt, '--work-dir', wd, '--out', metrics, '--dump', dump)
     videos = osp.join(wd, 'videos')
     if osp.isfile(osp.join(REPO, 'tools', 'visualize.py')) and not osp.isdir(videos):
-        stage('4/5 videos', 'tools/visualize.py', dump, '--out', videos, '--limit', args.videos)
+        stage('4/6 videos', 'tools/visualize.py', dump, '--out', videos, '--limit', args.videos)
+    generated = osp.join(wd, 'generation')
+    if not osp.isfile(osp.join(generated, 'summary.json')):
+        stage('5/6 generate', 'tools/generate.py', CONFIG, ckpt, *GENERATE_INPUTS, '--out', generated, '--overwrite',
+              '--no-progress')
     with open(metrics) as f:
         values = json.load(f)
     lines = ['# imagin4d demo report', '',
              f'Full IMAGIN-4D model (`{CONFIG}`) trained for {args.iters} iterations on the demo-size mini-FBM '
              f'({args.data_root}), evaluated on its {DEMO_SIZE[3]} test windows. A short budget: this shows the '
-             'pipeline end to end; docs/results_mini_fbm.md has the benchmark.', '',
+             'pipeline end to end; docs/results/results_mini_fbm.md has the benchmark.', '',
              '| metric | value |', '|---|---|']
     lines += [f'| {k} | {values[k]:.4g} |' for k in REPORT_KEYS if k in values]
     lines += ['', 'Units: ia_* errors in metres / degrees, hand_jpe, mpjpe and waypoint errors in mm, foot sliding as '
@@ -73,11 +81,37 @@ def main() -> int:
         lines += ['## Videos (reference image | GT | generated; the depicted frame is marked)', '']
         lines += [f'- [{f}](videos/{f})' for f in files]
         lines.append('')
+    lines += generation_section(generated)
     lines += ['## Stage times', ''] + [f'- {k}: {v / 60:.1f} min' for k, v in times.items()]
     with open(osp.join(wd, 'report.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    print(f'[demo] 5/5 report: {osp.join(wd, "report.md")}')
+    print(f'[demo] 6/6 report: {osp.join(wd, "report.md")}')
     return 0
+
+
+def generation_section(folder: str) -> list:
+    """Report lines for the generation stage: the command, what it was given and every file it wrote."""
+    path = osp.join(folder, 'summary.json')
+    if not osp.isfile(path):
+        return []
+    with open(path) as f:
+        summary = json.load(f)
+    lines = ['## Generated from your own kind of inputs', '',
+             'The trained model on inputs kept in `demo/` (none of them in the data set): '
+             f'`python tools/generate.py {CONFIG} {summary["checkpoint"]} ' + ' '.join(
+                 f'"{a}"' if ' ' in a else a for a in GENERATE_INPUTS) + ' --out <folder>`. '
+             'Run the same command on your own mesh, picture and waypoints (docs/user_guides/generate.md).', '']
+    for request in summary['requests']:
+        for sample in request['samples']:
+            errors = ', '.join(f'{k.replace("frame_", "frame ")}: {v:.0f} mm'
+                               for k, v in (sample.get('waypoint_errors_mm') or {}).items())
+            lines.append(f'- "{request["text"]}" (seed {sample["seed"]}, depicted frame t^ = '
+                         f'{sample["t_hat"] if sample["t_hat"] is None else round(sample["t_hat"])}); object centre '
+                         f'distance to the waypoints: {errors}')
+            lines += [f'  - [{name}](generation/{name})' for name in sample['files']]
+    lines += ['  - [summary.json](generation/summary.json)', '',
+              'Stage times (s): ' + ', '.join(f'{k} {v:.2f}' for k, v in summary['timings_s'].items()), '']
+    return lines
 
 
 def check_work_dir_data(wd: str, data_root: str, ckpt: str) -> None:

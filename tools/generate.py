@@ -51,6 +51,8 @@ def parse_args(argv=None):
     parser.add_argument('--steps', type=int, help='sampling steps (default: the config test_cfg)')
     parser.add_argument('--guidance-image', type=float, help='image guidance G (1: plain conditional model)')
     parser.add_argument('--guidance-text', type=float, help='text guidance G')
+    parser.add_argument('--inpaint-waypoints', action='store_true', default=None,
+                        help='meet the start state and waypoints exactly (they replace the model values each step)')
     parser.add_argument('--seed', type=int, help='seed (the same request and seed give the same result)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--batch-size', type=int, default=32, help='windows sampled together')
@@ -67,7 +69,7 @@ def build_requests(args):
     from imagin4d.apis import HOIRequest
     from imagin4d.apis.requests import read_requests_jsonl
     overrides = {k: getattr(args, k) for k in ('num_samples', 'sampler', 'steps', 'guidance_image', 'guidance_text',
-                                               'seed') if getattr(args, k) is not None}
+                                               'inpaint_waypoints', 'seed') if getattr(args, k) is not None}
     if args.requests:
         if args.text or args.object:
             raise UserError('give either --requests FILE or --text/--object/--image, not both')

@@ -9,7 +9,6 @@ import logging
 import os
 import os.path as osp
 import time
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -28,9 +27,10 @@ from .results import HOIResult
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
 #: Checkpoint keys a model may lack because it was trained before they existed (filled by a fallback).
-OPTIONAL_STATE_KEYS = ('data_preprocessor.start_pose', 'data_preprocessor.start_object_xy',
-                       'data_preprocessor.start_ready')
-SAMPLING_KEYS = ('sampler', 'steps', 'guidance_image', 'guidance_text')
+from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS  # noqa: E402
+SAMPLING_KEYS = ('sampler', 'steps', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
+#: test_cfg key of each of SAMPLING_KEYS
+_TEST_CFG_KEYS = ('sampler', 'num_steps', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
 
 
 def _load_config(config) -> Config:
@@ -62,26 +62,11 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
         from mmengine.runner.checkpoint import _load_checkpoint
         if not osp.isfile(checkpoint):
             raise UserError(f'checkpoint {checkpoint} does not exist')
+        from imagin4d.engine.checkpoint import check_checkpoint_matches, checkpoint_state_dict, config_name
         ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-        if not isinstance(state, dict):
-            raise UserError(f'{checkpoint} holds no state_dict: not an imagin4d checkpoint')
-        state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
-        own = model.state_dict()
-        missing = [k for k in own if k not in state and k not in OPTIONAL_STATE_KEYS]
-        unexpected = [k for k in state if k not in own]
-        shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own
-                  if k in state and hasattr(state[k], 'shape') and state[k].shape != own[k].shape]
-        if missing or unexpected or shapes:
-            trained = (ckpt.get('meta') or {}).get('cfg', '') if isinstance(ckpt, dict) else ''
-            hint = ''
-            if trained:
-                image = Config.fromstring(trained, '.py').model.get('image_encoder') if 'model' in trained else None
-                hint = f"; it was trained with image_encoder={(image or {}).get('type') if image else None}"
-            raise UserError(f'{checkpoint} does not match the config {getattr(cfg, "filename", "")}: '
-                            f'{len(missing)} missing {missing[:4]}, {len(unexpected)} unexpected {unexpected[:4]}, '
-                            f'{len(shapes)} of another shape {shapes[:3]}{hint}')
-        model.load_state_dict(state, strict=False)
+        check_checkpoint_matches(model, ckpt, checkpoint, config_name(cfg), model_cfg=cfg.get('model'),
+                                 optional_keys=OPTIONAL_STATE_KEYS)
+        model.load_state_dict(checkpoint_state_dict(ckpt, checkpoint), strict=False)
         if not bool(model.data_preprocessor.stats_ready):
             raise UserError(f'{checkpoint} carries no motion normalisation statistics (trained by another tool?)')
     model.cfg = cfg
@@ -209,7 +194,8 @@ class HOIInferencer:
         cfg = self.model.test_cfg
         return (request.sampler or cfg['sampler'], int(request.steps or cfg['num_steps']),
                 float(cfg['guidance_image'] if request.guidance_image is None else request.guidance_image),
-                float(cfg['guidance_text'] if request.guidance_text is None else request.guidance_text))
+                float(cfg['guidance_text'] if request.guidance_text is None else request.guidance_text),
+                bool(cfg['inpaint_waypoints'] if request.inpaint_waypoints is None else request.inpaint_waypoints))
 
     def _features(self, items: List[dict]) -> None:
         """Text and image features of every resolved request, batched, rounded to float16 as the caches store."""
@@ -286,8 +272,7 @@ class HOIInferencer:
         try:
             for setting in sorted({j[0] for j in jobs}):
                 group = [j for j in jobs if j[0] == setting]
-                self.model.test_cfg.update(dict(zip(('sampler', 'num_steps', 'guidance_image', 'guidance_text'),
-                                                    setting)))
+                self.model.test_cfg.update(dict(zip(_TEST_CFG_KEYS, setting)))
                 for start in range(0, len(group), self.batch_size):
                     batch = group[start:start + self.batch_size]
                     packed = [pack(dict(items[i]['window'], seq_name=items[i]['name'], text=items[i]['request'].text))

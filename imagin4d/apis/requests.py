@@ -37,7 +37,9 @@ class HOIRequest:
     waypoints: a JSON path or the parsed dict (schema below), None: only the start state is given.
     start_body: an AMASS SMPL-X `.npz` path (its `start_frame` is used), or None: the checkpoint's typical
     standing pose with mean shape at the origin facing +Y. gender: overrides the start body file's.
-    num_samples, sampler, steps, guidance_image, guidance_text, seed: None takes the config's `test_cfg`.
+    num_samples, sampler, steps, guidance_image, guidance_text, inpaint_waypoints (the given waypoint values and
+    start state replace the model's at every step, so they are met exactly), seed: None takes the config's
+    `test_cfg`.
     name: file prefix of the outputs (default: request_<index>).
     """
 
@@ -55,6 +57,7 @@ class HOIRequest:
     steps: Optional[int] = None
     guidance_image: Optional[float] = None
     guidance_text: Optional[float] = None
+    inpaint_waypoints: Optional[bool] = None
     seed: Optional[int] = None
     name: Optional[str] = None
 
