@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS  # state older checkpoints lack (filled by a fallback)
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import UserError
 from .request_window import (body_state, build_window, default_start_body, prepare_object, stand_on_floor,
@@ -26,8 +27,6 @@ from .results import HOIResult
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
-#: Checkpoint keys a model may lack because it was trained before they existed (filled by a fallback).
-from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS  # noqa: E402
 SAMPLING_KEYS = ('sampler', 'steps', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
 #: test_cfg key of each of SAMPLING_KEYS
 _TEST_CFG_KEYS = ('sampler', 'num_steps', 'guidance_image', 'guidance_text', 'inpaint_waypoints')

@@ -11,6 +11,10 @@ from imagin4d.utils import compat
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.plugins import load_plugins, record_custom_imports
 
+#: Hooks every run gets (a config listing one keeps its own settings): plugin versions in the log and the
+#: checkpoints; strict checkpoint loading (`load_strict=False` to fine-tune from another variant).
+DEFAULT_HOOKS = ('PluginInfoHook', 'StrictLoadHook')
+
 
 def load_config(path: str, cfg_options=None) -> Config:
     """Read a config file, apply `--cfg-options`, and set the defaults every imagin4d run relies on."""
@@ -24,7 +28,7 @@ def load_config(path: str, cfg_options=None) -> Config:
 
 
 def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
-    """Plugins, launcher, work dir, torch threads and the PluginInfoHook; returns the same (mutated) config."""
+    """Plugins, launcher, work dir, torch threads and the DEFAULT_HOOKS; returns the same (mutated) config."""
     load_plugins()
     record_custom_imports((cfg.get('custom_imports') or {}).get('imports'))
     cfg.launcher = launcher
@@ -33,8 +37,9 @@ def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = os.path.join('./work_dirs', Path(cfg.filename).stem)
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(str(h.get('type', '')).endswith('PluginInfoHook') for h in hooks):
-        hooks.append(dict(type='PluginInfoHook'))
+    for name in DEFAULT_HOOKS:
+        if not any(str(h.get('type', '')).endswith(name) for h in hooks):
+            hooks.append(dict(type=name))
     cfg.custom_hooks = hooks
     threads = cfg.get('torch_num_threads')
     if threads:
