@@ -41,6 +41,13 @@ def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
         if not any(str(h.get('type', '')).endswith(name) for h in hooks):
             hooks.append(dict(type=name))
     cfg.custom_hooks = hooks
+    if cfg.get('flush_denormal', True):
+        # Subnormal floats to zero (FTZ/DAZ; `flush_denormal = False` keeps them). A trained model's image
+        # Q-Former cross-attention has softmax tails below 1e-38; their K/V gradients made the training step
+        # 1.4x slower (issue 23, benchmarks/results/training_step_cpu.md). The flag is per thread: set it before
+        # torch starts its intra-op threads, which (like forked DataLoader workers) inherit it when created.
+        import torch
+        torch.set_flush_denormal(True)
     threads = cfg.get('torch_num_threads')
     if threads:
         # Small CPU models: intra-op threads cost more than they give on a busy 2-core machine (the mini configs
