@@ -11,3 +11,8 @@ class CheckpointError(UserError, RuntimeError):
 
 class DataError(UserError, ValueError):
     """A data file with a missing/malformed field: names the file, the sequence and the field."""
+
+
+class TrainingDivergedError(UserError, FloatingPointError):
+    """A non-finite loss or weight during training: names the iteration, the batch's samples and the last good
+    checkpoint."""

@@ -1,7 +1,8 @@
 """Runner hooks of imagin4d."""
 from .codec_stats_hook import CodecStatsHook
 from .hoi_visualization_hook import HOIVisualizationHook
+from .non_finite_stop_hook import NonFiniteStopHook
 from .plugin_info_hook import PluginInfoHook
 from .strict_load_hook import StrictLoadHook
 
-__all__ = ['CodecStatsHook', 'HOIVisualizationHook', 'PluginInfoHook', 'StrictLoadHook']
+__all__ = ['CodecStatsHook', 'HOIVisualizationHook', 'NonFiniteStopHook', 'PluginInfoHook', 'StrictLoadHook']
