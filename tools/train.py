@@ -11,6 +11,7 @@ from mmengine.config import DictAction  # noqa: E402
 import imagin4d  # noqa: E402,F401  (applies the compat workarounds)
 from imagin4d.engine.runner_setup import (build_runner, load_config, prepare_runtime,  # noqa: E402
                                           run_cli)
+from imagin4d.engine.work_dir_lock import hold_work_dir  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 
@@ -64,8 +65,9 @@ def main(argv=None):
     prepare_runtime(cfg, args.launcher, args.work_dir)
     if args.amp:
         configure_amp(cfg)
-    configure_resume(cfg, args.resume)
-    build_runner(cfg).train()
+    with hold_work_dir(cfg.work_dir):          # one training per work dir (a second one is refused)
+        configure_resume(cfg, args.resume)
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':
