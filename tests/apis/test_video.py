@@ -157,8 +157,16 @@ def test_mp4_is_written_and_reads_back(video):
     assert shape[:2] == (layout['height'] + layout['height'] % 2, layout['width'] + layout['width'] % 2)
 
 
-def test_bad_reference_image_is_refused():
-    from imagin4d.apis.exporters.video import _reference_panel
+def test_bad_input_is_refused_before_rendering(gt_result):
+    import dataclasses
+
+    from imagin4d.apis.exporters.video import _reference_panel, render_result_frames
+    with pytest.raises(ValueError, match='reference_image must be'):
+        render_result_frames(gt_result, reference_image=np.zeros((8, 8, 3), np.float64))
+    with pytest.raises(ValueError, match='t_hat must be a finite'):
+        render_result_frames(dataclasses.replace(gt_result, t_hat=float('nan')))
+    with pytest.raises(TypeError, match='HOIResult'):
+        render_result_frames(dict(gt_result.__dict__))
     with pytest.raises(ValueError, match='reference_image must be'):
         _reference_panel(np.zeros((10, 10, 2), np.uint8), 32, 32)
     with pytest.raises(ValueError, match='uint8'):

@@ -6,16 +6,16 @@ from typing import Optional, Tuple
 import numpy as np
 
 from imagin4d.rendering.camera import Camera, intrinsics_from_fov, look_at_world_to_cam, project_points
-from imagin4d.rendering.scene import SCENE_DEFAULTS, get_renderer
+from imagin4d.rendering.scene import get_renderer
 from imagin4d.visualization.raster import CONTACT_JOINTS, DRAW_STYLE, _draw_floor
-from imagin4d.visualization.sample_render import MARK_COLORS, _mark_panel, _put_text, render_layout
+from imagin4d.visualization.sample_render import MARK_COLORS, _font_scale, _mark_panel, _put_text, render_layout
 from imagin4d.visualization.video_io import write_video
 
 __all__ = ['render_result_video', 'render_result_frames', 'result_camera', 'result_geometry', 'video_layout',
            'DEFAULT_VIDEO_SIZE', 'MARK_HALF_WIDTH']
 
-#: Side of the square render panel in pixels (and of the reference panel). 120 frames take about 12 s on two
-#: CPU cores (Mesa llvmpipe; pyrender renders 4x multisampled, a segmentation and a shaded pass per frame).
+#: Side of the square render panel in pixels (and of the reference panel). 120 frames took 13-16 s on two shared
+#: CPU cores (Mesa llvmpipe; ~95 ms a frame: pyrender's 4x multisampled segmentation and shaded passes).
 DEFAULT_VIDEO_SIZE = 384
 #: Frames within this many frames of t^ carry the depicted-frame mark.
 MARK_HALF_WIDTH = 2
@@ -33,10 +33,8 @@ def result_geometry(result) -> dict:
     obj_faces (Fo, 3) int64."""
     import torch
 
-    from imagin4d.apis.results import HOIResult
     from imagin4d.body_models import load_body_model
-    if not isinstance(result, HOIResult):
-        raise TypeError(f'expected an imagin4d.apis.results.HOIResult, got {type(result).__name__}')
+    _require_result(result)
     if result.body_model_root is None:
         raise ValueError('HOIResult.body_model_root is required (the folder with smplx/SMPLX_{GENDER}.npz)')
     mesh = result.object_mesh
@@ -59,6 +57,12 @@ def result_geometry(result) -> dict:
             raise ValueError(f'the result has non-finite {name} at frames {bad[:10].tolist()}: finite values '
                              'expected (a diverged generation?)')
     return geometry
+
+
+def _require_result(result) -> None:
+    from imagin4d.apis.results import HOIResult
+    if not isinstance(result, HOIResult):
+        raise TypeError(f'expected an imagin4d.apis.results.HOIResult, got {type(result).__name__}')
 
 
 def result_camera(result, width: int, height: int, geometry: Optional[dict] = None) -> Camera:
@@ -174,21 +178,25 @@ def render_result_frames(result, reference_image=None, size: int = DEFAULT_VIDEO
     size = int(size)
     if size < 32:
         raise ValueError(f'size must be at least 32 pixels, got {size}')
-    geometry = result_geometry(result)
-    num_frames = result.num_frames
+    _require_result(result)
     layout = video_layout(size, reference_image is not None)
     pw, ph, bar, border, top = (layout[k] for k in ('panel_w', 'panel_h', 'bar', 'border', 'top'))
+    reference = None if reference_image is None else _reference_panel(reference_image, pw, ph)
+    if result.t_hat is not None and not math.isfinite(float(result.t_hat)):
+        raise ValueError(f'HOIResult.t_hat must be a finite frame index or None, got {result.t_hat}')
+    geometry = result_geometry(result)
+    num_frames = result.num_frames
     x_ref, x_render = layout['reference_x0'], layout['render_x0']
     camera = result_camera(result, pw, ph, geometry)
 
     background = np.empty((layout['height'], layout['width'], 3), np.uint8)
     background[:] = _BAR_COLOR
     if x_ref is not None:
-        background[top:top + ph, x_ref:x_ref + pw] = _reference_panel(reference_image, pw, ph)
+        background[top:top + ph, x_ref:x_ref + pw] = reference
         _put_text(background[:bar, x_ref:x_ref + pw], 'reference', 4, bar)
     _put_text(background[:bar, x_render:x_render + pw], 'generated', 4, bar)
     t_hat = None if result.t_hat is None else int(round(float(result.t_hat)))
-    counter_width, mark_width = (cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, bar / 40.0, 1)[0][0] for text in
+    counter_width, mark_width = (cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, _font_scale(bar), 1)[0][0] for text in
                                  (f'frame {num_frames}/{num_frames}', f't^ = {t_hat}  '))
     caption_right = layout['width'] - counter_width - 12          # the mark caption and the counter stay right
     name = title if title is not None else str(result.meta.get('name', ''))
