@@ -35,9 +35,8 @@ def export_result(result: HOIResult, stem: str, formats: Sequence[str] = tuple(E
         written.append(str(exporters.write_glb(result, f'{stem}.glb')))
     times['export'] = time.perf_counter() - clock
     if 'mp4' in formats:
-        from .exporters.video import render_result_video
         clock = time.perf_counter()
-        path, _ = render_result_video(result, f'{stem}.mp4', reference_image=reference_image,
+        path, _ = exporters.render_result_video(result, f'{stem}.mp4', reference_image=reference_image,
                                       title=result.meta.get('text'))
         written.append(str(path))
         times['video'] = time.perf_counter() - clock

@@ -9,6 +9,7 @@ import logging
 import os
 import os.path as osp
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -169,8 +170,8 @@ class HOIInferencer:
         if request.reference_image is not None:
             image = load_reference_image(request.reference_image)
             if not self.uses_image:
-                print_log(f'request {request.name or index}: the model has no image cue (a no-image checkpoint); '
-                          'the reference image is ignored', logger='current', level=logging.WARNING)
+                warnings.warn(f'request {request.name or index}: the model has no image cue (a no-image checkpoint); '
+                              'the reference image is ignored', UserWarning, stacklevel=3)
         elif self.uses_image:
             raise RequestError(f'request {request.name or index}: this model reads a reference image '
                                '(reference_image / --image is required)')

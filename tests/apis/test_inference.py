@@ -20,9 +20,8 @@ def _yaw(deg):
     return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
 
 
-@pytest.fixture(scope='session')
-def checkpoint(mini_fbm_prepared, tmp_path_factory):
-    """An untrained full model carrying the training split's statistics and typical start state."""
+def _untrained_checkpoint(config, root, path):
+    """An untrained model of `config` carrying the training split's statistics and typical start state."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -30,17 +29,22 @@ def checkpoint(mini_fbm_prepared, tmp_path_factory):
     from imagin4d.datasets.start_state import typical_start_state
     from imagin4d.registry import MODELS
     init_default_scope('imagin4d')
-    cfg = Config.fromfile(CONFIG)
+    cfg = Config.fromfile(config)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     from testing_utils import perturb_adaln
     perturb_adaln(model)                    # zero-initialised AdaLN would make every condition irrelevant
-    train = FBMDataset(data_root=mini_fbm_prepared, split='train', pipeline=[])
+    train = FBMDataset(data_root=root, split='train', pipeline=[])
     model.data_preprocessor.load_stats(train.metainfo['stats_file'])
     model.data_preprocessor.set_start_state(**typical_start_state(train))
-    path = tmp_path_factory.mktemp('generation') / 'model.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(cfg=cfg.pretty_text)), path)
     return str(path)
+
+
+@pytest.fixture(scope='session')
+def checkpoint(mini_fbm_prepared, tmp_path_factory):
+    """The untrained full model (SFIE + frame-aware tokens)."""
+    return _untrained_checkpoint(CONFIG, mini_fbm_prepared, tmp_path_factory.mktemp('generation') / 'model.pth')
 
 
 @pytest.fixture(scope='session')
@@ -227,7 +231,7 @@ def test_checkpoint_of_another_variant_is_refused(checkpoint, free_body_root):
     from imagin4d.utils.errors import UserError
     no_image = str(REPO / 'projects' / 'imagin4d' / 'mini_fbm_no_image.py')
     with pytest.raises(UserError, match=r'does not match the config .*mini_fbm_no_image.py: \d+ missing '
-                                        r'.*, \d+ unexpected .*trained with image_encoder=Spatially'):
+                                        r'.*, \d+ unexpected .*trained with .*image_encoder=Spatially'):
         HOIInferencer(no_image, checkpoint, body_model_root=str(free_body_root))
 
 
@@ -284,3 +288,15 @@ def test_encoded_ground_truth_maps_back_to_its_smplx_parameters(gt_window, gt_jo
         expected = float(w['obj_scale'][frame]) * verts @ w['obj_rot'][frame].double().numpy().T \
             + w['obj_trans'][frame].double().numpy()
         np.testing.assert_allclose(result.object_vertices(frame), expected, atol=1e-5)
+
+
+def test_no_image_checkpoint_ignores_the_image_and_says_so(mini_fbm_prepared, free_body_root, inputs, tmp_path):
+    from imagin4d.apis import HOIInferencer
+    config = str(REPO / 'projects' / 'imagin4d' / 'mini_fbm_no_image.py')
+    inferencer = HOIInferencer(config, _untrained_checkpoint(config, mini_fbm_prepared, tmp_path / 'no_image.pth'),
+                               body_model_root=str(free_body_root))
+    with pytest.warns(UserWarning, match=r'no image cue \(a no-image checkpoint\); the reference image is ignored'):
+        with_image = inferencer(_request(inputs))[0]
+    without = inferencer(_request(inputs, reference_image=None))[0]
+    np.testing.assert_array_equal(with_image.joints, without.joints)
+    assert with_image.t_hat is None

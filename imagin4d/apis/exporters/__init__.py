@@ -1,5 +1,5 @@
 """Exporters of one generated interaction (`HOIResult`) to files animation tools open: AMASS SMPL-X npz,
-object npz, BVH, animated glTF binary; plus the Khronos glTF validator runner.
+object npz, BVH, animated glTF binary, the mesh video; plus the Khronos glTF validator runner.
 """
 from .amass_npz import CONTACT_NAMES, resolve_mesh_path, write_object_npz, write_smplx_npz
 from .bvh import BVH_UNITS, BVHData, read_bvh, write_bvh
