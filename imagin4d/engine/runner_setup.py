@@ -42,19 +42,20 @@ def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
         if not any(str(h.get('type', '')).endswith(name) for h in hooks):
             hooks.append(dict(type=name))
     cfg.custom_hooks = hooks
-    if cfg.get('flush_denormal', True):
-        # Subnormal floats to zero (FTZ/DAZ; `flush_denormal = False` keeps them). A trained model's image
-        # Q-Former cross-attention has softmax tails below 1e-38; their K/V gradients made the training step
-        # 1.4x slower (issue 23, benchmarks/results/training_step_cpu.md). The flag is per thread: set it before
-        # torch starts its intra-op threads, which (like forked DataLoader workers) inherit it when created.
-        import torch
-        torch.set_flush_denormal(True)
     threads = cfg.get('torch_num_threads')
     if threads:
         # Small CPU models: intra-op threads cost more than they give on a busy 2-core machine (the mini configs
         # set 1; benchmarks/results/ has the measurement). Set 0/None to keep torch's default.
         import torch
         torch.set_num_threads(int(threads))
+    import torch
+    if (cfg.get('model') or {}).get('flush_denormal', True) and torch.get_num_threads() > 1:
+        # HOIDiffusion flushes subnormal floats inside its own steps (flush_denormal, issue 23). The flag is per
+        # thread and intra-op threads inherit it when they start: start them here with it (they run only torch
+        # kernels); the main thread stays IEEE outside the steps (SciPy's cKDTree crashes under flush-to-zero).
+        torch.set_flush_denormal(True)
+        torch.ones(1 << 20).mul_(1.0)           # a parallel kernel: the thread pool starts now
+        torch.set_flush_denormal(False)
     if compat.init_cpu_distributed(launcher):
         cfg.model_wrapper_cfg = compat.cpu_distributed_wrapper_cfg()
     return cfg

@@ -5,8 +5,10 @@ training step and its losses (x0, contact labels, forward kinematics of hands an
 head losses), and sampling (DDPM / DDIM, classifier-free guidance per source, reconstruction guidance, optional
 waypoint inpainting). The parts themselves live in cues/, denoisers/, schedulers/, guidance/ and losses/.
 """
+import contextlib
 import inspect
 import logging
+import struct
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -20,7 +22,7 @@ from .cues.sfie import role_quantities_from_motion
 from .losses import (binary_contact_loss, fk_joint_loss, object_surface_loss, place_object_points,
                      reconstruction_loss)
 
-__all__ = ['HOIDiffusion', 'EncodedConditions']
+__all__ = ['HOIDiffusion', 'EncodedConditions', 'denormals_flushed']
 
 #: Encoder slot -> condition source (what classifier-free guidance and condition dropout act on).
 ENCODER_SOURCES = OrderedDict(text_encoder='text', object_encoder='object', waypoint_encoder='waypoint',
@@ -40,6 +42,32 @@ DEFAULT_TEST_CFG = dict(
     num_samples=1,               # generations per window (multimodality); pred_motion is the first
     seed=0,
 )
+
+
+_SMALLEST_SUBNORMAL = struct.unpack('<d', struct.pack('<Q', 1))[0]
+
+
+@contextlib.contextmanager
+def denormals_flushed(enabled: bool = True):
+    """Run the block with subnormal floats flushed to zero on this thread (`torch.set_flush_denormal`), then
+    restore the thread's previous setting (nesting is safe).
+
+    Why (issue 23): a trained model's image Q-Former cross-attention has softmax tails below 1e-38; the
+    subnormal K/V gradients they give slow the CPU training step down by 1.4x or more, and the slowdown grows
+    as training sharpens the attention (benchmarks/results/training_step_cpu.md). Why only around the model's
+    own steps and not for the whole process: SciPy's cKDTree (the data pipeline's object-surface look-ups)
+    crashes with a segmentation fault under flush-to-zero. The flag is per thread; tools' `prepare_runtime`
+    starts torch's intra-op threads with it.
+    """
+    if not enabled:
+        yield
+        return
+    was = _SMALLEST_SUBNORMAL * 1.0 == 0.0          # this thread already flushes (an outer block set it)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was)
 
 
 class EncodedConditions(dict):
@@ -99,6 +127,8 @@ class HOIDiffusion(BaseModel):
         reconstruction_guidance: `ReconstructionGuidance` config used when test_cfg.reconstruction_guidance.
         test_cfg: sampling options, see `DEFAULT_TEST_CFG` (each can be swept: `--sweep model.test_cfg.K=a,b`).
         data_preprocessor: `HOIDataPreprocessor` config.
+        flush_denormal: train / val / test steps and `generate` run with subnormal floats flushed to zero on the
+            CPU (`denormals_flushed`; True). False keeps IEEE subnormals (slower on CPU, see issue 23).
     """
 
     def __init__(self, denoiser: dict, text_encoder: Optional[dict] = None, object_encoder: Optional[dict] = None,
@@ -107,8 +137,10 @@ class HOIDiffusion(BaseModel):
                  diffusion: Optional[dict] = None, condition_dropout: Optional[Mapping[str, float]] = None,
                  loss_weights: Optional[Mapping[str, float]] = None, x0_loss: str = 'l1', contact_loss: str = 'l1',
                  reconstruction_guidance: Optional[dict] = None, test_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
+                 flush_denormal: bool = True):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='HOIDataPreprocessor'), init_cfg=init_cfg)
+        self.flush_denormal = bool(flush_denormal)
         self.denoiser = MODELS.build(denoiser)
         self.encoders = torch.nn.ModuleDict()
         self.sources: Dict[str, str] = {}
@@ -256,6 +288,19 @@ class HOIDiffusion(BaseModel):
         return self.denoiser(x_t, timesteps, enc['streams'], frame_tokens=enc['frame_tokens'],
                              frame_token_mask=enc['frame_token_mask'], padding_mask=frame_mask)
 
+    # ------------------------------------------------------------------ steps (subnormals flushed)
+    def train_step(self, data, optim_wrapper):
+        with denormals_flushed(self.flush_denormal):
+            return super().train_step(data, optim_wrapper)
+
+    def val_step(self, data):
+        with denormals_flushed(self.flush_denormal):
+            return super().val_step(data)
+
+    def test_step(self, data):
+        with denormals_flushed(self.flush_denormal):
+            return super().test_step(data)
+
     # ------------------------------------------------------------------ modes
     def forward(self, inputs: dict, data_samples: Optional[list] = None, mode: str = 'tensor'):
         if mode == 'loss':
@@ -348,7 +393,6 @@ class HOIDiffusion(BaseModel):
         return dict(image=float(self.test_cfg['guidance_image']) - 1.0,
                     text=float(self.test_cfg['guidance_text']) - 1.0)
 
-    @torch.no_grad()
     def generate(self, inputs: dict, data_samples=None, seed: Union[int, Sequence[int], None] = None,
                  callback=None) -> Tuple[torch.Tensor, dict]:
         """Sample normalised motions (B, T, D) for the batch's conditions; returns (x0, info).
@@ -357,6 +401,11 @@ class HOIDiffusion(BaseModel):
         noise comes from its own generator and does not depend on what else is in the batch. callback: passed to
         the sampler (called once per step as callback(step, x_t, x0); e.g. a progress bar).
         """
+        with denormals_flushed(self.flush_denormal):
+            return self._generate(inputs, data_samples, seed, callback)
+
+    @torch.no_grad()
+    def _generate(self, inputs: dict, data_samples, seed, callback) -> Tuple[torch.Tensor, dict]:
         cfg = self.test_cfg
         x_shape = inputs['motion'].shape
         device = inputs['motion'].device
