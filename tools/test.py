@@ -1,8 +1,12 @@
-"""Evaluate a checkpoint: `python tools/test.py CONFIG CKPT [--out metrics.json] [--dump results.pkl]
+"""Evaluate a checkpoint: `python tools/test.py CONFIG CKPT [--out metrics.json] [--dump results.npz]
 [--sweep model.test_cfg.K=a,b]`.
 
-`--dump` writes every sample (generated and GT motion, conditions, per-sample metrics) as a pickle for
-tools/visualize.py; with --sweep one dump per setting (`results_<i>.pkl`).
+`--dump` writes every sample (generated and GT motion, conditions, per-sample metrics) for tools/visualize.py, in
+a file of arrays and plain values only (an .npz, whatever the extension: see `read_dump`); with --sweep one dump
+per setting (`results_<i>.npz`).
+
+Loading is strict: a checkpoint that does not fit the config's model is an error naming the keys and what it was
+trained with; `--cfg-options load_strict=False` loads only what matches.
 
 With one or more `--sweep` options the checkpoint is evaluated once per setting of their Cartesian product in
 one process, and one table is written as CSV and Markdown (next to --out, else in the work dir).
@@ -32,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for logs and results')
     parser.add_argument('--out', help='write the metrics as JSON to this file')
-    parser.add_argument('--dump', help='write per-sample results (pickle) for tools/visualize.py')
+    parser.add_argument('--dump', help='write per-sample results (.npz) for tools/visualize.py')
     parser.add_argument('--sweep', action='append', default=[], metavar='model.test_cfg.KEY=v1,v2',
                         help='evaluate every value (repeatable: Cartesian product)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')

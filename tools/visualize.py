@@ -1,20 +1,19 @@
-"""Render evaluated samples (a tools/test.py --dump pickle) as videos: reference image | ground truth | generated.
+"""Render evaluated samples (a tools/test.py --dump file) as videos: reference image | ground truth | generated.
 
-    python tools/visualize.py RESULTS.pkl --out DIR [--index i ...|--limit N] [--format mp4|gif] [--fps 30]
+    python tools/visualize.py RESULTS.npz --out DIR [--index i ...|--limit N] [--format mp4|gif] [--fps 30]
         [--panel-size 256] [--camera reference|overview] [--no-gt]
-    python tools/visualize.py --pair A.pkl B.pkl --out DIR [--names original mirrored] [...]
+    python tools/visualize.py --pair A.npz B.npz --out DIR [--names original mirrored] [...]
 
 Writes per sample `<k>_<seq_name>.mp4` (or .gif) and `<k>_<seq_name>.png` (the depicted frame t*, bordered in
 orange; SFIE's predicted frame t^ is bordered in purple in the video), plus `contact_sheet.png`: the depicted frames
 of all written samples, one row each. MP4 is written with imageio-ffmpeg (H.264) when installed, else with OpenCV's
 FFmpeg ('mp4v'), else a GIF is written instead; the tool prints which.
 `--pair` puts two dumps of the same windows side by side (A: reference | generated, B: reference | generated),
-e.g. tools/analysis/mirror_test.py --dump-dir's original.pkl and mirrored.pkl; samples are matched by window.
+e.g. tools/analysis/mirror_test.py --dump-dir's original.npz and mirrored.npz; samples are matched by window.
 """
 import argparse
 import os
 import os.path as osp
-import pickle
 import re
 import sys
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 import numpy as np  # noqa: E402
 
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
+from imagin4d.evaluation.metrics import read_dump  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 from imagin4d.visualization import (MARK_COLORS, render_hoi_sample, video_encoder, write_image,  # noqa: E402
                                     write_video)
@@ -32,8 +32,8 @@ from imagin4d.visualization.hoi_visualizer import HOIVisualizer  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('results', nargs='?', help='a tools/test.py --dump pickle')
-    parser.add_argument('--pair', nargs=2, metavar=('A.pkl', 'B.pkl'), help='two dumps side by side')
+    parser.add_argument('results', nargs='?', help='a tools/test.py --dump file')
+    parser.add_argument('--pair', nargs=2, metavar=('A.npz', 'B.npz'), help='two dumps side by side')
     parser.add_argument('--names', nargs=2, metavar=('A', 'B'), help='panel titles of --pair (default: file stems)')
     parser.add_argument('--out', required=True, help='output folder')
     which = parser.add_mutually_exclusive_group()
@@ -47,7 +47,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-gt', action='store_true', help='leave out the ground-truth panel')
     args = parser.parse_args(argv)
     if (args.results is None) == (args.pair is None):
-        parser.error('give either RESULTS.pkl or --pair A.pkl B.pkl')
+        parser.error('give either RESULTS.npz or --pair A.npz B.npz')
     if args.names and not args.pair:
         parser.error('--names goes with --pair')
     return args
@@ -57,8 +57,7 @@ def load_results(path: str) -> list:
     """The list of sample dicts of a dump, checked."""
     if not osp.isfile(path):
         raise UserError(f'{path} does not exist (write it with tools/test.py CONFIG CKPT --dump {path})')
-    with open(path, 'rb') as f:
-        samples = pickle.load(f)
+    samples = read_dump(path)                     # arrays and plain values only: no code runs
     if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
         raise UserError(f'{path} is not a results dump: expected a list of sample dicts (tools/test.py --dump), '
                         f'got {type(samples).__name__}')

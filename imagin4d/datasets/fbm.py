@@ -4,8 +4,8 @@ Owns the FBM reader: `{train,test}_diffusion_manip_seq_joints24.p`, `captured_ob
 annotation JSONs and contact-label `.npy` files, the CHOIS skip rules (two-part objects, no text).
 Windowing, kinematics, cache and encoding are in `BaseHOIDataset`.
 
-SECURITY: the `.p` sequence files are Python pickles (read with `joblib.load`); unpickling can execute
-arbitrary code. Load only files you trust (the official release, or files you produced yourself).
+The `.p` sequence files are joblib pickles; they are read through a restricted unpickler that admits only numpy
+arrays and plain containers (`imagin4d.utils.safe_load.load_joblib_restricted`), so a crafted file is refused.
 """
 import json
 import os.path as osp
@@ -15,6 +15,7 @@ import numpy as np
 
 from imagin4d.registry import DATASETS
 from imagin4d.utils.errors import DataError
+from imagin4d.utils.safe_load import load_joblib_restricted
 from .hoi_dataset import BaseHOIDataset
 from .preprocessing import BadSequenceError, SkipSequence, as_str, read_field
 
@@ -27,7 +28,7 @@ class FBMDataset(BaseHOIDataset):
 
     Layout under `data_root` (as downloaded; names configurable)::
 
-        train_diffusion_manip_seq_joints24.p     joblib pickle {int: record}, subjects 1-15 (TRUSTED files only)
+        train_diffusion_manip_seq_joints24.p     joblib pickle {int: record}, subjects 1-15 (numpy arrays only)
         test_diffusion_manip_seq_joints24.p      subjects 16-17
         captured_objects/<obj>_cleaned_simplified.obj
         omomo_text_anno_json_data/<seq_name>.json        {"<seq_name>": "<sentence>"}
@@ -129,10 +130,7 @@ class FBMDataset(BaseHOIDataset):
         if not osp.isfile(path):
             raise FileNotFoundError(f'FBMDataset[{split}]: sequence file {path} not found. Expected the FBM/OMOMO '
                                     f'release layout under {self._root} (see FBMDataset docstring).')
-        import joblib
-
-        # SECURITY: a pickle; only trusted files (see the module docstring).
-        data = joblib.load(path)
+        data = load_joblib_restricted(path)                 # a pickle: numpy arrays and containers only
         if not isinstance(data, dict):
             raise DataError(f'{path}: expected a dict {{index: sequence record}}, got {type(data).__name__}')
         for key in sorted(data, key=str):

@@ -61,8 +61,8 @@ def trained_with(checkpoint, model_cfg=None, limit: int = 4) -> str:
                 _flatten(model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else dict(model_cfg))
             def lookup(flat, key):
                 return flat.get(key, flat.get(key.rsplit('.', 1)[0], None))
-            keys = sorted({k for k in (*old, *new) if lookup(old, k) != lookup(new, k)},
-                          key=lambda k: (not k.endswith('.type'), k.count('.'), k))
+            keys = [k for k in dict.fromkeys((*old, *new)) if lookup(old, k) != lookup(new, k)]
+            keys.sort(key=lambda k: (not k.endswith('.type'), k.count('.'), len(k)))   # components first
             for key in keys[:limit]:
                 name = key[:-5] if key.endswith('.type') else key
                 parts.append(f'{name}={lookup(old, key)!r} (here: {lookup(new, key)!r})'.replace("'", ''))

@@ -12,31 +12,23 @@ import warnings
 import numpy as np
 
 
-def install_trusted_checkpoint_loader() -> None:
-    """Load local checkpoints with `weights_only=False`, and name the file when it is not a checkpoint.
+def install_safe_checkpoint_loader() -> None:
+    """Load local checkpoints through `imagin4d.utils.safe_load.load_checkpoint_file` (weights_only + allowlist).
 
-    Reason: torch >= 2.6 defaults `torch.load(weights_only=True)`; mmengine 0.10.7 calls `torch.load` without
-    the argument, and its checkpoints pickle `HistoryBuffer` and numpy objects in the message hub, so
-    `resume`, `load_from` and `load_checkpoint` fail with "Weights only load failed" (fixed upstream in
-    open-mmlab/mmengine#1655, unreleased). Only checkpoints the user points at are loaded this way: a
-    checkpoint is a pickle and can run code, so load only files you trust.
+    Reason: mmengine 0.10.7 calls `torch.load` without `weights_only`; on torch >= 2.6 that defaults to True and
+    fails on what mmengine itself stores (`HistoryBuffer` and numpy objects in the message hub: "Weights only load
+    failed"; fixed upstream in open-mmlab/mmengine#1655, unreleased), and `weights_only=False` would run any code a
+    crafted checkpoint carries. So the local-file scheme of mmengine's `CheckpointLoader` (used by `load_from`,
+    `resume` and `load_checkpoint`) is replaced by our loader, which admits that allowlist and names the file
+    when it is not a checkpoint.
     """
-    import torch
     from mmengine.runner.checkpoint import CheckpointLoader
 
+    from imagin4d.utils.safe_load import load_checkpoint_file
+
     @CheckpointLoader.register_scheme(prefixes='', force=True)
-    def load_from_local_trusted(filename, map_location):
-        filename = os.path.expanduser(filename)
-        if not os.path.isfile(filename):
-            raise FileNotFoundError(f'checkpoint file {filename} does not exist')
-        try:
-            return torch.load(filename, map_location=map_location, weights_only=False)
-        except Exception as err:  # noqa: BLE001 - any failure means the file is unusable
-            from imagin4d.utils.errors import CheckpointError
-            raise CheckpointError(
-                f'{filename} is not a readable checkpoint (torch.load failed: '
-                f'{type(err).__name__}: {err}). Is the file truncated, or not a .pth saved by '
-                f'imagin4d/mmengine?') from None
+    def load_from_local_safe(filename, map_location):
+        return load_checkpoint_file(filename, map_location)
 
 
 def check_pkg_resources() -> None:
@@ -180,4 +172,4 @@ def apply_all() -> None:
     patch_numpy_for_pyrender()
     filter_third_party_warnings()
     check_pkg_resources()
-    install_trusted_checkpoint_loader()
+    install_safe_checkpoint_loader()

@@ -210,8 +210,8 @@ def test_train_tool_runs_the_full_model(mini_fbm_prepared, tools_runner, tmp_pat
     metrics = json.loads(out.read_text())
     for key in ('hand_jpe', 'contact_f1', 'foot_sliding', 'waypoint_xy_err', 'ia_success', 'factor_grasp_hand'):
         assert key in metrics, key
-    import pickle
-    samples = pickle.load(open(dump, 'rb'))
+    from imagin4d.evaluation.metrics import read_dump
+    samples = read_dump(dump)
     assert len(samples) == 8 and samples[0]['pred_motion'].shape == (120, 220)
     assert 'hand_jpe' in samples[0]['metrics'] and 'ia_success' in samples[0]['metrics']
     report = tmp_path / 'mirror.json'
@@ -220,4 +220,4 @@ def test_train_tool_runs_the_full_model(mini_fbm_prepared, tools_runner, tmp_pat
                  '--cfg-options', 'model.test_cfg.num_steps=2', env=env)
     rates = json.loads(report.read_text())
     assert rates['windows'] == 4 and 0.0 <= rates['mirror_consistency'] <= 1.0
-    assert len(pickle.load(open(tmp_path / 'mirror' / 'mirrored.pkl', 'rb'))) == 4
+    assert len(read_dump(tmp_path / 'mirror' / 'mirrored.npz')) == 4

@@ -389,7 +389,7 @@ def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
         assert f'{merged["ia_success"]:.3f}' in row
     sfie = json.loads((work / 'sfie' / 'seed0' / 'metrics.json').read_text())
     assert 'mirror_contact_side_flip_rate' in sfie and 'mirror_consistency' in sfie
-    assert (work / 'sfie' / 'seed0' / 'mirror' / 'mirrored.pkl').is_file()
+    assert (work / 'sfie' / 'seed0' / 'mirror' / 'mirrored.npz').is_file()
     assert '## Claims' in page and 'prior' in page and '## Commands' in page
     assert page.count('tools/train.py projects/imagin4d/mini_fbm_') == 2
     # the archive alone rewrites the page from a fresh work dir (as a fresh clone does with the committed archive)

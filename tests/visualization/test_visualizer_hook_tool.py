@@ -13,6 +13,7 @@ from mmengine.visualization import LocalVisBackend, TensorboardVisBackend
 from PIL import Image
 
 from imagin4d.engine.hooks.hoi_visualization_hook import HOIVisualizationHook
+from imagin4d.evaluation.metrics import write_samples
 from imagin4d.registry import HOOKS, VISUALIZERS
 from imagin4d.utils.errors import UserError
 from imagin4d.visualization import HOIVisualizer, MARK_COLORS, render_layout, video_encoder
@@ -115,12 +116,11 @@ def _load_tool():
 
 
 def test_tool_writes_videos_stills_and_contact_sheet(vis_samples, tmp_path, capsys):
-    dump = tmp_path / 'results.pkl'
+    dump = tmp_path / 'results.pkl'                                       # a .pkl path still works
     samples = [dict(s, metrics={'mpjpe': 0.0}) for s in vis_samples[:2]]
     samples[1]['pred_motion'] = samples[1]['pred_motion'][:40]            # a short clip
     samples[1].pop('seq_len')
-    with open(dump, 'wb') as f:
-        pickle.dump(samples, f)
+    write_samples(dump, samples)
     tool = _load_tool()
     tool.main([str(dump), '--out', str(tmp_path / 'out'), '--format', 'gif', '--panel-size', str(PANEL)])
     printed = capsys.readouterr().out
@@ -147,15 +147,13 @@ def test_tool_writes_videos_stills_and_contact_sheet(vis_samples, tmp_path, caps
 
 
 def test_tool_pair_mode(vis_samples, tmp_path):
-    original, mirrored = tmp_path / 'original.pkl', tmp_path / 'mirrored.pkl'
+    original, mirrored = tmp_path / 'original.npz', tmp_path / 'mirrored.npz'
     shifted = [dict(s) for s in vis_samples[:2]]
     for s in shifted:
         s['pred_motion'] = s['pred_motion'].copy()
         s['pred_motion'][:, 0] += 0.3                                      # the object elsewhere
-    with open(original, 'wb') as f:
-        pickle.dump(list(vis_samples[:2]), f)
-    with open(mirrored, 'wb') as f:
-        pickle.dump(shifted[::-1], f)                                      # other order: matched by window
+    write_samples(original, list(vis_samples[:2]))
+    write_samples(mirrored, shifted[::-1])                                # other order: matched by window
     tool = _load_tool()
     tool.main(['--pair', str(original), str(mirrored), '--out', str(tmp_path / 'pair'), '--format', 'gif',
                '--panel-size', str(PANEL), '--limit', '1'])
@@ -167,11 +165,13 @@ def test_tool_pair_mode(vis_samples, tmp_path):
     np.testing.assert_array_equal(left[body, :PANEL], right[body, :PANEL])            # the same reference
     assert not np.array_equal(left[body, PANEL:], right[body, PANEL:])               # different generations
 
-    with open(mirrored, 'wb') as f:
-        pickle.dump(shifted[1:], f)
+    write_samples(mirrored, shifted[1:])
     with pytest.raises(UserError, match='lacks the windows'):
         tool.main(['--pair', str(original), str(mirrored), '--out', str(tmp_path / 'bad')])
-    with pytest.raises(UserError, match='not a results dump'):
+    with pytest.raises(UserError, match='bad.pkl is a pickle .* it is not read'):
         bad = tmp_path / 'bad.pkl'
         bad.write_bytes(pickle.dumps({'a': torch.zeros(1)}))
         tool.main([str(bad), '--out', str(tmp_path / 'bad')])
+    with pytest.raises(UserError, match='bad.npz is not a results dump'):
+        np.savez(tmp_path / 'bad.npz', x=np.zeros(2))
+        tool.main([str(tmp_path / 'bad.npz'), '--out', str(tmp_path / 'bad')])

@@ -12,13 +12,12 @@ Reports, over the windows whose original generation is one-sided (left or right)
   contact_side_flip_rate: the mirrored generation grasps with the other hand,
   layout_flip_rate: the mirrored generation places the object on the other side;
 and over all windows `mirror_consistency` (grasp hand and layout both equal the mirror of the original's).
---dump-dir writes original.pkl and mirrored.pkl (the tools/test.py --dump format) for tools/visualize.py --pair.
+--dump-dir writes original.npz and mirrored.npz (the tools/test.py --dump format) for tools/visualize.py --pair.
 """
 import argparse
 import json
 import os
 import os.path as osp
-import pickle
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
@@ -38,7 +37,7 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--out', help='JSON with the rates and per-window factors')
-    parser.add_argument('--dump-dir', help='write original.pkl / mirrored.pkl for tools/visualize.py --pair')
+    parser.add_argument('--dump-dir', help='write original.npz / mirrored.npz for tools/visualize.py --pair')
     parser.add_argument('--limit', type=int, default=None, help='first N test windows only')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -53,7 +52,7 @@ def write_mirrored_references(index_file: str, feature_cache: str, image_backbon
     from imagin4d.datasets.transforms import mirrored_image_path
     from imagin4d.registry import MODELS
     from imagin4d.rendering.dataset_references import load_reference_index
-    from imagin4d.rendering.feature_cache import FeatureCache
+    from imagin4d.models.backbones.feature_cache import FeatureCache
     from imagin4d.utils.fileio import atomic_open
     written, paths = 0, []
     for entry in load_reference_index(index_file):
@@ -96,7 +95,7 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from imagin4d.evaluation.metrics.dump_results import plain_sample
+    from imagin4d.evaluation.metrics.dump_results import plain_sample, write_samples
     from imagin4d.registry import DATASETS, MODELS
 
     args = parse_args(argv)
@@ -145,8 +144,7 @@ def main(argv=None):
     if args.dump_dir:
         os.makedirs(args.dump_dir, exist_ok=True)
         for name, samples in results.items():
-            with open(osp.join(args.dump_dir, f'{name}.pkl'), 'wb') as f:
-                pickle.dump([plain_sample(s.to_dict()) for s in samples], f)
+            write_samples(osp.join(args.dump_dir, f'{name}.npz'), [plain_sample(s.to_dict()) for s in samples])
         print(f'dumps written to {args.dump_dir}')
 
 
