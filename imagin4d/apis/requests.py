@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from imagin4d.models.backbones.feature_cache import decode_image
 from imagin4d.utils.errors import UserError
 
 __all__ = ['HOIRequest', 'RequestError', 'WaypointSpec', 'StartBody', 'load_object_mesh', 'load_reference_image',
@@ -167,7 +168,6 @@ def load_reference_image(image) -> np.ndarray:
         path = os.fspath(image)
         if not osp.isfile(path):
             raise RequestError(f'reference image {path}: no such file')
-        from imagin4d.rendering.feature_cache import decode_image
         with open(path, 'rb') as f:
             data = f.read()
         try:

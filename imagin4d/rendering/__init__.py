@@ -3,7 +3,7 @@
 Owns the public API of `imagin4d.rendering` (re-exported here) and registers the styles in RENDER_STYLES
 (this package is that registry's location). Importing it is light: pyrender, OpenGL, OpenCV and trimesh are
 imported only when something is rendered, inked, cached or built. The frozen-backbone feature cache is imported
-from its own module, `imagin4d.rendering.feature_cache`.
+from its own module, `imagin4d.models.backbones.feature_cache`.
 """
 from .cache import CacheEntry, RenderCache, style_identity
 from .camera import (DEFAULT_CAMERA_RANGES, MIRROR_WORLD, Camera, camera_rng, intrinsics_from_fov,

@@ -178,7 +178,7 @@ T, D = 16, 220
 def standin(tmp_path):
     """A random-weight evaluator checkpoint (statistics set) and a text cache of SENTENCES."""
     from imagin4d.models.evaluators import MotionStatistics, TextMotionEvaluator
-    from imagin4d.rendering.feature_cache import FeatureCache
+    from imagin4d.models.backbones.feature_cache import FeatureCache
     cache = FeatureCache(tmp_path / 'cache')
     cache.compute(SENTENCES, StubWordEncoder(), config=dict(type='StubWordEncoder'), progress=False)
     torch.manual_seed(0)
@@ -269,7 +269,7 @@ def test_metric_names_bad_samples(standin):
         metric.process({}, [{k: v for k, v in good.items() if k != 'gt_motion'}])
     with pytest.raises(ValueError, match='normalised'):
         metric.process({}, [dict(good, normalized=True)])
-    from imagin4d.rendering.feature_cache import MissingFeaturesError
+    from imagin4d.models.backbones.feature_cache import MissingFeaturesError
     with pytest.raises(MissingFeaturesError, match='Walk away'):
         metric.process({}, [dict(good, text='Walk away.')])
     with pytest.raises(ValueError, match='feature_cache'):

@@ -145,7 +145,7 @@ def test_guidance_scale_zero_makes_the_image_irrelevant(mini_fbm_prepared):
 
 def test_bad_inputs_have_clear_errors(mini_fbm_prepared, tmp_path):
     from imagin4d.registry import TRANSFORMS
-    from imagin4d.rendering.feature_cache import MissingFeaturesError
+    from imagin4d.models.backbones.feature_cache import MissingFeaturesError
     from imagin4d.utils.errors import UserError
     cfg = load_cfg(REPO / 'projects' / 'imagin4d' / 'mini_fbm_sfie.py', mini_fbm_prepared)
     model, batch = build(cfg, num=2)

@@ -11,7 +11,7 @@ from torch import nn
 
 from imagin4d.models.backbones.base import FrozenImageBackbone
 from imagin4d.models.backbones.text import FrozenTextEncoder
-from imagin4d.rendering.feature_cache import (FeatureCache, FeatureSpec, MissingFeaturesError,
+from imagin4d.models.backbones.feature_cache import (FeatureCache, FeatureSpec, MissingFeaturesError,
                                               UnreadableFeaturesError)
 from testing_utils import REPO, load_tool
 

@@ -134,7 +134,7 @@ def extractor_configs(args) -> tuple:
 def run_extractor(cache, items, config, args, kind):
     """Compute the missing features of `items`; the extractor is not even built when nothing is missing."""
     from imagin4d.registry import MODELS
-    from imagin4d.rendering.feature_cache import MissingFeaturesError
+    from imagin4d.models.backbones.feature_cache import MissingFeaturesError
     try:
         with warnings.catch_warnings():  # unreadable entries are reported once, by compute() below
             warnings.simplefilter('ignore', RuntimeWarning)
@@ -153,7 +153,7 @@ def main(argv=None):
     args = parse_args(argv)
     import imagin4d  # noqa: F401  (compat workarounds)
     import imagin4d.models  # noqa: F401  (registers the extractors)
-    from imagin4d.rendering.feature_cache import FeatureCache
+    from imagin4d.models.backbones.feature_cache import FeatureCache
     cache = FeatureCache(args.out)
     image_config, text_config = extractor_configs(args)
     reports = {}

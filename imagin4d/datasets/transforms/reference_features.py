@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from imagin4d.models.backbones.feature_cache import FeatureCache
 from imagin4d.registry import TRANSFORMS
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.paths import resolve_data_path
@@ -78,7 +79,6 @@ class LoadReferenceFeatures:
     # ------------------------------------------------------------------ lazy set-up (in the worker)
     def _setup(self, data_root: Optional[str]) -> None:
         from imagin4d.rendering.dataset_references import load_reference_index
-        from imagin4d.rendering.feature_cache import FeatureCache
         self.reference_index = resolve_data_path(self.reference_index, data_root, 'reference_index')
         self.feature_cache = resolve_data_path(self.feature_cache, data_root, 'feature_cache')
         self._cache = FeatureCache(self.feature_cache) if self.feature_cache else None

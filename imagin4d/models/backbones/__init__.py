@@ -1,7 +1,8 @@
 """Frozen feature extractors: image backbones (EfficientNet-Lite0, DINOv2) and text encoders (MiniLM, CLIP).
 
-Importing this package registers them in `imagin4d.registry.MODELS`. They run only when the feature cache is
-built (`tools/data/cache_features.py`); training reads the cache (`imagin4d.rendering.feature_cache`).
+Importing this package registers them in `imagin4d.registry.MODELS`. They run when their feature cache is built
+(`tools/data/cache_features.py`) and when a user's request is generated; training reads the cache
+(`feature_cache.py`: the on-disk features of these extractors, imported from its own module).
 """
 from .base import (IMAGENET_MEAN, IMAGENET_STD, FrozenExtractor, FrozenImageBackbone, ImagePreprocessor,
                    MissingWeightsError, file_sha256, load_state_dict_file, weights_id_of_files)

@@ -18,6 +18,7 @@ from torch import nn
 
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import CheckpointError
+from ..backbones.feature_cache import FeatureCache
 
 __all__ = ['TextMotionEvaluator', 'MotionStatistics', 'CachedTextFeatures', 'collate_text_features',
            'frame_differences', 'CHECKPOINT_FORMAT']
@@ -277,7 +278,6 @@ class CachedTextFeatures:
     """
 
     def __init__(self, cache_root: Union[str, os.PathLike], text_encoder: Optional[dict] = None):
-        from imagin4d.rendering.feature_cache import FeatureCache
         self.text_encoder = dict(text_encoder or dict(type='MiniLMTextEncoder'))
         self.cache = FeatureCache(cache_root)
         self.spec = self.cache.spec_for(self.text_encoder)
