@@ -4,7 +4,7 @@ Owns the file names of a sample (`<stem>_smplx.npz`, `<stem>_object.npz`, `<stem
 `<stem>.mp4`) and which formats exist; the formats themselves are `imagin4d.apis.exporters`.
 """
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from .results import HOIResult
 

@@ -24,7 +24,6 @@ from .request_window import (body_state, build_window, default_start_body, prepa
                              window_to_result)
 from .requests import (HOIRequest, RequestError, load_object_mesh, load_reference_image, load_start_body,
                        load_waypoints)
-from .results import HOIResult
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 

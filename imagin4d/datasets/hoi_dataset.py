@@ -26,7 +26,7 @@ from imagin4d.geometry import (axis_angle_to_matrix, canonicalize_window, place_
                                rotation_6d_to_matrix)
 from imagin4d.registry import MOTION_CODECS, TRANSFORMS
 from imagin4d.utils.errors import DataError
-from imagin4d.rendering.depicted_frame import contact_centred_frame
+from imagin4d.geometry.depicted_frame import contact_centred_frame
 from .preprocessing import (BAD_REASONS, BadSequenceError, SkipSequence, body_kinematics,
                             geometry_contacts, placed_object_bps, window_starts)
 

@@ -1,4 +1,4 @@
-"""Reference-image rendering: cameras, depicted frames, pyrender/EGL scenes, styles (mesh, sketch), render cache.
+"""Reference-image rendering: cameras, pyrender/EGL scenes, styles (mesh, sketch), render cache.
 
 Owns the public API of `imagin4d.rendering` (re-exported here) and registers the styles in RENDER_STYLES
 (this package is that registry's location). Importing it is light: pyrender, OpenGL, OpenCV and trimesh are
@@ -8,7 +8,6 @@ from its own module, `imagin4d.models.backbones.feature_cache`.
 from .cache import CacheEntry, RenderCache, style_identity
 from .camera import (DEFAULT_CAMERA_RANGES, MIRROR_WORLD, Camera, camera_rng, intrinsics_from_fov,
                      look_at_world_to_cam, mirror_camera, points_in_view, project_points, sample_camera)
-from .depicted_frame import contact_centred_frame, contact_intervals, hand_contact, sample_depicted_frames
 from .errors import RenderError
 from .mirror import mirror_mesh, mirror_points
 from .reference import ReferenceImage, ReferenceRenderer, look_at_point
@@ -20,8 +19,6 @@ __all__ = [
     # cameras and mirroring
     'Camera', 'intrinsics_from_fov', 'look_at_world_to_cam', 'sample_camera', 'camera_rng', 'project_points',
     'points_in_view', 'mirror_camera', 'MIRROR_WORLD', 'DEFAULT_CAMERA_RANGES', 'mirror_points', 'mirror_mesh',
-    # depicted frame
-    'hand_contact', 'contact_intervals', 'contact_centred_frame', 'sample_depicted_frames',
     # scene rendering
     'RENDERER_VERSION', 'SCENE_DEFAULTS', 'OffscreenRenderer', 'render_scene', 'get_renderer', 'validate_mesh',
     'key_light_direction', 'RenderError',

@@ -4,7 +4,8 @@ import os.path as osp
 import pytest
 
 from imagin4d.datasets import FBMDataset
-from imagin4d.rendering import Camera, ReferenceRenderer, contact_centred_frame, project_points
+from imagin4d.geometry import contact_centred_frame
+from imagin4d.rendering import Camera, ReferenceRenderer, project_points
 from imagin4d.rendering.dataset_references import load_reference_index, render_dataset_references
 
 pytestmark = pytest.mark.slow

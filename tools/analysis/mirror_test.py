@@ -67,7 +67,7 @@ def write_mirrored_references(index_file: str, feature_cache: str, image_backbon
 
 
 def factors_of(motion, t_star: int) -> dict:
-    from imagin4d.datasets.synthetic.factors import recover_factors
+    from imagin4d.geometry.interaction_factors import recover_factors
     from imagin4d.models.codecs import CHOISMotionCodec
     dec = CHOISMotionCodec().decode(motion)
     return recover_factors(dec['joints'].numpy(), dec['obj_com'].numpy(), dec['contacts'].numpy(), frame=t_star)
@@ -75,7 +75,7 @@ def factors_of(motion, t_star: int) -> dict:
 
 def flip_rates(pairs) -> dict:
     """pairs: [(factors of the original generation, factors of the mirrored one)] -> rates and counts."""
-    from imagin4d.datasets.synthetic.factors import mirror_factors
+    from imagin4d.geometry.interaction_factors import mirror_factors
     out = {}
     for name, key in (('contact_side', 'grasp_hand'), ('layout', 'layout')):
         sided = [(a, b) for a, b in pairs if a[key] in SIDES]

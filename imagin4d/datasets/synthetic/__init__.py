@@ -1,13 +1,15 @@
 """mini-FBM: a procedural, embedded data set in the exact FBM/OMOMO release layout, for tests and the demo.
 
 Owns the public API of `imagin4d.datasets.synthetic`: objects (`OBJECTS`), subjects and the shaped skeleton,
-motion synthesis (`synthesize`, `SynthSequence`), the hidden factors (`recover_factors`, `mirror_motion`)
+motion synthesis (`synthesize`, `SynthSequence`), the hidden factors (re-exported from
+`imagin4d.geometry.interaction_factors`: `recover_factors`, `mirror_motion`)
 and the writer (`build_mini_fbm`). The synthesis is pure numpy/torch; only `writer` touches files.
 """
 from .body import ShapedSkeleton, Subject, sample_subjects
-from .factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS, LEVEL_NAMES, classify_height,
-                      classify_layout, chance_accuracy, factor_agreement, mirror_factors, mirror_motion,
-                      prior_accuracy, recover_factors, reference_levels)
+from imagin4d.geometry.interaction_factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS,
+                                                   classify_height, classify_layout, mirror_factors, mirror_motion,
+                                                   recover_factors)
+from .factors import LEVEL_NAMES, chance_accuracy, factor_agreement, prior_accuracy, reference_levels
 from .motion import SynthesisFailed, SynthSequence, synthesize
 from .placement import feasible_options
 from .objects import OBJECT_NAMES, OBJECTS, ObjectSpec, Program

@@ -15,10 +15,10 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
-from imagin4d.geometry import geodesic_distance
+from imagin4d.geometry import contact_centred_frame, geodesic_distance
+from imagin4d.geometry.interaction_factors import recover_factors
 
 from .body import ShapedSkeleton
-from .factors import recover_factors
 from .gait import Track, arc_path, line_path, lower_envelope, mean_filter, pelvis_height_bound, smoothstep
 from .kinematics import (BEND, forward_dir, joints_from_params, right_dir, rot_z, solve_pose, to_smplx_params,
                          torso_globals)
@@ -342,7 +342,6 @@ def _new_track(skel: ShapedSkeleton, xy: np.ndarray, psi: float, idle: int) -> T
 
 def _contact_centre(contacts: np.ndarray) -> int:
     """The evaluation's depicted frame: middle of the longest hand-contact run (docs/conventions.md#depicted-frame)."""
-    from imagin4d.rendering.depicted_frame import contact_centred_frame
     return contact_centred_frame(contacts)
 
 

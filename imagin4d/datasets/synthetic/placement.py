@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from .body import ShapedSkeleton
-from .factors import height_band
+from imagin4d.geometry.interaction_factors import height_band
 from .kinematics import (BEND, HAND_STANDOFF, finger_direction, forward_dir, right_dir, rot_z, torso_globals,
                          torso_positions)
 from .objects import ObjectSpec, Program

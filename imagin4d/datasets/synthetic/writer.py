@@ -24,8 +24,8 @@ from typing import Dict, Iterable, Tuple
 
 import numpy as np
 
+from imagin4d.geometry.interaction_factors import CARRY_HEIGHTS, GRASP_HANDS, HEIGHT_RULE, LAYOUT_FRONT_DEG, LAYOUTS
 from .body import NUM_BETAS_STORED, ShapedSkeleton, Subject, sample_subjects
-from .factors import CARRY_HEIGHTS, GRASP_HANDS, HEIGHT_RULE, LAYOUT_FRONT_DEG, LAYOUTS
 from .motion import FPS, WINDOW, SynthesisFailed, SynthSequence, synthesize
 from .objects import OBJECT_NAMES, OBJECTS
 from .placement import feasible_options
@@ -119,7 +119,9 @@ def body_levels(data_root: str, split: str = 'test') -> Dict[str, Tuple[float, f
     no-image ceiling = how often its most probable value is the true one (ties split): no model without the image
     does better on average. The bodies are built from the data root's own body model files and the factors file's
     betas."""
-    from .factors import FACTOR_NAMES, distribution_accuracy
+    from imagin4d.geometry.interaction_factors import FACTOR_NAMES
+
+    from .factors import distribution_accuracy
     meta = load_factors(data_root)
     model_dir = osp.join(data_root, 'smpl_all_models')
     position = dict(action=0, grasp_hand=1, layout=2, carry_height=3)

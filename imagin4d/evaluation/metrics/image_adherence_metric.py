@@ -16,7 +16,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from imagin4d.datasets.synthetic.factors import FACTOR_NAMES
+from imagin4d.geometry.interaction_factors import FACTOR_NAMES
 from imagin4d.registry import METRICS, MOTION_CODECS
 from imagin4d.rendering.camera import Camera
 from ..functional.image_adherence import (IA_THRESHOLDS, RENDER_SCORE_NAMES, SCORE_NAMES, HOIFrames, ObjectMesh,

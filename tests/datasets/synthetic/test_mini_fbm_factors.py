@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from imagin4d.datasets.synthetic import mirror_factors, mirror_motion, recover_factors
-from imagin4d.datasets.synthetic.factors import HEIGHT_RULE, classify_hands, classify_height, height_band
+from imagin4d.geometry.interaction_factors import HEIGHT_RULE, classify_hands, classify_height, height_band
 
 
 def _body(yaw=0.0, shift=(0.0, 0.0)):

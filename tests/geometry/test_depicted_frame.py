@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from imagin4d.rendering import contact_centred_frame, contact_intervals, sample_depicted_frames
+from imagin4d.geometry import contact_centred_frame, contact_intervals, sample_depicted_frames
 
 
 def _contacts(T, runs, column=0, num_columns=4):
