@@ -70,9 +70,9 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     import imagin4d  # noqa: F401
-    from imagin4d.registry import MODELS
     from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
     from imagin4d.models.backbones.feature_cache import FeatureCache
+    from imagin4d.registry import MODELS
     backbone_cfg = dict(DEFAULT_IMAGE_BACKBONE)
     resolution = backbone_cfg['preprocess']['size']
     results = dict(command=' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv]),

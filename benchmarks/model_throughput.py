@@ -12,7 +12,6 @@ import json
 import sys
 
 import torch
-
 from bench_common import REPO, machine_info, timed
 
 sys.path.insert(0, str(REPO))

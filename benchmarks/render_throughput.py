@@ -63,6 +63,7 @@ def load_interaction(args):
     else:
         import smplx
         import torch
+
         from imagin4d.body_models.free_body import ensure_free_body_model
         root = ensure_free_body_model(args.body_model_dir)
         model = smplx.create(str(root), model_type='smplx', gender='neutral', ext='npz', use_pca=False)
@@ -86,6 +87,7 @@ def load_interaction(args):
 def write_examples(geometry, size, path):
     """A 2 x 4 grid (mesh row, sketch row; four sampled cameras) as a PNG."""
     import cv2
+
     from imagin4d.rendering import ReferenceRenderer
     rows = [np.concatenate([ReferenceRenderer(style, width=size, height=size, seed=0)('example', t, geometry).image
                             for t in range(4)], axis=1) for style in ('mesh', 'sketch')]
@@ -102,8 +104,16 @@ def render_machine_info(gl_renderer):
 def main(argv=None):
     args = parse_args(argv)
     import imagin4d  # noqa: F401 - applies the EGL / numpy workarounds before pyrender is imported
-    from imagin4d.rendering import (RENDERER_VERSION, ReferenceRenderer, build_style, camera_rng, get_renderer,
-                                    look_at_point, render_scene, sample_camera)
+    from imagin4d.rendering import (
+        RENDERER_VERSION,
+        ReferenceRenderer,
+        build_style,
+        camera_rng,
+        get_renderer,
+        look_at_point,
+        render_scene,
+        sample_camera,
+    )
     interaction, body_desc = load_interaction(args)
     body_verts, body_faces = interaction['body_verts'], interaction['body_faces']
     obj_verts, obj_faces = interaction['obj_verts'], interaction['obj_faces']

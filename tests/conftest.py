@@ -1,6 +1,5 @@
 """Shared pytest fixtures."""
 import pytest
-
 from testing_utils import REPO, run_tool
 
 

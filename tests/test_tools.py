@@ -5,7 +5,6 @@ import textwrap
 
 import pytest
 import torch
-
 from testing_utils import TINY_TOY
 from toy_hoi import ToyRegressionDataset
 

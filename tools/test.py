@@ -23,8 +23,7 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import imagin4d  # noqa: E402,F401
-from imagin4d.engine.runner_setup import (build_runner, load_config, prepare_runtime,  # noqa: E402
-                                          run_cli)
+from imagin4d.engine.runner_setup import build_runner, load_config, prepare_runtime, run_cli  # noqa: E402
 from imagin4d.engine.sweep import apply_setting, expand_grid, parse_sweep_specs, write_table  # noqa: E402
 from imagin4d.evaluation.metrics import write_dump  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402

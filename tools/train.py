@@ -9,8 +9,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))  # config
 from mmengine.config import DictAction  # noqa: E402
 
 import imagin4d  # noqa: E402,F401  (applies the compat workarounds)
-from imagin4d.engine.runner_setup import (build_runner, load_config, prepare_runtime,  # noqa: E402
-                                          run_cli)
+from imagin4d.engine.runner_setup import build_runner, load_config, prepare_runtime, run_cli  # noqa: E402
 from imagin4d.engine.work_dir_lock import hold_work_dir  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 

@@ -120,8 +120,12 @@ def retrieval_scores(motion_emb, text_emb, batch_size: int, replications: int, s
     """R-precision top-1/2/3 (batches of min(batch_size, N), mean over shuffles), matching score and chance."""
     import numpy as np
 
-    from imagin4d.evaluation.functional.distribution import (matching_score, mean_and_ci95, r_precision,
-                                                             r_precision_chance)
+    from imagin4d.evaluation.functional.distribution import (
+        matching_score,
+        mean_and_ci95,
+        r_precision,
+        r_precision_chance,
+    )
     n = motion_emb.shape[0]
     batch = min(batch_size, n)
     top_k = min(3, batch)

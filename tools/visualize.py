@@ -25,8 +25,7 @@ import numpy as np  # noqa: E402
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 from imagin4d.evaluation.metrics import read_dump  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
-from imagin4d.visualization import (MARK_COLORS, render_hoi_sample, video_encoder, write_image,  # noqa: E402
-                                    write_video)
+from imagin4d.visualization import MARK_COLORS, render_hoi_sample, video_encoder, write_image, write_video  # noqa: E402
 from imagin4d.visualization.hoi_visualizer import HOIVisualizer  # noqa: E402
 
 

@@ -20,10 +20,16 @@ from mmengine.logging import print_log
 from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS  # state older checkpoints lack (filled by a fallback)
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import UserError
-from .request_window import (body_state, build_window, default_start_body, prepare_object, stand_on_floor,
-                             window_to_result)
-from .requests import (HOIRequest, RequestError, load_object_mesh, load_reference_image, load_start_body,
-                       load_waypoints)
+
+from .request_window import (
+    body_state,
+    build_window,
+    default_start_body,
+    prepare_object,
+    stand_on_floor,
+    window_to_result,
+)
+from .requests import HOIRequest, RequestError, load_object_mesh, load_reference_image, load_start_body, load_waypoints
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 

@@ -13,8 +13,8 @@ import torch
 from imagin4d.body_models import skeletons
 from imagin4d.body_models.fk import forward_kinematics
 from imagin4d.datasets.preprocessing import body_kinematics, placed_object_bps
-from imagin4d.geometry import (canonical_transform, matrix_to_axis_angle,
-                               sample_surface_points)
+from imagin4d.geometry import canonical_transform, matrix_to_axis_angle, sample_surface_points
+
 from .requests import RequestError, StartBody, WaypointSpec, up_axis_rotation
 from .results import HOIResult
 

@@ -15,6 +15,7 @@ import torch
 from imagin4d.geometry import axis_angle_to_matrix
 from imagin4d.registry import DATASETS
 from imagin4d.utils.errors import DataError
+
 from .hoi_dataset import BaseHOIDataset, _stat_signature
 from .preprocessing import BadSequenceError, SkipSequence, read_field
 

@@ -16,6 +16,7 @@ import numpy as np
 from imagin4d.registry import DATASETS
 from imagin4d.utils.errors import DataError
 from imagin4d.utils.safe_load import load_joblib_restricted
+
 from .hoi_dataset import BaseHOIDataset
 from .preprocessing import BadSequenceError, SkipSequence, as_str, read_field
 

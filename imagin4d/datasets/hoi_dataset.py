@@ -21,14 +21,28 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger, print_log
 
-from imagin4d.geometry import (axis_angle_to_matrix, canonicalize_window, place_object,
-                               make_bps_basis, matrix_to_axis_angle, matrix_to_rotation_6d,
-                               rotation_6d_to_matrix)
+from imagin4d.geometry import (
+    axis_angle_to_matrix,
+    canonicalize_window,
+    make_bps_basis,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    place_object,
+    rotation_6d_to_matrix,
+)
+from imagin4d.geometry.depicted_frame import contact_centred_frame
 from imagin4d.registry import MOTION_CODECS, TRANSFORMS
 from imagin4d.utils.errors import DataError
-from imagin4d.geometry.depicted_frame import contact_centred_frame
-from .preprocessing import (BAD_REASONS, BadSequenceError, SkipSequence, body_kinematics,
-                            geometry_contacts, placed_object_bps, window_starts)
+
+from .preprocessing import (
+    BAD_REASONS,
+    BadSequenceError,
+    SkipSequence,
+    body_kinematics,
+    geometry_contacts,
+    placed_object_bps,
+    window_starts,
+)
 
 __all__ = ['BaseHOIDataset']
 

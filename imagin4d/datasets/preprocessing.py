@@ -4,7 +4,7 @@ Owns the dataset-independent steps shared by FBMDataset and BEHAVEDataset (numpy
 field validation with errors that name file, sequence and field; joints24 + global rotations from body
 parameters; geometric contact labels; window starts; the contact-centred depicted frame.
 """
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -19,8 +19,7 @@ from imagin4d.registry import DIFFUSION_SCHEDULERS, MODELS
 from imagin4d.utils.errors import UserError
 
 from .cues.sfie import role_quantities_from_motion
-from .losses import (binary_contact_loss, fk_joint_loss, object_surface_loss, place_object_points,
-                     reconstruction_loss)
+from .losses import binary_contact_loss, fk_joint_loss, object_surface_loss, place_object_points, reconstruction_loss
 
 __all__ = ['HOIDiffusion', 'EncodedConditions', 'denormals_flushed']
 

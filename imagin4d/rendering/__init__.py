@@ -6,13 +6,30 @@ imported only when something is rendered, inked, cached or built. The frozen-bac
 from its own module, `imagin4d.models.backbones.feature_cache`.
 """
 from .cache import CacheEntry, RenderCache, style_identity
-from .camera import (DEFAULT_CAMERA_RANGES, MIRROR_WORLD, Camera, camera_rng, intrinsics_from_fov,
-                     look_at_world_to_cam, mirror_camera, points_in_view, project_points, sample_camera)
+from .camera import (
+                     DEFAULT_CAMERA_RANGES,
+                     MIRROR_WORLD,
+                     Camera,
+                     camera_rng,
+                     intrinsics_from_fov,
+                     look_at_world_to_cam,
+                     mirror_camera,
+                     points_in_view,
+                     project_points,
+                     sample_camera,
+)
 from .errors import RenderError
 from .mirror import mirror_mesh, mirror_points
 from .reference import ReferenceImage, ReferenceRenderer, look_at_point
-from .scene import (RENDERER_VERSION, SCENE_DEFAULTS, OffscreenRenderer, get_renderer, key_light_direction,
-                    render_scene, validate_mesh)
+from .scene import (
+                     RENDERER_VERSION,
+                     SCENE_DEFAULTS,
+                     OffscreenRenderer,
+                     get_renderer,
+                     key_light_direction,
+                     render_scene,
+                     validate_mesh,
+)
 from .styles import MeshStyle, RenderStyle, SketchStyle, build_style
 
 __all__ = [

@@ -13,9 +13,9 @@ from typing import List, Optional
 import numpy as np
 
 from imagin4d.geometry import body_heading
+from imagin4d.geometry.depicted_frame import contact_centred_frame, sample_depicted_frames
 from imagin4d.utils.fileio import atomic_open
 
-from imagin4d.geometry.depicted_frame import contact_centred_frame, sample_depicted_frames
 from .errors import RenderError
 from .reference import ReferenceRenderer, look_at_point
 

@@ -119,6 +119,7 @@ def exit_distributed_run() -> None:
     run exits normally.
     """
     import logging
+
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()):
         return

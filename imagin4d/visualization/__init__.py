@@ -5,8 +5,15 @@ generated), drawing one frame, and writing videos/GIFs/images. OpenCV and Pillow
 """
 from .hoi_visualizer import HOIVisualizer, add_gif_summary
 from .raster import DRAW_STYLE, draw_hoi_frame, overview_camera, scale_camera, simplify_mesh
-from .sample_render import (MARK_COLORS, PANEL_KINDS, depicted_frames, motion_geometry, render_hoi_sample,
-                            render_layout, sample_to_numpy)
+from .sample_render import (
+                            MARK_COLORS,
+                            PANEL_KINDS,
+                            depicted_frames,
+                            motion_geometry,
+                            render_hoi_sample,
+                            render_layout,
+                            sample_to_numpy,
+)
 from .video_io import VIDEO_FORMATS, encode_gif, video_encoder, write_image, write_video
 
 __all__ = [

@@ -14,6 +14,7 @@ from mmengine.dist import master_only
 from mmengine.visualization import LocalVisBackend, TensorboardVisBackend, Visualizer
 
 from imagin4d.registry import VISUALIZERS
+
 from .sample_render import MARK_COLORS, PANEL_KINDS, depicted_frames, render_hoi_sample, sample_to_numpy
 from .video_io import encode_gif, video_encoder, write_video
 

@@ -10,6 +10,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from imagin4d.rendering.camera import Camera
+
 from .raster import DRAW_STYLE, draw_hoi_frame, overview_camera, scale_camera, simplify_mesh
 
 __all__ = ['render_hoi_sample', 'sample_to_numpy', 'motion_geometry', 'render_layout', 'PANEL_KINDS',

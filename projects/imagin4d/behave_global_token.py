@@ -1,4 +1,5 @@
-# BEHAVE (CHOIS size, GPU schedule): CHOIS+Img: one pooled image token added to the base AdaLN stream; no spatial or frame tokens.
+# BEHAVE (CHOIS size, GPU schedule): CHOIS+Img: one pooled image token added to the base AdaLN stream; no spatial or
+# frame tokens.
 _base_ = ['_base_/datasets/behave.py',
           '_base_/models/imagin4d_fbm.py', '_base_/schedules/gpu_fbm.py']
 

@@ -1,4 +1,5 @@
-# BEHAVE (CHOIS size, GPU schedule): The no-image baseline (CHOIS-style conditioning: text + object geometry + waypoints).
+# BEHAVE (CHOIS size, GPU schedule): The no-image baseline (CHOIS-style conditioning: text + object geometry +
+# waypoints).
 _base_ = ['_base_/datasets/behave.py',
           '_base_/models/imagin4d_fbm.py', '_base_/schedules/gpu_fbm.py']
 

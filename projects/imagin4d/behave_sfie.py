@@ -1,4 +1,5 @@
-# BEHAVE (CHOIS size, GPU schedule): The full IMAGIN-4D: SFIE spatial tokens + frame-aware tokens + source-separated role-aware AdaLN routing.
+# BEHAVE (CHOIS size, GPU schedule): The full IMAGIN-4D: SFIE spatial tokens + frame-aware tokens + source-separated
+# role-aware AdaLN routing.
 _base_ = ['_base_/datasets/behave.py',
           '_base_/models/imagin4d_fbm.py', '_base_/schedules/gpu_fbm.py']
 

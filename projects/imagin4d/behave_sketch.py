@@ -1,4 +1,5 @@
-# BEHAVE (CHOIS size, GPU schedule): The full IMAGIN-4D on sketch (line-drawing) references: same encoders, sketch images, same backbone
+# BEHAVE (CHOIS size, GPU schedule): The full IMAGIN-4D on sketch (line-drawing) references: same encoders, sketch
+# images, same backbone
 # features (own preprocessing is possible through image_backbone).
 _base_ = ['behave_sfie.py']   # the full model (its encoders and source-separated routing)
 

@@ -1,4 +1,5 @@
-# BEHAVE (CHOIS size, GPU schedule): Uniform image evidence: a Q-Former summary of the patch grid given identically to every frame
+# BEHAVE (CHOIS size, GPU schedule): Uniform image evidence: a Q-Former summary of the patch grid given identically to
+# every frame
 # (SFIE's route without role factorisation and without the Gaussian window); no frame-aware tokens.
 _base_ = ['_base_/datasets/behave.py',
           '_base_/models/imagin4d_fbm.py', '_base_/schedules/gpu_fbm.py']

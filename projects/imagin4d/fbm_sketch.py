@@ -1,4 +1,5 @@
-# FBM/OMOMO (CHOIS size, GPU schedule): The full IMAGIN-4D on sketch (line-drawing) references: same encoders, sketch images, same backbone
+# FBM/OMOMO (CHOIS size, GPU schedule): The full IMAGIN-4D on sketch (line-drawing) references: same encoders, sketch
+# images, same backbone
 # features (own preprocessing is possible through image_backbone).
 _base_ = ['fbm_sfie.py']   # the full model (its encoders and source-separated routing)
 

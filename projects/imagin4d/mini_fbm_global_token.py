@@ -1,4 +1,5 @@
-# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): CHOIS+Img: one pooled image token added to the base AdaLN stream; no spatial or frame tokens.
+# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): CHOIS+Img: one pooled image token added to the base
+# AdaLN stream; no spatial or frame tokens.
 _base_ = ['_base_/datasets/mini_fbm.py',
           '_base_/models/imagin4d_mini.py', '_base_/schedules/cpu_mini.py']
 

@@ -1,4 +1,5 @@
-# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): The full IMAGIN-4D on sketch (line-drawing) references: same encoders, sketch images, same backbone
+# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): The full IMAGIN-4D on sketch (line-drawing) references:
+# same encoders, sketch images, same backbone
 # features (own preprocessing is possible through image_backbone).
 _base_ = ['mini_fbm_sfie.py']   # the full model (its encoders and source-separated routing)
 

@@ -1,4 +1,5 @@
-# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): Uniform image evidence: a Q-Former summary of the patch grid given identically to every frame
+# mini-FBM (embedded, CPU-sized: trains in minutes on 2 cores): Uniform image evidence: a Q-Former summary of the patch
+# grid given identically to every frame
 # (SFIE's route without role factorisation and without the Gaussian window); no frame-aware tokens.
 _base_ = ['_base_/datasets/mini_fbm.py',
           '_base_/models/imagin4d_mini.py', '_base_/schedules/cpu_mini.py']

@@ -8,8 +8,16 @@ import struct
 import numpy as np
 import pytest
 
-from imagin4d.apis.exporters import (GLTF_VALIDATOR_VERSION, read_bvh, resolve_mesh_path, validate_gltf, write_bvh,
-                                     write_glb, write_object_npz, write_smplx_npz)
+from imagin4d.apis.exporters import (
+    GLTF_VALIDATOR_VERSION,
+    read_bvh,
+    resolve_mesh_path,
+    validate_gltf,
+    write_bvh,
+    write_glb,
+    write_object_npz,
+    write_smplx_npz,
+)
 
 # Tolerances (metres). Everything runs in float32 somewhere (smplx, glTF), so ~1e-6..1e-5 is expected.
 NPZ_TOL = 1e-4          # npz -> smplx joints vs ground-truth joints24 (0.1 mm)

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from testing_utils import REPO, run_tool
 
 CONFIG = str(REPO / 'projects' / 'imagin4d' / 'mini_fbm_sfie.py')

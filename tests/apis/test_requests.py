@@ -4,8 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from imagin4d.apis.requests import (HOIRequest, RequestError, load_start_body, load_waypoints, read_requests_jsonl,
-                                    up_axis_rotation)
+from imagin4d.apis.requests import (
+    HOIRequest,
+    RequestError,
+    load_start_body,
+    load_waypoints,
+    read_requests_jsonl,
+    up_axis_rotation,
+)
 
 
 @pytest.mark.parametrize('up, axis', [('x', [1, 0, 0]), ('y', [0, 1, 0]), ('z', [0, 0, 1]), ('-x', [-1, 0, 0]),

@@ -8,7 +8,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 from testing_utils import REPO, run_tool
 
 pytestmark = pytest.mark.slow  # renders (software EGL on CPU machines)

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from imagin4d.utils import compat
-
 from imagin4d.body_models import free_body, skeletons
 from imagin4d.body_models.free_body import GENDERS, MODEL_TYPES, model_file
+from imagin4d.utils import compat
 
 # Joint tolerance against Anny's bone heads at the template shape: the fitted regressor reproduces them to
 # < 0.1 mm (free_body_report.json), the rest is float32 round-off.

@@ -1,5 +1,4 @@
 """Fixtures of the dataset tests: a body model folder and tiny FBM / BEHAVE releases in the real layout."""
-import os
 import os.path as osp
 import shutil
 import sys

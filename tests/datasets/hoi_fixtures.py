@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import trimesh
 
+
 def _rot_x(a):
     c, s = np.cos(a), np.sin(a)
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])

@@ -4,11 +4,10 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from imagin4d.datasets.preprocessing import (BadSequenceError,
-                                             placed_object_bps, read_field, window_starts)
+from imagin4d.datasets.preprocessing import BadSequenceError, placed_object_bps, read_field, window_starts
 from imagin4d.datasets.transforms import SampleDepictedFrame
-from imagin4d.geometry.depicted_frame import contact_centred_frame
 from imagin4d.geometry import axis_angle_to_matrix, bps_encode, make_bps_basis, place_object
+from imagin4d.geometry.depicted_frame import contact_centred_frame
 
 
 def test_window_starts():

@@ -8,9 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from imagin4d.evaluation.functional.distribution import (diversity, euclidean_distance_matrix, fid,
-                                                         frechet_distance, matching_score, mean_and_ci95,
-                                                         multimodality, r_precision, r_precision_chance)
+from imagin4d.evaluation.functional.distribution import (
+    diversity,
+    euclidean_distance_matrix,
+    fid,
+    frechet_distance,
+    matching_score,
+    mean_and_ci95,
+    multimodality,
+    r_precision,
+    r_precision_chance,
+)
 from imagin4d.evaluation.metrics import distribution_metric
 from imagin4d.evaluation.metrics.distribution_metric import DistributionMetric
 
@@ -177,8 +185,8 @@ T, D = 16, 220
 @pytest.fixture
 def standin(tmp_path):
     """A random-weight evaluator checkpoint (statistics set) and a text cache of SENTENCES."""
-    from imagin4d.models.evaluators import MotionStatistics, TextMotionEvaluator
     from imagin4d.models.backbones.feature_cache import FeatureCache
+    from imagin4d.models.evaluators import MotionStatistics, TextMotionEvaluator
     cache = FeatureCache(tmp_path / 'cache')
     cache.compute(SENTENCES, StubWordEncoder(), config=dict(type='StubWordEncoder'), progress=False)
     torch.manual_seed(0)

@@ -11,11 +11,25 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from imagin4d.evaluation.functional import (contact_frames, contact_percent, contact_scores, dbscan_1d,
-                                            estimate_floor_height, foot_sliding, hand_jpe, hand_object_distances,
-                                            mpjpe, mpvpe, penetration, position_error, root_translation_error,
-                                            rotation_frobenius_error, rotation_geodesic_error, waypoint_errors,
-                                            waypoint_frames)
+from imagin4d.evaluation.functional import (
+    contact_frames,
+    contact_percent,
+    contact_scores,
+    dbscan_1d,
+    estimate_floor_height,
+    foot_sliding,
+    hand_jpe,
+    hand_object_distances,
+    mpjpe,
+    mpvpe,
+    penetration,
+    position_error,
+    root_translation_error,
+    rotation_frobenius_error,
+    rotation_geodesic_error,
+    waypoint_errors,
+    waypoint_frames,
+)
 from imagin4d.models.codecs import CHOISMotionCodec
 
 T = 120

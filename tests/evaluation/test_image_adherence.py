@@ -8,9 +8,16 @@ import torch
 
 from imagin4d.datasets.synthetic import mirror_factors, mirror_motion
 from imagin4d.evaluation import ImageAdherenceMetric
-from imagin4d.evaluation.functional.image_adherence import (HOIFrames, ObjectMesh, body_pose_error,
-                                                            image_adherence_scores, object_relative_position,
-                                                            rasterize_silhouette, reprojection_error, silhouette_iou)
+from imagin4d.evaluation.functional.image_adherence import (
+    HOIFrames,
+    ObjectMesh,
+    body_pose_error,
+    image_adherence_scores,
+    object_relative_position,
+    rasterize_silhouette,
+    reprojection_error,
+    silhouette_iou,
+)
 from imagin4d.models.codecs.chois_motion_codec import CHOISMotionCodec
 from imagin4d.registry import METRICS
 from imagin4d.rendering.camera import Camera, camera_rng, intrinsics_from_fov, look_at_world_to_cam, sample_camera

@@ -5,12 +5,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from testing_utils import REPO, run_tool
 
 from imagin4d.evaluation.functional.distribution import fid, r_precision, r_precision_chance
-from imagin4d.models.evaluators import (CachedTextFeatures, MotionStatistics, TextMotionEvaluator,
-                                        collate_text_features)
+from imagin4d.models.evaluators import CachedTextFeatures, MotionStatistics, TextMotionEvaluator, collate_text_features
 from imagin4d.utils.errors import CheckpointError
-from testing_utils import REPO, run_tool
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 

@@ -5,8 +5,17 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from imagin4d.geometry import (CANONICAL_FORWARD, apply_rigid, body_heading, canonical_transform,
-                               canonicalize_window, compose_rigid, invert_rigid, place_object, rotation_about_z)
+from imagin4d.geometry import (
+    CANONICAL_FORWARD,
+    apply_rigid,
+    body_heading,
+    canonical_transform,
+    canonicalize_window,
+    compose_rigid,
+    invert_rigid,
+    place_object,
+    rotation_about_z,
+)
 
 # Approximate SMPL rest-pose joint locations (Y up, the face looks along +Z, the body's left is +X),
 # rounded from the neutral model's regressed joints; only the left/right layout matters here.

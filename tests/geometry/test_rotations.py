@@ -6,10 +6,18 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from imagin4d.geometry import (axis_angle_to_matrix, axis_angle_to_quaternion, geodesic_distance,
-                               matrix_to_axis_angle, matrix_to_quaternion, matrix_to_rotation_6d,
-                               quaternion_to_axis_angle, quaternion_to_matrix, rotation_6d_to_matrix,
-                               rotation_about_z)
+from imagin4d.geometry import (
+    axis_angle_to_matrix,
+    axis_angle_to_quaternion,
+    geodesic_distance,
+    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    matrix_to_rotation_6d,
+    quaternion_to_axis_angle,
+    quaternion_to_matrix,
+    rotation_6d_to_matrix,
+    rotation_about_z,
+)
 
 
 def _edge_rotvecs():

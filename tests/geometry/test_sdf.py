@@ -11,8 +11,14 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from imagin4d.geometry import (closest_point_on_triangle, penetration_depth, place_object, point_triangle_distance,
-                               signed_distance, winding_number)
+from imagin4d.geometry import (
+    closest_point_on_triangle,
+    penetration_depth,
+    place_object,
+    point_triangle_distance,
+    signed_distance,
+    winding_number,
+)
 
 
 def _mesh_tensors(mesh, dtype=torch.float64):

@@ -10,7 +10,6 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
-
 from testing_utils import REPO, perturb_adaln
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
@@ -144,8 +143,8 @@ def test_guidance_scale_zero_makes_the_image_irrelevant(mini_fbm_prepared):
 
 
 def test_bad_inputs_have_clear_errors(mini_fbm_prepared, tmp_path):
-    from imagin4d.registry import TRANSFORMS
     from imagin4d.models.backbones.feature_cache import MissingFeaturesError
+    from imagin4d.registry import TRANSFORMS
     from imagin4d.utils.errors import UserError
     cfg = load_cfg(REPO / 'projects' / 'imagin4d' / 'mini_fbm_sfie.py', mini_fbm_prepared)
     model, batch = build(cfg, num=2)

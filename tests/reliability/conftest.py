@@ -2,7 +2,6 @@
 import shutil
 
 import pytest
-
 from testing_utils import REPO, TINY_TOY, run_tool
 
 

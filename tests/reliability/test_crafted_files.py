@@ -6,11 +6,11 @@ import pickle
 import joblib
 import pytest
 import torch
+from testing_utils import TINY_TOY, one_line_error
 
 from imagin4d.evaluation.metrics import read_dump, write_samples
 from imagin4d.utils.errors import DataError
 from imagin4d.utils.safe_load import UnsafeFileError, load_checkpoint_file, load_joblib_restricted
-from testing_utils import TINY_TOY, one_line_error
 
 pytestmark = pytest.mark.fault
 

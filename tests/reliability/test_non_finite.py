@@ -4,11 +4,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from testing_utils import TINY_TOY, one_line_error
 
 from imagin4d.engine.hooks import NonFiniteStopHook
 from imagin4d.structures import HOIDataSample
 from imagin4d.utils.errors import TrainingDivergedError
-from testing_utils import TINY_TOY, one_line_error
 
 pytestmark = pytest.mark.fault
 

@@ -2,7 +2,6 @@
 the keys and what it was trained with; `load_strict=False` is the explicit opt-out for fine-tuning."""
 import pytest
 import torch
-
 from testing_utils import TINY_TOY, one_line_error
 
 pytestmark = pytest.mark.fault

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from testing_utils import REPO, TINY_TOY, one_line_error
 
 from imagin4d.engine.work_dir_lock import LOCK_NAME, WorkDirBusyError, hold_work_dir
-from testing_utils import REPO, TINY_TOY, one_line_error
 
 pytestmark = pytest.mark.fault
 

@@ -3,9 +3,9 @@
 Images are rendered at 64 or 96 pixels to keep the tests fast on a software rasteriser.
 """
 import pytest
+from toy_meshes import toy_interaction
 
 from imagin4d.rendering import camera_rng, look_at_point, sample_camera
-from toy_meshes import toy_interaction
 
 
 @pytest.fixture(scope='session')

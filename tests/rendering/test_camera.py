@@ -4,8 +4,17 @@ import math
 import numpy as np
 import pytest
 
-from imagin4d.rendering import (Camera, camera_rng, intrinsics_from_fov, look_at_world_to_cam, mirror_camera,
-                                mirror_points, points_in_view, project_points, sample_camera)
+from imagin4d.rendering import (
+    Camera,
+    camera_rng,
+    intrinsics_from_fov,
+    look_at_world_to_cam,
+    mirror_camera,
+    mirror_points,
+    points_in_view,
+    project_points,
+    sample_camera,
+)
 
 
 def test_intrinsics_from_fov_centre_and_focal():

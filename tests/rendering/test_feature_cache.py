@@ -7,13 +7,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from testing_utils import REPO, load_tool
 from torch import nn
 
 from imagin4d.models.backbones.base import FrozenImageBackbone
+from imagin4d.models.backbones.feature_cache import (
+    FeatureCache,
+    FeatureSpec,
+    MissingFeaturesError,
+    UnreadableFeaturesError,
+)
 from imagin4d.models.backbones.text import FrozenTextEncoder
-from imagin4d.models.backbones.feature_cache import (FeatureCache, FeatureSpec, MissingFeaturesError,
-                                              UnreadableFeaturesError)
-from testing_utils import REPO, load_tool
 
 STUB_IMAGE_CFG = dict(type='CountingBackbone')
 STUB_TEXT_CFG = dict(type='CountingTextEncoder')

@@ -4,8 +4,7 @@ import logging
 import numpy as np
 import pytest
 
-from imagin4d.rendering import (Camera, ReferenceRenderer, RenderCache, RenderError, look_at_point,
-                                points_in_view)
+from imagin4d.rendering import Camera, ReferenceRenderer, RenderCache, RenderError, look_at_point, points_in_view
 from imagin4d.rendering.camera import look_at_world_to_cam
 
 pytestmark = pytest.mark.slow  # renders images

@@ -2,8 +2,16 @@
 import numpy as np
 import pytest
 
-from imagin4d.rendering import (Camera, RenderError, build_style, mirror_camera, mirror_mesh, points_in_view,
-                                project_points, render_scene)
+from imagin4d.rendering import (
+    Camera,
+    RenderError,
+    build_style,
+    mirror_camera,
+    mirror_mesh,
+    points_in_view,
+    project_points,
+    render_scene,
+)
 from imagin4d.rendering.camera import look_at_world_to_cam
 
 pytestmark = pytest.mark.slow  # renders images (software EGL on CPU machines)

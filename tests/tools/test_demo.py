@@ -3,7 +3,6 @@ old checkpoint (the stages themselves are the tools tested elsewhere)."""
 import json
 
 import pytest
-
 from testing_utils import load_tool
 
 

@@ -3,7 +3,6 @@ chance; and the real first-window conditions on the small prepared mini-FBM."""
 import json
 
 import numpy as np
-
 from testing_utils import REPO, load_tool, run_tool
 
 

@@ -6,16 +6,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 from testing_utils import REPO, run_tool
 
 
 def test_cached_features_are_the_ones_the_configs_read(mini_fbm_prepared):
     from mmengine.config import Config
 
-    from imagin4d.rendering.dataset_references import load_reference_index
     from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
     from imagin4d.models.backbones.feature_cache import FeatureCache
+    from imagin4d.rendering.dataset_references import load_reference_index
     cache = FeatureCache(Path(mini_fbm_prepared) / 'feature_cache')
     # the configs, real data sets included, and a pipeline that names no backbone read the same one
     for config in ('fbm_sfie.py', 'behave_sfie.py'):
@@ -34,8 +33,8 @@ def test_cached_features_are_the_ones_the_configs_read(mini_fbm_prepared):
 
 
 def test_backbone_cfg_adds_features_read_at_another_size(mini_fbm_prepared, tmp_path):
-    from imagin4d.rendering.dataset_references import load_reference_index
     from imagin4d.models.backbones.feature_cache import FeatureCache
+    from imagin4d.rendering.dataset_references import load_reference_index
     root = tmp_path / 'mini_fbm'
     shutil.copytree(mini_fbm_prepared, root)
     motion = root / 'train_diffusion_manip_seq_joints24.p'

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testing_utils import REPO, load_tool, run_tool
 
 from imagin4d.evaluation.functional import linear_probe_accuracy
-from testing_utils import REPO, load_tool, run_tool
 
 
 def _module():
@@ -67,7 +67,6 @@ def test_side_breakdown_by_hand():
 def test_camera_azimuths_of_cameras_placed_by_hand(mini_fbm_prepared, tmp_path):
     """Cameras 3 m from the pelvis, 1.5 m up, at 60 degrees to the body's left, 45 to its right and straight in front
     (directions built from the hip and shoulder joints, not from `body_heading`) give +60, -45 and 0 degrees."""
-    import shutil
 
     from mmengine.registry import init_default_scope
 

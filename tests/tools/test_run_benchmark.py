@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-
 from testing_utils import REPO, load_tool, run_tool
 
 

@@ -8,8 +8,16 @@ from PIL import Image
 
 from imagin4d.body_models.skeletons import JOINTS24_NAMES
 from imagin4d.rendering import Camera, intrinsics_from_fov, look_at_world_to_cam, project_points
-from imagin4d.visualization import (DRAW_STYLE, draw_hoi_frame, encode_gif, overview_camera, scale_camera,
-                                    simplify_mesh, video_encoder, write_video)
+from imagin4d.visualization import (
+    DRAW_STYLE,
+    draw_hoi_frame,
+    encode_gif,
+    overview_camera,
+    scale_camera,
+    simplify_mesh,
+    video_encoder,
+    write_video,
+)
 
 SIZE = 64
 

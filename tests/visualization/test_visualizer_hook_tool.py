@@ -11,13 +11,13 @@ import pytest
 import torch
 from mmengine.visualization import LocalVisBackend, TensorboardVisBackend
 from PIL import Image
+from testing_utils import load_tool
 
 from imagin4d.engine.hooks.hoi_visualization_hook import HOIVisualizationHook
 from imagin4d.evaluation.metrics import write_samples
 from imagin4d.registry import HOOKS, VISUALIZERS
 from imagin4d.utils.errors import UserError
-from imagin4d.visualization import HOIVisualizer, MARK_COLORS, render_layout, video_encoder
-from testing_utils import REPO, load_tool
+from imagin4d.visualization import MARK_COLORS, HOIVisualizer, render_layout, video_encoder
 
 PANEL = 64
 

@@ -50,9 +50,9 @@ def write_mirrored_references(index_file: str, feature_cache: str, image_backbon
     from PIL import Image
 
     from imagin4d.datasets.transforms import mirrored_image_path
+    from imagin4d.models.backbones.feature_cache import FeatureCache
     from imagin4d.registry import MODELS
     from imagin4d.rendering.dataset_references import load_reference_index
-    from imagin4d.models.backbones.feature_cache import FeatureCache
     from imagin4d.utils.fileio import atomic_open
     written, paths = 0, []
     for entry in load_reference_index(index_file):

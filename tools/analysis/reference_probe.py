@@ -61,8 +61,8 @@ def pool_patch_grid(patch: np.ndarray, grid_hw, cells: int = CELLS) -> np.ndarra
 def reference_features(data_root: str, references: str, split: str, style: str, backbone: dict,
                        cells: int = CELLS):
     """(N, cells * cells * C) pooled features of the split's indexed references and their sequence names."""
-    from imagin4d.rendering.dataset_references import load_reference_index
     from imagin4d.models.backbones.feature_cache import FeatureCache
+    from imagin4d.rendering.dataset_references import load_reference_index
     cache = FeatureCache(osp.join(data_root, 'feature_cache'))
     spec = cache.spec_for(backbone)
     rows, names = [], []

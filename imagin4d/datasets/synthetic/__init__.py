@@ -5,16 +5,34 @@ motion synthesis (`synthesize`, `SynthSequence`), the hidden factors (re-exporte
 `imagin4d.geometry.interaction_factors`: `recover_factors`, `mirror_motion`)
 and the writer (`build_mini_fbm`). The synthesis is pure numpy/torch; only `writer` touches files.
 """
+from imagin4d.geometry.interaction_factors import (
+                                                   CARRY_HEIGHTS,
+                                                   FACTOR_NAMES,
+                                                   GRASP_HANDS,
+                                                   LAYOUTS,
+                                                   classify_height,
+                                                   classify_layout,
+                                                   mirror_factors,
+                                                   mirror_motion,
+                                                   recover_factors,
+)
+
 from .body import ShapedSkeleton, Subject, sample_subjects
-from imagin4d.geometry.interaction_factors import (CARRY_HEIGHTS, FACTOR_NAMES, GRASP_HANDS, LAYOUTS,
-                                                   classify_height, classify_layout, mirror_factors, mirror_motion,
-                                                   recover_factors)
 from .factors import LEVEL_NAMES, chance_accuracy, factor_agreement, prior_accuracy, reference_levels
 from .motion import SynthesisFailed, SynthSequence, synthesize
-from .placement import feasible_options
 from .objects import OBJECT_NAMES, OBJECTS, ObjectSpec, Program
-from .writer import (DEFAULT_NUM_TEST, DEFAULT_NUM_TRAIN, FACTORS_FILE, body_levels, build_identity, build_mini_fbm,
-                     load_factors, option_distribution, sequence_record)
+from .placement import feasible_options
+from .writer import (
+                                                   DEFAULT_NUM_TEST,
+                                                   DEFAULT_NUM_TRAIN,
+                                                   FACTORS_FILE,
+                                                   body_levels,
+                                                   build_identity,
+                                                   build_mini_fbm,
+                                                   load_factors,
+                                                   option_distribution,
+                                                   sequence_record,
+)
 
 __all__ = [
     'OBJECTS', 'OBJECT_NAMES', 'ObjectSpec', 'Program', 'Subject', 'sample_subjects', 'ShapedSkeleton',

@@ -12,6 +12,7 @@ import torch
 
 from imagin4d.body_models.fk import forward_kinematics
 from imagin4d.geometry import matrix_to_axis_angle
+
 from .body import MODEL_TO_WORLD, ShapedSkeleton
 
 __all__ = ['rot_x', 'rot_z', 'forward_dir', 'right_dir', 'align', 'two_bone', 'finger_direction', 'torso_globals',

@@ -20,8 +20,16 @@ from imagin4d.geometry.interaction_factors import recover_factors
 
 from .body import ShapedSkeleton
 from .gait import Track, arc_path, line_path, lower_envelope, mean_filter, pelvis_height_bound, smoothstep
-from .kinematics import (BEND, forward_dir, joints_from_params, right_dir, rot_z, solve_pose, to_smplx_params,
-                         torso_globals)
+from .kinematics import (
+    BEND,
+    forward_dir,
+    joints_from_params,
+    right_dir,
+    rot_z,
+    solve_pose,
+    to_smplx_params,
+    torso_globals,
+)
 from .objects import ObjectSpec, Program
 from .placement import along_arm, bend_needed, carry_offset, grips_world, pick_offset, place, stance_radius, torso
 

@@ -11,10 +11,19 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .body import ShapedSkeleton
 from imagin4d.geometry.interaction_factors import height_band
-from .kinematics import (BEND, HAND_STANDOFF, finger_direction, forward_dir, right_dir, rot_z, torso_globals,
-                         torso_positions)
+
+from .body import ShapedSkeleton
+from .kinematics import (
+    BEND,
+    HAND_STANDOFF,
+    finger_direction,
+    forward_dir,
+    right_dir,
+    rot_z,
+    torso_globals,
+    torso_positions,
+)
 from .objects import ObjectSpec, Program
 
 __all__ = ['carry_offset', 'pick_offset', 'stance_radius', 'place', 'grips_world', 'along_arm', 'torso', 'bend_needed',

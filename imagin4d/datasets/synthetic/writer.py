@@ -25,6 +25,7 @@ from typing import Dict, Iterable, Tuple
 import numpy as np
 
 from imagin4d.geometry.interaction_factors import CARRY_HEIGHTS, GRASP_HANDS, HEIGHT_RULE, LAYOUT_FRONT_DEG, LAYOUTS
+
 from .body import NUM_BETAS_STORED, ShapedSkeleton, Subject, sample_subjects
 from .motion import FPS, WINDOW, SynthesisFailed, SynthSequence, synthesize
 from .objects import OBJECT_NAMES, OBJECTS

@@ -5,8 +5,8 @@ evaluation uses the contact-centred frame (middle of the longest hand contact in
 """
 import numpy as np
 
-from imagin4d.registry import TRANSFORMS
 from imagin4d.geometry.depicted_frame import contact_centred_frame, sample_depicted_frames
+from imagin4d.registry import TRANSFORMS
 
 __all__ = ['SampleDepictedFrame']
 

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from imagin4d.body_models.skeletons import BODY_PARENTS
-from imagin4d.geometry.interaction_factors import FACTOR_NAMES, classify_layout, recover_factors
 from imagin4d.geometry.canonical import body_heading
+from imagin4d.geometry.interaction_factors import FACTOR_NAMES, classify_layout, recover_factors
 from imagin4d.geometry.rotations import geodesic_distance, matrix_to_axis_angle
 from imagin4d.geometry.sdf import signed_distance
 from imagin4d.rendering.camera import Camera, project_points

@@ -16,8 +16,16 @@ from mmengine.logging import print_log
 
 from imagin4d.registry import METRICS
 from imagin4d.utils.paths import resolve_data_path
-from ..functional.distribution import (diversity, fid, matching_score, mean_and_ci95, multimodality, r_precision,
-                                       r_precision_chance)
+
+from ..functional.distribution import (
+    diversity,
+    fid,
+    matching_score,
+    mean_and_ci95,
+    multimodality,
+    r_precision,
+    r_precision_chance,
+)
 from .sample_access import sample_name
 
 __all__ = ['DistributionMetric']

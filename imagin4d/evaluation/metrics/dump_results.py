@@ -126,8 +126,8 @@ def read_dump(path: str) -> list:
     with open(path, 'rb') as f:
         head = f.read(4)
     if head[:1] == b'\x80':
-        raise DataError(f'{path} is a pickle (the dump format of earlier imagin4d versions, or not a dump): it is not read, '
-                        'since reading a pickle can run code. Write it again with tools/test.py CONFIG CKPT --dump')
+        raise DataError(f'{path} is a pickle (the dump format of earlier imagin4d versions, or not a dump): it is not '
+                        'read, since reading a pickle can run code. Write it again: tools/test.py CONFIG CKPT --dump')
     if not zipfile.is_zipfile(path):
         raise DataError(f'{path} is not a results dump (expected the .npz written by tools/test.py --dump)')
     try:

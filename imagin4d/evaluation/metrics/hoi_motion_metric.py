@@ -15,10 +15,19 @@ from mmengine.logging import print_log
 
 from imagin4d.body_models.skeletons import HAND_JOINTS24
 from imagin4d.registry import METRICS, MOTION_CODECS
-from ..functional.interaction import (contact_frames, contact_percent, contact_scores, hand_object_distances,
-                                      penetration)
-from ..functional.motion import (estimate_floor_height, foot_sliding, hand_jpe, mpjpe, mpvpe, position_error,
-                                 root_translation_error, rotation_frobenius_error, rotation_geodesic_error)
+
+from ..functional.interaction import contact_frames, contact_percent, contact_scores, hand_object_distances, penetration
+from ..functional.motion import (
+    estimate_floor_height,
+    foot_sliding,
+    hand_jpe,
+    mpjpe,
+    mpvpe,
+    position_error,
+    root_translation_error,
+    rotation_frobenius_error,
+    rotation_geodesic_error,
+)
 from ..functional.waypoints import waypoint_errors
 from .sample_access import motion_pair_length, sample_field, sample_name
 

@@ -19,8 +19,16 @@ from mmengine.logging import print_log
 from imagin4d.geometry.interaction_factors import FACTOR_NAMES
 from imagin4d.registry import METRICS, MOTION_CODECS
 from imagin4d.rendering.camera import Camera
-from ..functional.image_adherence import (IA_THRESHOLDS, RENDER_SCORE_NAMES, SCORE_NAMES, HOIFrames, ObjectMesh,
-                                          body_params_from_global_rotations, image_adherence_scores)
+
+from ..functional.image_adherence import (
+    IA_THRESHOLDS,
+    RENDER_SCORE_NAMES,
+    SCORE_NAMES,
+    HOIFrames,
+    ObjectMesh,
+    body_params_from_global_rotations,
+    image_adherence_scores,
+)
 from .sample_access import motion_pair_length, sample_field, sample_name
 
 __all__ = ['ImageAdherenceMetric']

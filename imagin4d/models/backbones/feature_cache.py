@@ -25,6 +25,7 @@ import numpy as np
 
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.fileio import atomic_open
+
 from .base import FrozenExtractor, FrozenImageBackbone, file_sha256
 
 # An image is named by its path or given as its encoded bytes; a sentence is a str.

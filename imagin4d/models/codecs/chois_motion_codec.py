@@ -14,6 +14,7 @@ import torch
 
 from imagin4d.geometry.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
 from imagin4d.registry import MOTION_CODECS
+
 from .base import BaseMotionCodec
 
 __all__ = ['CHOISMotionCodec', 'STATS_FORMAT']

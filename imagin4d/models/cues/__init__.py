@@ -13,8 +13,14 @@ channels; if a batch carries both image and sketch features, name the sketch one
 from .base import CONDITION_KEYS, STREAMS, CueEncoder, resolve_frames
 from .frame_aware import FrameAwareImageEncoder
 from .image import GlobalTokenImageEncoder, UniformImageEncoder, masked_mean
-from .sfie import (ROLE_DIMS, ROLE_SYMBOLS, RoleAutoencoder, SpatiallyFactorizedImageEncoder, gaussian_window,
-                   role_quantities_from_motion)
+from .sfie import (
+                   ROLE_DIMS,
+                   ROLE_SYMBOLS,
+                   RoleAutoencoder,
+                   SpatiallyFactorizedImageEncoder,
+                   gaussian_window,
+                   role_quantities_from_motion,
+)
 from .text_object_waypoint import ObjectGeometryEncoder, TextCueEncoder, WaypointEncoder
 
 __all__ = ['CONDITION_KEYS', 'STREAMS', 'CueEncoder', 'resolve_frames', 'FrameAwareImageEncoder',

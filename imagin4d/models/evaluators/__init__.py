@@ -2,8 +2,14 @@
 
 Importing this package registers them in `imagin4d.registry.MODELS`.
 """
-from .text_motion_evaluator import (CHECKPOINT_FORMAT, CachedTextFeatures, MotionStatistics, TextMotionEvaluator,
-                                    collate_text_features, frame_differences)
+from .text_motion_evaluator import (
+                                    CHECKPOINT_FORMAT,
+                                    CachedTextFeatures,
+                                    MotionStatistics,
+                                    TextMotionEvaluator,
+                                    collate_text_features,
+                                    frame_differences,
+)
 
 __all__ = ['CHECKPOINT_FORMAT', 'CachedTextFeatures', 'MotionStatistics', 'TextMotionEvaluator',
            'collate_text_features', 'frame_differences']

@@ -18,6 +18,7 @@ from torch import nn
 
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import CheckpointError
+
 from ..backbones.feature_cache import FeatureCache
 
 __all__ = ['TextMotionEvaluator', 'MotionStatistics', 'CachedTextFeatures', 'collate_text_features',

@@ -8,8 +8,14 @@
 Motion tensors are (B, T, D), normalised.
 """
 from .cfg import ClassifierFreeGuidance
-from .reconstruction import (CHOIS_PRESET, DEFAULT_TERMS, ReconstructionGuidance, feet_floor_cost, hand_contact_cost,
-                             object_floor_cost)
+from .reconstruction import (
+                             CHOIS_PRESET,
+                             DEFAULT_TERMS,
+                             ReconstructionGuidance,
+                             feet_floor_cost,
+                             hand_contact_cost,
+                             object_floor_cost,
+)
 
 __all__ = ['ClassifierFreeGuidance', 'ReconstructionGuidance', 'CHOIS_PRESET', 'DEFAULT_TERMS', 'feet_floor_cost',
            'hand_contact_cost', 'object_floor_cost']

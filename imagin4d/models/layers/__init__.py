@@ -1,8 +1,14 @@
 """Reusable layers: the attention dispatch, embeddings, AdaLN-Zero modulation, transformer and Q-Former blocks."""
 from .adaln import AdaLNZero, gated_residual, modulate
 from .attention_dispatch import AttentionBackend, attention, available_backends, get_backend
-from .embeddings import (FrameIndexEmbedding, PatchPositionEmbedding, TimestepEmbedding, grid_fourier_features,
-                         sinusoidal_embedding, sinusoidal_positions)
+from .embeddings import (
+                         FrameIndexEmbedding,
+                         PatchPositionEmbedding,
+                         TimestepEmbedding,
+                         grid_fourier_features,
+                         sinusoidal_embedding,
+                         sinusoidal_positions,
+)
 from .qformer import QFormer, QFormerBlock
 from .transformer import AdaLNFinalLayer, AdaLNTransformerBlock, Mlp, MultiHeadAttention, set_attn_backend
 

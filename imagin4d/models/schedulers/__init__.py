@@ -11,8 +11,15 @@ Config example: `scheduler=dict(type='DDPMSampler', schedule='cosine', num_train
 from .base import TIMESTEP_SPACINGS, BaseSampler, SamplingStep, spaced_timesteps
 from .ddim import DDIMSampler
 from .ddpm import DDPMSampler
-from .schedules import (CosineSchedule, LinearSchedule, NoiseSchedule, build_schedule, cosine_alpha_bar,
-                        cosine_betas, linear_betas)
+from .schedules import (
+                        CosineSchedule,
+                        LinearSchedule,
+                        NoiseSchedule,
+                        build_schedule,
+                        cosine_alpha_bar,
+                        cosine_betas,
+                        linear_betas,
+)
 
 __all__ = ['TIMESTEP_SPACINGS', 'BaseSampler', 'SamplingStep', 'spaced_timesteps', 'DDIMSampler',
            'DDPMSampler', 'CosineSchedule', 'LinearSchedule', 'NoiseSchedule', 'build_schedule',

@@ -9,6 +9,7 @@ from typing import Optional
 import torch
 
 from imagin4d.registry import DIFFUSION_SCHEDULERS
+
 from .base import BaseSampler
 from .schedules import Timestep
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from testing_utils import REPO, run_tool
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]

@@ -1,15 +1,14 @@
 """The silhouette-cue plugin: its foreground rule, the transform on real references, the encoder, the wiring
 into HOIDiffusion through the plugin config, and training it with the real tools/train.py."""
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import silhouette_cue
+import tomllib
 import torch
 from mmengine.registry import init_default_scope
-
-import silhouette_cue
 from silhouette_cue import LoadReferenceSilhouette, SilhouetteCueEncoder, foreground_mask, silhouette_grid
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]

@@ -112,8 +112,8 @@ def test_written_parameters_reproduce_the_joints_through_the_body_model(sequence
 
 def test_factors_recovered_at_the_depicted_frame_and_mirrored(sequences):
     from imagin4d.datasets.synthetic import mirror_factors, mirror_motion, recover_factors
-    from imagin4d.geometry.depicted_frame import contact_centred_frame
     from imagin4d.geometry import canonicalize_window
+    from imagin4d.geometry.depicted_frame import contact_centred_frame
     for seq, _, _ in sequences:
         t = seq.depicted_frame
         assert t == contact_centred_frame(seq.contacts[:120])

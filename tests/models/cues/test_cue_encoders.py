@@ -3,8 +3,14 @@ import pytest
 import torch
 
 import imagin4d.models  # noqa: F401 - registers the cue encoders
-from imagin4d.models.cues import (STREAMS, FrameAwareImageEncoder, GlobalTokenImageEncoder, UniformImageEncoder,
-                                  WaypointEncoder, masked_mean)
+from imagin4d.models.cues import (
+    STREAMS,
+    FrameAwareImageEncoder,
+    GlobalTokenImageEncoder,
+    UniformImageEncoder,
+    WaypointEncoder,
+    masked_mean,
+)
 from imagin4d.registry import MODELS
 
 B, T, N, CI, DT, C = 2, 10, 9, 24, 20, 32

@@ -5,8 +5,12 @@ import pytest
 import torch
 
 from imagin4d.models.codecs import CHOISMotionCodec
-from imagin4d.models.cues import (ROLE_DIMS, SpatiallyFactorizedImageEncoder, gaussian_window,
-                                  role_quantities_from_motion)
+from imagin4d.models.cues import (
+    ROLE_DIMS,
+    SpatiallyFactorizedImageEncoder,
+    gaussian_window,
+    role_quantities_from_motion,
+)
 
 B, N, CI, T, C = 3, 9, 24, 16, 32
 

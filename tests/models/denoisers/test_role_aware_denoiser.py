@@ -3,13 +3,13 @@ encoder, the attention dispatch, and a small overfit check."""
 
 import pytest
 import torch
+from testing_utils import counting_attention_backend, perturb_adaln
 
 import imagin4d.models  # noqa: F401 - registers everything
 from imagin4d.models.cues import ROLE_DIMS
 from imagin4d.models.denoisers import RoleAwareDenoiser
 from imagin4d.models.layers import set_attn_backend
 from imagin4d.registry import MODELS
-from testing_utils import counting_attention_backend, perturb_adaln
 
 B, T, D, C, N, CI, DT = 2, 12, 220, 32, 9, 24, 20
 

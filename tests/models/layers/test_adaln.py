@@ -1,10 +1,9 @@
 """AdaLN-Zero modulation and the modulated transformer block: zero at init (identity), fusion modes, shapes."""
 import pytest
 import torch
-
-from imagin4d.models.layers import AdaLNFinalLayer, AdaLNTransformerBlock, AdaLNZero, modulate
 from testing_utils import perturb_adaln
 
+from imagin4d.models.layers import AdaLNFinalLayer, AdaLNTransformerBlock, AdaLNZero, modulate
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 

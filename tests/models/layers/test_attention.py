@@ -1,9 +1,9 @@
 """The attention dispatch: backends agree with the reference, masks work, constraints give clear errors."""
 import pytest
 import torch
+from testing_utils import counting_attention_backend
 
 from imagin4d.models.layers import attention, available_backends
-from testing_utils import counting_attention_backend
 
 
 def _inputs(dtype, lq=6, lk=9, seed=0):

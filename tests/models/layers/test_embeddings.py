@@ -4,8 +4,14 @@ import math
 import pytest
 import torch
 
-from imagin4d.models.layers import (FrameIndexEmbedding, PatchPositionEmbedding, TimestepEmbedding,
-                                    grid_fourier_features, sinusoidal_embedding, sinusoidal_positions)
+from imagin4d.models.layers import (
+    FrameIndexEmbedding,
+    PatchPositionEmbedding,
+    TimestepEmbedding,
+    grid_fourier_features,
+    sinusoidal_embedding,
+    sinusoidal_positions,
+)
 
 
 def test_sinusoidal_values_by_hand():

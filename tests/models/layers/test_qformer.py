@@ -1,9 +1,9 @@
 """Multi-head attention and Q-Former blocks: shapes, key-padding masks, and routing through the dispatch."""
 import pytest
 import torch
+from testing_utils import counting_attention_backend
 
 from imagin4d.models.layers import MultiHeadAttention, QFormer, QFormerBlock, set_attn_backend
-from testing_utils import counting_attention_backend
 
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 

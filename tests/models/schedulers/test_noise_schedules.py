@@ -4,8 +4,14 @@ import math
 import pytest
 import torch
 
-from imagin4d.models.schedulers import (CosineSchedule, DDIMSampler, DDPMSampler, LinearSchedule, NoiseSchedule,
-                                        build_schedule)
+from imagin4d.models.schedulers import (
+    CosineSchedule,
+    DDIMSampler,
+    DDPMSampler,
+    LinearSchedule,
+    NoiseSchedule,
+    build_schedule,
+)
 from imagin4d.registry import DIFFUSION_SCHEDULERS
 
 
