@@ -36,3 +36,20 @@ def test_feature_throughput_measures_the_configs_backbone(tmp_path):
     assert measured['image_cache_read']['entry_kib'] >= (size // 32) ** 2 * 1280 * 2 / 1024
     table = (tmp_path / 'feature_throughput.md').read_text()
     assert f'EfficientNet-Lite0 forward, {size} px, batch 2' in table and 'at start None' not in table
+
+
+def test_training_step_breakdown_accounts_for_the_whole_step(tmp_path):
+    run_tool(['benchmarks/training_step.py', '--parts', 'breakdown', '--sizes', 'mini', '--batch', '2',
+              '--tag', 'test', '--out-dir', tmp_path], cwd=REPO)
+    record = json.loads((tmp_path / 'training_step_test.json').read_text())
+    results = record['breakdown']['results']
+    assert set(results) == {'mini_fbm_sfie', 'mini_fbm_no_image'}
+    full = {row['component']: row for row in results['mini_fbm_sfie']['components']}
+    assert 'SFIE Q-Former K/V projection of the patches' in full and 'denoiser AdaLN modulation [spatial_image]' in full
+    assert 'SFIE Q-Former K/V projection of the patches' not in {
+        row['component'] for row in results['mini_fbm_no_image']['components']}
+    assert abs(sum(row['share_of_step'] for row in full.values()) - 1) < 0.01
+    # the per-component matmul FLOPs cover the step's FlopCounterMode total (attention kernels aside)
+    assert 0.9 * results['mini_fbm_sfie']['gflops'] <= sum(row['matmul_gflops'] for row in full.values()) \
+        <= 1.1 * results['mini_fbm_sfie']['gflops']
+    assert 'training_step.py --parts breakdown' in (tmp_path / 'training_step_test.md').read_text()
