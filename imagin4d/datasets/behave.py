@@ -16,7 +16,7 @@ from imagin4d.geometry import axis_angle_to_matrix
 from imagin4d.registry import DATASETS
 from imagin4d.utils.errors import DataError
 
-from .hoi_dataset import BaseHOIDataset, _stat_signature
+from .hoi_dataset import BaseHOIDataset
 from .preprocessing import BadSequenceError, SkipSequence, read_field
 
 __all__ = ['BEHAVEDataset', 'BEHAVE_TO_ZUP', 'BEHAVE_SUBJECT_GENDER']
@@ -86,7 +86,7 @@ class BEHAVEDataset(BaseHOIDataset):
         paths = [self._path(self.split_file), self._path(self.params_dir), self._path(self.object_dir)]
         if self.text_dir:
             paths.append(self._path(self.text_dir))
-        return [_stat_signature(p) for p in paths]
+        return self._source_signature_of(paths)
 
     def _load_object(self, name: str):
         pattern = self._path(self.object_dir, name, f'{name}*_f[0-9]*.ply')

@@ -92,9 +92,8 @@ class FBMDataset(BaseHOIDataset):
                     skip_two_part_objects=self.skip_two_part_objects, objects=self.objects, num_betas=self.num_betas)
 
     def _source_signature(self, split: str) -> list:
-        from .hoi_dataset import _stat_signature
-        return [_stat_signature(p) for p in (self._seq_path(split), self._path(self.object_dir),
-                                             self._path(self.text_dir), self._path(self.contact_dir))]
+        return self._source_signature_of([self._seq_path(split), self._path(self.object_dir),
+                                          self._path(self.text_dir), self._path(self.contact_dir)])
 
     def _load_object(self, name: str):
         path = self._path(self.object_dir, f'{name}_cleaned_simplified.obj')

@@ -1,18 +1,16 @@
 """BaseHOIDataset: 120-frame canonical HOI windows from any sequence reader, with an on-disk cache.
 
 Owns what FBMDataset and BEHAVEDataset share: the bad-sequence policy and skip report, body kinematics
-and contacts per sequence, the preprocessed-frame cache next to the data (keyed by a hash of the
-settings and source files), training-split min-max statistics, and per-window assembly (canonical frame,
-codec features, CHOIS waypoint mask, BPS at one frame). Subclasses only read their release format.
+and contacts per sequence, filling the preprocessed-frame cache next to the data (`frame_cache`: keyed by the
+settings and the content of every source file), training-split min-max statistics, and per-window assembly
+(canonical frame, codec features, CHOIS waypoint mask, BPS at one frame). Subclasses only read their release
+format.
 """
 import copy
-import hashlib
 import json
 import os
 import os.path as osp
-import shutil
 import time
-import uuid
 from collections import Counter
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
@@ -34,6 +32,7 @@ from imagin4d.geometry.depicted_frame import contact_centred_frame
 from imagin4d.registry import MOTION_CODECS, TRANSFORMS
 from imagin4d.utils.errors import DataError
 
+from .frame_cache import FrameWriter, SourceHasher, build_cache_folder, cache_folder, older_folders
 from .preprocessing import (
     BAD_REASONS,
     BadSequenceError,
@@ -45,54 +44,6 @@ from .preprocessing import (
 )
 
 __all__ = ['BaseHOIDataset']
-
-# Per-frame arrays of the cache: name -> (dtype, shape after the frame axis; 'P' = pose parameters).
-_FRAME_ARRAYS = {
-    'joints24': ('float32', (24, 3)),
-    'global_rot6d': ('float32', (22, 6)),
-    'obj_rot': ('float32', (3, 3)),
-    'obj_trans': ('float32', (3,)),
-    'obj_scale': ('float32', ()),
-    'contacts': ('uint8', (4,)),
-    'pose': ('float32', ('P',)),
-    'transl': ('float32', (3,)),
-}
-
-
-def _stat_signature(path: str) -> list:
-    """(name, size, mtime_ns) of a file or folder, or a 'missing' marker: cheap change detection."""
-    if not osp.exists(path):
-        return [osp.basename(path), 'missing']
-    st = os.stat(path)
-    return [osp.basename(path), st.st_size if osp.isfile(path) else 'dir', st.st_mtime_ns]
-
-
-class _FrameWriter:
-    """Appends per-frame arrays to raw binary files (no full copy in memory); read back with np.memmap."""
-
-    def __init__(self, folder: str, pose_dim: int):
-        self.folder, self.count, self.files = folder, 0, {}
-        self.specs = {k: (d, tuple(pose_dim if s == 'P' else s for s in shape))
-                      for k, (d, shape) in _FRAME_ARRAYS.items()}
-        for name in self.specs:
-            self.files[name] = open(osp.join(folder, f'{name}.bin'), 'wb')
-
-    def append(self, arrays: Dict[str, np.ndarray]) -> int:
-        n = None
-        for name, (dtype, shape) in self.specs.items():
-            a = np.ascontiguousarray(arrays[name], dtype=dtype)
-            assert a.shape[1:] == shape, (name, a.shape, shape)
-            n = a.shape[0] if n is None else n
-            assert a.shape[0] == n, (name, a.shape, n)
-            self.files[name].write(a.tobytes())
-        offset, self.count = self.count, self.count + n
-        return offset
-
-    def close(self) -> dict:
-        for f in self.files.values():
-            f.close()
-        return {k: dict(dtype=d, shape=list(s)) for k, (d, s) in self.specs.items()}
-
 
 class BaseHOIDataset(BaseDataset):
     """Windows of HOI sequences in the canonical frame, encoded with a motion codec.
@@ -225,10 +176,7 @@ class BaseHOIDataset(BaseDataset):
         return skeletons.SMPLH_PARENTS, skeletons.JOINTS24_FROM_SMPLH
 
     def _body_model_signature(self) -> list:
-        folder = osp.join(self.body_model_root, self.BODY_MODEL_TYPE)
-        if not osp.isdir(folder):
-            return [folder, 'missing']
-        return [_stat_signature(osp.join(folder, f)) for f in sorted(os.listdir(folder))]
+        return self._source_signature_of([osp.join(self.body_model_root, self.BODY_MODEL_TYPE)])
 
     def _rest_joints(self, gender: str, betas: np.ndarray) -> torch.Tensor:
         rest = self._body_model(gender).rest_joints(self._model_betas(gender, betas))
@@ -255,15 +203,21 @@ class BaseHOIDataset(BaseDataset):
                     body_model_type=self.BODY_MODEL_TYPE, body_model=self._body_model_signature(),
                     reader=self._reader_settings(), sources=self._source_signature(split))
 
-    def _cache_folder(self, split: str, first_only: bool):
-        settings = self._settings(split, first_only)
-        digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-        name = f'{self.DATASET_NAME}_{split}_w{self.window}{"_first" if first_only else f"_s{self.stride}"}_{digest}'
-        return osp.join(self.cache_dir, name), settings, digest
+    def _source_signature_of(self, paths: Sequence[str]) -> list:
+        """Content signatures of the source files and folders a subclass reads (`SourceHasher`)."""
+        hasher = SourceHasher(osp.join(self.cache_dir, 'source_hashes.json'))
+        signature = [hasher.signature(p) for p in paths]
+        hasher.save()
+        return signature
+
+    def _cache_prefix(self, split: str, first_only: bool) -> str:
+        return f'{self.DATASET_NAME}_{split}_w{self.window}{"_first" if first_only else f"_s{self.stride}"}'
 
     def _prepare_cache(self, split: str, first_only: bool) -> dict:
         """Load the manifest of a cache folder for (split, settings), building the folder if needed."""
-        folder, settings, digest = self._cache_folder(split, first_only)
+        settings = self._settings(split, first_only)
+        prefix = self._cache_prefix(split, first_only)
+        folder, digest = cache_folder(self.cache_dir, prefix, settings)
         manifest_path = osp.join(folder, 'manifest.json')
         if self.use_cache and osp.isfile(manifest_path):
             with open(manifest_path) as f:
@@ -272,23 +226,12 @@ class BaseHOIDataset(BaseDataset):
                 manifest['folder'] = folder
                 manifest['cache_hit'] = True
                 return manifest
-        os.makedirs(self.cache_dir, exist_ok=True)
-        tmp = f'{folder}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}'
-        os.makedirs(tmp)
-        try:
-            manifest = self._build(split, first_only, tmp)
-            manifest.update(hash=digest, settings=settings)
-            with open(osp.join(tmp, 'manifest.json'), 'w') as f:
-                json.dump(manifest, f)
-            if osp.isdir(folder):  # stale (use_cache=False or changed contents): replace it
-                shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.rename(tmp, folder)
-            except OSError:  # another process finished the same folder first; theirs is equivalent
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        def build(tmp: str) -> dict:
+            return dict(self._build(split, first_only, tmp), hash=digest, settings=settings)
+
+        manifest = build_cache_folder(folder, build, prefix, f'{type(self).__name__}[{split}]',
+                                      older_folders(self.cache_dir, prefix, folder))
         manifest['folder'] = folder
         manifest['cache_hit'] = False
         return manifest
@@ -305,7 +248,7 @@ class BaseHOIDataset(BaseDataset):
         t0 = time.time()
         print_log(f'{type(self).__name__}[{split}]: preprocessing sequences into {folder} (once; later starts '
                   f'read the cache)', logger='current')
-        writer = _FrameWriter(folder, self.POSE_DIM)
+        writer = FrameWriter(folder, self.POSE_DIM)
         sequences, windows, objects = [], [], {}
         skipped, messages = Counter(), []
         stat_lo = stat_hi = None
@@ -475,9 +418,12 @@ class BaseHOIDataset(BaseDataset):
         path = osp.join(self.cache_dir, f'bps_basis_n{self.bps_num_points}_r{self.bps_radius:g}_s{self.bps_seed}.npy')
         if not osp.isfile(path):
             basis = make_bps_basis(self.bps_num_points, self.bps_radius, self.bps_seed).numpy()
+            os.makedirs(self.cache_dir, exist_ok=True)
             tmp = f'{path}.tmp-{os.getpid()}.npy'
             np.save(tmp, basis)
             os.replace(tmp, path)
+            print_log(f'{type(self).__name__}: wrote the BPS basis ({self.bps_num_points} points, seed '
+                      f'{self.bps_seed}) to {path} (once; later starts read it)', logger='current')
         self.bps_basis_file = path
         return torch.from_numpy(np.load(path))
 
