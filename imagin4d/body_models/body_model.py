@@ -2,7 +2,7 @@
 
 Owns `BodyModel` (registered in BODY_MODELS), batched over frames, returning vertices, the 55/52 skeleton
 joints and joints24, and `load_body_model`, a cached loader so datasets do not reload files. Works with the
-real model files and with the free body of `free_body.py` (same layout: ROOT/smplx/SMPLX_NEUTRAL.npz, ...).
+real model files and with the free body of `free_body/` (same layout: ROOT/smplx/SMPLX_NEUTRAL.npz, ...).
 """
 import contextlib
 import functools

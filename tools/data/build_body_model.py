@@ -4,7 +4,7 @@ Usage:
     python tools/data/build_body_model.py --out data/body_models [--force] [--preview docs/free_body_poses.png]
 
 Writes OUT/smplx/SMPLX_{NEUTRAL,MALE,FEMALE}.npz, OUT/smplh/SMPLH_{NEUTRAL,MALE,FEMALE}.npz, OUT/LICENSE.txt
-and OUT/free_body_report.json (logic: imagin4d/body_models/free_body.py). The real SMPL-X (.npz, from
+and OUT/free_body_report.json (logic: imagin4d/body_models/free_body/). The real SMPL-X (.npz, from
 smpl-x.is.tue.mpg.de) and SMPL-H files use the same layout and replace these by pointing `model_root` at them.
 `--preview` renders three poses of the neutral SMPL-X body offscreen (pyrender, EGL).
 """

