@@ -79,8 +79,9 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
 
 
 def default_body_model_root() -> str:
-    """IMAGIN4D_BODY_MODEL_DIR, else data/body_models (the free body is built there on first use)."""
-    return os.environ.get('IMAGIN4D_BODY_MODEL_DIR') or osp.join('data', 'body_models')
+    """IMAGIN4D_BODY_MODEL_DIR, else data/body_models of the current folder, as an absolute path (the free body is
+    built there on first use, with a message)."""
+    return osp.abspath(os.environ.get('IMAGIN4D_BODY_MODEL_DIR') or osp.join('data', 'body_models'))
 
 
 def _test_pipeline_settings(cfg: Config) -> dict:
@@ -212,8 +213,10 @@ class HOIInferencer:
                 it['text_tokens'] = out['tokens'][i].cpu()[mask].half().float()
         if self.uses_image and self.settings['image_backbone']:
             with_image = [it for it in items if it['image'] is not None]
-            for start in range(0, len(with_image), 16):
-                chunk = with_image[start:start + 16]
+            # On a CPU, large image batches are slower per image (benchmarks/results/generation_cpu.md)
+            chunk_size = 16 if self.device.type == 'cuda' else 1
+            for start in range(0, len(with_image), chunk_size):
+                chunk = with_image[start:start + chunk_size]
                 out = self._extractor('image').encode([it['image'] for it in chunk])
                 for i, it in enumerate(chunk):
                     it['image_patch'] = out['patch'][i].cpu().half().float()

@@ -31,8 +31,9 @@ MAX_TEMPLATE_VERTICES = 60000
 @dataclass
 class ObjectTemplate:
     """The object as the model sees it: verts (V, 3) in the mesh's units with its up axis turned to +Z (resampled
-    for the BPS), faces (F, 3), centroid (3,) (the point whose trajectory the model generates: the mean of these
-    vertices), up (3, 3) the rotation from the file's axes to these, and a k-d tree over the vertices."""
+    for the BPS), faces (F, 3), centroid (3,) (the point whose trajectory the model generates: the mean of the mesh
+    file's vertices, as the data sets define it; resampling adds vertices but does not move it), up (3, 3) the
+    rotation from the file's axes to these, and a k-d tree over the vertices."""
 
     verts: np.ndarray
     faces: np.ndarray
@@ -58,7 +59,7 @@ def prepare_object(mesh, up_axis: str = 'z') -> ObjectTemplate:
         if edges <= max_edge or len(dense_v) * 4 > MAX_TEMPLATE_VERTICES:
             break
         dense_v, dense_f = trimesh.remesh.subdivide(dense_v, dense_f)
-    return ObjectTemplate(verts=dense_v, faces=dense_f, centroid=dense_v.mean(0), up=up, tree=cKDTree(dense_v))
+    return ObjectTemplate(verts=dense_v, faces=dense_f, centroid=verts.mean(0), up=up, tree=cKDTree(dense_v))
 
 
 def default_start_body(pose: Optional[np.ndarray]) -> StartBody:
