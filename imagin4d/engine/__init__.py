@@ -1,2 +1,2 @@
-"""Engine glue: hooks, metric sweeps and Runner set-up shared by the tools."""
+"""Engine glue: hooks, metric sweeps, Runner set-up and the mini-FBM benchmark (`benchmark`) shared by the tools."""
 from . import hooks  # noqa: F401

@@ -1,10 +1,14 @@
-"""tools/analysis/run_benchmark.py: the claim verdicts and chance levels (hand-computed), and the --smoke run end to end
-on the small prepared mini-FBM (the CI version of the benchmark)."""
+"""tools/analysis/run_benchmark.py and imagin4d/engine/benchmark/: the claim verdicts and chance levels
+(hand-computed), the archive, and the --smoke run end to end on the small prepared mini-FBM (the CI version of the
+benchmark)."""
 import json
 import os
 
 import pytest
 from testing_utils import REPO, load_tool, run_tool
+
+from imagin4d.engine.benchmark import archive, claims, runner
+from imagin4d.engine.benchmark.page import busy_time
 
 
 def _module():
@@ -12,7 +16,6 @@ def _module():
 
 
 def test_claim_verdicts_hand_computed():
-    bench = _module()
     summary = {
         'sfie': dict(ia_success=(0.60, 0.05, 3), factor_accuracy=(0.50, 0.10, 3), waypoint_start_err=(105.0, 1, 3),
                      waypoint_end_err=(120.0, 1, 3), mirror_contact_side_flip_rate=(0.85, 0.07, 3),
@@ -23,7 +26,7 @@ def test_claim_verdicts_hand_computed():
     }
     summary['sketch'] = dict(ia_success=(0.50, 0.02, 3), factor_accuracy=(0.55, 0.02, 3))
     summary['sfie_fused'] = dict(waypoint_start_err=(111.0, 1, 3))
-    lines = '\n'.join(bench.claim_lines(summary, {}))
+    lines = '\n'.join(claims.claim_lines(summary, {}))
     assert '`waypoint_start_err` of the full model with summed streams within 10% of no image: NO (111.0 vs 100.0' \
         in lines and 'summed streams within 10% of no image: yes' not in lines
     # 0.60 - 0.40 = 0.20 > 0.05 + 0.05: clearly; 0.40 < 0.45: NO; 0.50 - 0.45 = 0.05 < 0.20: within the spread
@@ -44,15 +47,14 @@ def test_claim_verdicts_hand_computed():
     assert '`mirror_layout_flip_rate` of the full model at least 0.8: NO (0.500 ± 0.000 over 3 seeds)' in lines
     summary['sfie']['mirror_layout_flip_rate'] = (0.9, 0.02, 3)   # 0.1 > 0.02: clearly
     assert ('`mirror_layout_flip_rate` of the full model at least 0.8: clearly (0.900 ± 0.020 over 3 seeds)'
-            in '\n'.join(bench.claim_lines(summary, {})))
+            in '\n'.join(claims.claim_lines(summary, {})))
 
 
 def test_single_runs_are_not_called_clear():
-    bench = _module()
     summary = {'sfie': dict(ia_success=(0.60, 0.0, 1), factor_accuracy=(0.50, 0.0, 1)),
                'global_token': dict(ia_success=(0.40, 0.05, 3), factor_accuracy=(0.45, 0.1, 3)),
                'sketch': dict(ia_success=(0.61, 0.0, 1), factor_accuracy=(0.50, 0.0, 1))}
-    lines = '\n'.join(bench.claim_lines(summary, {}))
+    lines = '\n'.join(claims.claim_lines(summary, {}))
     # a 0.20 gap is not 'clearly' when one side has a single run (std 0 says nothing about the seed spread)
     assert 'sfie > global_token: yes, one run: no seed spread to judge the gap (0.600 vs 0.400' in lines
     assert 'sketch references about that of mesh references (sfie): cannot judge, one run: no seed spread' in lines
@@ -61,35 +63,33 @@ def test_single_runs_are_not_called_clear():
 def test_routing_check_is_judged_only_when_run(tmp_path):
     bench = _module()
     summary = {'sfie_spatial': dict(ia_success=(0.40, 0.05, 3), ia_pose_err=(0.095, 0.002, 3))}
-    assert 'Check, not a claim' not in '\n'.join(bench.claim_lines(summary, {}))
+    assert 'Check, not a claim' not in '\n'.join(claims.claim_lines(summary, {}))
     summary['sfie_spatial_separate'] = dict(ia_success=(0.52, 0.03, 3), ia_pose_err=(0.080, 0.010, 3))
-    lines = '\n'.join(bench.claim_lines(summary, {}))
+    lines = '\n'.join(claims.claim_lines(summary, {}))
     # 0.52 - 0.40 = 0.12 > 0.05 + 0.03: clearly; pose 0.095 - 0.080 = 0.015 > 0.002 + 0.010: clearly
     assert '`ia_success` sfie_spatial_separate > sfie_spatial: clearly (0.520 vs 0.400, gap +0.120' in lines
     assert '`ia_pose_err` sfie_spatial > sfie_spatial_separate (lower is better): clearly (0.095 vs 0.080' in lines
     assert 'sfie_spatial_separate > uniform_image: not measured' in lines
     summary['global_token'] = dict(ia_success=(0.50, 0.01, 3))   # 0.52 - 0.50 = 0.02 < 0.03 + 0.01
     assert ('sfie_spatial_separate > global_token: yes, within the seed spread (0.520 vs 0.500'
-            in '\n'.join(bench.claim_lines(summary, {})))
+            in '\n'.join(claims.claim_lines(summary, {})))
     # the check runs its own config, is not in the default benchmark, and joins a --collect page once it has run
-    assert bench.config_file('sfie_spatial_separate') == 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py'
+    assert runner.config_file('sfie_spatial_separate') == 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py'
     assert 'sfie_spatial_separate' not in bench.parse_args([]).variants
     args = bench.parse_args(['--work-dir', str(tmp_path), '--archive', str(tmp_path / 'archive')])
-    assert not bench.finished(args, 'sfie_spatial_separate', 1)
+    assert not archive.finished(args, 'sfie_spatial_separate', 1)
     (tmp_path / 'sfie_spatial_separate' / 'seed1').mkdir(parents=True)
     (tmp_path / 'sfie_spatial_separate' / 'seed1' / 'metrics.json').write_text('{}')
-    assert bench.finished(args, 'sfie_spatial_separate', 1) and not bench.finished(args, 'sfie_spatial_separate', 0)
+    assert archive.finished(args, 'sfie_spatial_separate', 1) and not archive.finished(args, 'sfie_spatial_separate', 0)
 
 
 def test_wall_time_is_the_union_of_the_run_intervals():
-    bench = _module()
     # two overlapping runs (0-10, 5-12: 12 s), one inside them (6-7), and a later session (100-103: 3 s)
-    assert bench.busy_time([(100, 103), (0, 10), (6, 7), (5, 12)]) == 15
-    assert bench.busy_time([(0, 4), (4, 6)]) == 6 and bench.busy_time([]) == 0
+    assert busy_time([(100, 103), (0, 10), (6, 7), (5, 12)]) == 15
+    assert busy_time([(0, 4), (4, 6)]) == 6 and busy_time([]) == 0
 
 
 def test_chance_levels_from_the_factors_file(tmp_path):
-    bench = _module()
     rows = [('test', 'box', 'left', 'front'), ('test', 'box', 'left', 'front'), ('test', 'lamp', 'right', 'left'),
             ('test', 'box', 'both', 'front'),
             ('train', 'box', 'left', 'front'), ('train', 'box', 'both', 'front'), ('train', 'box', 'left', 'front'),
@@ -97,7 +97,7 @@ def test_chance_levels_from_the_factors_file(tmp_path):
     sequences = {f's{i}': dict(split=split, object=obj, action='carry', grasp_hand=g, carry_height='low', layout=lay)
                  for i, (split, obj, g, lay) in enumerate(rows)}
     (tmp_path / 'mini_fbm_factors.json').write_text(json.dumps(dict(sequences=sequences)))
-    levels = bench.chance_levels(str(tmp_path))
+    levels = claims.chance_levels(str(tmp_path))
     # test split: grasp hand 2/4, 1/4, 1/4 -> sum of squares 0.375, majority 0.5; height always low -> 1, 1;
     # layout 3/4 front, 1/4 left -> 0.625, 0.75.
     # prior from training: box -> hand left 2/3, both 1/3, layout front 1; lamp -> hand right 1, layout right 1.
@@ -111,12 +111,11 @@ def test_chance_levels_from_the_factors_file(tmp_path):
 
 
 def test_no_image_claim_is_judged_against_the_prior():
-    bench = _module()
-    chance = {key: (0.3, 0.4, 0.6, 0.7) for key in ('factor_accuracy', *bench.FACTORS)}
+    chance = {key: (0.3, 0.4, 0.6, 0.7) for key in ('factor_accuracy', *runner.FACTORS)}
     summary = {'no_image': dict(factor_accuracy=(0.62, 0.01, 3), factor_grasp_hand=(0.70, 0.02, 3),
                                 factor_carry_height=(0.50, 0.01, 3), factor_layout=(0.61, 0.05, 3)),
                'sfie': dict(factor_accuracy=(0.75, 0.05, 3)), 'global_token': dict(factor_accuracy=(0.63, 0.05, 3))}
-    lines = '\n'.join(bench.claim_lines(summary, chance))
+    lines = '\n'.join(claims.claim_lines(summary, chance))
     # |0.62 - 0.6| <= 0.03 at; 0.70 - 0.6 > 0.03 above; 0.50 below; |0.61 - 0.6| <= 0.05 at
     assert 'factor_accuracy 0.620 ± 0.010: at the prior (object-action prior 0.600' in lines
     assert 'factor_grasp_hand 0.700 ± 0.020: above the prior' in lines
@@ -126,18 +125,17 @@ def test_no_image_claim_is_judged_against_the_prior():
     assert '`factor_accuracy` of sfie above the prior: clearly (0.750 ± 0.050 vs 0.600)' in lines
     assert '`factor_accuracy` of global_token above the prior: yes, within the seed spread' in lines
     # variants that were not run get no verdict (the smoke run has only no image and the full model)
-    partial = '\n'.join(bench.claim_lines({'sfie': summary['sfie']}, chance))
+    partial = '\n'.join(claims.claim_lines({'sfie': summary['sfie']}, chance))
     assert 'global_token above the prior' not in partial and 'factor_accuracy nan ± nan: not measured' in partial
 
 
 def test_no_image_claim_is_judged_against_the_no_image_ceiling_when_the_body_levels_are_known():
-    bench = _module()
     # (chance, majority, prior, prior majority, body prior, ceiling)
-    chance = {key: (0.3, 0.4, 0.5, 0.55, 0.6, 0.65) for key in ('factor_accuracy', *bench.FACTORS)}
+    chance = {key: (0.3, 0.4, 0.5, 0.55, 0.6, 0.65) for key in ('factor_accuracy', *runner.FACTORS)}
     summary = {'no_image': dict(factor_accuracy=(0.67, 0.01, 3), factor_grasp_hand=(0.75, 0.02, 3),
                                 factor_carry_height=(0.55, 0.01, 3), factor_layout=(0.69, 0.05, 3)),
                'sfie': dict(factor_accuracy=(0.80, 0.05, 3))}
-    lines = '\n'.join(bench.claim_lines(summary, chance))
+    lines = '\n'.join(claims.claim_lines(summary, chance))
     # |0.67 - 0.65| <= 0.03: at; 0.75 - 0.65 > 0.03: above the ceiling, a leak; 0.55: below; |0.69 - 0.65| <= 0.05
     assert 'factor_accuracy 0.670 ± 0.010: at the no-image ceiling (ceiling 0.650, body prior 0.600; ' \
         'object-action prior 0.500' in lines
@@ -148,28 +146,26 @@ def test_no_image_claim_is_judged_against_the_no_image_ceiling_when_the_body_lev
 
 
 def test_chance_levels_of_a_built_root_add_the_body_levels(mini_fbm_prepared):
-    bench = _module()
     from imagin4d.datasets.synthetic import body_levels
-    levels, body = bench.chance_levels(mini_fbm_prepared), body_levels(mini_fbm_prepared)
+    levels, body = claims.chance_levels(mini_fbm_prepared), body_levels(mini_fbm_prepared)
     assert levels['factor_carry_height'][4:] == body['carry_height']
     assert levels['factor_accuracy'][5] == pytest.approx(sum(b[1] for b in body.values()) / 3)
 
 
-def _archive_args(bench, tmp_path, seed=1):
+def _archive_args(tmp_path, seed=1):
     data = tmp_path / 'data'
     data.mkdir(exist_ok=True)
     meta = dict(version=2, seed=0, num_train=360, num_test=96, sequences={})
     (data / 'mini_fbm_factors.json').write_text(json.dumps(meta))
     (data / 'references').mkdir(exist_ok=True)
     (data / 'references' / 'test_mesh.json').write_text('[{"t_star": 40}]')
-    return bench.parse_args(['--data-root', str(data), '--work-dir', str(tmp_path / 'work'), '--iters', '50',
-                             '--archive', str(tmp_path / 'archive'), '--seeds', str(seed)])
+    return _module().parse_args(['--data-root', str(data), '--work-dir', str(tmp_path / 'work'), '--iters', '50',
+                                 '--archive', str(tmp_path / 'archive'), '--seeds', str(seed)])
 
 
 def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
-    bench = _module()
-    args = _archive_args(bench, tmp_path)
-    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    args = _archive_args(tmp_path)
+    run = runner.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
     wd1, wd10 = str(tmp_path / 'work' / 'sfie' / 'seed1'), str(tmp_path / 'work' / 'sfie' / 'seed10')
     records = [dict(command=f'tools/train.py x --work-dir {wd1} --cfg-options a=1', start=10.0, seconds=60.0),
                dict(command=f'tools/train.py x --work-dir {wd10} --cfg-options a=1', start=11.0, seconds=60.0),
@@ -177,8 +173,8 @@ def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
                     seconds=5.0)]
     with open(run.log_file, 'w') as f:
         f.writelines(json.dumps(r) + '\n' for r in records)
-    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
-    bench.archive_run(run, args, 'sfie', 1, wd1, dict(ia_success=0.25), config)
+    config = archive.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    archive.archive_run(run, args, 'sfie', 1, wd1, dict(ia_success=0.25), config)
     path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
     entry = json.loads(path.read_text())
     # the commands of this run only (seed10's work dir starts with seed1's name), the data it was measured on
@@ -188,34 +184,33 @@ def test_archived_runs_are_reused_and_refused_on_other_data(tmp_path):
     assert (entry['variant'], entry['seed'], entry['iters'], entry['num_steps']) == ('sfie', 1, 50, 20)
 
     # a fresh work dir and an empty log: the run is restored, its commands logged once even when restored twice
-    fresh = bench.Runner(args.data_root, str(tmp_path / 'fresh.jsonl'))
+    fresh = runner.Runner(args.data_root, str(tmp_path / 'fresh.jsonl'))
     metrics = tmp_path / 'restored' / 'metrics.json'
-    assert bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
-    assert bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    assert archive.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    assert archive.restore_archived(fresh, args, 'sfie', 1, str(metrics))
     assert json.loads(metrics.read_text()) == dict(ia_success=0.25)
     assert [r['start'] for r in fresh.records()] == [10.0, 80.0]
-    assert not bench.restore_archived(fresh, args, 'sfie', 2, str(tmp_path / 'other.json'))
+    assert not archive.restore_archived(fresh, args, 'sfie', 2, str(tmp_path / 'other.json'))
 
     # another mini-FBM build: refused, naming the archived file and the field; the archive is left as it was
     meta = json.loads((tmp_path / 'data' / 'mini_fbm_factors.json').read_text())
     (tmp_path / 'data' / 'mini_fbm_factors.json').write_text(json.dumps(dict(meta, num_test=48)))
     with pytest.raises(SystemExit, match=r'seed1.json: field "data" is .*num_test.: 96.* is mini-FBM .*48'):
-        bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+        archive.restore_archived(fresh, args, 'sfie', 1, str(metrics))
     assert json.loads(path.read_text()) == entry
     # the same build with its references rendered again from other cameras: refused too
     (tmp_path / 'data' / 'mini_fbm_factors.json').write_text(json.dumps(meta))
-    assert bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+    assert archive.restore_archived(fresh, args, 'sfie', 1, str(metrics))
     (tmp_path / 'data' / 'references' / 'test_mesh.json').write_text('[{"t_star": 41}]')
     with pytest.raises(SystemExit, match='references'):
-        bench.restore_archived(fresh, args, 'sfie', 1, str(metrics))
+        archive.restore_archived(fresh, args, 'sfie', 1, str(metrics))
 
 
 def test_a_build_declared_the_same_is_reused_and_named_on_the_page(tmp_path):
-    bench = _module()
-    args = _archive_args(bench, tmp_path)
-    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
-    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
-    bench.archive_run(run, args, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
+    args = _archive_args(tmp_path)
+    run = runner.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    config = archive.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    archive.archive_run(run, args, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
     entry = json.loads((tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json').read_text())
     assert entry['machine']['cores'] == os.cpu_count() and entry['machine']['cpu']
     old = entry['data']['references']
@@ -226,20 +221,20 @@ def test_a_build_declared_the_same_is_reused_and_named_on_the_page(tmp_path):
     assert new != old
     metrics = str(tmp_path / 'restored' / 'metrics.json')
     with pytest.raises(SystemExit, match='field "data"'):
-        bench.restore_archived(run, args, 'sfie', 1, metrics)
+        archive.restore_archived(run, args, 'sfie', 1, metrics)
     # ... until the old build is declared the same as the new one, with the evidence
     declared = tmp_path / 'archive' / 'equivalent_builds.json'
     declared.write_text(json.dumps({old: dict(same_as=new)}))
     with pytest.raises(SystemExit, match=rf'equivalent_builds.json: entry "{old}" needs "same_as" .* and "evidence"'):
-        bench.restore_archived(run, args, 'sfie', 1, metrics)
+        archive.restore_archived(run, args, 'sfie', 1, metrics)
     declared.write_text('{"%s": ' % old)
     with pytest.raises(SystemExit, match='equivalent_builds.json: not valid JSON'):
-        bench.restore_archived(run, args, 'sfie', 1, metrics)
+        archive.restore_archived(run, args, 'sfie', 1, metrics)
     declared.write_text(json.dumps({old: dict(same_as=new, evidence='same probe accuracies')}))
-    assert bench.restore_archived(run, args, 'sfie', 1, metrics)
+    assert archive.restore_archived(run, args, 'sfie', 1, metrics)
     # a run archived on the new build beside it: one build on the page, the earlier one named
-    bench.archive_run(run, args, 'sfie', 2, str(tmp_path / 'work' / 'sfie' / 'seed2'), dict(ia_success=0.5), config)
-    lines = bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
+    archive.archive_run(run, args, 'sfie', 2, str(tmp_path / 'work' / 'sfie' / 'seed2'), dict(ia_success=0.5), config)
+    lines = archive.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
     assert lines[0] == (f'Data: mini-FBM generator v2, seed 0, 360 train / 96 test sequences, references `{new}` (2 '
                         f'runs; 1 of them measured on the build `{old}`, declared the same in '
                         '`equivalent_builds.json`).')
@@ -247,17 +242,16 @@ def test_a_build_declared_the_same_is_reused_and_named_on_the_page(tmp_path):
     # without the declaration the two runs are of different builds: no page
     declared.unlink()
     with pytest.raises(SystemExit, match='measured on different mini-FBM builds: .*sfie seed 1.*sfie seed 2'):
-        bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
+        archive.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
 
 
 def test_builds_declared_the_same_one_after_another_are_one_build(tmp_path):
     """A run on build A, A declared the same as B, and the data on disk now build C declared the same as A: the run is
     reused on C and the page puts runs of A and C in one table; a circle of declarations is refused."""
-    bench = _module()
-    args = _archive_args(bench, tmp_path)
-    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
-    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
-    bench.archive_run(run, args, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
+    args = _archive_args(tmp_path)
+    run = runner.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    config = archive.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    archive.archive_run(run, args, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
     from imagin4d.datasets.synthetic import build_identity
     build_a = build_identity(args.data_root)['references']
     (tmp_path / 'data' / 'references' / 'test_mesh.json').write_text('[{"t_star": 41}]')
@@ -267,12 +261,12 @@ def test_builds_declared_the_same_one_after_another_are_one_build(tmp_path):
     metrics = str(tmp_path / 'restored' / 'metrics.json')
     declared.write_text(json.dumps({build_a: dict(same_as=build_b, evidence='probe')}))
     with pytest.raises(SystemExit, match='field "data"'):   # C is not declared: another build
-        bench.restore_archived(run, args, 'sfie', 1, metrics)
+        archive.restore_archived(run, args, 'sfie', 1, metrics)
     declared.write_text(json.dumps({build_a: dict(same_as=build_b, evidence='probe'),
                                     build_c: dict(same_as=build_a, evidence='byte-identical indices')}))
-    assert bench.restore_archived(run, args, 'sfie', 1, metrics)
-    bench.archive_run(run, args, 'sfie', 2, str(tmp_path / 'work' / 'sfie' / 'seed2'), dict(ia_success=0.5), config)
-    lines = bench.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
+    assert archive.restore_archived(run, args, 'sfie', 1, metrics)
+    archive.archive_run(run, args, 'sfie', 2, str(tmp_path / 'work' / 'sfie' / 'seed2'), dict(ia_success=0.5), config)
+    lines = archive.archive_provenance(args, [('sfie', 1), ('sfie', 2)])
     assert lines[0].startswith('Data: mini-FBM generator v2, seed 0, 360 train / 96 test sequences, references '
                                f'`{build_b}` (2 runs; ')
     assert f'1 of them measured on the build `{build_a}`' in lines[0]
@@ -280,7 +274,7 @@ def test_builds_declared_the_same_one_after_another_are_one_build(tmp_path):
     declared.write_text(json.dumps({build_a: dict(same_as=build_c, evidence='probe'),
                                     build_c: dict(same_as=build_a, evidence='probe')}))
     with pytest.raises(SystemExit, match=f'go round in a circle \\({build_a} -> {build_c} -> {build_a}\\)'):
-        bench.restore_archived(run, args, 'sfie', 1, metrics)
+        archive.restore_archived(run, args, 'sfie', 1, metrics)
 
 
 def test_committed_archive_is_of_one_build():
@@ -290,21 +284,20 @@ def test_committed_archive_is_of_one_build():
     tasks = [(path.parent.name, int(path.stem[4:]))
              for path in sorted((REPO / 'benchmarks/results/mini_fbm_runs/iters2000_steps20').glob('*/seed*.json'))]
     args.iters, args.num_steps = 2000, 20
-    lines = bench.archive_provenance(args, tasks)
+    lines = archive.archive_provenance(args, tasks)
     assert lines[0].startswith('Data: mini-FBM generator v2, seed 0, 360 train / 96 test sequences')
     assert f'({len(tasks)} runs' in lines[0]
 
 
 def test_the_evaluator_of_each_run_is_recorded_and_named(tmp_path):
     import hashlib
-    bench = _module()
-    args = _archive_args(bench, tmp_path)
-    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    args = _archive_args(tmp_path)
+    run = runner.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
     ckpt = tmp_path / 'evaluator.pth'
     ckpt.write_bytes(b'weights')
-    config = bench.config_identity('projects/imagin4d/mini_fbm_sfie.py')
-    bench.archive_run(run, args, 'sfie', 1, str(tmp_path / 'w1'), {}, config, str(ckpt))
-    assert bench.evaluator_label(args, 'sfie', 1) == f'`{hashlib.sha256(b"weights").hexdigest()[:16]}`'
+    config = archive.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    archive.archive_run(run, args, 'sfie', 1, str(tmp_path / 'w1'), {}, config, str(ckpt))
+    assert archive.evaluator_label(args, 'sfie', 1) == f'`{hashlib.sha256(b"weights").hexdigest()[:16]}`'
     # an entry from before the digest was recorded: the checkpoint its test command names
     path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
     entry = json.loads(path.read_text())
@@ -312,54 +305,51 @@ def test_the_evaluator_of_each_run_is_recorded_and_named(tmp_path):
     entry['commands'] = [dict(command='tools/test.py c k --cfg-options a=1 test_evaluator.2.evaluator_ckpt=old/e.pth',
                               start=1.0, seconds=1.0)]
     path.write_text(json.dumps(entry))
-    assert bench.evaluator_label(args, 'sfie', 1) == '`old/e.pth` (digest not recorded)'
-    assert bench.evaluator_label(args, 'sfie', 7) is None
+    assert archive.evaluator_label(args, 'sfie', 1) == '`old/e.pth` (digest not recorded)'
+    assert archive.evaluator_label(args, 'sfie', 7) is None
 
 
 def test_config_identity_follows_the_resolved_config(tmp_path, monkeypatch):
-    bench = _module()
-    sfie, fused = (bench.config_identity(f'projects/imagin4d/mini_fbm_{v}.py') for v in ('sfie', 'sfie_fused'))
+    sfie, fused = (archive.config_identity(f'projects/imagin4d/mini_fbm_{v}.py') for v in ('sfie', 'sfie_fused'))
     # the two differ in one resolved value (stream_fusion); the digest tells them apart and names the file
     assert sfie['file'] == 'projects/imagin4d/mini_fbm_sfie.py' and len(sfie['digest']) == 16
     assert sfie['digest'] != fused['digest']
     # where the data lies is not part of the model: the digest is the same with the data root moved
     monkeypatch.setenv('IMAGIN4D_MINI_FBM_ROOT', str(tmp_path / 'elsewhere'))
-    assert bench.config_identity('projects/imagin4d/mini_fbm_sfie.py') == sfie
+    assert archive.config_identity('projects/imagin4d/mini_fbm_sfie.py') == sfie
     assert os.environ['IMAGIN4D_MINI_FBM_ROOT'] == str(tmp_path / 'elsewhere')
 
 
 def test_archived_run_of_another_config_is_refused(tmp_path):
-    bench = _module()
-    args = _archive_args(bench, tmp_path)
-    run = bench.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
+    args = _archive_args(tmp_path)
+    run = runner.Runner(args.data_root, str(tmp_path / 'commands.jsonl'))
     wd = str(tmp_path / 'work' / 'sfie' / 'seed1')
     # measured while mini_fbm_sfie.py resolved to what mini_fbm_sfie_fused.py resolves to now
-    bench.archive_run(run, args, 'sfie', 1, wd, dict(ia_success=0.25),
-                      bench.config_identity('projects/imagin4d/mini_fbm_sfie_fused.py'))
+    archive.archive_run(run, args, 'sfie', 1, wd, dict(ia_success=0.25),
+                      archive.config_identity('projects/imagin4d/mini_fbm_sfie_fused.py'))
     path = tmp_path / 'archive' / 'iters50_steps20' / 'sfie' / 'seed1.json'
     before = path.read_text()
     with pytest.raises(SystemExit, match=r'seed1.json: field "config" is .*mini_fbm_sfie_fused.py.* resolves to'):
-        bench.restore_archived(run, args, 'sfie', 1, str(tmp_path / 'metrics.json'))
+        archive.restore_archived(run, args, 'sfie', 1, str(tmp_path / 'metrics.json'))
     assert path.read_text() == before and not (tmp_path / 'metrics.json').exists()
     # an entry from before configs were recorded is refused as well
     entry = json.loads(before)
     del entry['config']
     path.write_text(json.dumps(entry))
     with pytest.raises(SystemExit, match='field "config" is None'):
-        bench.restore_archived(run, args, 'sfie', 1, str(tmp_path / 'metrics.json'))
+        archive.restore_archived(run, args, 'sfie', 1, str(tmp_path / 'metrics.json'))
 
 
 def test_committed_archive_matches_the_configs():
     """Every committed run was measured with the config its variant resolves to now (else --collect would put
     numbers of another model on the page)."""
-    bench = _module()
     files = sorted((REPO / 'benchmarks' / 'results' / 'mini_fbm_runs').glob('iters*/*/seed*.json'))
     assert files
     for path in files:
         entry = json.loads(path.read_text())
         assert entry['variant'] == path.parent.name and f'seed{entry["seed"]}.json' == path.name, path
-        config = bench.config_file(entry['variant'])
-        assert entry['config'] == bench.config_identity(config), path
+        config = runner.config_file(entry['variant'])
+        assert entry['config'] == archive.config_identity(config), path
         assert all(config in r['command'] for r in entry['commands'] if 'train.py' in r['command']), path
 
 

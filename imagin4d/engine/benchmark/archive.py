@@ -1,0 +1,206 @@
+"""The benchmark's provenance archive: each finished run's metrics, commands, data build, resolved config, machine
+and evaluator kept as one JSON file, reused only on the same data and config, and the page's provenance lines."""
+import hashlib
+import json
+import os
+import os.path as osp
+import platform
+import subprocess
+from collections import Counter
+from typing import Optional
+
+from .runner import DATA_ROOT_VARS, REPO, Runner, config_file, run_dir
+
+EQUIVALENT_BUILDS = 'equivalent_builds.json'  # in the archive: earlier builds declared the same data
+EVALUATOR_FILE = 'evaluator/text_motion_evaluator.pth'  # in the archive: the evaluator every archived run uses
+
+
+def config_identity(config: str) -> dict:
+    """{file, digest}: sha256 (16 hex digits) of the resolved config (every `_base_` merged, data roots at their
+    defaults, so that the digest does not depend on where the data lies)."""
+    from mmengine.config import Config
+    saved = {k: os.environ.pop(k) for k in DATA_ROOT_VARS if k in os.environ}
+    try:
+        resolved = Config.fromfile(osp.join(REPO, config)).to_dict()
+    finally:
+        os.environ.update(saved)
+    text = json.dumps(resolved, sort_keys=True, default=repr)
+    return dict(file=config, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def archive_file(args, variant: str, seed: int) -> str:
+    return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
+
+
+def finished(args, variant: str, seed: int) -> bool:
+    """Whether the run has its merged metrics, in the work dir or the archive."""
+    return (osp.isfile(osp.join(run_dir(args, variant, seed), 'metrics.json'))
+            or bool(args.archive) and osp.isfile(archive_file(args, variant, seed)))
+
+
+def read_archived(args, variant: str, seed: int) -> Optional[dict]:
+    """The archived entry of a run; None without an archive or an entry."""
+    path = archive_file(args, variant, seed) if args.archive else None
+    if path is None or not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def equivalent_builds(args) -> dict:
+    """{references digest of an earlier mini-FBM build: the digest of the build it is declared the same as}, from
+    ARCHIVE/equivalent_builds.json ({old: {"same_as": new, "evidence": "..."}}, written by hand with what was checked;
+    the archived runs themselves are never rewritten). {} without an archive or a file."""
+    path = osp.join(args.archive, EQUIVALENT_BUILDS) if args.archive else None
+    if path is None or not osp.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            declared = json.load(f)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f'error: {path}: not valid JSON ({err}); expected {{old digest: {{"same_as": ..., '
+                         '"evidence": ...}}}}') from None
+    if not isinstance(declared, dict):
+        raise SystemExit(f'error: {path}: expected an object {{old digest: {{"same_as": ..., "evidence": ...}}}}, '
+                         f'got {type(declared).__name__}')
+    for old, entry in declared.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get('same_as'), str) or not entry.get('evidence'):
+            raise SystemExit(f'error: {path}: entry "{old}" needs "same_as" (a references digest) and "evidence" '
+                             f'(what shows the two builds are the same), got {entry!r}')
+    return {old: entry['same_as'] for old, entry in declared.items()}
+
+
+def canonical_build(identity, equivalents: dict):
+    """A build identity with its references digest replaced by the last of the chain of builds it is declared the
+    same as (old -> same_as -> ...), so that builds declared the same one after another compare equal whichever of
+    them a run was measured on and whichever is on the disk now. A chain that comes back to itself is an error."""
+    if not isinstance(identity, dict) or identity.get('references') not in equivalents:
+        return identity
+    digest, seen = identity['references'], []
+    while digest in equivalents:
+        if digest in seen:
+            raise SystemExit(f'error: {EQUIVALENT_BUILDS}: the declarations go round in a circle '
+                             f'({" -> ".join(seen + [digest])}); each build must lead to one build it is the same as')
+        seen.append(digest)
+        digest = equivalents[digest]
+    return dict(identity, references=digest)
+
+
+def archive_provenance(args, tasks) -> list:
+    """Page lines on the builds and machines the archived runs of `tasks` were measured on; stops when they were
+    measured on different builds (a page of one table must not mix data sets)."""
+    entries = [entry for entry in (read_archived(args, *task) for task in tasks) if entry]
+    if not entries:
+        return []
+    equivalents = equivalent_builds(args)
+    builds = {}
+    for entry in entries:
+        key = json.dumps(canonical_build(entry.get('data'), equivalents), sort_keys=True)
+        builds.setdefault(key, []).append(entry)
+    if len(builds) > 1:
+        raise SystemExit('error: the archived runs were measured on different mini-FBM builds: '
+                         + '; '.join(f'{key} ({", ".join(e["variant"] + " seed " + str(e["seed"]) for e in runs)})'
+                                     for key, runs in builds.items())
+                         + f'; declare equal builds in {osp.join(args.archive, EQUIVALENT_BUILDS)} or measure again')
+    build = json.loads(next(iter(builds)))
+    earlier = Counter(e['data']['references'] for e in entries if e['data'] != build)
+    line = (f'Data: mini-FBM generator v{build.get("version")}, seed {build.get("seed")}, {build.get("num_train")} '
+            f'train / {build.get("num_test")} test sequences, references `{build.get("references")}` '
+            f'({len(entries)} runs')
+    line += ''.join(f'; {n} of them measured on the build `{old}`, declared the same in `{EQUIVALENT_BUILDS}`'
+                    for old, n in sorted(earlier.items())) + ').'
+    machines = Counter(describe_machine(e.get('machine')) for e in entries)
+    return [line, 'Runs measured on: ' + '; '.join(f'{m} ({n} run{"s" * (n != 1)})'
+                                                for m, n in sorted(machines.items())) + '.']
+
+
+def file_identity(path: str) -> dict:
+    """{file, digest}: the path as given and the sha256 (16 hex digits) of the file's bytes."""
+    with open(osp.join(REPO, path) if not osp.isabs(path) else path, 'rb') as f:
+        return dict(file=path, digest=hashlib.sha256(f.read()).hexdigest()[:16])
+
+
+def evaluator_label(args, variant: str, seed: int) -> Optional[str]:
+    """Which text-motion evaluator an archived run's FID / R-precision come from: its recorded digest, or for a run
+    archived before digests were recorded the checkpoint path of its test command; None without an archive entry."""
+    entry = read_archived(args, variant, seed)
+    if entry is None:
+        return None
+    if entry.get('evaluator'):
+        return f'`{entry["evaluator"]["digest"]}`'
+    options = [token.split('=', 1)[1] for r in entry['commands'] for token in r['command'].split()
+               if token.startswith('test_evaluator.2.evaluator_ckpt=')]
+    return f'`{options[-1]}` (digest not recorded)' if options else 'not recorded'
+
+
+def cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    return dict(cpu=cpu_name(), cores=os.cpu_count(), platform=platform.platform())
+
+
+def describe_machine(record) -> str:
+    if not record:
+        return 'machine not recorded (runs archived before 2026-12-03)'
+    return f'{record["cpu"]}, {record["cores"]} logical cores, {record["platform"]}'
+
+
+def git_commit() -> str:
+    """The checked-out commit (with '+changes' when the tree differs from it), for the record; '' outside git."""
+    try:
+        head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=REPO,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ''
+    return head.stdout.strip() + ('+changes' if dirty.stdout.strip() else '')
+
+
+def restore_archived(run: Runner, args, variant: str, seed: int, metrics_file: str) -> bool:
+    """Put an archived run's metrics into its work dir and its commands into the log; False when none is archived."""
+    entry = read_archived(args, variant, seed)
+    if entry is None:
+        return False
+    path = archive_file(args, variant, seed)
+    from imagin4d.datasets.synthetic import build_identity
+    expected = build_identity(args.data_root)
+    # no data root (a fresh clone's --collect): the page as measured
+    equivalents = equivalent_builds(args)
+    if expected and canonical_build(entry.get('data'), equivalents) != canonical_build(expected, equivalents):
+        raise SystemExit(f'error: {path}: field "data" is {entry.get("data")}, but {args.data_root} is mini-FBM '
+                         f'{expected}; move the archived run away (or pass --archive none) to measure it again')
+    config = config_identity(config_file(variant))
+    if entry.get('config') != config:
+        raise SystemExit(f'error: {path}: field "config" is {entry.get("config")}, but the config now resolves to '
+                         f'{config}: the run measured another model or schedule; move the archived run away (or '
+                         'pass --archive none) to measure it again')
+    os.makedirs(osp.dirname(metrics_file), exist_ok=True)
+    with open(metrics_file, 'w') as f:
+        json.dump(entry['metrics'], f, indent=1)
+    run.append(entry['commands'])
+    return True
+
+
+def archive_run(run: Runner, args, variant: str, seed: int, wd: str, merged: dict, config: dict,
+                evaluator: Optional[str] = None) -> None:
+    """Keep a finished run (merged metrics, the commands that made it, the data and the resolved config it was
+    measured with: `config_identity` taken when its training started) in the archive."""
+    if not args.archive:
+        return
+    path = archive_file(args, variant, seed)
+    commands = [r for r in run.records()
+                if any(token == wd or token.startswith(wd + os.sep) for token in r['command'].split())]
+    from imagin4d.datasets.synthetic import build_identity
+    entry = dict(variant=variant, seed=seed, iters=args.iters, num_steps=args.num_steps,
+                 data=build_identity(args.data_root), config=config, commit=git_commit(), machine=machine(),
+                 evaluator=file_identity(evaluator) if evaluator else None, metrics=merged, commands=commands)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(entry, f, indent=1)
+        f.write('\n')
