@@ -16,10 +16,15 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint
 
-from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS  # state older checkpoints lack (filled by a fallback)
+from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
+from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS, check_checkpoint_matches, checkpoint_state_dict, config_name
+from imagin4d.geometry import make_bps_basis
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import UserError
+from imagin4d.utils.plugins import load_plugins, record_custom_imports
 
 from .request_window import (
     body_state,
@@ -55,19 +60,14 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
     Loading is strict: a key missing from the checkpoint, an unexpected one or a shape that differs is an error
     naming them (a checkpoint of another variant would otherwise leave parts of the model random).
     """
-    from mmengine.registry import init_default_scope
-
-    from imagin4d.utils.plugins import load_plugins, record_custom_imports
     load_plugins()
     cfg = _load_config(config)
     record_custom_imports((cfg.get('custom_imports') or {}).get('imports'))
     init_default_scope(cfg.get('default_scope', 'imagin4d'))
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        from mmengine.runner.checkpoint import _load_checkpoint
         if not osp.isfile(checkpoint):
             raise UserError(f'checkpoint {checkpoint} does not exist')
-        from imagin4d.engine.checkpoint import check_checkpoint_matches, checkpoint_state_dict, config_name
         ckpt = _load_checkpoint(checkpoint, map_location='cpu')
         check_checkpoint_matches(model, ckpt, checkpoint, config_name(cfg), model_cfg=cfg.get('model'),
                                  optional_keys=OPTIONAL_STATE_KEYS)
@@ -92,9 +92,8 @@ def _test_pipeline_settings(cfg: Config) -> dict:
         dataset = dict(dataset['dataset'])
     load = next((dict(t) for t in dataset.get('pipeline', []) if str(t.get('type', '')).endswith(
         'LoadReferenceFeatures')), {})
-    from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
-    image_backbone = load.get('image_backbone') or (DEFAULT_IMAGE_BACKBONE if load.get('reference_index') else None)
-    return dict(image_backbone=image_backbone if load.get('reference_index') else None,
+    image_backbone = (load.get('image_backbone') or DEFAULT_IMAGE_BACKBONE) if load.get('reference_index') else None
+    return dict(image_backbone=image_backbone,
                 text_encoder=load.get('text_encoder'), feature_key=load.get('feature_key', 'image'),
                 window=int(dataset.get('window', 120)), bps=(int(dataset.get('bps_num_points', 1024)),
                                                             float(dataset.get('bps_radius', 1.0)),
@@ -130,7 +129,6 @@ class HOIInferencer:
             'frame_image_encoder' in self.model.encoders
         self._extractors: Dict[str, object] = {}
         self._body_models: Dict[str, object] = {}
-        from imagin4d.geometry import make_bps_basis
         self.bps_basis = make_bps_basis(*self.settings['bps']).numpy().astype(np.float64)
         pre = self.model.data_preprocessor
         self.start_pose = pre.start_pose.cpu().numpy() if bool(pre.start_ready) else None
