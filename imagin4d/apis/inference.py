@@ -127,8 +127,11 @@ class HOIInferencer:
         self.uses_image = any(s == 'image' for s in self.model.sources.values())
         self.uses_text = any(s == 'text' for s in self.model.sources.values()) or \
             'frame_image_encoder' in self.model.encoders
-        self._extractors: Dict[str, object] = {}
         self._body_models: Dict[str, object] = {}
+        # the frozen encoders of the config, built once here so that a request pays only for running them
+        self._extractors = {kind: self._build_extractor(kind) for kind, used in
+                            (('text', self.uses_text and self.settings['text_encoder']),
+                             ('image', self.uses_image and self.settings['image_backbone'])) if used}
         self.bps_basis = make_bps_basis(*self.settings['bps']).numpy().astype(np.float64)
         pre = self.model.data_preprocessor
         self.start_pose = pre.start_pose.cpu().numpy() if bool(pre.start_ready) else None
@@ -139,13 +142,11 @@ class HOIInferencer:
         self.last_timings: Dict[str, float] = {}
 
     # ------------------------------------------------------------------ resources
-    def _extractor(self, kind: str):
-        if kind not in self._extractors:
-            cfg = copy.deepcopy(self.settings['image_backbone' if kind == 'image' else 'text_encoder'])
-            if kind == 'image':          # a non-square picture is padded with white to a square, never squashed
-                cfg['preprocess'] = dict(cfg.get('preprocess') or {}, resize='pad')
-            self._extractors[kind] = MODELS.build(cfg).to(self.device)
-        return self._extractors[kind]
+    def _build_extractor(self, kind: str):
+        cfg = copy.deepcopy(self.settings['image_backbone' if kind == 'image' else 'text_encoder'])
+        if kind == 'image':          # a non-square picture is padded with white to a square, never squashed
+            cfg['preprocess'] = dict(cfg.get('preprocess') or {}, resize='pad')
+        return MODELS.build(cfg).to(self.device)
 
     def body_model(self, gender: str):
         if gender not in self._body_models:
@@ -203,19 +204,19 @@ class HOIInferencer:
 
     def _features(self, items: List[dict]) -> None:
         """Text and image features of every resolved request, batched, rounded to float16 as the caches store."""
-        if self.uses_text and self.settings['text_encoder']:
-            out = self._extractor('text').encode([it['request'].text for it in items])
+        if 'text' in self._extractors:
+            out = self._extractors['text'].encode([it['request'].text for it in items])
             for i, it in enumerate(items):
                 mask = out['mask'][i].cpu()
                 it['text_pooled'] = out['pooled'][i].cpu().half().float()
                 it['text_tokens'] = out['tokens'][i].cpu()[mask].half().float()
-        if self.uses_image and self.settings['image_backbone']:
+        if 'image' in self._extractors:
             with_image = [it for it in items if it['image'] is not None]
             # On a CPU, large image batches are slower per image (benchmarks/results/generation_cpu.md)
             chunk_size = 16 if self.device.type == 'cuda' else 1
             for start in range(0, len(with_image), chunk_size):
                 chunk = with_image[start:start + chunk_size]
-                out = self._extractor('image').encode([it['image'] for it in chunk])
+                out = self._extractors['image'].encode([it['image'] for it in chunk])
                 for i, it in enumerate(chunk):
                     it['image_patch'] = out['patch'][i].cpu().half().float()
                     it['image_pooled'] = out['pooled'][i].cpu().half().float()
