@@ -13,8 +13,9 @@ from imagin4d.utils.plugins import load_plugins, record_custom_imports
 
 #: Hooks every run gets (a config listing one keeps its own settings): plugin versions in the log and the
 #: checkpoints; strict checkpoint loading (`load_strict=False` to fine-tune from another variant); a stop on a
-#: non-finite loss or gradient.
-DEFAULT_HOOKS = ('PluginInfoHook', 'StrictLoadHook', 'NonFiniteStopHook')
+#: non-finite loss or gradient; the random state saved in checkpoints and restored on resume (a resumed run repeats
+#: the uninterrupted run's draws).
+DEFAULT_HOOKS = ('PluginInfoHook', 'StrictLoadHook', 'NonFiniteStopHook', 'RandomStateHook')
 
 
 def load_config(path: str, cfg_options=None) -> Config:

@@ -31,6 +31,58 @@ def install_safe_checkpoint_loader() -> None:
         return load_checkpoint_file(filename, map_location)
 
 
+def resume_data_without_replay(loop, positioned: bool, before_first_batch) -> None:
+    """Resume an `IterBasedTrainLoop`'s data at its saved position without loading the batches already trained.
+
+    Reason: mmengine 0.10.7 `IterBasedTrainLoop.run` resumes the data position by loading and discarding `_iter`
+    batches after `before_train_epoch`, with no hook in between: slow (every sample of the first part of the run is
+    read and transformed again) and the random draws of those transforms move the generators that a resumed run
+    must continue exactly. When the caller has already put the sampler at the saved position (`positioned`), the
+    replayed `next` calls are answered without loading anything and the data iterator is restarted (so workers
+    read from the new position); else the replay runs as before. Either way `before_first_batch()` runs right
+    before the first batch that is trained (where the caller restores the random-number generators).
+    """
+    real = loop.dataloader_iterator
+    replayed = [int(loop._iter)]
+
+    class ResumedDataIterator:
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            if replayed[0] > 0:
+                replayed[0] -= 1
+                return None if positioned else next(real)
+            loop.dataloader_iterator = real
+            if positioned:
+                real._iterator = iter(real._dataloader)   # mmengine's _InfiniteDataloaderIterator
+            before_first_batch()
+            return next(real)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    loop.dataloader_iterator = ResumedDataIterator()
+
+
+def position_infinite_sampler(sampler, seed, consumed: int) -> bool:
+    """Make an mmengine `InfiniteSampler` continue after the first `consumed` indices of its (rank's) stream with
+    `seed`; False for another sampler.
+
+    Reason: `InfiniteSampler` keeps one generator of indices (`self.indices`) made in `__init__` from `self.seed`
+    and offers no way to set its position; recreating that generator and skipping indices (no data is loaded) is
+    the only way to resume it.
+    """
+    from mmengine.dataset import InfiniteSampler
+    if not isinstance(sampler, InfiniteSampler):
+        return False
+    import itertools
+    if seed is not None:
+        sampler.seed = seed
+    sampler.indices = itertools.islice(sampler._indices_of_rank(), int(consumed), None)
+    return True
+
+
 def check_pkg_resources() -> None:
     """mmengine 0.10.7 imports `pkg_resources` in `is_installed`/`get_installed_path`.
 
