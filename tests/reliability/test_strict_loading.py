@@ -40,3 +40,12 @@ def test_a_torch_file_that_is_not_a_checkpoint(tools_runner, tmp_path):
     torch.save(torch.zeros(3), bogus)
     line = one_line_error(tools_runner('tools/test.py', TINY_TOY, bogus, '--work-dir', tmp_path, check=False))
     assert f'{bogus} holds no state_dict of tensors' in line
+
+
+def test_resume_with_a_changed_learning_rate_is_refused(tools_runner, toy_copy):
+    result = tools_runner('tools/train.py', TINY_TOY, '--work-dir', toy_copy, '--resume', '--cfg-options',
+                          'optim_wrapper.optimizer.lr=0.1', 'train_cfg.max_iters=6', check=False)
+    line = one_line_error(result)
+    assert f"settings that {toy_copy / 'iter_4.pth'} restores: optim_wrapper.optimizer.lr=0.01 (here: 0.1)" in line
+    assert f"load_from={toy_copy / 'iter_4.pth'}" in line
+    assert not (toy_copy / 'iter_6.pth').exists()

@@ -1,9 +1,10 @@
-"""StrictLoadHook: `load_from`, `--resume` and `tools/test.py` refuse a checkpoint that does not fit the model."""
+"""StrictLoadHook: `load_from`, `--resume` and `tools/test.py` refuse a checkpoint that does not fit the model, and
+`--resume` refuses a config that changes the optimiser or schedule settings the checkpoint restores."""
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 
-from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS, check_checkpoint_matches, config_name
+from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS, check_checkpoint_matches, check_resume_settings, config_name
 from imagin4d.registry import HOOKS
 
 
@@ -14,6 +15,7 @@ class StrictLoadHook(Hook):
 
     The config key `load_strict` (default True) is the opt-out for fine-tuning from another variant: False loads
     what matches and logs the rest as a warning. `optional_keys` are model state that older checkpoints lack.
+    On resume the config's `RESUME_SETTINGS` (optimiser, schedule) must be those of the checkpoint's saved config.
     """
     priority = 'VERY_HIGH'       # before EMAHook copies the weights into its averaged model
 
@@ -28,3 +30,5 @@ class StrictLoadHook(Hook):
         check_checkpoint_matches(model, checkpoint, source, config_name(cfg), model_cfg=cfg.get('model'),
                                  optional_keys=self.optional_keys, strict=bool(cfg.get('load_strict', True)),
                                  logger=runner.logger)
+        if cfg.get('resume'):
+            check_resume_settings(checkpoint, cfg, source)
