@@ -19,14 +19,15 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import imagin4d  # noqa: E402,F401
+from imagin4d.engine.config_checks import ConfigOptionsAction  # noqa: E402
 from imagin4d.engine.runner_setup import build_runner, load_config, prepare_runtime, run_cli  # noqa: E402
 from imagin4d.engine.sweep import apply_setting, expand_grid, parse_sweep_specs, write_table  # noqa: E402
 from imagin4d.evaluation.metrics import write_dump  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
+from imagin4d.utils.fileio import check_writable  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -38,7 +39,7 @@ def parse_args(argv=None):
     parser.add_argument('--dump', help='write per-sample results (.npz) for tools/visualize.py')
     parser.add_argument('--sweep', action='append', default=[], metavar='model.test_cfg.KEY=v1,v2',
                         help='evaluate every value (repeatable: Cartesian product)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction, help='override config settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -57,6 +58,11 @@ def main(argv=None):
     grid = expand_grid(parse_sweep_specs(args.sweep)) if args.sweep else [{}]
     cfg = load_config(args.config, args.cfg_options)
     prepare_runtime(cfg, args.launcher, args.work_dir)
+    if is_main_process():                       # outputs that cannot be written: before evaluating, not after
+        check_writable(cfg.work_dir, 'the work dir', folder=True)
+        for flag, path in (('--out', args.out), ('--dump', args.dump)):
+            if path:
+                check_writable(path, flag)
     cfg.load_from = args.checkpoint
     if args.dump:
         evaluator = cfg.test_evaluator

@@ -1,17 +1,19 @@
 """Train a model from a config: `python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp]`."""
 import argparse
+import glob
 import os
 import os.path as osp
+import re
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))  # configs may import projects.*
 
-from mmengine.config import DictAction  # noqa: E402
-
 import imagin4d  # noqa: E402,F401  (applies the compat workarounds)
+from imagin4d.engine.config_checks import ConfigOptionsAction  # noqa: E402
 from imagin4d.engine.runner_setup import build_runner, load_config, prepare_runtime, run_cli  # noqa: E402
 from imagin4d.engine.work_dir_lock import hold_work_dir  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
+from imagin4d.utils.fileio import remove_leftover_writes  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -22,7 +24,7 @@ def parse_args(argv=None):
                         help="resume from the latest checkpoint in the work dir ('auto', or no value), "
                              'or from a given checkpoint PATH')
     parser.add_argument('--amp', action='store_true', help='bf16 automatic mixed precision (CUDA only)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction,
                         help='override config settings, e.g. model.image_encoder.type=UniformImageEncoder')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -35,12 +37,25 @@ def configure_resume(cfg, resume):
     """Translate --resume into cfg.resume/cfg.load_from; nothing to resume is an error, not a fresh start."""
     if resume is None:
         return
+    leftovers = remove_leftover_writes(cfg.work_dir)
+    if leftovers:
+        print(f'{cfg.work_dir}: removed {len(leftovers)} incomplete file(s) of a killed run: {", ".join(leftovers)}')
     if resume == 'auto':
         marker = osp.join(cfg.work_dir, 'last_checkpoint')
         if not osp.isfile(marker):
             raise UserError(f'--resume: nothing to resume in {cfg.work_dir} (no last_checkpoint file); '
                             'train without --resume, or pass --resume PATH')
-        cfg.resume, cfg.load_from = True, None
+        with open(marker) as handle:
+            named = handle.read().strip()
+        if named and osp.isfile(named):
+            cfg.resume, cfg.load_from = True, None
+            return
+        found = sorted(glob.glob(osp.join(cfg.work_dir, '*_[0-9]*.pth')),
+                       key=lambda p: int(re.findall(r'_(\d+)\.pth$', p)[0]) if re.search(r'_\d+\.pth$', p) else -1)
+        if not found:
+            raise UserError(f'--resume: {marker} names {named or "nothing"} and {cfg.work_dir} holds no checkpoint')
+        print(f'--resume: {marker} names {named or "nothing"} (a killed save); resuming from {found[-1]}')
+        cfg.resume, cfg.load_from = True, found[-1]
     else:
         if not osp.isfile(resume):
             raise UserError(f'--resume: checkpoint {resume} does not exist')

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from imagin4d.engine.config_checks import ConfigError, check_cfg_options, check_component_types
 from imagin4d.registry import explain_key_error
 from imagin4d.utils import compat
 from imagin4d.utils.errors import UserError
@@ -24,7 +25,12 @@ def load_config(path: str, cfg_options=None) -> Config:
         raise UserError(f'config file {path} does not exist')
     cfg = Config.fromfile(path)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        check_cfg_options(cfg, cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ConfigError(f'--cfg-options {" ".join(cfg_options)}: cannot be merged into {path} ({err})') \
+                from None
     cfg.setdefault('default_scope', 'imagin4d')
     return cfg
 
@@ -43,6 +49,7 @@ def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
         if not any(str(h.get('type', '')).endswith(name) for h in hooks):
             hooks.append(dict(type=name))
     cfg.custom_hooks = hooks
+    check_component_types(cfg)
     threads = cfg.get('torch_num_threads')
     if threads:
         # Small CPU models: intra-op threads cost more than they give on a busy 2-core machine (the mini configs

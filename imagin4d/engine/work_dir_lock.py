@@ -72,9 +72,9 @@ def hold_work_dir(work_dir: str, rank: Optional[int] = None, log=print):
     try:
         os.makedirs(work_dir, exist_ok=True)
         fd, stale = _acquire(path)
-    except PermissionError as err:
-        raise UserError(f'the work dir {work_dir} cannot be written ({err.strerror}): choose another --work-dir') \
-            from None
+    except OSError as err:                       # not writable, read-only, a file, a full disk
+        raise UserError(f'the work dir {work_dir} cannot be written ({err.strerror or err}); expected a writable '
+                        'folder: choose another --work-dir') from None
     if stale:
         log(f'{work_dir}: taking over the lock of a run that is no longer running ({_holder_text(stale)})')
     info = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%d %H:%M:%S'),

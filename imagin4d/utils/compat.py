@@ -83,6 +83,37 @@ def position_infinite_sampler(sampler, seed, consumed: int) -> bool:
     return True
 
 
+def install_atomic_local_writes() -> None:
+    """mmengine's local file writes (checkpoints, through `LocalBackend.put`) go through `fileio.atomic_open`.
+
+    Reason: mmengine 0.10.7 `LocalBackend.put` opens the target with 'wb' and writes in place, so a run killed
+    during a checkpoint save, or a disk that fills up, leaves a truncated `iter_N.pth` under the final name; and
+    the OSError of a full disk surfaces as a traceback without the file. Written to a temporary file and renamed,
+    a checkpoint is either complete or absent; a failed write is a `UserError` naming the file and the reason.
+    """
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    from imagin4d.utils.errors import UserError
+    from imagin4d.utils.fileio import atomic_open
+
+    if getattr(LocalBackend.put, '_imagin4d_atomic', False):
+        return
+
+    def put(self, obj: bytes, filepath) -> None:
+        try:
+            with atomic_open(filepath, 'wb') as handle:
+                handle.write(obj)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            raise UserError(f'{filepath} could not be written ({err.strerror or err}; {len(obj) / 2**20:.1f} MiB): '
+                            'nothing was written under that name and earlier files are intact; free space or '
+                            'choose another --work-dir, then --resume') from None
+
+    put._imagin4d_atomic = True
+    LocalBackend.put = put
+
+
 def check_pkg_resources() -> None:
     """mmengine 0.10.7 imports `pkg_resources` in `is_installed`/`get_installed_path`.
 
@@ -226,3 +257,4 @@ def apply_all() -> None:
     filter_third_party_warnings()
     check_pkg_resources()
     install_safe_checkpoint_loader()
+    install_atomic_local_writes()

@@ -153,12 +153,15 @@ def main(argv=None):
     args = parse_args(argv)
     import imagin4d  # noqa: F401  (compat workarounds)
     import imagin4d.models  # noqa: F401  (registers the extractors)
+    from imagin4d.datasets.transforms.reference_features import check_reference_image
     from imagin4d.models.backbones.feature_cache import FeatureCache
     cache = FeatureCache(args.out)
     image_config, text_config = extractor_configs(args)
     reports = {}
     if args.images:
         images = list_images(args.images)
+        for image in images:                    # a truncated render is named before any feature is computed
+            check_reference_image(image)
         reports['images'] = run_extractor(cache, images, image_config, args, 'images')
     if args.texts:
         sentences = read_sentences(args.texts, args.text_key)

@@ -2,9 +2,10 @@
 
 Owns `LoadReferenceFeatures` (reference index + feature cache -> patch grid, pooled feature, text features, the
 reference camera and the depicted frame t* of the chosen image), `mirrored_image_path` (where the mirrored
-reference of an image lives) and `SampleObjectPoints` (fixed surface samples of the object template for the
-object-geometry loss and guidance). Frozen backbones never run here: a missing feature is an error that names
-the sample and the command that builds it.
+reference of an image lives), `check_reference_image` (a truncated or corrupt rendered reference is named, with
+the advice to re-render it: its features cannot be recomputed from it) and `SampleObjectPoints` (fixed surface
+samples of the object template for the object-geometry loss and guidance). Frozen backbones never run here: a
+missing feature is an error that names the sample and the command that builds it.
 """
 import copy
 import os.path as osp
@@ -14,9 +15,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from imagin4d.models.backbones.feature_cache import FeatureCache
+from imagin4d.models.backbones.feature_cache import FeatureCache, MissingFeaturesError
 from imagin4d.registry import TRANSFORMS
-from imagin4d.utils.errors import UserError
+from imagin4d.utils.errors import DataError, UserError
 from imagin4d.utils.paths import resolve_data_path
 
 # The image backbone reference features are read with when a pipeline names none: EfficientNet-Lite0 at 448 px (a 14 x
@@ -24,13 +25,29 @@ from imagin4d.utils.paths import resolve_data_path
 # hoi_references.py `image_backbone`; a test keeps the two equal).
 DEFAULT_IMAGE_BACKBONE = dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
 
-__all__ = ['LoadReferenceFeatures', 'SampleObjectPoints', 'mirrored_image_path']
+__all__ = ['LoadReferenceFeatures', 'SampleObjectPoints', 'check_reference_image', 'mirrored_image_path']
 
 
 def mirrored_image_path(image: str) -> str:
     """The horizontally flipped copy of a reference image (written by tools/analysis/mirror_test.py)."""
     stem, ext = osp.splitext(image)
     return f'{stem}_mirrored{ext}'
+
+
+def check_reference_image(image: str) -> None:
+    """Raise `DataError` when a reference image cannot be decoded completely (truncated by a killed render or copy,
+    or corrupt): its features must not be recomputed from it; it must be rendered again."""
+    from PIL import Image
+    try:
+        with Image.open(image) as handle:
+            handle.load()                      # decodes every pixel: a truncated file raises here
+    except FileNotFoundError:
+        raise DataError(f'reference image {image} does not exist; render the references with '
+                        'tools/data/render_references.py (or tools/data/prepare_mini_fbm.py)') from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DataError(f'reference image {image} is truncated or corrupt ({err}); re-render it with '
+                        'tools/data/render_references.py (or tools/data/prepare_mini_fbm.py): features computed '
+                        'from a broken image would be wrong') from None
 
 
 def _sample_name(results: dict) -> str:
@@ -114,7 +131,11 @@ class LoadReferenceFeatures:
                 if not osp.isfile(image):
                     raise UserError(f'no mirrored reference {image} for window {_sample_name(results)}; '
                                     'tools/analysis/mirror_test.py writes them')
-            feats = self._cache.get(image, self._image_spec)
+            try:
+                feats = self._cache.get(image, self._image_spec)
+            except MissingFeaturesError:
+                check_reference_image(image)      # a broken image: re-render it, not recompute its features
+                raise
             results[f'{self.feature_key}_patch'] = torch.from_numpy(feats['patch'].astype(np.float32))
             results[f'{self.feature_key}_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
             results.update(t_star=int(entry['t_star']), reference_image=image, reference_camera=camera,

@@ -1,0 +1,183 @@
+"""Checks of a config and its `--cfg-options` before anything is built, so a mistake is one line naming the key.
+
+Owns what is checked:
+
+- the syntax of every `--cfg-options` item (`KEY=VALUE`; `ConfigOptionsAction`);
+- the value of an option that replaces a number or a boolean of the config must be one too (`max_iters=abc`);
+- an option that adds a key to a component (a dict with a `type`, or a loop / data loader) must be a setting that
+  the component's class takes (`train_cfg.max_iter=5` is not a setting of IterBasedTrainLoop), unless the class
+  takes any keyword (`**kwargs`), and of the type of its default when that is a number or a boolean;
+- the `type` of every top-level component (model, optimiser and its wrapper, schedulers, data sets and samplers,
+  hooks, loops) is registered: an unknown one is named with its key and the closest registered names.
+
+Components whose class cannot be resolved here (deeper ones, built by their parent) are left to their builder.
+"""
+import inspect
+from typing import Optional
+
+from mmengine.config import DictAction
+
+from imagin4d.utils.errors import UserError
+
+__all__ = ['ConfigError', 'ConfigOptionsAction', 'check_cfg_options', 'check_component_types']
+
+
+class ConfigError(UserError, ValueError):
+    """A config setting or `--cfg-options` item that cannot work: names the key and what was expected."""
+
+
+class ConfigOptionsAction(DictAction):
+    """`DictAction` whose malformed items (no `=`) are a `ConfigError` naming them."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        bad = [v for v in values if '=' not in v or not v.split('=', 1)[0].strip()]
+        if bad:
+            raise ConfigError(f'--cfg-options {bad[0]!r}: expected KEY=VALUE (e.g. train_cfg.max_iters=100)')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _registry_of(path: tuple):
+    """The registry a component at `path` (a tuple of keys) is built from, or None when not known here."""
+    from imagin4d import registry as r
+    head, depth = (path[0] if path else ''), len(path)
+    if path == ('model',):
+        return r.MODELS
+    if path == ('optim_wrapper',):
+        return r.OPTIM_WRAPPERS
+    if path == ('optim_wrapper', 'optimizer'):
+        return r.OPTIMIZERS
+    if head == 'param_scheduler' and depth <= 2:
+        return r.PARAM_SCHEDULERS
+    if head.endswith('_dataloader') and depth == 2 and path[1] in ('dataset', 'sampler'):
+        return r.DATASETS if path[1] == 'dataset' else r.DATA_SAMPLERS
+    if (head == 'default_hooks' and depth == 2) or (head == 'custom_hooks' and depth == 2):
+        return r.HOOKS
+    if head in ('train_cfg', 'val_cfg', 'test_cfg') and depth == 1:
+        return r.LOOPS
+    return None
+
+
+def _default_type(path: tuple, node: dict):
+    """The class mmengine builds for a component without `type` (loops, data loaders), or None."""
+    if path == ('train_cfg',):
+        return 'EpochBasedTrainLoop' if node.get('by_epoch', False) else 'IterBasedTrainLoop'
+    if path in (('val_cfg',), ('test_cfg',)):
+        return 'ValLoop' if path[0] == 'val_cfg' else 'TestLoop'
+    return None
+
+
+#: Keys a builder consumes besides the class's own arguments.
+_CONSUMED = {'train_cfg': {'type', 'by_epoch'}, 'dataloader': {'dataset', 'sampler', 'batch_sampler', 'collate_fn',
+             'worker_init_fn', 'disable_subprocess_warning', 'num_batch_per_epoch', 'type'}}
+
+
+def _component_class(path: tuple, node) -> Optional[type]:
+    if len(path) == 1 and path[0].endswith('_dataloader'):
+        from torch.utils.data import DataLoader
+        return DataLoader
+    registry = _registry_of(path)
+    name = node.get('type', _default_type(path, node)) if isinstance(node, dict) else None
+    if registry is None or not isinstance(name, str):
+        return name if isinstance(name, type) else None
+    return registry.get(name)
+
+
+def _signature(cls):
+    """{name: default} of what `cls(...)` takes, or None when it takes any keyword (or cannot be inspected)."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name: (None if p.default is p.empty else p.default) for p in params if p.kind is not p.VAR_POSITIONAL}
+
+
+def _walk(cfg, key: str):
+    """(parents [(path, node)], found, value) of a dotted key in a config (list items by index)."""
+    node, path, parents = (cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg), (), []
+    parts = key.split('.')
+    for i, part in enumerate(parts):
+        parents.append((path, node))
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return parents, False, None
+        path = path + (part,)
+    return parents, True, node
+
+
+def _expected(old, new) -> Optional[str]:
+    """What the value of an option replacing `old` should be, when `new` is not that; else None."""
+    if new is None or old is None:
+        return None
+    if isinstance(old, bool):
+        return None if isinstance(new, bool) else 'True or False'
+    if isinstance(old, (int, float)):
+        return None if isinstance(new, (int, float)) and not isinstance(new, bool) else f'a number (like {old!r})'
+    if isinstance(old, dict) and 'type' in old and not isinstance(new, (dict, str)):
+        return f"a dict of settings (the config has {old['type']})"
+    return None
+
+
+def check_cfg_options(cfg, options: dict) -> None:
+    """Check `--cfg-options` against the config they are merged into (call before merging)."""
+    for key, value in (options or {}).items():
+        parents, found, old = _walk(cfg, key)
+        if found:
+            expected = _expected(old, value)
+            if expected:
+                raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected}')
+            continue
+        if len(parents) != len(key.split('.')):
+            continue                                 # a new branch of the config: nothing to compare with
+        path, node = parents[-1]
+        cls = _component_class(path, node) if path else None
+        if cls is None:
+            continue
+        leaf = key.split('.')[-1]
+        consumed = _CONSUMED['dataloader'] if path[0].endswith('_dataloader') and len(path) == 1 else \
+            _CONSUMED.get(path[0], {'type'}) if len(path) == 1 else {'type'}
+        takes = _signature(cls)
+        if takes is None or leaf in consumed:
+            continue
+        if leaf not in takes:
+            names = [n for n in takes if n not in ('runner', 'dataloader', 'dataset', 'params')]
+            raise ConfigError(f'--cfg-options {key}: {".".join(path)} ({cls.__name__}) has no setting {leaf!r}; '
+                              f'it takes {", ".join(names)}')
+        expected = _expected(takes[leaf], value)
+        if expected:
+            raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected}')
+
+
+def _components(cfg):
+    for head in ('model', 'optim_wrapper', 'train_cfg', 'val_cfg', 'test_cfg'):
+        if isinstance(cfg.get(head), dict):
+            yield (head,), cfg[head]
+    if isinstance(cfg.get('optim_wrapper'), dict) and isinstance(cfg.optim_wrapper.get('optimizer'), dict):
+        yield ('optim_wrapper', 'optimizer'), cfg.optim_wrapper.optimizer
+    schedulers = cfg.get('param_scheduler')
+    if isinstance(schedulers, dict):
+        yield ('param_scheduler',), schedulers
+    for i, item in enumerate(schedulers if isinstance(schedulers, (list, tuple)) else []):
+        yield ('param_scheduler', str(i)), item
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        yield ('default_hooks', name), hook
+    for i, hook in enumerate(cfg.get('custom_hooks') or []):
+        yield ('custom_hooks', str(i)), hook
+    for head in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for part in ('dataset', 'sampler'):
+            if isinstance(cfg.get(head), dict) and isinstance(cfg[head].get(part), dict):
+                yield (head, part), cfg[head][part]
+
+
+def check_component_types(cfg) -> None:
+    """Every top-level component's `type` is registered (an unknown one: `ConfigError` naming its key)."""
+    from imagin4d.registry import unknown_type_message
+    for path, node in _components(cfg):
+        name = node.get('type') if isinstance(node, dict) else None
+        registry = _registry_of(path)
+        if isinstance(name, str) and registry is not None and registry.get(name) is None:
+            raise ConfigError(f'{".".join(path)}.type: {unknown_type_message(name, registry)}')

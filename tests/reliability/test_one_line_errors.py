@@ -1,0 +1,82 @@
+"""Mistakes and faults around a run are one line naming the file or key and what was expected (no traceback;
+`IMAGIN4D_DEBUG=1` shows it): bad `--cfg-options`, an unknown optimiser, outputs that cannot be written (checked
+before training or evaluating), a disk that fills up during a checkpoint save, a truncated reference image."""
+import errno
+import os
+
+import pytest
+import torch
+from testing_utils import TINY_TOY, one_line_error
+
+from imagin4d.utils.errors import UserError
+
+pytestmark = pytest.mark.fault
+
+
+@pytest.mark.parametrize('option, expected', [
+    ('train_cfg.max_iter=5', "train_cfg (IterBasedTrainLoop) has no setting 'max_iter'; it takes max_iters"),
+    ('train_cfg.max_iters=abc', "train_cfg.max_iters='abc': expected a number (like 4)"),
+    ('train_dataloader.batch_sise=2', "train_dataloader (DataLoader) has no setting 'batch_sise'"),
+    ('max_iters', "--cfg-options 'max_iters': expected KEY=VALUE"),
+    ('optim_wrapper.optimizer.type=Adamz', "optim_wrapper.optimizer.type: unknown type 'Adamz' in the 'optimizer' "
+                                           'registry (scope \'imagin4d\'); closest registered names: Adam'),
+])
+def test_bad_config_options(tools_runner, tmp_path, option, expected):
+    line = one_line_error(tools_runner('tools/train.py', TINY_TOY, '--work-dir', tmp_path / 'w', '--cfg-options',
+                                       option, check=False))
+    assert expected in line
+    assert not (tmp_path / 'w' / 'iter_2.pth').exists()
+
+
+def test_debug_still_shows_the_traceback(tools_runner, tmp_path):
+    result = tools_runner('tools/train.py', TINY_TOY, '--work-dir', tmp_path, '--cfg-options',
+                          'train_cfg.max_iters=abc', env=dict(IMAGIN4D_DEBUG='1'), check=False)
+    assert result.returncode != 0 and 'Traceback' in result.stderr and 'ConfigError' in result.stderr
+
+
+def test_outputs_that_cannot_be_written_are_found_first(tools_runner, toy_work_dir, tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    line = one_line_error(tools_runner('tools/train.py', TINY_TOY, '--work-dir', blocker / 'work', check=False))
+    assert f'the work dir {blocker / "work"} cannot be written' in line
+    result = tools_runner('tools/test.py', TINY_TOY, toy_work_dir / 'iter_4.pth', '--work-dir', tmp_path / 't',
+                          '--out', blocker / 'metrics.json', check=False)
+    assert f'--out {blocker / "metrics.json"} cannot be written' in one_line_error(result)
+    assert 'Iter(test)' not in result.stdout + result.stderr            # refused before evaluating
+
+
+def test_disk_full_during_a_checkpoint_save(tmp_path, monkeypatch, capsys):
+    from mmengine.runner.checkpoint import save_checkpoint
+
+    from imagin4d.engine.runner_setup import run_cli
+    target = tmp_path / 'iter_4.pth'
+    save_checkpoint(dict(state_dict=dict(w=torch.zeros(3))), str(target))
+    before = target.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, 'fsync', full)
+    with pytest.raises(UserError, match=rf'{target} could not be written \(No space left on device'):
+        save_checkpoint(dict(state_dict=dict(w=torch.ones(1000))), str(target))
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ['iter_4.pth']
+    with pytest.raises(SystemExit):
+        run_cli(lambda: save_checkpoint(dict(state_dict=dict(w=torch.ones(3))), str(target)))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith(f'error: {target} could not be written (No space left on device')
+
+
+def test_truncated_reference_image_says_re_render(tools_runner, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from imagin4d.datasets.transforms.reference_features import check_reference_image
+    from imagin4d.utils.errors import DataError
+    image = tmp_path / 'ref.png'
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(image)
+    check_reference_image(str(image))
+    image.write_bytes(image.read_bytes()[:2000])
+    with pytest.raises(DataError, match=rf'reference image {image} is truncated or corrupt .*re-render it'):
+        check_reference_image(str(image))
+    line = one_line_error(tools_runner('tools/data/cache_features.py', '--images', image, '--out',
+                                       tmp_path / 'cache', check=False))
+    assert f'reference image {image} is truncated or corrupt' in line and 're-render it' in line
