@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_common import REPO, machine_info, timed
 
 sys.path.insert(0, str(REPO))
@@ -156,9 +155,10 @@ class WindowRequests:
 
     def requests(self, frames: list, tag: str, seed_base: int = 0):
         """HOIRequests of every window in the world frames [(R, d)], with their files written under `tag`."""
+        import torch
+
         from imagin4d.apis import HOIRequest
         from imagin4d.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-        import torch
         out = []
         for it, (R, d) in zip(self.items, frames):
             i, p = it['index'], it['params']
@@ -238,7 +238,8 @@ def max_difference(a, b) -> dict:
     """Largest absolute difference of every array of two results (metres, radians)."""
     keys = ('joints', 'global_orient', 'body_pose', 'transl', 'obj_rot', 'obj_trans', 'contacts')
     out = {k: float(np.abs(getattr(a, k) - getattr(b, k)).max()) for k in keys}
-    out['object_centre'] = float(np.abs(np.asarray(a.meta['object_centre']) - np.asarray(b.meta['object_centre'])).max())
+    centres = (np.asarray(r.meta['object_centre']) for r in (a, b))
+    out['object_centre'] = float(np.abs(next(centres) - next(centres)).max())
     if a.t_hat is not None:
         out['t_hat'] = abs(a.t_hat - b.t_hat)
     out['max'] = max(out.values())
@@ -278,8 +279,9 @@ def peak_child(args) -> None:
     generated = vm_hwm_kb()
     export_result(result, os.path.join(spec['out'], 'peak'), reference_image=load_reference_image(
         request.reference_image))
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print('PEAK ' + json.dumps(dict(imports_kb=before, after_model_kb=loaded, after_generation_kb=generated,
-                                    self_kb=vm_hwm_kb(), ru_maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+                                    self_kb=vm_hwm_kb(), ru_maxrss_kb=maxrss)))
 
 
 def vm_hwm_kb() -> int:
@@ -325,8 +327,7 @@ def main():
     args.body_model_root = _path(args.body_model_root or default_body_model_root())   # env paths: from the repo
     if args.peak_child:
         return peak_child(args)
-    from imagin4d.apis import HOIInferencer, export_result
-    from imagin4d.apis import exporters
+    from imagin4d.apis import HOIInferencer, export_result, exporters
     from imagin4d.apis.requests import load_reference_image
     info = machine_info(command=' '.join(['python'] + [shlex.quote(a) for a in sys.argv]),
                         started=datetime.datetime.now().isoformat(timespec='seconds'),
@@ -412,7 +413,8 @@ def main():
             stage_runs.append(dict(inferencer.last_timings, end_to_end=time.perf_counter() - clock))
         timed(one_request, args.repeats, warmup=0)                 # warmed up by the determinism calls
         single = summarize_times(stage_runs)
-        single['features_plus_sampling'] = round(statistics.median(r['features'] + r['sampling'] for r in stage_runs), 4)
+        single['features_plus_sampling'] = round(statistics.median(r['features'] + r['sampling']
+                                                                   for r in stage_runs), 4)
         other_threads = None
         if args.compare_threads and args.compare_threads != torch.get_num_threads():
             threads = torch.get_num_threads()
@@ -525,13 +527,15 @@ def _where(s: dict) -> list:
     if 'batch' in s['profiles']:
         sp = b['speedup']
         chunks = s['profiles']['batch'].get('image_encoder_s_per_image_by_chunk', {})
-        own = {e['function'].split('method ')[-1].rstrip('>)'): e['own_s'] for e in s['profiles']['batch']['by_own_time']}
+        own = {e['function'].split('method ')[-1].rstrip('>)'): e['own_s']
+               for e in s['profiles']['batch']['by_own_time']}
         elementwise = sum(v for k, v in own.items() if k.endswith(('batch_norm', 'relu6', '_nn.pad')))
         worse = chunks and chunks.get(16, 0) > 1.2 * chunks.get(1, 0)
         out.append(f'Batch: sampling is {sp.get("sampling")}x faster batched (with one thread on a busy core the '
                    'denoiser is compute bound already at one window of 120 frames, so batching only removes per-call '
                    f'overhead), and the features are {sp.get("features")}x: the EfficientNet-Lite0 image encoder '
-                   + ('costs more per image when fed 16 images at once' if worse else 'is not cheaper per image in a batch')
+                   + ('costs more per image when fed 16 images at once' if worse
+                      else 'is not cheaper per image in a batch')
                    + ' (' + ', '.join(f'{k} at a time: {v:.3f} s' for k, v in chunks.items()) + ' per image); in the '
                    f'batch profile its batch_norm, relu6 and pad (element-wise passes over 448 px activations) take '
                    f'{elementwise:.1f} s beside {own.get("torch.conv2d", 0):.1f} s of convolutions.')
@@ -554,7 +558,8 @@ def markdown(r: dict) -> str:
         f'Machine: {m["cpu"]}, {m["logical_cores"]} logical cores shared with other jobs, torch {m["torch"]} with '
         f'{m["torch_threads"]} thread(s); load average (1/5/15 min) {m["load_average_1_5_15"]} at the start, '
         f'{m["load_average_at_end"]} at the end ({m["started"]} to {m["finished"]}).  ',
-        f'Commit {m["git_commit"]}' + (f' with uncommitted changes by others in {", ".join(x.split()[-1] for x in m["dirty_files"])}'
+        f'Commit {m["git_commit"]}' + (' with uncommitted changes by others in '
+                                       + ', '.join(x.split()[-1] for x in m['dirty_files'])
                                        if m['dirty_files'] else '') + '.', '',
         '## 1. Quality from inputs the data set never held', '',
         f'Each of the {w["windows"]} test windows becomes a request written to files, as a user would give it: a new '
@@ -620,8 +625,9 @@ def markdown(r: dict) -> str:
               f'{sr["sampling"]:.3f} |',
               f'| results (decode to world SMPL-X) | {sr["results"]:.3f} |',
               f'| inferencer call end to end | {sr["end_to_end"]:.3f} |',
-              f'| exports npz + bvh + glb (`export_result`) | {s["exports_s"]:.3f} (npz {s["exports_per_format_s"]["npz"]:.3f}, '
-              f'bvh {s["exports_per_format_s"]["bvh"]:.3f}, glb {s["exports_per_format_s"]["glb"]:.3f}) |',
+              f'| exports npz + bvh + glb (`export_result`) | {s["exports_s"]:.3f} (npz '
+              f'{s["exports_per_format_s"]["npz"]:.3f}, bvh {s["exports_per_format_s"]["bvh"]:.3f}, glb '
+              f'{s["exports_per_format_s"]["glb"]:.3f}) |',
               f'| 120-frame mesh video (mp4, with the reference panel) | {s["video_s"]:.2f} (runs {s["video_runs"]}; '
               'the first, with renderer start-up, left out of the median) |', '']
     b = s['batch']
@@ -629,17 +635,20 @@ def markdown(r: dict) -> str:
               'single calls (the same requests, one after the other):', '',
               '| stage | batch call (s) | sum of single calls (s) | speed-up |', '|---|---|---|---|']
     for k in ('prepare', 'features', 'sampling', 'results', 'end_to_end'):
-        lines.append(f'| {k} | {b["batch_call_s"][k]:.2f} | {b["singles_total_s"][k]:.2f} | {b["speedup"].get(k, "n/a")} |')
+        lines.append(f'| {k} | {b["batch_call_s"][k]:.2f} | {b["singles_total_s"][k]:.2f} | '
+                     f'{b["speedup"].get(k, "n/a")} |')
     o = s.get('single_request_other_threads')
     if o:
         om = o['median']
         lines += ['', f'The same request with {o["threads"]} torch threads (this machine\'s default is '
                   f'{s["torch_default_threads"]}), medians of {len(o["runs"])} calls: features {om["features"]:.3f} s, '
-                  f'sampling {om["sampling"]:.3f} s, end to end {om["end_to_end"]:.3f} s (against {sr["features"]:.3f}, '
-                  f'{sr["sampling"]:.3f}, {sr["end_to_end"]:.3f} s with {m["torch_threads"]}). With other jobs '
+                  f'sampling {om["sampling"]:.3f} s, end to end {om["end_to_end"]:.3f} s (against '
+                  f'{sr["features"]:.3f}, {sr["sampling"]:.3f}, {sr["end_to_end"]:.3f} s with '
+                  f'{m["torch_threads"]}). With other jobs '
                   'loading both cores, a second OpenMP thread mostly waits for a busy core.']
     p = s['peak_memory']
-    lines += ['', f'Peak memory: a fresh process (`--peak-child`, {m["torch_threads"]} thread(s)) that loads the model, '
+    lines += ['', f'Peak memory: a fresh process (`--peak-child`, {m["torch_threads"]} thread(s)) that loads the '
+              'model, '
               f'generates one request and writes npz + bvh + glb + mp4: its peak resident set size (VmHWM of '
               f'/proc/self/status) = **{p["self_mb"]:.0f} MB** (after imports {p["imports_mb"]:.0f} MB, after loading '
               f'the model {p["after_model_mb"]:.0f} MB, after generation {p["after_generation_mb"]:.0f} MB). Not '
