@@ -1,8 +1,8 @@
-# Quick start: `make demo` (set-up + the main job on the embedded data set), `make test` (set-up + all tests).
+# Quick start: `make demo` (set-up + the main job on the embedded data set), `make test` (set-up + lint + all tests).
 PY := .venv/bin/python
 STAMP := .venv/.setup-done
 
-.PHONY: setup demo test clean-setup
+.PHONY: setup demo lint test clean-setup
 
 setup: $(STAMP)
 
@@ -14,7 +14,10 @@ $(STAMP): scripts/setup_env.sh setup.py requirements/torch.txt requirements/runt
 demo: setup
 	$(PY) tools/demo.py
 
-test: setup
+lint: setup
+	.venv/bin/ruff check .
+
+test: setup lint
 	$(PY) -m pytest -q
 
 clean-setup:

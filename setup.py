@@ -41,7 +41,7 @@ INSTALL_REQUIRES = [
     'scikit-learn>=1.3',
 ]
 EXTRAS_REQUIRE = {
-    'tests': ['pytest>=7.4', 'pytest-timeout>=2.1', 'rtree>=1.0', 'packaging>=23.0'],
+    'tests': ['pytest>=7.4', 'pytest-timeout>=2.1', 'rtree>=1.0', 'packaging>=23.0', 'ruff>=0.8'],
     'optional': ['xformers>=0.0.34'],   # CUDA machines only
 }
 
