@@ -59,13 +59,13 @@ def preview_poses():
 
 def render_preview(model_root, path, size=(420, 560)):
     """Render the neutral SMPL-X free body in three poses side by side into `path` (PNG)."""
-    import imagin4d  # noqa: F401  (EGL platform and the numpy shim for pyrender)
     import numpy as np
     import pyrender
     import torch
     import trimesh
     from PIL import Image
 
+    import imagin4d  # noqa: F401  (EGL platform and the numpy shim for pyrender)
     from imagin4d.body_models import BodyModel
     body = BodyModel(model_root, 'smplx', 'neutral')
     faces = body.faces.numpy()

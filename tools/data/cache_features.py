@@ -116,6 +116,7 @@ def extractor_configs(args) -> tuple:
     from_config = {}
     if args.config:
         from mmengine.config import Config
+
         from imagin4d.utils.errors import UserError
         cfg = Config.fromfile(args.config)
         for key in ('image_backbone', 'text_feature_encoder'):
@@ -133,8 +134,8 @@ def extractor_configs(args) -> tuple:
 
 def run_extractor(cache, items, config, args, kind):
     """Compute the missing features of `items`; the extractor is not even built when nothing is missing."""
-    from imagin4d.registry import MODELS
     from imagin4d.models.backbones.feature_cache import MissingFeaturesError
+    from imagin4d.registry import MODELS
     try:
         with warnings.catch_warnings():  # unreadable entries are reported once, by compute() below
             warnings.simplefilter('ignore', RuntimeWarning)

@@ -28,6 +28,7 @@ def check_generator_version(root):
     """Refuse to add images and features to a mini-FBM written by another generator version (its motions differ
     from what this code would write; rebuilding it is the user's call, nothing is deleted here)."""
     import json
+
     from imagin4d.datasets.synthetic.writer import FACTORS_FILE, GENERATOR_VERSION
     path = osp.join(root, FACTORS_FILE)
     version = None
