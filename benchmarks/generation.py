@@ -482,9 +482,9 @@ def main():
             profiles['video'] = profile(lambda: export_result(result, stem, ('mp4',), reference_image=image))
         if not met['batch_speedup']:
             profiles['batch'] = profile(lambda: inferencer(batch_requests))
-            # the image encoder's cost per image against the chunk size it is fed (inference.py encodes 16 at once)
+            # the image encoder's cost per image against the chunk size it is fed (inference.py: 1 at a time on CPUs)
             images = [load_reference_image(r.reference_image) for r in batch_requests[:16]]
-            encoder = inferencer._extractor('image')
+            encoder = inferencer._extractors['image']
             chunking = {}
             for chunk in (1, 4, 16):
                 def encode():
