@@ -5,11 +5,10 @@ Usage: python benchmarks/attention_backends.py [--repeats 30]
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
-from bench_common import machine_info, timed
+from bench_common import command_line, machine_info, timed
 
 from imagin4d.models.layers import attention, available_backends
 
@@ -41,7 +40,7 @@ def main():
                 row[backend] = None  # constraints not met on this machine (e.g. xformers on a CPU)
         rows.append(row)
     machine = machine_info(device=device if device == 'cpu' else torch.cuda.get_device_name())
-    result = dict(command=' '.join([Path(sys.executable).name, *sys.argv]), machine=machine,
+    result = dict(command=command_line(), machine=machine,
                   unit='ms per forward (median)', repeats=args.repeats, rows=rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,15 @@ def timed(fn, repeats: int, warmup: int = 1):
     return statistics.median(times), times
 
 
+def command_line() -> str:
+    """This benchmark's command as a user types it from the repository root (no interpreter or machine paths)."""
+    import shlex
+    import sys
+    script = Path(sys.argv[0]).resolve()
+    script = script.relative_to(REPO) if script.is_relative_to(REPO) else Path(script.name)
+    return ' '.join(shlex.quote(a) for a in ['python', str(script), *sys.argv[1:]])
+
+
 def machine_info(**extra) -> dict:
     """CPU model, cores, threads, library versions, load average and git commit (plus `extra`)."""
     import numpy as np

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import shlex
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_common import machine_info, timed  # noqa: E402
+from bench_common import command_line, machine_info, timed  # noqa: E402
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'results')
 VERBS = ['picks up', 'pushes', 'lifts', 'drags', 'carries', 'puts down', 'rotates', 'kicks']
@@ -75,9 +74,9 @@ def main():
     from imagin4d.registry import MODELS
     backbone_cfg = dict(DEFAULT_IMAGE_BACKBONE)
     resolution = backbone_cfg['preprocess']['size']
-    results = dict(command=' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+    results = dict(command=command_line(),
                    date=datetime.now(timezone.utc).isoformat(timespec='seconds'), machine=machine_info(),
-                   settings=vars(args), measurements={})
+                   settings={k: v for k, v in vars(args).items() if k != 'out_dir'}, measurements={})
     measure = results['measurements']
 
     start = time.perf_counter()

@@ -9,7 +9,6 @@ start-up, model and encoders, one request, its files). Results: benchmarks/resul
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import REPO, machine_info
+from bench_common import REPO, command_line, machine_info
 
 DEMO = dict(text='Lift the box, carry it and put it down.', object_mesh=str(REPO / 'demo' / 'box.obj'),
             reference_image=str(REPO / 'demo' / 'reference.png'), waypoints=str(REPO / 'demo' / 'waypoints.json'))
@@ -40,7 +39,7 @@ def main():
     parser.add_argument('--out', default='benchmarks/results/generate_cli_cpu')
     args = parser.parse_args()
     common = [args.config, args.checkpoint, '--formats', args.formats]
-    info = machine_info(command=' '.join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
+    info = machine_info(command=command_line())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         singles = [run([*common, '--text', DEMO['text'], '--object', DEMO['object_mesh'], '--image',

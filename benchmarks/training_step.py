@@ -582,8 +582,9 @@ def write_report(record: dict, out) -> None:
 
 
 def main():
+    os.chdir(REPO)                                  # paths of the arguments and the results are the repository's
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--checkpoint', default=str(REPO / 'work_dirs' / 'demo' / 'iter_500.pth'))
+    parser.add_argument('--checkpoint', default='work_dirs/demo/iter_500.pth', help='relative to the repository')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--batch', type=int, default=16, help='batch of the breakdown part')
