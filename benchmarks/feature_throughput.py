@@ -4,6 +4,10 @@ Measures (median over repeats, after one warm-up), with the image backbone every
 (`DEFAULT_IMAGE_BACKBONE`: EfficientNet-Lite0 at 448 px): its forward (images/s, batch 16),
 the whole image cache path (PNG decode + preprocess + forward + float16 npz write, images/s), MiniLM
 encoding (sentences/s) and the text cache path. Writes benchmarks/results/feature_throughput.{json,md}.
+The backbone's forward and cache path are measured side by side with the reference path (`fuse=False,
+cpu_chunk=None`: the unfolded network with its batch norms, the whole batch at once, as before the
+folding), interleaved repeat by repeat so that load from other work hits both alike; the largest feature
+difference between the two is recorded.
 A benchmark, not a test:  python benchmarks/feature_throughput.py [--repeats 5] [--threads N]
 """
 import argparse
@@ -16,6 +20,8 @@ import time
 from datetime import datetime, timezone
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+import statistics  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -57,6 +63,20 @@ def synthetic_renders(folder, count, side, seed=0):
     return paths
 
 
+def interleaved(fns, repeats, warmup=1):
+    """{name: (median s, all s)} of each `fns[name]()`, run in turn within every repeat (after `warmup` rounds)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), t) for name, t in times.items()}
+
+
 def sentences(count, seed=0):
     rng = np.random.default_rng(seed)
     return [f'a person {rng.choice(VERBS)} {rng.choice(OBJECTS)} with the {rng.choice(["left", "right", "both"])} '
@@ -82,33 +102,48 @@ def main():
     start = time.perf_counter()
     backbone = MODELS.build(backbone_cfg).to(args.device)
     measure['efficientnet_lite0_load_s'] = round(time.perf_counter() - start, 3)
+    backbones = dict(default=backbone,
+                     reference=MODELS.build(dict(backbone_cfg, fuse=False, cpu_chunk=None)).to(args.device))
     pixels = torch.randn(args.batch_size, 3, resolution, resolution, device=args.device)
+    outputs = {}
 
-    def forward():
-        with torch.no_grad():
-            backbone(pixels)
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
+    def forward(name):
+        def run():
+            with torch.no_grad():
+                outputs[name] = backbones[name](pixels)
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+        return run
 
-    median, times = timed(forward, args.repeats)
-    measure['efficientnet_lite0_forward'] = dict(
-        images_per_s=round(args.batch_size / median, 2), batch_size=args.batch_size, resolution=resolution,
-        median_batch_s=round(median, 4), batch_s=[round(t, 4) for t in times])
+    timings = interleaved({name: forward(name) for name in backbones}, args.repeats)
+    for name, (median, times) in timings.items():
+        key = 'efficientnet_lite0_forward' + ('' if name == 'default' else '_reference')
+        measure[key] = dict(
+            images_per_s=round(args.batch_size / median, 2), batch_size=args.batch_size, resolution=resolution,
+            median_batch_s=round(median, 4), batch_s=[round(t, 4) for t in times])
+    measure['efficientnet_lite0_forward']['speedup_vs_reference'] = round(
+        timings['reference'][0] / timings['default'][0], 2)
+    measure['efficientnet_lite0_max_abs_feature_difference'] = {
+        key: float((outputs['default'][key] - outputs['reference'][key]).abs().max()) for key in ('patch', 'pooled')}
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = synthetic_renders(tmp, args.num_images, args.image_size)
         caches = iter(range(10 ** 6))
 
-        def cache_images():
-            FeatureCache(osp.join(tmp, f'cache{next(caches)}')).compute(
-                paths, backbone, batch_size=args.batch_size, config=backbone_cfg,
-                progress=False)
+        def cache_images(name):
+            def run():
+                FeatureCache(osp.join(tmp, f'cache{next(caches)}')).compute(
+                    paths, backbones[name], batch_size=args.batch_size, config=backbone_cfg, progress=False)
+            return run
 
-        median, times = timed(cache_images, args.repeats)
-        measure['image_cache_build'] = dict(
-            images_per_s=round(args.num_images / median, 2), num_images=args.num_images,
-            source=f'{args.image_size}x{args.image_size} PNG', batch_size=args.batch_size,
-            median_s=round(median, 3), runs_s=[round(t, 3) for t in times])
+        timings = interleaved({name: cache_images(name) for name in backbones}, args.repeats)
+        for name, (median, times) in timings.items():
+            key = 'image_cache_build' + ('' if name == 'default' else '_reference')
+            measure[key] = dict(
+                images_per_s=round(args.num_images / median, 2), num_images=args.num_images,
+                source=f'{args.image_size}x{args.image_size} PNG', batch_size=args.batch_size,
+                median_s=round(median, 3), runs_s=[round(t, 3) for t in times])
+        measure['image_cache_build']['speedup_vs_reference'] = round(timings['reference'][0] / timings['default'][0], 2)
         cache = FeatureCache(osp.join(tmp, 'cache0'))
         spec = cache.spec_for(backbone_cfg)
         median, _ = timed(lambda: [cache.get(p, spec) for p in paths], args.repeats)
@@ -154,12 +189,19 @@ def main():
 
 def markdown(results):
     m, mach = results['measurements'], results['machine']
+    fwd, fwd_ref = m['efficientnet_lite0_forward'], m['efficientnet_lite0_forward_reference']
+    build, build_ref = m['image_cache_build'], m['image_cache_build_reference']
+    diff = m['efficientnet_lite0_max_abs_feature_difference']
     rows = [
-        (f"EfficientNet-Lite0 forward, {m['efficientnet_lite0_forward']['resolution']} px, batch "
-         f"{m['efficientnet_lite0_forward']['batch_size']}",
-         f"{m['efficientnet_lite0_forward']['images_per_s']} images/s"),
-        (f"image cache build ({m['image_cache_build']['source']} decode + preprocess + forward + write)",
-         f"{m['image_cache_build']['images_per_s']} images/s"),
+        (f"EfficientNet-Lite0 forward, {fwd['resolution']} px, batch {fwd['batch_size']}",
+         f"{fwd['images_per_s']} images/s ({fwd['speedup_vs_reference']}x the reference path)"),
+        ('  reference path: unfolded batch norms, whole batch at once (before the folding)',
+         f"{fwd_ref['images_per_s']} images/s"),
+        ('  largest feature difference, default vs reference (patch / pooled)',
+         f"{diff['patch']:.2g} / {diff['pooled']:.2g}"),
+        (f"image cache build ({build['source']} decode + preprocess + forward + write)",
+         f"{build['images_per_s']} images/s ({build['speedup_vs_reference']}x the reference path)"),
+        ('  image cache build with the reference path', f"{build_ref['images_per_s']} images/s"),
         ('image cache read (training side)', f"{m['image_cache_read']['images_per_s']} images/s, "
                                              f"{m['image_cache_read']['entry_kib']} KiB/entry"),
         (f"image cache re-run, {m['image_cache_build']['num_images']} images all cached",
@@ -175,7 +217,8 @@ def markdown(results):
              + (f" ({mach['cuda']})" if mach.get('cuda') else '') + '  ',
              f"Load average (1/5/15 min) at start {mach.get('load_average_1_5_15')}, at end "
              f"{mach.get('load_average_1_5_15_at_end')} (the machine is shared: expect noise)", '',
-             f"Median over {results['settings']['repeats']} repeats after one warm-up.", '',
+             f"Median over {results['settings']['repeats']} repeats after one warm-up; the default and the "
+             'reference backbone path run in turn within each repeat.', '',
              '| what | throughput |', '|---|---|'] + [f'| {a} | {b} |' for a, b in rows]
     return '\n'.join(lines) + '\n'
 
