@@ -5,5 +5,7 @@
 from . import skeletons
 from .body_model import BodyModel, load_body_model, model_path
 from .fk import forward_kinematics
+from .locate import BODY_MODEL_ENV, BodyModelNotFoundError, body_model_dirs, find_body_model_root
 
-__all__ = ['BodyModel', 'load_body_model', 'model_path', 'forward_kinematics', 'skeletons']
+__all__ = ['BodyModel', 'load_body_model', 'model_path', 'forward_kinematics', 'skeletons', 'BODY_MODEL_ENV',
+           'BodyModelNotFoundError', 'body_model_dirs', 'find_body_model_root']

@@ -41,7 +41,8 @@ class BEHAVEDataset(BaseHOIDataset):
         behave-30fps-params-v1/<seq>/object_fit_all.npz   angles (T, 3) axis-angle, trans (T, 3), frame_times
         objects/<obj>/<obj>*_f<N>.ply                the simplified template used for the fits
         sequences/<seq>/info.json                    optional; its 'gender' is used when present
-        smplh/SMPLH_{MALE,FEMALE}.npz                under `body_model_root` (default data_root)
+        smplh/SMPLH_{MALE,FEMALE}.npz                under `body_model_root` (default $IMAGIN4D_BODY_MODEL_DIR,
+                                                     else data_root)
 
     Conversion: parameters live in the Kinect camera frame; body and object are rotated by BEHAVE_TO_ZUP
     and shifted so the lowest body vertex of the sequence is at z = 0 (the floor). This assumes a level

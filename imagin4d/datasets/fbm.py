@@ -34,7 +34,8 @@ class FBMDataset(BaseHOIDataset):
         captured_objects/<obj>_cleaned_simplified.obj
         omomo_text_anno_json_data/<seq_name>.json        {"<seq_name>": "<sentence>"}
         contact_labels_w_semantics_npy_files/<seq_name>.npy   (T, 4) lh, rh, lf, rf
-        smpl_all_models/smplx/SMPLX_{MALE,FEMALE,NEUTRAL}.npz
+        smpl_all_models/smplx/SMPLX_{MALE,FEMALE,NEUTRAL}.npz   (`body_model_root`: default $IMAGIN4D_BODY_MODEL_DIR,
+                                                         else data_root/smpl_all_models)
 
     Record keys read: seq_name, gender (0-d str array), betas (1, 16), trans (T, 3), root_orient (T, 3),
     pose_body (T, 63) (hands are flat), obj_trans (T, 3, 1), obj_rot (T, 3, 3), obj_scale (T,).

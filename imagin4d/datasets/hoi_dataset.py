@@ -17,6 +17,7 @@ import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger, print_log
 
+from imagin4d.body_models.locate import body_model_dirs
 from imagin4d.geometry import (
     axis_angle_to_matrix,
     canonicalize_window,
@@ -26,6 +27,7 @@ from imagin4d.geometry import (
 )
 from imagin4d.registry import MOTION_CODECS, TRANSFORMS
 from imagin4d.utils.errors import DataError
+from imagin4d.utils.paths import resolve_data_path
 
 from .frame_cache import FrameWriter, SourceHasher, build_cache_folder, cache_folder, older_folders
 from .preprocessing import (
@@ -68,7 +70,8 @@ class BaseHOIDataset(WindowAssemblyMixin, BaseDataset):
         bps_num_points, bps_radius, bps_seed: the fixed BPS basis, stored once in the cache folder.
         waypoint_frames: frames whose object centre xy is given (CHOIS: 29, 59, 89).
         first_frame_human: the frame-0 human pose is a condition (CHOIS `input_first_human_pose`).
-        body_model_root: folder with `smplx/SMPLX_{MALE,FEMALE,NEUTRAL}.npz` or `smplh/SMPLH_*.npz`.
+        body_model_root: folder with `smplx/SMPLX_{MALE,FEMALE,NEUTRAL}.npz` or `smplh/SMPLH_*.npz` ('{data_root}'
+            allowed; the data set configs set it); default $IMAGIN4D_BODY_MODEL_DIR, else the data set's folder.
         contact_threshold: metres, for contacts computed from geometry (see `geometry_contacts`).
         on_bad_sequence: 'skip' (count, log and go on) or 'raise' (stop at the first bad sequence).
         cache_dir: where preprocessed frames go (default `<data_root>/imagin4d_cache`).
@@ -109,7 +112,12 @@ class BaseHOIDataset(WindowAssemblyMixin, BaseDataset):
         self.bps_num_points, self.bps_radius, self.bps_seed = bps_num_points, bps_radius, bps_seed
         self.waypoint_frames = tuple(int(f) for f in waypoint_frames)
         self.first_frame_human = first_frame_human
-        self.body_model_root = body_model_root or self._default_body_model_root(data_root)
+        # the configured folder ('{data_root}' allowed), else $IMAGIN4D_BODY_MODEL_DIR, else the data set's own
+        # (imagin4d.body_models.locate); the first searched folder holding the model type's folder is used
+        self._body_model_dirs = body_model_dirs(resolve_data_path(body_model_root, data_root, 'body_model_root'),
+                                                [self._default_body_model_root(data_root)])
+        self.body_model_root = next((d for d in self._body_model_dirs if osp.isdir(osp.join(d, self.BODY_MODEL_TYPE))),
+                                    self._body_model_dirs[-1])
         self.contact_threshold = float(contact_threshold)
         self.on_bad_sequence = on_bad_sequence
         self.cache_dir = cache_dir or osp.join(data_root, 'imagin4d_cache')
@@ -142,17 +150,10 @@ class BaseHOIDataset(WindowAssemblyMixin, BaseDataset):
     # ------------------------------------------------------------------ body model
     def _body_model(self, gender: str):
         if gender not in self._body_models:
-            from imagin4d.body_models import load_body_model
-            try:
-                self._body_models[gender] = load_body_model(self.body_model_root, model_type=self.BODY_MODEL_TYPE,
-                                                            gender=gender, num_betas=self._num_betas())
-            except (FileNotFoundError, OSError) as err:
-                prefix = self.BODY_MODEL_TYPE.upper()
-                raise FileNotFoundError(
-                    f'{type(self).__name__}: no {gender} {prefix} body model under body_model_root='
-                    f'{self.body_model_root!r} (expected {self.BODY_MODEL_TYPE}/{prefix}_{gender.upper()}.npz; '
-                    f'imagin4d.body_models.free_body.ensure_free_body_model(dir) builds a free stand-in): '
-                    f'{err}') from err
+            from imagin4d.body_models import find_body_model_root, load_body_model
+            root = find_body_model_root(self._body_model_dirs, self.BODY_MODEL_TYPE, gender, type(self).__name__)
+            self._body_models[gender] = load_body_model(root, model_type=self.BODY_MODEL_TYPE, gender=gender,
+                                                        num_betas=self._num_betas())
         return self._body_models[gender]
 
     def _model_betas(self, gender: str, betas: np.ndarray) -> torch.Tensor:
@@ -394,7 +395,7 @@ class BaseHOIDataset(WindowAssemblyMixin, BaseDataset):
         self._metainfo.update(dataset_name=self.DATASET_NAME, split=self.split, stats_file=self.stats_file,
                               cache_folder=self._folder, skipped=dict(self.skipped), fps=self.FPS,
                               window=self.window, codec=type(self.codec).__name__,
-                              data_root=self.data_root)
+                              data_root=self.data_root, body_model_root=self.body_model_root)
         windows = np.load(osp.join(self._folder, 'windows.npy'))
         return [dict(seq_idx=int(s), window_start=int(t)) for s, t in windows]
 

@@ -7,6 +7,8 @@ Owns what is checked:
 - an option that adds a key to a component (a dict with a `type`, or a loop / data loader) must be a setting that
   the component's class takes (`train_cfg.max_iter=5` is not a setting of IterBasedTrainLoop), unless the class
   takes any keyword (`**kwargs`), and of the type of its default when that is a number or a boolean;
+- a hook of `custom_hooks` named by its type (`custom_hooks.EMAHook.momentum=0.001`) stands for its list index
+  (`resolve_hook_keys`; a type listed twice must be named by index);
 - the `type` of every top-level component (model, optimiser and its wrapper, schedulers, data sets and samplers,
   hooks, loops) is registered: an unknown one is named with its key and the closest registered names.
 
@@ -19,7 +21,7 @@ from mmengine.config import DictAction
 
 from imagin4d.utils.errors import UserError
 
-__all__ = ['ConfigError', 'ConfigOptionsAction', 'check_cfg_options', 'check_component_types']
+__all__ = ['ConfigError', 'ConfigOptionsAction', 'check_cfg_options', 'check_component_types', 'resolve_hook_keys']
 
 
 class ConfigError(UserError, ValueError):
@@ -120,6 +122,28 @@ def _expected(old, new) -> Optional[str]:
     if isinstance(old, dict) and 'type' in old and not isinstance(new, (dict, str)):
         return f"a dict of settings (the config has {old['type']})"
     return None
+
+
+def _type_name(hook) -> str:
+    name = hook.get('type', '') if isinstance(hook, dict) else ''
+    return (name if isinstance(name, str) else getattr(name, '__name__', str(name))).split('.')[-1]
+
+
+def resolve_hook_keys(cfg, options: dict) -> dict:
+    """`options` with `custom_hooks.<Type>.<key>` written as `custom_hooks.<index>.<key>` (the hook of that type)."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    resolved = {}
+    for key, value in (options or {}).items():
+        parts = key.split('.')
+        if len(parts) > 2 and parts[0] == 'custom_hooks' and not parts[1].isdigit():
+            found = [i for i, h in enumerate(hooks) if _type_name(h) == parts[1]]
+            if len(found) != 1:
+                listed = ', '.join(f'{i}: {_type_name(h)}' for i, h in enumerate(hooks)) or 'none'
+                why = 'is not in custom_hooks' if not found else 'is listed more than once; name it by index'
+                raise ConfigError(f'--cfg-options {key}: hook {parts[1]!r} {why} (custom_hooks: {listed})')
+            key = '.'.join([parts[0], str(found[0]), *parts[2:]])
+        resolved[key] = value
+    return resolved
 
 
 def check_cfg_options(cfg, options: dict) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from imagin4d.engine.config_checks import ConfigError, check_cfg_options, check_component_types
+from imagin4d.engine.config_checks import ConfigError, check_cfg_options, check_component_types, resolve_hook_keys
+from imagin4d.engine.config_derive import derive_settings
 from imagin4d.registry import explain_key_error
 from imagin4d.utils import compat
 from imagin4d.utils.errors import UserError
@@ -20,11 +21,13 @@ DEFAULT_HOOKS = ('PluginInfoHook', 'StrictLoadHook', 'NonFiniteStopHook', 'Rando
 
 
 def load_config(path: str, cfg_options=None) -> Config:
-    """Read a config file, apply `--cfg-options`, and set the defaults every imagin4d run relies on."""
+    """Read a config file, apply `--cfg-options` (hooks may be named by type), and set the defaults and derived
+    settings every imagin4d run relies on (`config_derive`: body_model_root, short runs)."""
     if not Path(path).is_file():
         raise UserError(f'config file {path} does not exist')
     cfg = Config.fromfile(path)
     if cfg_options:
+        cfg_options = resolve_hook_keys(cfg, cfg_options)
         check_cfg_options(cfg, cfg_options)
         try:
             cfg.merge_from_dict(cfg_options)
@@ -32,6 +35,7 @@ def load_config(path: str, cfg_options=None) -> Config:
             raise ConfigError(f'--cfg-options {" ".join(cfg_options)}: cannot be merged into {path} ({err})') \
                 from None
     cfg.setdefault('default_scope', 'imagin4d')
+    derive_settings(cfg)
     return cfg
 
 

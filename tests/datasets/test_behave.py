@@ -152,3 +152,17 @@ def test_skip_report_counts_reasons(behave_copy, body_model_dir, fixtures):
     assert "field 'frame_times': median frame step 0.0400 s, expected 30 fps" in text
     assert f"sequence '{names['missing_file']}', field 'smpl_fit_all': file not found" in text
     assert f"sequence '{names['too_short']}', field 'frames': 100 frames, shorter than a window of 120" in text
+
+
+def test_body_models_under_the_root_by_default_and_a_miss_names_the_folders(behave_copy, body_model_dir, monkeypatch):
+    """The documented layout: smplh/ under the data root; $IMAGIN4D_BODY_MODEL_DIR is searched first."""
+    monkeypatch.delenv('IMAGIN4D_BODY_MODEL_DIR', raising=False)
+    with pytest.raises(FileNotFoundError, match=f'BEHAVEDataset: no (fe)?male SMPLH body model .* in the folders '
+                                                f'searched: {behave_copy}\\.'):
+        BEHAVEDataset(data_root=behave_copy, split='train', pipeline=PIPELINE)
+    monkeypatch.setenv('IMAGIN4D_BODY_MODEL_DIR', body_model_dir)
+    assert BEHAVEDataset(data_root=behave_copy, split='train', pipeline=PIPELINE).body_model_root == body_model_dir
+    monkeypatch.delenv('IMAGIN4D_BODY_MODEL_DIR')
+    shutil.copytree(osp.join(body_model_dir, 'smplh'), osp.join(behave_copy, 'smplh'))
+    ds = BEHAVEDataset(data_root=behave_copy, split='train', pipeline=PIPELINE)
+    assert ds.body_model_root == behave_copy and ds.metainfo['body_model_root'] == behave_copy

@@ -2,6 +2,7 @@
 trip, waypoint mask, cache, skip rules and every bad-input case."""
 import os
 import os.path as osp
+import re
 
 import joblib
 import numpy as np
@@ -209,12 +210,20 @@ def test_missing_files(fbm_copy, body_model_dir):
     assert "field 'object mesh'" in str(err.value)
 
 
-def test_missing_release_or_body_model_is_one_clear_error(fbm_copy, body_model_dir, tmp_path):
+def test_missing_release_or_body_model_is_one_clear_error(fbm_copy, body_model_dir, tmp_path, monkeypatch):
     os.remove(osp.join(fbm_copy, 'test_diffusion_manip_seq_joints24.p'))
     with pytest.raises(FileNotFoundError, match='test_diffusion_manip_seq_joints24.p'):
         make(fbm_copy, body_model_dir, split='test', stats_file='unused.json')
-    with pytest.raises(FileNotFoundError, match=r'no (fe)?male SMPLX body model under body_model_root'):
-        make(fbm_copy, str(tmp_path / 'nowhere'))
+    nowhere = str(tmp_path / 'nowhere')
+    message = (r'FBMDataset: no (fe)?male SMPLX body model \(smplx/SMPLX_(FE)?MALE.npz\) in the folders searched: '
+               + re.escape(nowhere) + r'\. Set body_model_root')
+    with pytest.raises(FileNotFoundError, match=message):
+        make(fbm_copy, nowhere)
+    # no folder given: $IMAGIN4D_BODY_MODEL_DIR, then the release's smpl_all_models, both named
+    monkeypatch.setenv('IMAGIN4D_BODY_MODEL_DIR', nowhere)
+    searched = f"{nowhere}, {osp.join(fbm_copy, 'smpl_all_models')}"
+    with pytest.raises(FileNotFoundError, match=re.escape(f'in the folders searched: {searched}.')):
+        FBMDataset(data_root=fbm_copy, split='train', pipeline=PIPELINE)
     assert not any(n.endswith('.tmp') or '.tmp-' in n for n in os.listdir(osp.join(fbm_copy, 'imagin4d_cache')))
 
 

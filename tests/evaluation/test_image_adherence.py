@@ -301,3 +301,24 @@ def test_mini_fbm_silhouettes_of_the_body_model(mini_fbm_root):
     shuffled, _ = _evaluate(samples, 1, data_root=mini_fbm_root, window=1, factors=False)
     assert shuffled['ia_iou_body'] < 0.8 and shuffled['ia_iou_object'] < 0.8
     assert shuffled['ia_iou_body_best'] >= shuffled['ia_iou_body']
+
+
+def test_body_model_is_the_data_sets_and_not_found_names_the_folders(free_body_root, tmp_path, monkeypatch):
+    """Unconfigured, the metric uses the data set's body_model_root (dataset_meta, as the runner sets it: BEHAVE's
+    smplh/ under its root); a configured '{data_root}/...' folder is the data root's; a miss names every folder."""
+    monkeypatch.delenv('IMAGIN4D_BODY_MODEL_DIR', raising=False)
+    behave = dict(dataset='behave', gender='male')
+    metric = ImageAdherenceMetric(factors=False)
+    metric.dataset_meta = dict(data_root=str(tmp_path), body_model_root=str(free_body_root))
+    assert metric._body_model(behave, 10).faces.shape[1] == 3
+    metric = ImageAdherenceMetric(factors=False, body_model_root='{data_root}/models')
+    metric.dataset_meta = dict(data_root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='ImageAdherenceMetric .* no male SMPLH body model .* in the folders '
+                                                f'searched: {tmp_path}/models\\.'):
+        metric._body_model(behave, 10)
+    monkeypatch.setenv('IMAGIN4D_BODY_MODEL_DIR', str(tmp_path / 'env'))
+    metric = ImageAdherenceMetric(factors=False)
+    metric.dataset_meta = dict(data_root=str(tmp_path))
+    searched = f"{tmp_path / 'env'}, {tmp_path / 'smpl_all_models'}, {tmp_path}"
+    with pytest.raises(FileNotFoundError, match=f'in the folders searched: {searched}\\.'):
+        metric._body_model(dict(gender='female'), 10)

@@ -26,7 +26,9 @@ def parse_args(argv=None):
     parser.add_argument('--frames-per-window', type=int, default=None,
                         help='training: depicted frames per window (default: 3 for train, the contact-centred '
                              'frame for test)')
-    parser.add_argument('--body-model-root', default=None)
+    parser.add_argument('--body-model-root', default=None,
+                        help="folder with smplx/ (FBM) or smplh/ (BEHAVE) (default: $IMAGIN4D_BODY_MODEL_DIR, else the "
+                             "data set's: <data-root>/smpl_all_models for FBM, <data-root> for BEHAVE)")
     parser.add_argument('--distance', type=float, nargs=2, default=[2.8, 4.0], metavar=('MIN', 'MAX'),
                         help='camera distance range in metres (tall or lifted objects need room)')
     parser.add_argument('--seed', type=int, default=0)

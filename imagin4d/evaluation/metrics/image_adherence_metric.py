@@ -7,7 +7,6 @@ over samples. The math is `imagin4d.evaluation.functional.image_adherence`.
 import json
 import logging
 import math
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -19,6 +18,7 @@ from mmengine.logging import print_log
 from imagin4d.geometry.interaction_factors import FACTOR_NAMES
 from imagin4d.registry import METRICS, MOTION_CODECS
 from imagin4d.rendering.camera import Camera
+from imagin4d.utils.paths import resolve_data_path
 
 from ..functional.image_adherence import (
     IA_THRESHOLDS,
@@ -96,8 +96,9 @@ class ImageAdherenceMetric(BaseMetric):
         factors_file: path of mini_fbm_factors.json; data_root: the data root (factors file, body model under
             `<data_root>/smpl_all_models`); default the runner's `dataset_meta['data_root']` when it has one.
         factor_contacts: 'geometry' (default) or 'labels' (predicted contact channels > 0.5) for the grasp hand.
-        body_model_root: folder with smplx/SMPLX_*.npz (smplh/... for BEHAVE); default `<data_root>/smpl_all_models`
-            when it exists, else $IMAGIN4D_BODY_MODEL_DIR.
+        body_model_root: folder with smplx/SMPLX_*.npz (smplh/... for BEHAVE; '{data_root}' allowed; the data set
+            configs set it); default the data set's (`dataset_meta['body_model_root']`), else
+            $IMAGIN4D_BODY_MODEL_DIR, `<data_root>/smpl_all_models`, `<data_root>` (imagin4d.body_models.locate).
         body_model_type: 'auto' ('smplh' for dataset 'behave', else 'smplx'), 'smplx' or 'smplh'.
         codec: motion codec config or instance (default CHOISMotionCodec()).
         collect_device, prefix, collect_dir: as mmengine's BaseMetric (no prefix by default).
@@ -190,19 +191,17 @@ class ImageAdherenceMetric(BaseMetric):
 
     # ------------------------------------------------------------------ body model (silhouettes)
     def _body_model(self, sample: dict, num_betas: int):
-        from imagin4d.body_models import load_body_model
+        from imagin4d.body_models import body_model_dirs, find_body_model_root, load_body_model
         model_type = self.body_model_type
         if model_type == 'auto':
             model_type = 'smplh' if str(sample.get('dataset', '')).lower() == 'behave' else 'smplx'
-        root = self.body_model_root
-        if root is None and self.data_root is not None and osp.isdir(osp.join(self.data_root, 'smpl_all_models')):
-            root = osp.join(self.data_root, 'smpl_all_models')
-        root = root or os.environ.get('IMAGIN4D_BODY_MODEL_DIR')
-        if root is None:
-            raise FileNotFoundError('ImageAdherenceMetric: silhouette scores need a body model; pass '
-                                    'body_model_root=... (or data_root with smpl_all_models/, or set '
-                                    'IMAGIN4D_BODY_MODEL_DIR), or silhouette=False')
+        configured = resolve_data_path(self.body_model_root, self.data_root, 'ImageAdherenceMetric body_model_root')
+        configured = configured or (self.dataset_meta or {}).get('body_model_root')
+        data_root = self.data_root
+        dirs = body_model_dirs(configured, [osp.join(data_root, 'smpl_all_models'), data_root] if data_root else [])
         gender = str(sample.get('gender') or 'neutral')
+        root = find_body_model_root(dirs, model_type, gender,
+                                    'ImageAdherenceMetric (silhouette scores; silhouette=False skips them)')
         return load_body_model(root, model_type=model_type, gender=gender, num_betas=max(int(num_betas), 1))
 
     def _body_meshes(self, sample: dict, index: int, t_star: int, gt_dec: dict, pred_dec: dict):
