@@ -9,6 +9,11 @@ the command to benchmarks/results/render_throughput_<tag>.{json,md}.
     python benchmarks/render_throughput.py                      # toy humanoid, 10458 vertices, 448 px
     python benchmarks/render_throughput.py --size 448 224       # both sizes in one run (their ratio is comparable)
     python benchmarks/render_throughput.py --body free --examples   # free body model; example images too
+    python benchmarks/render_throughput.py --styles mesh --baseline e16e358   # before/after in one run
+
+`--baseline COMMIT` also times `render_scene` + style with that commit's imagin4d/rendering/scene.py (loaded
+from git next to today's, taking turns with the other cases) and renders the same fixed frames with both to
+count the images that differ byte for byte (and, as a control, the baseline against itself).
 """
 import argparse
 import datetime
@@ -38,6 +43,10 @@ def parse_args(argv=None):
                              'body model (13718 vertices, posed), built with ensure_free_body_model if needed')
     parser.add_argument('--body-model-dir', default='data/body_models')
     parser.add_argument('--out-dir', default=str(REPO / 'benchmarks' / 'results'))
+    parser.add_argument('--baseline', default=None,
+                        help="a git commit: also time render_scene + style with that commit's scene.py, side by side")
+    parser.add_argument('--identity-frames', type=int, default=12,
+                        help='frames rendered by both for the byte-identity count (with --baseline)')
     parser.add_argument('--tag', default=None, help='file name tag (default: cpu for llvmpipe, else gpu)')
     parser.add_argument('--examples', action='store_true',
                         help='also write render_examples_<body>.png (mesh and sketch, four cameras) to --out-dir')
@@ -94,6 +103,21 @@ def write_examples(geometry, size, path):
     cv2.imwrite(str(path), np.concatenate(rows, axis=0)[..., ::-1])
 
 
+def load_baseline_scene(commit):
+    """imagin4d/rendering/scene.py at `commit` as a module of the imagin4d.rendering package (its own renderers)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+    source = subprocess.run(['git', 'show', f'{commit}:imagin4d/rendering/scene.py'], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / 'scene_baseline.py'
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location('imagin4d.rendering._scene_baseline', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def render_machine_info(gl_renderer):
     import OpenGL
     import pyrender
@@ -139,6 +163,14 @@ def main(argv=None):
         counter[0] += 1
         pipeline(f'bench/{counter[0]}', 0, geometry, look_at=look_at)
 
+    baseline = load_baseline_scene(args.baseline) if args.baseline else None
+
+    def baseline_render_and_style(style, size):
+        camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=size, height=size)
+        counter[0] += 1
+        image = style(baseline.render_scene(**geometry(), camera=camera, **style.render_kwargs()))
+        assert image.shape == (size, size, 3)
+
     cases = []  # ((size, style name), path, function, pipeline or None)
     for size in args.size:
         for style_name in args.styles:
@@ -146,6 +178,9 @@ def main(argv=None):
             pipeline = ReferenceRenderer(style, width=size, height=size, seed=0)  # no cache
             key = (size, style_name)
             cases.append((key, 'render+style', lambda style=style, size=size: render_and_style(style, size), None))
+            if baseline is not None:
+                cases.append((key, f'render+style @{args.baseline}',
+                              lambda style=style, size=size: baseline_render_and_style(style, size), None))
             cases.append((key, 'ReferenceRenderer', lambda p=pipeline: reference_pipeline(p), pipeline))
     for _, _, fn, _ in cases:
         for _ in range(args.warmup):
@@ -175,6 +210,27 @@ def main(argv=None):
         print(f'{name[0]} px {name[1]} / {path}: {entry["images_per_s_median"]} images/s (median of {args.runs} runs x '
               f'{args.images} images), p50 {entry["ms_per_image_p50"]} ms/image', flush=True)
 
+    identity = {}
+    if baseline is not None:  # the same fixed frames through both (and the baseline twice, as a control)
+        for size in args.size:
+            for style_name in args.styles:
+                style = build_style(style_name)
+                counts = dict(frames=args.identity_frames, differ_vs_baseline=0, differ_baseline_vs_itself=0,
+                              differ_current_vs_itself=0)
+                for index in range(args.identity_frames):
+                    frame_rng = np.random.default_rng(index)
+                    verts = body_verts + frame_rng.normal(scale=1e-3, size=body_verts.shape).astype(np.float32)
+                    camera = sample_camera(camera_rng(0, 'identity', index), look_at, width=size, height=size)
+                    scene_args = dict(body_verts=verts, body_faces=body_faces, obj_verts=obj_verts,
+                                      obj_faces=obj_faces, camera=camera, **style.render_kwargs())
+                    now = [style(render_scene(**scene_args)) for _ in range(2)]
+                    before = [style(baseline.render_scene(**scene_args)) for _ in range(2)]
+                    counts['differ_vs_baseline'] += int(not np.array_equal(now[0], before[0]))
+                    counts['differ_baseline_vs_itself'] += int(not np.array_equal(before[0], before[1]))
+                    counts['differ_current_vs_itself'] += int(not np.array_equal(now[0], now[1]))
+                identity[f'{size}px {style_name}'] = counts
+                print(f'{size} px {style_name} byte identity: {counts}', flush=True)
+
     gl_name = get_renderer(args.size[0], args.size[0]).gl_renderer_name
     tag = args.tag or ('cpu' if gl_name and 'llvmpipe' in gl_name.lower() else 'gpu')
     record = dict(
@@ -185,6 +241,8 @@ def main(argv=None):
                       renderer_version=RENDERER_VERSION,
                       note='fresh vertex arrays and a new sampled camera per image; no cache'),
         results=results, machine=dict(render_machine_info(gl_name), load_average_at_start=load_before))
+    if baseline is not None:
+        record['baseline'] = dict(commit=args.baseline, byte_identity=identity)
     (out_dir / f'render_throughput_{tag}.json').write_text(json.dumps(record, indent=2) + '\n')
     lines = [f'# Render throughput ({tag})', '', f'Command: `{record["command"]}`', '',
              f'{" and ".join(f"{s}x{s}" for s in args.size)} (taking turns), {body_desc} + '
@@ -200,6 +258,13 @@ def main(argv=None):
                 lines.append(f'| {size} | {name} | {mode} | {r["images_per_s_median"]} | '
                              f'{", ".join(map(str, r["images_per_s_runs"]))} | {r["ms_per_image_p50"]} | '
                              f'{r["ms_per_image_p90"]} | {r.get("renders_per_image", 1)} |')
+    if baseline is not None:
+        lines += ['', f'Baseline: `render+style @{args.baseline}` is that commit\'s imagin4d/rendering/scene.py, timed '
+                  'in turn with the other cases. Byte identity on fixed frames (each rendered twice by both):', '',
+                  '| case | frames | differ, current vs baseline | baseline vs itself | current vs itself |',
+                  '|---|---|---|---|---|']
+        lines += [f'| {case} | {c["frames"]} | {c["differ_vs_baseline"]} | {c["differ_baseline_vs_itself"]} | '
+                  f'{c["differ_current_vs_itself"]} |' for case, c in identity.items()]
     m = record['machine']
     lines += ['', f'Machine: {m["cpu"]} ({m["logical_cores"]} logical cores, shared; 1/5/15-min load average at '
               f'the start {m["load_average_at_start"]}, at the end {m["load_average_1_5_15"]}), OpenGL renderer '
