@@ -17,13 +17,15 @@ EVALUATOR_FILE = 'evaluator/text_motion_evaluator.pth'  # in the archive: the ev
 
 def config_identity(config: str) -> dict:
     """{file, digest}: sha256 (16 hex digits) of the resolved config (every `_base_` merged, data roots at their
-    defaults, so that the digest does not depend on where the data lies)."""
+    defaults, so that the digest does not depend on where the data lies). The body-model folder is left out: it is
+    a location, not a setting of the run (the body models' content is part of the data set's cache key)."""
     from mmengine.config import Config
     saved = {k: os.environ.pop(k) for k in DATA_ROOT_VARS if k in os.environ}
     try:
         resolved = Config.fromfile(osp.join(REPO, config)).to_dict()
     finally:
         os.environ.update(saved)
+    resolved.pop('body_model_root', None)
     text = json.dumps(resolved, sort_keys=True, default=repr)
     return dict(file=config, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
 
