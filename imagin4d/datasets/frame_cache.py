@@ -3,7 +3,7 @@
 Owns the per-frame array layout (`FRAME_ARRAYS`, written by `FrameWriter`, read back with np.memmap), the cache
 folder of a (split, settings) pair (`cache_folder`: named by a digest of the settings and of the content of every
 source file), building it atomically (`build_cache_folder`), and the report of older folders it replaces. Source
-files are keyed by content (`SourceHasher`: sha1 of every file, remembered per file by its size, inode and change
+files are keyed by content (`SourceHasher`: sha256 of every file, remembered per file by its size, inode and change
 times so unchanged files are read once), so a file rewritten in place rebuilds what depends on it.
 """
 import hashlib
@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from imagin4d.models.backbones.base import file_sha256
 from imagin4d.utils.fileio import atomic_open
 
 __all__ = ['FRAME_ARRAYS', 'FrameWriter', 'SourceHasher', 'cache_folder', 'build_cache_folder', 'older_folders']
@@ -64,8 +65,8 @@ class FrameWriter:
 class SourceHasher:
     """Content signatures of source files and folders, remembered in `memo_file` between runs.
 
-    A file's sha1 is reused while its (size, inode, mtime_ns, ctime_ns) are unchanged; any write, even one that
-    restores the old size and modification time, changes ctime_ns, so the file is read again.
+    A file's sha256 (`file_sha256`) is reused while its (size, inode, mtime_ns, ctime_ns) are unchanged; any write,
+    even one that restores the old size and modification time, changes ctime_ns, so the file is read again.
     """
 
     def __init__(self, memo_file: str):
@@ -86,16 +87,13 @@ class SourceHasher:
         known = self._memo.get(key)
         if known is not None and known[:4] == stamp:
             return known[4]
-        digest = hashlib.sha1()
-        with open(path, 'rb') as f:
-            for chunk in iter(lambda: f.read(1 << 22), b''):
-                digest.update(chunk)
-        self._memo[key] = stamp + [digest.hexdigest()]
+        digest = file_sha256(path)
+        self._memo[key] = stamp + [digest]
         self._dirty = True
-        return digest.hexdigest()
+        return digest
 
     def signature(self, path: str) -> list:
-        """[name, 'missing'] | [name, size, sha1] of a file | [name, [(relative path, size, sha1), ...]] of a
+        """[name, 'missing'] | [name, size, sha256] of a file | [name, [(relative path, size, sha256), ...]] of a
         folder (every file under it, sorted)."""
         name = osp.basename(path)
         if osp.isfile(path):

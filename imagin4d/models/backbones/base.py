@@ -28,10 +28,11 @@ class MissingWeightsError(UserError, ValueError):
 
 
 def file_sha256(path: Union[str, Path], chunk: int = 1 << 22) -> str:
-    """sha256 hex digest of a file's bytes, memoised per process on (path, size, mtime)."""
+    """sha256 hex digest of a file's bytes, memoised per process on (path, size, inode, mtime, ctime): any write,
+    even one that restores the old size and modification time, changes ctime, so the file is read again."""
     path = os.path.realpath(os.fspath(path))
     stat = os.stat(path)
-    memo_key = (path, stat.st_size, stat.st_mtime_ns)
+    memo_key = (path, stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns)
     if memo_key not in _FILE_HASHES:
         digest = hashlib.sha256()
         with open(path, 'rb') as handle:
