@@ -80,7 +80,9 @@ class HOIResult:
                                self.right_hand_pose], 1)
         return flat.reshape(T, 55, 3)
 
-    def object_vertices(self, frame: int) -> np.ndarray:
-        """(V, 3) world-frame vertices of the object mesh at one frame."""
+    def object_vertices(self, frame: Optional[int] = None) -> np.ndarray:
+        """World-frame vertices of the object mesh: (V, 3) at one frame, (T, V, 3) at every frame when None."""
         verts = np.asarray(self.object_mesh.vertices, dtype=np.float64)
-        return self.obj_scale * verts @ self.obj_rot[frame].T + self.obj_trans[frame]
+        if frame is not None:
+            return self.obj_scale * verts @ self.obj_rot[frame].T + self.obj_trans[frame]
+        return self.obj_scale * np.einsum('tij,vj->tvi', self.obj_rot, verts) + self.obj_trans[:, None]

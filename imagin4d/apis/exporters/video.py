@@ -46,8 +46,7 @@ def result_geometry(result) -> dict:
                    body_pose=torch.as_tensor(result.body_pose), transl=torch.as_tensor(result.transl),
                    left_hand_pose=torch.as_tensor(result.left_hand_pose),
                    right_hand_pose=torch.as_tensor(result.right_hand_pose))
-    template = np.asarray(mesh.vertices, np.float64)
-    obj_verts = result.obj_scale * np.einsum('tij,vj->tvi', result.obj_rot, template) + result.obj_trans[:, None]
+    obj_verts = result.object_vertices()
     geometry = dict(body_verts=out['vertices'].numpy().astype(np.float32),
                     body_faces=body.faces.numpy().astype(np.int64), joints24=out['joints24'].double().numpy(),
                     obj_verts=obj_verts.astype(np.float32), obj_faces=np.asarray(mesh.faces, np.int64))
