@@ -19,6 +19,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from imagin4d.body_models.locate import body_model_dirs
 from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
 from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS, check_checkpoint_matches, checkpoint_state_dict, config_name
 from imagin4d.geometry import make_bps_basis
@@ -81,7 +82,7 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
 def default_body_model_root() -> str:
     """IMAGIN4D_BODY_MODEL_DIR, else data/body_models of the current folder, as an absolute path (the free body is
     built there on first use, with a message)."""
-    return osp.abspath(os.environ.get('IMAGIN4D_BODY_MODEL_DIR') or osp.join('data', 'body_models'))
+    return osp.abspath(body_model_dirs(None, [osp.join('data', 'body_models')])[0])
 
 
 def _test_pipeline_settings(cfg: Config) -> dict:

@@ -9,7 +9,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from imagin4d.models.backbones.feature_cache import decode_image
 from imagin4d.utils.errors import UserError
 
 __all__ = ['HOIRequest', 'RequestError', 'WaypointSpec', 'StartBody', 'load_object_mesh', 'load_reference_image',
-           'load_waypoints', 'load_start_body', 'up_axis_rotation', 'WAYPOINT_SCHEMA_VERSION']
+           'load_waypoints', 'load_start_body', 'read_requests_jsonl', 'up_axis_rotation', 'WAYPOINT_SCHEMA_VERSION']
 
 WAYPOINT_SCHEMA_VERSION = 1
 UP_AXES = ('x', 'y', 'z', '-x', '-y', '-z')
@@ -338,5 +338,3 @@ def read_requests_jsonl(path: str) -> List[HOIRequest]:
         raise RequestError(f'requests {path}: no request in the file')
     return requests
 
-
-RequestLike = Union[HOIRequest, dict]
