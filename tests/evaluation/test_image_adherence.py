@@ -322,3 +322,26 @@ def test_body_model_is_the_data_sets_and_not_found_names_the_folders(free_body_r
     searched = f"{tmp_path / 'env'}, {tmp_path / 'smpl_all_models'}, {tmp_path}"
     with pytest.raises(FileNotFoundError, match=f'in the folders searched: {searched}\\.'):
         metric._body_model(dict(gender='female'), 10)
+
+
+def test_depicted_frame_error_of_sfie_t_hat():
+    """ia_frame_err = |t^ - t*| in frames and ia_frame_within5 = |t^ - t*| <= 5, over the samples with t^ only."""
+    gt = static_frames(standing_joints(), (0.0, 0.35, 0.9))
+    metric = ImageAdherenceMetric(silhouette=False, factors=False)
+    # |t^ - t*|: 0, 6.5 (out), 5.0 (on the bound: in), 5.1 (out); the last sample has no t^ (no SFIE)
+    t_hats = [(20, 20.0), (20, 26.5), (30, 25.0), (10, 15.1), (20, None)]
+    samples = [_encoded_sample(gt, gt, BOX, t_star, f's{i}', **({} if t_hat is None else dict(pred_t_star=t_hat)))
+               for i, (t_star, t_hat) in enumerate(t_hats)]
+    samples[1]['pred_t_star'] = torch.tensor(26.5)                 # a 0-d tensor reads the same
+    metric.process(None, samples)
+    summary = metric.compute_metrics(metric.results)
+    assert summary['ia_frame_err'] == pytest.approx((0 + 6.5 + 5.0 + 5.1) / 4)
+    assert summary['ia_frame_within5'] == pytest.approx(2 / 4)
+    assert [r.get('ia_frame_err') for r in metric.last_rows] == pytest.approx([0.0, 6.5, 5.0, 5.1, None])
+    assert metric.last_rows[2]['pred_t_star'] == 25.0 and 'pred_t_star' not in summary
+
+    metric = ImageAdherenceMetric(silhouette=False, factors=False)   # no sample with t^: the keys are not reported
+    metric.process(None, samples[-1:])
+    assert not {'ia_frame_err', 'ia_frame_within5'} & set(metric.compute_metrics(metric.results))
+    with pytest.raises(ValueError, match="'bad'.*pred_t_star.*finite"):
+        metric.process(None, [_encoded_sample(gt, gt, BOX, 20, 'bad', pred_t_star=float('nan'))])

@@ -16,9 +16,10 @@ DISTRIBUTION_COLUMNS = ('fid', 'r_precision_top1', 'r_precision_top3', 'matching
 # The results page's tables: (title, columns); every column is a key of the merged per-run metrics.
 TABLES = (
     ('Image adherence at the depicted frame t* (success: all cues within threshold; _best: best frame within ±15; '
-     'errors in m and degrees, reprojection in px)',
+     'errors in m and degrees, reprojection in px; ia_frame_err: |t^ - t*| of SFIE\'s predicted frame in frames, '
+     '– without SFIE or for runs measured before it was scored)',
      ('ia_success', 'ia_success_best', 'ia_pose_err', 'ia_obj_pos_err', 'ia_obj_rot_err', 'ia_contact_both',
-      'ia_layout', 'ia_reproj_px', 'ia_iou_body', 'ia_iou_object')),
+      'ia_layout', 'ia_reproj_px', 'ia_iou_body', 'ia_iou_object', 'ia_frame_err', 'ia_frame_within5')),
     ('Hidden factors (not in the text) recovered from the generation, and the mirrored-reference test',
      ('factor_accuracy', *FACTORS, 'mirror_contact_side_flip_rate', 'mirror_layout_flip_rate',
       'mirror_consistency')),

@@ -73,6 +73,9 @@ class ImageAdherenceMetric(BaseMetric):
     factor_carry_...           grasp hand from geometric hand contacts, or the predicted labels with
     factor_layout              factor_contacts='labels') equal to the GT factors (recorded in the factors file when
                                it describes this frame, else recovered from the GT motion the same way)
+    ia_frame_err      frames   |t^ - t*|: SFIE's predicted depicted frame t^ (the sample's `pred_t_star`, a soft-argmax,
+                               not rounded) against the true t*; only for samples with `pred_t_star` (models with SFIE)
+    ia_frame_within5  0-1      |t^ - t*| <= 5 frames (same samples)
     ================= ======== ======================================================================================
 
     Render keys (ia_reproj_px, ia_iou_*) average over the samples that have `reference_camera`; a sample without
@@ -83,7 +86,7 @@ class ImageAdherenceMetric(BaseMetric):
     Each sample needs gt_motion / pred_motion (T, D) UN-normalised codec features, t_star (metainfo),
     object_verts, object_faces, obj_scale (T,), obj_ref_rot, template_centroid; for the silhouettes
     smpl_params (betas at least) and gender; optionally seq_len, seq_name, window_start, dataset,
-    reference_camera (`Camera.to_dict()` or a Camera).
+    reference_camera (`Camera.to_dict()` or a Camera), pred_t_star (SFIE's t^, set by HOIDiffusion.predict).
 
     Args:
         window: frames on each side of t* for the '_best' scores.
@@ -107,7 +110,9 @@ class ImageAdherenceMetric(BaseMetric):
     default_prefix: Optional[str] = None
     REQUIRED_FIELDS = ('gt_motion', 'pred_motion', 'object_verts', 'object_faces', 'obj_scale', 'obj_ref_rot',
                        'template_centroid')
-    ROW_ONLY_KEYS = ('seq_name', 't_star', 'factor_source', 'factors_pred', 'factors_gt')
+    ROW_ONLY_KEYS = ('seq_name', 't_star', 'pred_t_star', 'factor_source', 'factors_pred', 'factors_gt')
+    #: frames within which SFIE's t^ counts as the depicted frame (ia_frame_within5)
+    FRAME_TOLERANCE = 5
 
     def __init__(self, window: int = 15, contact_threshold: float = IA_THRESHOLDS['contact_threshold'],
                  pos_threshold: float = IA_THRESHOLDS['pos_threshold'],
@@ -262,7 +267,8 @@ class ImageAdherenceMetric(BaseMetric):
 
     def sample_row(self, sample: dict, index: int = 0) -> dict:
         """Per-sample scores of one HOIDataSample dict: 'ia_*' / 'ia_*_best' / 'factor_*' floats plus seq_name,
-        t_star, and with factors: factor_source ('recorded' | 'recovered'), factors_pred, factors_gt."""
+        t_star, with SFIE's t^: pred_t_star, ia_frame_err, ia_frame_within5, and with factors: factor_source
+        ('recorded' | 'recovered'), factors_pred, factors_gt."""
         name = sample_name(sample, index)
         if sample.get('t_star') is None:
             raise KeyError(f'ImageAdherenceMetric: sample {name} has no t_star (the depicted frame of its '
@@ -314,7 +320,20 @@ class ImageAdherenceMetric(BaseMetric):
                 row[f'ia_{key}'] = value
         if self.factors:
             row['factor_source'] = source
+        row.update(self._frame_scores(sample, name, t_star))
         return row
+
+    def _frame_scores(self, sample: dict, name: str, t_star: int) -> dict:
+        """pred_t_star, ia_frame_err and ia_frame_within5 of a sample with SFIE's t^ (`pred_t_star`), else {}."""
+        t_hat = sample.get('pred_t_star')
+        if t_hat is None:
+            return {}
+        t_hat = float(t_hat.item() if torch.is_tensor(t_hat) else t_hat)
+        if not math.isfinite(t_hat):
+            raise ValueError(f'ImageAdherenceMetric: sample {name}: pred_t_star must be a finite frame index, '
+                             f'got {t_hat}')
+        err = abs(t_hat - t_star)
+        return dict(pred_t_star=t_hat, ia_frame_err=err, ia_frame_within5=float(err <= self.FRAME_TOLERANCE))
 
     # ------------------------------------------------------------------ summary
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -324,7 +343,7 @@ class ImageAdherenceMetric(BaseMetric):
         if not results:
             raise ValueError('ImageAdherenceMetric: no samples were processed')
         order = [f'ia_{n}{s}' for n in SCORE_NAMES + RENDER_SCORE_NAMES for s in ('', '_best')]
-        order += [f'factor_{n}' for n in FACTOR_NAMES]
+        order += ['ia_frame_err', 'ia_frame_within5'] + [f'factor_{n}' for n in FACTOR_NAMES]
         present = {k for r in results for k in r if k not in self.ROW_ONLY_KEYS}
         summary = {}
         for key in [k for k in order if k in present] + sorted(present - set(order)):
