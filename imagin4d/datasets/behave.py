@@ -107,10 +107,20 @@ class BEHAVEDataset(BaseHOIDataset):
         # BEHAVE fits place the template centred on the mean of the simplified mesh's vertices.
         return verts - verts.mean(0), np.asarray(mesh.faces)
 
+    @classmethod
+    def holds_release(cls, data_root: str) -> bool:
+        """Whether `data_root` holds a BEHAVE release in the default layout (split.json and the 30 fps parameters)."""
+        return (osp.isfile(osp.join(data_root, 'split.json'))
+                and osp.isdir(osp.join(data_root, 'behave-30fps-params-v1')))
+
     def _split_sequences(self, split: str):
         path = self._path(self.split_file)
         if not osp.isfile(path):
-            raise FileNotFoundError(f'BEHAVEDataset: split file {path} not found (expected the BEHAVE split.json)')
+            from .fbm import FBMDataset
+            hint = (" It holds an FBM/OMOMO release: use type='FBMDataset' (the tools' --dataset FBMDataset)."
+                    if FBMDataset.holds_release(self._root) else ' See docs/user_guides/behave.md.')
+            raise FileNotFoundError(f'BEHAVEDataset: split file {path} not found (expected the BEHAVE split.json).'
+                                    f'{hint}')
         with open(path) as f:
             payload = json.load(f)
         if split not in payload:

@@ -109,6 +109,12 @@ class FBMDataset(BaseHOIDataset):
             raise BadSequenceError('bad_value', 'mesh has no vertices', path, None, 'object mesh')
         return np.asarray(mesh.vertices), np.asarray(mesh.faces)
 
+    @classmethod
+    def holds_release(cls, data_root: str) -> bool:
+        """Whether `data_root` holds an FBM/OMOMO release in the default layout (a sequence file of either split)."""
+        return any(osp.isfile(osp.join(data_root, f'{split}_diffusion_manip_seq_joints24.p')) for split in
+                   ('train', 'test'))
+
     def _read_text(self, seq_name: str) -> Optional[str]:
         path = self._path(self.text_dir, f'{seq_name}.json')
         if not osp.isfile(path):
@@ -129,8 +135,11 @@ class FBMDataset(BaseHOIDataset):
     def _iter_sequences(self, split: str):
         path = self._seq_path(split)
         if not osp.isfile(path):
+            from .behave import BEHAVEDataset
+            hint = (" It holds a BEHAVE release: use type='BEHAVEDataset' (the tools' --dataset BEHAVEDataset)."
+                    if BEHAVEDataset.holds_release(self._root) else ' See docs/user_guides/fbm.md.')
             raise FileNotFoundError(f'FBMDataset[{split}]: sequence file {path} not found. Expected the FBM/OMOMO '
-                                    f'release layout under {self._root} (see FBMDataset docstring).')
+                                    f'release layout under {self._root}.{hint}')
         data = load_joblib_restricted(path)                 # a pickle: numpy arrays and containers only
         if not isinstance(data, dict):
             raise DataError(f'{path}: expected a dict {{index: sequence record}}, got {type(data).__name__}')

@@ -2,6 +2,9 @@
 
   python tools/data/render_references.py --data-root data/mini_fbm --split test --style mesh
   python tools/data/render_references.py --data-root data/mini_fbm --split train --frames-per-window 3
+  python tools/data/render_references.py --data-root data/behave --dataset BEHAVEDataset --split test
+
+tools/data/prepare_dataset.py CONFIG runs this for every split and style a config reads, then caches the features.
 
 Images and cameras go to the render cache `<out>/cache`, the index to `<out>/<split>_<style>.json`
 (default out: `<data-root>/references`).
@@ -19,7 +22,8 @@ from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', required=True)
-    parser.add_argument('--dataset', default='FBMDataset', help='registered data set type (FBMDataset, BEHAVEDataset)')
+    parser.add_argument('--dataset', default=None,
+                        help='registered data set type: FBMDataset (default) or BEHAVEDataset')
     parser.add_argument('--split', default='test', choices=['train', 'test'])
     parser.add_argument('--style', default='mesh', help='mesh | sketch')
     parser.add_argument('--size', type=int, default=448, help='image size (the configs read 448 px)')
@@ -44,6 +48,13 @@ def main(argv=None):
     from imagin4d.rendering import ReferenceRenderer
     from imagin4d.rendering.dataset_references import render_dataset_references
     init_default_scope('imagin4d')
+    if args.dataset is None:
+        from imagin4d.datasets import BEHAVEDataset, FBMDataset
+        from imagin4d.utils.errors import UserError
+        if not FBMDataset.holds_release(args.data_root) and BEHAVEDataset.holds_release(args.data_root):
+            raise UserError(f'--data-root {args.data_root} holds a BEHAVE release (split.json, '
+                            'behave-30fps-params-v1/), not FBM: add --dataset BEHAVEDataset')
+        args.dataset = 'FBMDataset'
     dataset = DATASETS.build(dict(type=args.dataset, data_root=args.data_root, split=args.split, pipeline=[],
                                   body_model_root=args.body_model_root))
     out = args.out or osp.join(args.data_root, 'references')
