@@ -18,6 +18,13 @@ Terms (z-up world frame, metres, floor z = `floor_height`; each switchable and w
   mode 'contact': mean over the (frame, foot) pairs whose predicted foot contact label exceeds
   `contact_threshold` of (h_f - height)^2.
 - `object_floor`: mean over frames and object points of relu(floor_height - z) (CHOIS L_floor-obj).
+- `contact_consistency` (CHOIS L_consistency; off by default): a hand in contact should stay put on the object.
+  Each hand point is expressed in the object's frame, l_t = R_t^T (p_t - c_t) (R_t: decoded 'obj_rot', c_t:
+  'obj_com'), over its frames whose predicted contact label exceeds `contact_threshold` (detached; CHOIS 0.95).
+  mode 'cosine' (CHOIS): 1 - mean cosine similarity of l_s and l_t over the ordered pairs s != t of those frames;
+  mode 'distance': mean squared distance (m^2) of l_t from their mean. Averaged over the hands with at least two
+  such frames (0 without). 'obj_rot' is relative to the BPS reference frame, a fixed rotation per sample that
+  changes neither score.
 
 Inputs (kept independent of data sets; the model passes them):
 - x0: (B, T, D) normalised prediction.
@@ -38,24 +45,27 @@ from imagin4d.geometry.contacts import min_distance
 from imagin4d.registry import MODELS
 
 __all__ = ['ReconstructionGuidance', 'DEFAULT_TERMS', 'CHOIS_PRESET', 'hand_contact_cost', 'feet_floor_cost',
-           'object_floor_cost']
+           'object_floor_cost', 'contact_consistency_cost']
 
 DEFAULT_TERMS = dict(
     hand_contact=dict(enabled=True, weight=1.0, contact_threshold=0.95, margin=0.02),
     feet_floor=dict(enabled=True, weight=1.0, mode='support', height=0.02, contact_threshold=0.5),
     object_floor=dict(enabled=True, weight=1.0),
+    # off until measured on a trained model (issue 26's sweep); CHOIS uses it (CHOIS_PRESET)
+    contact_consistency=dict(enabled=False, weight=1.0, contact_threshold=0.95, mode='cosine'),
 )
 
 #: CHOIS's published numbers for its 1000-step DDPM: step 1e3 * posterior variance on
-#: L = 1e4 (L_contact + 100 L_floor-obj) + 3e5 L_feet-floor, for t = 1..9. Use as
-#: `ReconstructionGuidance(**CHOIS_PRESET)`. CHOIS's extra contact-consistency term is not implemented, and
-#: the step sizes are transcribed, not validated: they depend on how each cost is reduced (means over frames
-#: here, summed over the batch), so tune them on real predictions before relying on them.
+#: L = 1e4 (L_contact + L_consistency + 100 L_floor-obj) + 3e5 L_feet-floor, for t = 1..9. Use as
+#: `ReconstructionGuidance(**CHOIS_PRESET)`. The step sizes are transcribed, not validated: they depend on how
+#: each cost is reduced (means over frames here, summed over the batch), so tune them on real predictions before
+#: relying on them.
 CHOIS_PRESET = dict(
     lr=1e3, lr_by_variance=True, num_iters=1, last_steps=10,
     terms=dict(hand_contact=dict(weight=1e4, contact_threshold=0.95, margin=0.02),
                feet_floor=dict(weight=3e5, mode='support', height=0.02),
-               object_floor=dict(weight=1e6)),
+               object_floor=dict(weight=1e6),
+               contact_consistency=dict(enabled=True, weight=1e4, contact_threshold=0.95, mode='cosine')),
 )
 
 
@@ -91,6 +101,31 @@ def object_floor_cost(point_heights: torch.Tensor) -> torch.Tensor:
     """Per-sample object-above-floor cost.  point_heights: (B, T, P) heights above the floor -> (B,):
     mean of relu(-h)."""
     return torch.relu(-point_heights).flatten(1).mean(-1)
+
+
+def contact_consistency_cost(hands_local: torch.Tensor, hand_contact: torch.Tensor, mode: str = 'cosine'
+                             ) -> torch.Tensor:
+    """Per-sample contact-consistency cost (see the module docstring).
+
+    hands_local: (B, T, H, 3) hand points in the object's frame; hand_contact: (B, T, H) gate (bool or 0/1, not
+    differentiated). mode 'cosine': per hand 1 - sum_{s != t} g_s g_t cos(l_s, l_t) / (n (n - 1)), n = sum_t g_t;
+    'distance': per hand sum_t g_t |l_t - mean|^2 / n. Returns (B,): mean over the hands with n >= 2 (0 without).
+    """
+    gate = hand_contact.detach().to(hands_local.dtype)
+    n = gate.sum(1)                                                                            # (B, H)
+    if mode == 'cosine':
+        unit = hands_local / hands_local.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        total = (gate[..., None] * unit).sum(1)                                                # (B, H, 3)
+        # sum over ordered pairs s != t = |sum_t g_t u_t|^2 - sum_t g_t^2 |u_t|^2
+        pairs = (total ** 2).sum(-1) - (gate ** 2 * (unit ** 2).sum(-1)).sum(1)
+        per_hand = 1.0 - pairs / (n * (n - 1)).clamp_min(1.0)
+    elif mode == 'distance':
+        mean = (gate[..., None] * hands_local).sum(1) / n.clamp_min(1.0)[..., None]
+        per_hand = (gate * ((hands_local - mean[:, None]) ** 2).sum(-1)).sum(1) / n.clamp_min(1.0)
+    else:
+        raise ValueError(f"contact_consistency mode must be 'cosine' or 'distance', got {mode!r}")
+    counted = (n >= 2).to(per_hand.dtype)
+    return (counted * per_hand).sum(-1) / counted.sum(-1).clamp_min(1.0)
 
 
 # ------------------------------------------------------------------------------------------------------ module
@@ -132,6 +167,9 @@ class ReconstructionGuidance(nn.Module):
         mode = self.terms['feet_floor']['mode']
         if mode not in ('support', 'contact'):
             raise ValueError(f"feet_floor mode must be 'support' or 'contact', got {mode!r}")
+        mode = self.terms['contact_consistency']['mode']
+        if mode not in ('cosine', 'distance'):
+            raise ValueError(f"contact_consistency mode must be 'cosine' or 'distance', got {mode!r}")
         if num_iters < 0:
             raise ValueError(f'num_iters must be >= 0, got {num_iters}')
         self.lr, self.num_iters = float(lr), int(num_iters)
@@ -166,7 +204,8 @@ class ReconstructionGuidance(nn.Module):
         up = self.up_axis
         out = {}
         enabled = self.enabled_terms
-        gated = 'hand_contact' in enabled or ('feet_floor' in enabled and self.terms['feet_floor']['mode'] == 'contact')
+        gated = ('hand_contact' in enabled or 'contact_consistency' in enabled
+                 or ('feet_floor' in enabled and self.terms['feet_floor']['mode'] == 'contact'))
         if gated and contacts is None:
             raise KeyError("decode_fn must return 'contacts' (B, T, 4) for contact-gated terms")
         points = None
@@ -188,6 +227,15 @@ class ReconstructionGuidance(nn.Module):
             out['feet_floor'] = feet_floor_cost(heights - self.floor_height, cfg['height'], gate)
         if 'object_floor' in enabled:
             out['object_floor'] = object_floor_cost(points[..., up] - self.floor_height)
+        if 'contact_consistency' in enabled:
+            cfg = self.terms['contact_consistency']
+            if 'obj_rot' not in dec or 'obj_com' not in dec:
+                raise KeyError("decode_fn must return 'obj_rot' (B, T, 3, 3) and 'obj_com' (B, T, 3) for the "
+                               "contact_consistency term")
+            hands = joints[..., list(self.hand_joints), :] - dec['obj_com'][..., None, :]
+            local = hands @ dec['obj_rot']                          # rows: (R^T (p - c))^T = (p - c)^T R
+            gate = contacts[..., list(self.hand_contact_dims)] > cfg['contact_threshold']
+            out['contact_consistency'] = contact_consistency_cost(local, gate, cfg['mode'])
         return out
 
     def cost(self, x0: torch.Tensor, decode_fn: Optional[Callable] = None, object_points_fn: Optional[Callable] = None,

@@ -50,7 +50,8 @@ def make_x0(codec, obj_com=(0.5, 0.0, 1.0), contacts=(0.0, 0.0, 0.0, 0.0), feet_
 
 
 def only(term, **kwargs):
-    terms = {name: dict(enabled=name == term) for name in ('hand_contact', 'feet_floor', 'object_floor')}
+    terms = {name: dict(enabled=name == term)
+             for name in ('hand_contact', 'feet_floor', 'object_floor', 'contact_consistency')}
     terms[term].update(kwargs.pop('term_cfg', {}))
     return ReconstructionGuidance(terms=terms, **kwargs)
 
@@ -233,3 +234,70 @@ def test_chois_preset_builds_and_is_inert_on_the_last_step(codec):
     step = SamplingStep(index=995, num_steps=1000, t=4, t_prev=3, sampler=sampler)
     out = guide(x0, step, codec=codec, object_points_fn=object_points)
     assert torch.isfinite(out).all() and changed_dims(out, x0) == {12 + 3 * L_TOE + 2}
+
+
+# ------------------------------------------------------------------------------------------------ contact consistency
+def hand_on_object_x0(codec, right_local, com=None, rot=None, contact=1.0):
+    """Normalised x0 (1, T, 220): object at `com` (T, 3) (default (0.5, 0, 1)) with relative rotation `rot`
+    (T, 3, 3) (default identity), the right hand at com + rot @ right_local[t], right-hand contact label `contact`."""
+    com = torch.tensor([0.5, 0.0, 1.0], dtype=DT).expand(T, 3) if com is None else torch.as_tensor(com, dtype=DT)
+    rot = torch.eye(3, dtype=DT).expand(T, 3, 3) if rot is None else torch.as_tensor(rot, dtype=DT)
+    joints = torch.zeros(1, T, 24, 3, dtype=DT)
+    joints[..., 2] = 0.9
+    joints[..., LEFT_HAND, :] = torch.tensor([-0.5, 0.3, 1.0], dtype=DT)
+    joints[0, :, RIGHT_HAND] = com + (rot @ torch.as_tensor(right_local, dtype=DT)[..., None])[..., 0]
+    contacts = torch.tensor([0.0, contact, 0.0, 0.0], dtype=DT).expand(1, T, 4)
+    raw = codec.encode(com[None], rot[None], joints, torch.eye(3, dtype=DT).expand(1, T, 22, 3, 3), contacts)
+    return codec.normalize(raw)
+
+
+def test_contact_consistency_pulls_the_hand_to_one_place_on_the_object(codec):
+    """Right hand in contact at object-frame (0.1, 0, 0) in frames 0, 1 and (0, 0.1, 0) in frames 2, 3.
+
+    cosine (CHOIS): of the 12 ordered frame pairs, 4 have cos 1 and 8 cos 0: cost 1 - 4/12 = 2/3. d cost / d l_0 =
+    -(1/12) sum over the 4 pairs (0, 2), (2, 0), (0, 3), (3, 0) of (v - cos u) / |l_0| = -(1/12) 4 (0, 1, 0) / 0.1:
+    the hand of frames 0, 1 moves by 4 lr (10/3) toward +y, that of frames 2, 3 toward +x, each object centre the
+    opposite way. distance: mean (0.05, 0.05, 0), cost 4 * 0.005 / 4 = 0.005, d cost / d l_0 = 2 (l_0 - mean) / 4."""
+    local = [(0.1, 0.0, 0.0)] * 2 + [(0.0, 0.1, 0.0)] * 2
+    x0 = hand_on_object_x0(codec, local)
+    guide = only('contact_consistency', lr=0.003)
+    before = guide.costs(x0, codec=codec)['contact_consistency']
+    assert before.item() == pytest.approx(2 / 3)
+    out = guide(x0, codec=codec)                                   # no object points needed
+    d0, d1 = decoded(codec, x0), decoded(codec, out)
+    step = 4 * 0.003 * 10 / 3                                       # 0.04 m
+    moved = torch.tensor([[0.0, step, 0.0]] * 2 + [[step, 0.0, 0.0]] * 2, dtype=DT)[None]
+    torch.testing.assert_close(d1['joints'][..., RIGHT_HAND, :] - d0['joints'][..., RIGHT_HAND, :], moved)
+    torch.testing.assert_close(d1['obj_com'] - d0['obj_com'], -moved)
+    torch.testing.assert_close(d1['joints'][..., LEFT_HAND, :], d0['joints'][..., LEFT_HAND, :])
+    assert changed_dims(out, x0) <= {0, 1, 2, *range(3, 12), *range(12 + 3 * RIGHT_HAND, 15 + 3 * RIGHT_HAND)}
+    assert guide.costs(out, codec=codec)['contact_consistency'].item() < before.item() - 0.1
+
+    distance = only('contact_consistency', lr=0.1, term_cfg=dict(mode='distance'))
+    assert distance.costs(x0, codec=codec)['contact_consistency'].item() == pytest.approx(0.005)
+    hand = decoded(codec, distance(x0, codec=codec))['joints'][..., RIGHT_HAND, :] - d0['joints'][..., RIGHT_HAND, :]
+    # -4 lr 2 (l_t - mean) / 4, l_t - mean = (0.05, -0.05, 0) in frames 0, 1 and (-0.05, 0.05, 0) in frames 2, 3
+    torch.testing.assert_close(hand, torch.tensor([[-0.01, 0.01, 0.0]] * 2 + [[0.01, -0.01, 0.0]] * 2, dtype=DT)[None])
+
+
+def test_contact_consistency_leaves_a_consistent_grasp_and_uncertain_contacts_alone(codec):
+    # the object turns 0..90 degrees about z and slides in x, the hand stays at one object-frame point: cost 0
+    angles = torch.linspace(0, torch.pi / 2, T, dtype=DT)
+    c, s, zero, one = angles.cos(), angles.sin(), torch.zeros(T, dtype=DT), torch.ones(T, dtype=DT)
+    rot = torch.stack([torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1),
+                       torch.stack([zero, zero, one], -1)], -2)
+    com = torch.tensor([0.5, 0.0, 1.0], dtype=DT) + 0.1 * torch.arange(T, dtype=DT)[:, None] * torch.tensor(
+        [1.0, 0.0, 0.0], dtype=DT)
+    local = [(0.08, 0.06, 0.0)] * T
+    for mode in ('cosine', 'distance'):
+        guide = only('contact_consistency', lr=0.003, term_cfg=dict(mode=mode))
+        x0 = hand_on_object_x0(codec, local, com, rot)
+        assert guide.costs(x0, codec=codec)['contact_consistency'].item() == pytest.approx(0.0, abs=1e-12)
+        torch.testing.assert_close(guide(x0, codec=codec), x0, atol=1e-9, rtol=0)
+    # labels below the threshold (CHOIS 0.95), or only one contact frame: nothing to keep consistent
+    guide = only('contact_consistency', lr=0.003)
+    unsure = hand_on_object_x0(codec, [(0.1, 0.0, 0.0)] * 2 + [(0.0, 0.1, 0.0)] * 2, contact=0.9)
+    assert torch.equal(guide(unsure, codec=codec), unsure)
+    with pytest.raises(ValueError, match="contact_consistency mode must be 'cosine' or 'distance'"):
+        only('contact_consistency', term_cfg=dict(mode='l1'))
+    assert MODELS.build(dict(type='ReconstructionGuidance')).terms['contact_consistency']['enabled'] is False
