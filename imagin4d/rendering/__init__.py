@@ -1,4 +1,4 @@
-"""Reference-image rendering: cameras, pyrender/EGL scenes, styles (mesh, sketch), render cache.
+"""Reference-image rendering: cameras, pyrender/EGL scenes, styles (mesh, sketch, scene, degraded), render cache.
 
 Owns the public API of `imagin4d.rendering` (re-exported here) and registers the styles in RENDER_STYLES
 (this package is that registry's location). Importing it is light: pyrender, OpenGL, OpenCV and trimesh are
@@ -30,7 +30,7 @@ from .scene import (
                      render_scene,
                      validate_mesh,
 )
-from .styles import MeshStyle, RenderStyle, SketchStyle, build_style
+from .styles import DegradedStyle, MeshStyle, RenderStyle, SceneStyle, SketchStyle, build_style
 
 __all__ = [
     # cameras and mirroring
@@ -40,7 +40,7 @@ __all__ = [
     'RENDERER_VERSION', 'SCENE_DEFAULTS', 'OffscreenRenderer', 'render_scene', 'get_renderer', 'validate_mesh',
     'key_light_direction', 'RenderError',
     # styles
-    'RenderStyle', 'MeshStyle', 'SketchStyle', 'build_style',
+    'RenderStyle', 'MeshStyle', 'SketchStyle', 'SceneStyle', 'DegradedStyle', 'build_style',
     # cache and the reference-image pipeline
     'RenderCache', 'CacheEntry', 'style_identity', 'ReferenceRenderer', 'ReferenceImage', 'look_at_point',
 ]

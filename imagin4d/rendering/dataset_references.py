@@ -4,7 +4,8 @@ Owns `render_dataset_references` and the index file format that training and eva
 entries {seq_name, window_start, t_star, image (path relative to the index), camera (Camera.to_dict), style}.
 Evaluation windows get their contact-centred frame; training windows `frames_per_window` contact-biased
 frames. The camera azimuth is measured from the body's facing at the depicted frame (`body_heading`). The camera
-sequence id is `<dataset>/<seq_name>@<window_start>` because each window has its own canonical frame.
+sequence id is `<dataset>/<seq_name>@<window_start>` because each window has its own canonical frame. Styles that
+dress the body (`scene`) get its parts from the body model's skinning weights (`appearance.parts_from_skinning`).
 """
 import json
 import os
@@ -19,7 +20,7 @@ from imagin4d.utils.fileio import atomic_open
 from .errors import RenderError
 from .reference import ReferenceRenderer, look_at_point
 
-__all__ = ['render_dataset_references', 'load_reference_index', 'window_id']
+__all__ = ['render_dataset_references', 'load_reference_index', 'window_id', 'write_mixture_index']
 
 
 def window_id(window: dict) -> str:
@@ -33,6 +34,22 @@ def _depicted_frames(window: dict, frames_per_window: Optional[int], seed: int) 
         return [contact_centred_frame(contacts)]
     rng = np.random.default_rng([seed, int(window['window_start']), *map(ord, window['seq_name'])])
     return sample_depicted_frames(contacts, frames_per_window, rng)
+
+
+def _frame_geometry(dataset, window: dict, frame: int, parts_cache: dict) -> dict:
+    """`dataset.frame_geometry` plus body_parts (Vb,) from the body model's skinning weights where the data set
+    exposes its body model (else the style falls back to the frame's joints24)."""
+    geo = dataset.frame_geometry(window, frame)
+    get_model = getattr(dataset, '_body_model', None)
+    if get_model is not None:
+        gender = window['gender']
+        if gender not in parts_cache:
+            from .appearance import parts_from_skinning
+            body = get_model(gender)
+            parts_cache[gender] = parts_from_skinning(body.smplx_model.lbs_weights.cpu().numpy(), body.model_type)
+        if len(parts_cache[gender]) == len(geo['body_verts']):
+            geo['body_parts'] = parts_cache[gender]
+    return geo
 
 
 def _object_box_corners(dataset, window: dict, frame: int) -> np.ndarray:
@@ -59,7 +76,7 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
     from tqdm import tqdm
     root = os.path.dirname(os.path.abspath(index_file))
     entries, failed, rendered_before = [], [], renderer.renders
-    cached = 0
+    cached, parts_cache = 0, {}
     for idx in tqdm(range(len(dataset)), desc=f'references ({renderer.style.name})', disable=not progress):
         window = dataset.assemble_window(dataset.get_data_info(idx))
         decoded = dataset.codec.decode(window['motion'])
@@ -67,7 +84,8 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
             joints = decoded['joints'][t_star]
             look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
             try:
-                ref = renderer(window_id(window), t_star, lambda: dataset.frame_geometry(window, t_star),
+                ref = renderer(window_id(window), t_star,
+                               lambda: _frame_geometry(dataset, window, t_star, parts_cache),
                                look_at=look_at, facing=body_heading(joints).numpy())
             except RenderError as err:
                 failed.append(str(err))
@@ -94,3 +112,20 @@ def load_reference_index(index_file: str) -> List[dict]:
     for entry in entries:
         entry['image'] = os.path.join(root, entry['image'])
     return entries
+
+
+def write_mixture_index(index_files: List[str], out_file: str) -> dict:
+    """One index listing every image of the given indexes (e.g. train_mesh.json, train_scene.json, ...; same
+    folder as `out_file`): a training pipeline with choice='random' then draws a style and a depicted frame per
+    window, the domain-randomisation mixture. Windows missing from some style keep the styles they have.
+    Returns {style: images} of the mixture."""
+    entries, counts = [], {}
+    out_root = os.path.dirname(os.path.abspath(out_file))
+    for index_file in index_files:
+        for entry in load_reference_index(index_file):
+            entry['image'] = os.path.relpath(entry['image'], out_root)
+            entries.append(entry)
+            counts[entry.get('style', '?')] = counts.get(entry.get('style', '?'), 0) + 1
+    with atomic_open(out_file, 'w') as f:
+        json.dump(entries, f)
+    return counts

@@ -1,6 +1,9 @@
 """Reference images for training and evaluation: camera sampling with re-tries, visibility checks, cache, style.
 
 Owns `ReferenceRenderer` (sequence name + depicted frame + geometry -> `ReferenceImage`) and `look_at_point`.
+Styles that draw per image (`scene`, `degraded`) get one generator per camera try, determined by (seed,
+sequence, t*, try): it may vary the camera and picture window (`style.frame`), dress the scene
+(`style.scene_kwargs`) and degrade the image; the seed is then part of the cache key.
 It never returns a blank image: a camera that does not show the whole interaction is re-sampled (up to
 `max_camera_tries`, deterministically from the seed, sequence and frame), then a `RenderError` names the
 sequence and frame. With a cache, geometry is only built on a miss, so a second run neither renders nor
@@ -12,7 +15,15 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from .cache import RenderCache
-from .camera import DEFAULT_CAMERA_RANGES, Camera, camera_rng, facing_azimuth, points_in_view, sample_camera
+from .camera import (
+                     DEFAULT_CAMERA_RANGES,
+                     Camera,
+                     camera_rng,
+                     facing_azimuth,
+                     points_in_view,
+                     project_points,
+                     sample_camera,
+)
 from .errors import RenderError
 from .scene import RENDERER_VERSION, render_scene, validate_mesh
 from .styles import RenderStyle, build_style
@@ -125,6 +136,7 @@ class ReferenceRenderer:
                 body = validate_mesh(geo.get('body_verts'), geo.get('body_faces'), 'body', context)
                 obj = validate_mesh(geo.get('obj_verts'), geo.get('obj_faces'), 'object', context)
                 loaded.update(body_verts=body[0], body_faces=body[1], obj_verts=obj[0], obj_faces=obj[1])
+                loaded.update({k: geo[k] for k in ('joints24', 'body_parts') if geo.get(k) is not None})
             return loaded
 
         if camera is None and facing is not None:
@@ -137,11 +149,12 @@ class ReferenceRenderer:
             look_at = look_at_point(geo['body_verts'], geo['obj_verts'])
         tries = 1 if camera is not None else self.max_camera_tries
         reasons = []
+        extra = dict(self.extra or {}, style_seed=self.seed) if self.style.randomised else self.extra
         for attempt in range(tries):
             cam = camera if camera is not None else self.sample_camera(seq_name, t_star, look_at, attempt, facing)
             key = None
             if self.cache is not None:
-                key = self.cache.key(seq_name, t_star, cam, self.style, self.renderer_version, self.extra)
+                key = self.cache.key(seq_name, t_star, cam, self.style, self.renderer_version, extra)
                 entry = self.cache.lookup(key)
                 if entry.status == 'ok':
                     self.cache.hits += 1
@@ -152,7 +165,11 @@ class ReferenceRenderer:
                 self.cache.misses += 1
                 if entry.status == 'corrupt':
                     self.cache.report_corrupt(entry, context)
-            image, reason = self._render_checked(get_geometry(), cam, context)
+            rng = camera_rng(self.seed, 'style', seq_name, int(t_star), attempt)
+            window = None
+            if camera is None:  # a given camera is already the final one (e.g. read from an index)
+                cam, window = self.style.frame(cam, look_at, rng)
+            image, reason = self._render_checked(get_geometry(), cam, context, rng, window)
             if image is None:
                 reasons.append(reason)
                 if self.cache is not None:
@@ -162,22 +179,37 @@ class ReferenceRenderer:
             if self.cache is not None:
                 self.cache.put(key, image, cam, dict(
                     seq_name=seq_name, t_star=int(t_star), attempt=attempt, style=self.style.cache_config(),
-                    renderer_version=self.renderer_version, extra=self.extra))
+                    renderer_version=self.renderer_version, extra=extra, window=window))
             return ReferenceImage(image, cam, key, False, attempt)
         what = 'the given camera' if camera is not None else f'{tries} sampled cameras'
         reasons = '; '.join(dict.fromkeys(reasons))  # distinct reasons, in order
         raise RenderError(f'{context}: {what} did not show the body and the object ({reasons}). '
                           'Widen the camera ranges (distance, field of view) or check the geometry.')
 
-    def _render_checked(self, geo: dict, camera: Camera, context: str):
-        """(image, '') when the camera shows both meshes, else (None, reason)."""
+    def _render_checked(self, geo: dict, camera: Camera, context: str, rng=None, window=None):
+        """(image, '') when the camera (within the picture `window` (x0, y0, x1, y1), None: the whole image)
+        shows both meshes, else (None, reason)."""
+        need = min(self.min_in_view, self.style.min_in_view)
         for what, verts in (('body', geo['body_verts']), ('object', geo['obj_verts'])):
-            inside = float(points_in_view(camera, verts, margin=self.view_margin).mean())
-            if inside < self.min_in_view:
-                return None, f'{inside:.1%} of the {what} vertices in view (need {self.min_in_view:.0%})'
-        render = render_scene(geo['body_verts'], geo['body_faces'], geo['obj_verts'], geo['obj_faces'], camera,
-                              amodal=self.min_visible_fraction > 0, context=context, **self.style.render_kwargs())
+            inside = points_in_view(camera, verts, margin=self.view_margin)
+            if window is not None:
+                uv, _ = project_points(camera, verts)
+                inside &= (uv[:, 0] >= window[0] - 0.5) & (uv[:, 0] <= window[2] - 0.5) \
+                    & (uv[:, 1] >= window[1] - 0.5) & (uv[:, 1] <= window[3] - 0.5)
+            inside = float(inside.mean())
+            if inside < need:
+                return None, f'{inside:.1%} of the {what} vertices in view (need {need:.0%})'
+        rng = rng if rng is not None else np.random.default_rng(self.seed)
+        kwargs = {**self.style.render_kwargs(), **self.style.scene_kwargs(geo, camera, rng)}
+        mesh_geo = [geo[k] for k in ('body_verts', 'body_faces', 'obj_verts', 'obj_faces')]
+        render = render_scene(*mesh_geo, camera, amodal=self.min_visible_fraction > 0, context=context, **kwargs)
         self.renders += 1
+        if window is not None:  # only the picture counts: pixels outside it become padding
+            outside = np.ones((camera.height, camera.width), bool)
+            outside[window[1]:window[3], window[0]:window[2]] = False
+            for name in [k for k in render if k.endswith('_mask')]:
+                render[name] = render[name] & ~outside
+            render['window'] = tuple(window)
         for what in ('body', 'object'):
             pixels = int(render[f'{what}_mask'].sum())
             if pixels < self.min_visible_pixels:
@@ -187,7 +219,7 @@ class ReferenceRenderer:
                 if fraction < self.min_visible_fraction:
                     return None, (f'{fraction:.0%} of the {what} visible, the rest occluded '
                                   f'(need {self.min_visible_fraction:.0%})')
-        image = self.style(render)
+        image = self.style(render, rng)
         if image.min() == image.max():  # cannot happen with visible meshes; never let a blank image through
             raise RenderError(f'{context}: the {self.style.name} image is blank')
         return image, ''

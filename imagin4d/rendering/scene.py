@@ -27,10 +27,11 @@ RENDERER_VERSION = 'imagin4d-render-1'
 SCENE_DEFAULTS = dict(
     body_color=(0.55, 0.72, 0.95), object_color=(0.98, 0.76, 0.25), floor_color=(0.70, 0.70, 0.70),
     background=(1.0, 1.0, 1.0), floor_radius=2.0, shadows=True, shadow_strength=0.45, smooth_object=False,
-    key_light=2.0, fill_light=0.5, ambient=0.3)
+    key_light=2.0, fill_light=0.5, ambient=0.3, light_color=(1.0, 1.0, 1.0), key_tilt=0.6)
 
 # Segmentation colours of the mask pass (one channel each).
 _SEG_BODY, _SEG_OBJECT, _SEG_FLOOR, _SEG_SHADOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (0, 0, 128)
+_SEG_ROOM = (0, 0, 64)  # walls and furniture of a room (`room.py`); a room's floor is drawn as _SEG_FLOOR
 _FLOOR_Z = -1e-3  # the floor sits 1 mm below z = 0 so that soles resting at z = 0 do not z-fight with it
 _SHADOW_LIFT = 1e-3  # projected shadows lie 1 mm above the floor
 # OpenCV camera axes (x right, y down, z forward) -> OpenGL camera axes (x right, y up, z backward).
@@ -76,17 +77,17 @@ def _face_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def key_light_direction(camera: Camera) -> np.ndarray:
+def key_light_direction(camera: Camera, tilt: float = SCENE_DEFAULTS['key_tilt']) -> np.ndarray:
     """(3,) unit direction in which the key light travels: from above and from behind the camera.
 
-    It mixes world-down with the camera's horizontal viewing direction, so the lighting follows the camera
-    and is mirror-equivariant (the mirrored camera gets the mirrored light).
+    It mixes world-down with `tilt` times the camera's horizontal viewing direction, so the lighting follows the
+    camera and is mirror-equivariant (the mirrored camera gets the mirrored light).
     """
     forward = camera.forward
     horizontal = np.array([forward[0], forward[1], 0.0])
     if np.linalg.norm(horizontal) > 1e-6:
         horizontal /= np.linalg.norm(horizontal)
-    travel = np.array([0.0, 0.0, -1.0]) + 0.6 * horizontal
+    travel = np.array([0.0, 0.0, -1.0]) + float(tilt) * horizontal
     return travel / np.linalg.norm(travel)
 
 
@@ -163,16 +164,25 @@ class OffscreenRenderer:
             baseColorFactor=[float(color[0]), float(color[1]), float(color[2]), 1.0], metallicFactor=0.0,
             roughnessFactor=0.75, doubleSided=True)
 
-    def _mesh(self, vertices, faces, color, smooth: bool):
+    def _mesh(self, vertices, faces, color, smooth: bool, colors=None, texture=None):
+        """colors: (V, 3) linear vertex colours (times `color`); texture: (uv (F*3, 2), sRGB image) of the flat
+        corners (forces flat shading)."""
         pyrender = self._pyrender
-        if smooth:
+        if smooth and texture is None:
             positions, normals, indices = vertices, vertex_normals(vertices, faces), faces
         else:  # flat shading: one vertex per face corner with the face normal
             positions = vertices[faces].reshape(-1, 3)
             normals = np.repeat(_face_normals(vertices, faces), 3, axis=0)
             indices = np.arange(len(positions)).reshape(-1, 3)
+            colors = None if colors is None else np.asarray(colors)[faces].reshape(-1, 3)
+        material = self._material(color)
+        if texture is not None:
+            material.baseColorTexture = pyrender.Texture(source=np.ascontiguousarray(texture[1]),
+                                                         source_channels='RGB')
         primitive = pyrender.Primitive(positions=positions.astype(np.float32), normals=normals,
-                                       indices=indices.astype(np.uint32), material=self._material(color))
+                                       indices=indices.astype(np.uint32), material=material,
+                                       color_0=None if colors is None else np.asarray(colors, np.float32),
+                                       texcoord_0=None if texture is None else np.asarray(texture[0], np.float32))
         return pyrender.Mesh(primitives=[primitive])
 
     def _set_floor(self, with_floor: bool, radius: float, color, centre_xy):
@@ -195,7 +205,7 @@ class OffscreenRenderer:
         pose[:3, 3] = [centre_xy[0], centre_xy[1], _FLOOR_Z]
         self._scene.set_pose(self._floor_node, pose)
 
-    def _set_camera_and_lights(self, camera: Camera, centre: np.ndarray, extent: float, opts: dict):
+    def _set_camera_and_lights(self, camera: Camera, centre: np.ndarray, extent: float, opts: dict, far=0.0):
         K = camera.K
         cam = self._camera
         # pyrender's IntrinsicsCamera puts pixel edges at integers; OpenCV puts pixel centres there.
@@ -203,11 +213,12 @@ class OffscreenRenderer:
         cam.cx, cam.cy = float(K[0, 2]) + 0.5, float(K[1, 2]) + 0.5
         distance = float(np.linalg.norm(camera.position - centre))
         cam.znear = max(0.01, min(0.05, 0.5 * (distance - extent))) if distance > extent else 0.01
-        cam.zfar = distance + extent + 1.0
+        cam.zfar = max(distance + extent, float(far)) + 1.0
         self._scene.set_pose(self._camera_node, camera.cam_to_world @ _CV_TO_GL)
         key_pose = np.eye(4)
-        key_pose[:3, :3] = _rotation_with_z(-key_light_direction(camera))  # a light shines along its -z
+        key_pose[:3, :3] = _rotation_with_z(-key_light_direction(camera, opts['key_tilt']))  # shines along -z
         self._key_light.intensity = float(opts['key_light'])
+        self._key_light.color = self._fill_light.color = np.asarray(opts['light_color'], np.float64)
         self._scene.set_pose(self._key_node, key_pose)
         self._fill_light.intensity = float(opts['fill_light']) * distance ** 2
         fill_pose = np.eye(4)
@@ -224,7 +235,7 @@ class OffscreenRenderer:
         where the floor is visible) and then darkens the shaded floor in image space: on a software rasteriser
         this costs a few ms, against ~30 ms for drawing it shaded and far more for pyrender's 2048^2 shadow
         maps; for a flat floor the shadow's shape is exact."""
-        direction = key_light_direction(camera)
+        direction = key_light_direction(camera, opts['key_tilt'])
         height = np.maximum(vertices[:, 2].astype(np.float64) - _FLOOR_Z, 0.0)
         projected = vertices - height[:, None] * (direction / direction[2])[None, :]
         projected[:, 2] = _FLOOR_Z + _SHADOW_LIFT
@@ -243,7 +254,7 @@ class OffscreenRenderer:
         return self._pyrender.Mesh(primitives=[primitive])
 
     # -- rendering --------------------------------------------------------------------------------------
-    _DRAW_RANK = {'floor': 0, 'body': 1, 'object': 2, 'shadow': 3}
+    _DRAW_RANK = {'floor': 0, 'body': 1, 'object': 2, 'shadow': 3}  # room surfaces after these, by name
 
     @staticmethod
     def _sorted_mesh_nodes(scene):
@@ -267,7 +278,8 @@ class OffscreenRenderer:
         return self._gl.render(self._scene, flags=flags, seg_node_map=seg_node_map)
 
     def render(self, body_verts, body_faces, obj_verts, obj_faces, camera: Camera, with_floor: bool = True,
-               shading: bool = True, amodal: bool = False, context: str = '', **appearance) -> dict:
+               shading: bool = True, amodal: bool = False, context: str = '', body_colors=None,
+               object_colors=None, object_texture=None, room=None, **appearance) -> dict:
         """Render one interaction state.
 
         body_verts: (Vb, 3), body_faces: (Fb, 3), obj_verts: (Vo, 3), obj_faces: (Fo, 3): world frame, Z-up,
@@ -275,12 +287,14 @@ class OffscreenRenderer:
         shaded pass (no 'rgb'; enough for line drawings). `amodal=True` adds body_amodal_mask and
         object_amodal_mask (H, W) bool: each mesh's pixels ignoring occluders (two cheap flat passes), to measure
         occlusion. `appearance` overrides SCENE_DEFAULTS (colours,
-        floor_radius, shadows, smooth_object, key_light, fill_light, ambient). `context` (e.g. "seq X frame
-        42") is put into error messages.
+        floor_radius, shadows, smooth_object, key_light, fill_light, ambient, light_color, key_tilt). `context`
+        (e.g. "seq X frame 42") is put into error messages. The `scene` style adds: body_colors (Vb, 3) /
+        object_colors (Vo, 3) linear vertex colours, object_texture (uv (Fo*3, 2), sRGB image) and `room`, a
+        list of textured surfaces (`room.build_room`) drawn as occluders; a room floor takes the shadow.
 
         Returns dict(rgb (H, W, 3) uint8 [only with shading], depth (H, W) float32 camera z in metres with
         0 = background, body_mask / object_mask / floor_mask (H, W) bool visible pixels of each (occlusion
-        respected), K (3, 3), camera).
+        respected), room_mask (H, W) bool [with a room], K (3, 3), camera).
         """
         unknown = set(appearance) - set(SCENE_DEFAULTS)
         if unknown:
@@ -296,33 +310,44 @@ class OffscreenRenderer:
         scene = self._scene
         for node in self._mesh_nodes:
             scene.remove_node(node)
-        body_node = scene.add(self._mesh(body_verts, body_faces, opts['body_color'], smooth=True), name='body')
-        obj_node = scene.add(self._mesh(obj_verts, obj_faces, opts['object_color'], smooth=opts['smooth_object']),
-                             name='object')
+        body_node = scene.add(self._mesh(body_verts, body_faces, opts['body_color'], smooth=True,
+                                         colors=body_colors), name='body')
+        obj_node = scene.add(self._mesh(obj_verts, obj_faces, opts['object_color'], smooth=opts['smooth_object'],
+                                        colors=object_colors, texture=object_texture), name='object')
         self._mesh_nodes = [body_node, obj_node]
+        room_seg, far = {}, 0.0
+        if room:
+            from .room import surface_mesh
+            for surface in room:
+                node = scene.add(surface_mesh(pyrender, surface), name=surface['name'])
+                self._mesh_nodes.append(node)
+                room_seg[node] = _SEG_FLOOR if surface['floor'] else _SEG_ROOM
+                far = max(far, float(np.linalg.norm(surface['positions'] - camera.position, axis=1).max()))
 
         both = np.concatenate([body_verts, obj_verts]).astype(np.float64)
         lo, hi = both.min(0), both.max(0)
         centre = (lo + hi) / 2.0
         extent = float(np.linalg.norm(hi - lo) / 2.0) + (float(opts['floor_radius']) if with_floor else 0.0)
         self._set_floor(with_floor, opts['floor_radius'], opts['floor_color'], centre[:2])
-        seg_map = {body_node: _SEG_BODY, obj_node: _SEG_OBJECT}
+        seg_map = {body_node: _SEG_BODY, obj_node: _SEG_OBJECT, **room_seg}
         if with_floor:
             seg_map[self._floor_node] = _SEG_FLOOR
         shadow_node = None
-        if with_floor and shading and opts['shadows']:
+        if (with_floor or _SEG_FLOOR in room_seg.values()) and shading and opts['shadows']:
             shadow = self._shadow_mesh(both, np.concatenate([body_faces, obj_faces + len(body_verts)]), camera,
                                        centre[:2], opts)
             if shadow is not None:
                 shadow_node = scene.add(shadow, name='shadow')
                 self._mesh_nodes.append(shadow_node)
                 seg_map[shadow_node] = _SEG_SHADOW
-        self._set_camera_and_lights(camera, centre, extent, opts)
+        self._set_camera_and_lights(camera, centre, extent, opts, far)
 
         seg, depth = self._gl_render(pyrender.RenderFlags.SEG, seg_map)
         out = dict(depth=np.ascontiguousarray(depth, dtype=np.float32),
-                   body_mask=seg[..., 0] == 255, object_mask=seg[..., 1] == 255, floor_mask=seg[..., 2] > 0,
+                   body_mask=seg[..., 0] == 255, object_mask=seg[..., 1] == 255, floor_mask=seg[..., 2] >= 128,
                    K=camera.K.copy(), camera=camera)
+        if room:
+            out['room_mask'] = seg[..., 2] == _SEG_ROOM[2]
         if amodal:
             for name, node in (('body', body_node), ('object', obj_node)):
                 alone, _ = self._gl_render(pyrender.RenderFlags.SEG, {node: _SEG_BODY})
@@ -391,7 +416,8 @@ def get_renderer(width: int, height: int) -> OffscreenRenderer:
 
 def render_scene(body_verts, body_faces, obj_verts, obj_faces, camera: Camera, with_floor: bool = True,
                  shading: bool = True, amodal: bool = False, context: str = '', **appearance) -> dict:
-    """Render with the cached renderer of this process/thread; see `OffscreenRenderer.render` for shapes."""
+    """Render with the cached renderer of this process/thread; see `OffscreenRenderer.render` for shapes and
+    the keyword arguments."""
     return get_renderer(camera.width, camera.height).render(
         body_verts, body_faces, obj_verts, obj_faces, camera, with_floor=with_floor, shading=shading,
         amodal=amodal, context=context, **appearance)

@@ -1,10 +1,15 @@
 """Build the embedded data set from nothing: mini-FBM motion, reference images, frozen feature caches.
 
     python tools/data/prepare_mini_fbm.py [--out data/mini_fbm] [--num-train N --num-test M] [--size 448]
-        [--seed S] [--train-frames K] [--body-model-dir DIR] [--backbone-cfg JSON]
+        [--seed S] [--train-frames K] [--body-model-dir DIR] [--backbone-cfg JSON] [--styles S ...]
+        [--mixture S ...]
+    # the image domains of the transfer study on an existing mini-FBM (mesh and sketch are not touched)
+    python tools/data/prepare_mini_fbm.py --styles scene degraded --mixture mesh scene degraded
 
 Runs, in order and each only for what is missing: make_mini_fbm.py, render_references.py (train: 3 depicted
-frames per window; test: the contact-centred frame; styles mesh and sketch), cache_features.py (the image
+frames per window; test: the contact-centred frame; the --styles, default mesh and sketch: only those are
+rendered, and cached images are reused), `references/train_mixture.json` (with --mixture: every image of those
+styles' train indexes, so choice='random' draws a style per sample), cache_features.py (the image
 backbone and text encoder the mini-FBM configs read, `projects/imagin4d/_base_/datasets/mini_fbm.py`: EfficientNet-Lite0
 patch features of every reference image at 448 px, MiniLM features of every sentence) into `<out>/feature_cache`.
 """
@@ -46,7 +51,10 @@ def main(argv=None):
     parser.add_argument('--num-train', type=int, default=None)
     parser.add_argument('--num-test', type=int, default=None)
     parser.add_argument('--size', type=int, default=448, help='reference image size (the configs read 448 px)')
-    parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
+    parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'],
+                        help='registered render styles to render (mesh, sketch, scene, degraded)')
+    parser.add_argument('--mixture', nargs='+', default=None, metavar='STYLE',
+                        help='write references/train_mixture.json from these styles\' train indexes (rendered before)')
     parser.add_argument('--seed', type=int, default=0, help='mini-FBM generation seed')
     parser.add_argument('--train-frames', type=int, default=3, help='depicted frames per training window')
     parser.add_argument('--body-model-dir', default=None, help='free body model folder (make_mini_fbm default)')
@@ -69,6 +77,16 @@ def main(argv=None):
             frames = ['--frames-per-window', args.train_frames] if split == 'train' else []
             run(osp.join(TOOLS, 'render_references.py'), '--data-root', args.out, '--split', split,
                 '--style', style, '--size', args.size, *frames)
+    if args.mixture:
+        from imagin4d.rendering.dataset_references import write_mixture_index
+        refs = osp.join(args.out, 'references')
+        missing = [s for s in args.mixture if not osp.isfile(osp.join(refs, f'train_{s}.json'))]
+        if missing:
+            sys.exit(f'error: --mixture: {", ".join(osp.join(refs, f"train_{s}.json") for s in missing)} missing; '
+                     f'render them first (--styles {" ".join(missing)})')
+        counts = write_mixture_index([osp.join(refs, f'train_{s}.json') for s in args.mixture],
+                                     osp.join(refs, 'train_mixture.json'))
+        print(f'mixture index {osp.join(refs, "train_mixture.json")}: {counts}')
     texts = sorted(glob.glob(osp.join(args.out, 'omomo_text_anno_json_data', '*.json')))
     run(osp.join(TOOLS, 'cache_features.py'), '--config', DATA_CONFIG,
         '--images', osp.join(args.out, 'references', 'cache'), '--texts', *texts,
