@@ -105,8 +105,30 @@ class LoadReferenceFeatures:
                 entries[(entry['seq_name'], int(entry['window_start']))].append(entry)
             self._image_spec = self._cache.spec_for(self.image_backbone)
         if self.text_encoder:
-            self._text_spec = self._cache.spec_for(self.text_encoder)
+            try:
+                self._text_spec = self._cache.spec_for(self.text_encoder)
+            except MissingFeaturesError as err:
+                raise self._missing_texts(err) from None
         self._entries = dict(entries)
+
+    def _missing_texts(self, err: MissingFeaturesError) -> MissingFeaturesError:
+        """`err` in one line, with the command that caches every sentence of the window's data set."""
+        import json
+
+        from imagin4d.registry import DATASETS
+        name, root = self._window_source
+        dataset = next((k for k, cls in DATASETS.module_dict.items() if getattr(cls, 'DATASET_NAME', None) == name),
+                       name)
+        encoder = dict(self.text_encoder)
+        flags = '' if encoder == dict(type='MiniLMTextEncoder') else \
+            f" --text-encoder {encoder.pop('type')} --text-encoder-cfg '{json.dumps(encoder, sort_keys=True)}'"
+        head = str(err).split('\n')[0]
+        for cut in (' Build them with', '; rebuild with', ' Recompute them with'):
+            head = head.split(cut)[0]
+        return MissingFeaturesError(f'{head.rstrip(".:")}; cache the sentences of this data set with: python '
+                                    f'tools/data/cache_features.py --dataset {dataset} --data-root {root} --out '
+                                    f'{self.feature_cache}{flags} (tools/data/prepare_dataset.py CONFIG does it '
+                                    'with the references)')
 
     def _choose(self, results: dict) -> dict:
         key = (results['seq_name'], int(results['window_start']))
@@ -121,6 +143,7 @@ class LoadReferenceFeatures:
 
     def __call__(self, results: dict) -> dict:
         if self._entries is None:
+            self._window_source = (results.get('dataset'), results.get('data_root'))
             self._setup(results.get('data_root'))
         if self.reference_index:
             entry = self._choose(results)
@@ -144,7 +167,10 @@ class LoadReferenceFeatures:
             text = results.get('text') or ''
             if not text:
                 raise UserError(f'window {_sample_name(results)} has no text, but text features were requested')
-            feats = self._cache.get(text, self._text_spec)
+            try:
+                feats = self._cache.get(text, self._text_spec)
+            except MissingFeaturesError as err:
+                raise self._missing_texts(err) from None
             results['text_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
             results['text_tokens'] = torch.from_numpy(feats['tokens'].astype(np.float32))
         return results
