@@ -1,10 +1,12 @@
 """Train a model from a config: `python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp]`."""
 import argparse
 import glob
+import logging
 import os
 import os.path as osp
 import re
 import sys
+from pathlib import Path
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))  # configs may import projects.*
 
@@ -73,9 +75,27 @@ def configure_amp(cfg):
     wrapper.type, wrapper.dtype = 'AmpOptimWrapper', 'bfloat16'
 
 
+def say_cpu_cost(cfg):
+    """One line at start when a GPU-sized config (one with `cpu_cost`) runs without CUDA: the measured cost of an
+    iteration on a CPU and the config of the same variant meant for CPUs."""
+    import torch
+    from mmengine.logging import print_log
+    cost = cfg.get('cpu_cost')
+    if not cost or torch.cuda.is_available():
+        return
+    variant = Path(cfg.filename).stem.split('_', 1)[-1]          # fbm_sfie -> sfie, behave_no_image -> no_image
+    cpu = osp.join(osp.dirname(cfg.filename), cost.get('cpu_config', '').format(variant=variant))
+    cpu = osp.relpath(cpu) if osp.isfile(cpu) else 'projects/imagin4d/mini_fbm_*.py'
+    print_log(f'note: {osp.basename(cfg.filename)} is sized for GPUs; without CUDA one iteration takes about '
+              f"{cost.get('seconds_per_iter')} s and {cost.get('memory')} of memory (measured: "
+              f"{cost.get('measured')}); the config meant for CPUs is {cpu} (mini model and schedule)",
+              logger='current', level=logging.WARNING)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
+    say_cpu_cost(cfg)
     prepare_runtime(cfg, args.launcher, args.work_dir)
     if args.amp:
         configure_amp(cfg)

@@ -10,3 +10,8 @@ param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begi
 default_hooks = dict(checkpoint=dict(interval=20000, max_keep_ckpts=3))
 custom_hooks = [dict(type='CodecStatsHook'), dict(type='PluginInfoHook'),
                 dict(type='EMAHook', momentum=0.005, interval=10, begin_iter=2000, update_buffers=False)]
+# What this schedule costs without a GPU, measured on a 2-core CPU at the FBM size and batch 32 (about 11-14 s per
+# iteration, 4.8 GB; benchmarks/results/model_throughput_cpu.md: 4.1 s per step at batch 16 without data loading).
+# tools/train.py states it once at start on a machine without CUDA, with the config meant for CPUs.
+cpu_cost = dict(seconds_per_iter='11-14', memory='4.8 GB', measured='2-core CPU, batch 32',
+                cpu_config='mini_fbm_{variant}.py')
