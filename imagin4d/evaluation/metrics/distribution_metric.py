@@ -79,6 +79,8 @@ class DistributionMetric(BaseMetric):
         mm_times: random pairs per condition for multimodality (10).
         seed: seed of the shuffles and pair draws.
         device: where the evaluator runs.
+        skip_text_metrics: why R-precision and the matching scores mean nothing on this data set (BEHAVE: one
+            template sentence per object); they are then left out and the reason is logged. None reports them.
         collect_device, prefix, collect_dir: as mmengine's BaseMetric (no prefix by default).
     """
 
@@ -88,7 +90,7 @@ class DistributionMetric(BaseMetric):
                  feature_cache: Optional[str] = None, text_encoder: Optional[dict] = None, replications: int = 20,
                  batch_size: int = 32, diversity_times: int = 300, mm_times: int = 10, seed: int = 0,
                  device: str = 'cpu', collect_device: str = 'cpu', prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None):
+                 collect_dir: Optional[str] = None, skip_text_metrics: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         for name, value, low in (('replications', replications, 1), ('batch_size', batch_size, 2),
                                  ('diversity_times', diversity_times, 1), ('mm_times', mm_times, 1)):
@@ -102,6 +104,7 @@ class DistributionMetric(BaseMetric):
         self.diversity_times, self.mm_times, self.seed = int(diversity_times), int(mm_times), int(seed)
         self.device = torch.device(device)
         self.skip_reason = None
+        self.skip_text_metrics = skip_text_metrics
         if evaluator_ckpt is None:
             self.skip_reason = 'no evaluator checkpoint configured'
         elif not osp.isfile(evaluator_ckpt):
@@ -213,6 +216,9 @@ class DistributionMetric(BaseMetric):
                       f'using one batch of {n} (chance top-1/2/3 = '
                       f'{", ".join(f"{c:.3f}" for c in r_precision_chance(batch, 3))})', logger='current')
         top_k = min(3, batch)
+        if self.skip_text_metrics:
+            print_log(f'DistributionMetric: R-precision and matching score left out: {self.skip_text_metrics}',
+                      logger='current', level=logging.WARNING)
         rng = np.random.default_rng(self.seed)
         runs: Dict[str, list] = {}
         for rep in range(self.replications):
@@ -224,9 +230,11 @@ class DistributionMetric(BaseMetric):
                                               np.random.default_rng(pair_seed)),
                           gt_matching_score=matching_score(text, gt),
                           gt_diversity=diversity(gt, min(self.diversity_times, n), np.random.default_rng(pair_seed)))
-            for prefix, motions in (('', generated), ('gt_', gt)):
+            for prefix, motions in (('', generated), ('gt_', gt)) if not self.skip_text_metrics else ():
                 for k, value in enumerate(r_precision(text, motions, batch, top_k, order)):
                     values[f'{prefix}r_precision_top{k + 1}'] = value
+            if self.skip_text_metrics:
+                del values['matching_score'], values['gt_matching_score']
             if generations is not None and generations.shape[1] >= 2:
                 values['multimodality'] = multimodality(generations, self.mm_times, rng)
             for key, value in values.items():
@@ -237,7 +245,8 @@ class DistributionMetric(BaseMetric):
             metrics[key] = mean
             if self.replications > 1:
                 metrics[f'{key}_ci95'] = half_width
-        metrics['r_precision_batch_size'] = float(batch)
+        if not self.skip_text_metrics:
+            metrics['r_precision_batch_size'] = float(batch)
         return metrics
 
 
