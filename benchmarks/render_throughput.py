@@ -1,4 +1,4 @@
-"""Reference-image render throughput (images/s) of the `mesh` and `sketch` styles; not a timed test.
+"""Reference-image render throughput (images/s) of the render styles (mesh, sketch, scene, degraded); not a timed test.
 
 Owns the benchmark of `imagin4d.rendering`: each image is a fresh render of a ~10k-vertex body and an object
 (new vertex arrays and a new camera per image, as when rendering many (sequence, t*) pairs) with the style,
@@ -10,6 +10,10 @@ the command to benchmarks/results/render_throughput_<tag>.{json,md}.
     python benchmarks/render_throughput.py --size 448 224       # both sizes in one run (their ratio is comparable)
     python benchmarks/render_throughput.py --body free --examples   # free body model; example images too
     python benchmarks/render_throughput.py --styles mesh --baseline e16e358   # before/after in one run
+    python benchmarks/render_throughput.py --styles mesh scene degraded --body free   # the image domains
+
+Styles that draw per image (scene, degraded) draw their look (clothes, room, light, framing, degradations) anew
+for every image, inside the timed call, as when rendering a data set.
 
 `--baseline COMMIT` also times `render_scene` + style with that commit's imagin4d/rendering/scene.py (loaded
 from git next to today's, taking turns with the other cases) and renders the same fixed frames with both to
@@ -34,7 +38,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--size', type=int, nargs='+', default=[448],
                         help='image width = height in pixels (several: each is measured, taking turns)')
-    parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'])
+    parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'], help='mesh | sketch | scene | degraded')
     parser.add_argument('--runs', type=int, default=5, help='timed runs per style (the median is reported)')
     parser.add_argument('--images', type=int, default=20, help='images per run')
     parser.add_argument('--warmup', type=int, default=3, help='untimed images per style first')
@@ -49,7 +53,7 @@ def parse_args(argv=None):
                         help='frames rendered by both for the byte-identity count (with --baseline)')
     parser.add_argument('--tag', default=None, help='file name tag (default: cpu for llvmpipe, else gpu)')
     parser.add_argument('--examples', action='store_true',
-                        help='also write render_examples_<body>.png (mesh and sketch, four cameras) to --out-dir')
+                        help='also write render_examples_<body>.png (every style, four cameras) to --out-dir')
     return parser.parse_args(argv)
 
 
@@ -89,8 +93,12 @@ def load_interaction(args):
         obj_verts, obj_faces = toy_box(extents=(0.3, 0.3, 0.3), subdivisions=3,
                                        centre=wrist - [0, 0, lift] + np.array([-0.05, 0.2, 0.0]), yaw_deg=15)
         desc = f'free body model, reaching pose ({len(verts)} vertices, {len(faces)} faces)'
+        from imagin4d.body_models import skeletons
+        from imagin4d.rendering.appearance import parts_from_skinning
+        joints24 = out.joints[0, list(skeletons.JOINTS24_FROM_SMPLX)].numpy() @ _SMPLX_TO_WORLD.T - [0, 0, lift]
+        extra = dict(joints24=joints24, body_parts=parts_from_skinning(model.lbs_weights.numpy(), 'smplx'))
     geometry = dict(body_verts=verts.astype(np.float32), body_faces=faces, obj_verts=obj_verts, obj_faces=obj_faces)
-    return geometry, desc
+    return dict(geometry, **(extra if args.body != 'toy' else {})), desc
 
 
 def write_examples(geometry, size, path):
@@ -99,7 +107,7 @@ def write_examples(geometry, size, path):
 
     from imagin4d.rendering import ReferenceRenderer
     rows = [np.concatenate([ReferenceRenderer(style, width=size, height=size, seed=0)('example', t, geometry).image
-                            for t in range(4)], axis=1) for style in ('mesh', 'sketch')]
+                            for t in range(4)], axis=1) for style in ('mesh', 'sketch', 'scene', 'degraded')]
     cv2.imwrite(str(path), np.concatenate(rows, axis=0)[..., ::-1])
 
 
@@ -151,12 +159,18 @@ def main(argv=None):
 
     def geometry():
         jitter = rng.normal(scale=1e-3, size=body_verts.shape).astype(np.float32)  # new arrays every image
-        return dict(body_verts=body_verts + jitter, body_faces=body_faces, obj_verts=obj_verts, obj_faces=obj_faces)
+        return dict(interaction, body_verts=body_verts + jitter)
 
     def render_and_style(style, size):
         camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=size, height=size)
+        look_rng = camera_rng(0, 'look', counter[0])   # the per-image draws of the scene/degraded styles
         counter[0] += 1
-        image = style(render_scene(**geometry(), camera=camera, **style.render_kwargs()))
+        camera, window = style.frame(camera, look_at, look_rng)
+        geo = geometry()
+        meshes = {k: geo[k] for k in ('body_verts', 'body_faces', 'obj_verts', 'obj_faces')}
+        render = render_scene(**meshes, camera=camera,
+                              **{**style.render_kwargs(), **style.scene_kwargs(geo, camera, look_rng)})
+        image = style(dict(render, window=window), look_rng)
         assert image.shape == (size, size, 3)
 
     def reference_pipeline(pipeline):
@@ -168,7 +182,8 @@ def main(argv=None):
     def baseline_render_and_style(style, size):
         camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=size, height=size)
         counter[0] += 1
-        image = style(baseline.render_scene(**geometry(), camera=camera, **style.render_kwargs()))
+        meshes = {k: v for k, v in geometry().items() if k in ('body_verts', 'body_faces', 'obj_verts', 'obj_faces')}
+        image = style(baseline.render_scene(**meshes, camera=camera, **style.render_kwargs()))
         assert image.shape == (size, size, 3)
 
     cases = []  # ((size, style name), path, function, pipeline or None)

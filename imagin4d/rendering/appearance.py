@@ -119,7 +119,7 @@ def dress_body(verts: np.ndarray, parts: np.ndarray, rng: np.random.Generator) -
             band = np.sin(2 * np.pi * height[mask] / period) > 0
             col[band] = other
         elif pattern == 2:
-            col *= np.clip(1.0 + 0.25 * noise[mask], 0.5, 1.5)[:, None]
+            col *= np.clip(1.0 + 0.18 * noise[mask], 0.6, 1.4)[:, None]
         colors[mask] = col
     if head.any() and rng.random() > 0.1:
         head_h = height[head]

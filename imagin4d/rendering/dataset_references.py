@@ -20,7 +20,8 @@ from imagin4d.utils.fileio import atomic_open
 from .errors import RenderError
 from .reference import ReferenceRenderer, look_at_point
 
-__all__ = ['render_dataset_references', 'load_reference_index', 'window_id', 'write_mixture_index']
+__all__ = ['render_dataset_references', 'render_window_reference', 'load_reference_index', 'window_id',
+           'write_mixture_index']
 
 
 def window_id(window: dict) -> str:
@@ -61,6 +62,19 @@ def _object_box_corners(dataset, window: dict, frame: int) -> np.ndarray:
     return float(window['obj_scale'][frame]) * corners @ rot.T + np.asarray(window['obj_trans'][frame], np.float64)
 
 
+def render_window_reference(dataset, renderer: ReferenceRenderer, window: dict, t_star: int, decoded=None,
+                            parts_cache: Optional[dict] = None):
+    """The `ReferenceImage` of one assembled window at depicted frame `t_star`, rendered as the index builder
+    renders it (camera aimed at the body's joints and the object's box, azimuth from the body's facing).
+    decoded: `dataset.codec.decode(window['motion'])` when already at hand. Raises RenderError like the renderer."""
+    decoded = dataset.codec.decode(window['motion']) if decoded is None else decoded
+    joints = decoded['joints'][t_star]
+    look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
+    parts_cache = {} if parts_cache is None else parts_cache
+    return renderer(window_id(window), t_star, lambda: _frame_geometry(dataset, window, t_star, parts_cache),
+                    look_at=look_at, facing=body_heading(joints).numpy())
+
+
 def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: str,
                               frames_per_window: Optional[int] = None, seed: int = 0, progress: bool = True) -> dict:
     """Render (or reuse from the cache) the reference images of every window of `dataset`; write the index.
@@ -81,12 +95,8 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
         window = dataset.assemble_window(dataset.get_data_info(idx))
         decoded = dataset.codec.decode(window['motion'])
         for t_star in _depicted_frames(window, frames_per_window, seed):
-            joints = decoded['joints'][t_star]
-            look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
             try:
-                ref = renderer(window_id(window), t_star,
-                               lambda: _frame_geometry(dataset, window, t_star, parts_cache),
-                               look_at=look_at, facing=body_heading(joints).numpy())
+                ref = render_window_reference(dataset, renderer, window, t_star, decoded, parts_cache)
             except RenderError as err:
                 failed.append(str(err))
                 continue

@@ -7,8 +7,8 @@ A surface is a dict(name, positions (N, 3) float32, normals (N, 3) float32, uv (
 uint32, texture (h, w, 3) sRGB uint8, floor bool): flat-shaded triangles with their own vertices. The camera
 looks into the corner (the paper's SceneImg corner camera); the walls are pushed back until they clear the
 interaction, and a piece of furniture is kept only where it cannot hide the interaction: its projected box must
-not overlap the interaction's projected box unless all of it lies farther from the camera than all of the
-interaction. World frame: Z-up metres, floor at z = 0.
+not overlap the interaction's projected box unless all of it lies at least `behind` (0.5 m) farther from the camera
+than all of the interaction. World frame: Z-up metres, floor at z = 0.
 """
 import math
 from typing import List
@@ -22,7 +22,7 @@ __all__ = ['build_room', 'mirror_room', 'mirror_scene_kwargs', 'surface_mesh', '
 
 # Documented ranges (metres, degrees) of the room drawn per image.
 ROOM_RANGES = dict(corner_distance=(1.2, 3.0), corner_yaw=(-20.0, 20.0), wall_height=(2.6, 3.2),
-                   furniture=(2, 5), clearance=0.35)
+                   furniture=(2, 5), clearance=0.35, behind=0.5)
 
 _FLOOR_Z = -1e-3   # as scene._FLOOR_Z: the floor lies 1 mm below z = 0
 _BOX_FACES = [(0, 1, 2, 3), (4, 7, 6, 5), (0, 4, 5, 1), (2, 6, 7, 3), (1, 5, 6, 2), (0, 3, 7, 4)]
@@ -159,8 +159,8 @@ def build_room(interaction: np.ndarray, camera: Camera, look_at, rng: np.random.
         if c_depth.min() < 0.1:
             continue                                                       # at or behind the camera
         overlaps = np.all(c_uv.min(0) < box_hi) and np.all(c_uv.max(0) > box_lo)
-        if overlaps and c_depth.min() < far:
-            continue                                                       # could hide the interaction
+        if overlaps and c_depth.min() < far + ROOM_RANGES['behind']:
+            continue                                                       # could hide (or crowd) the interaction
         base = np.clip(rng.uniform(0.05, 0.8, 3), 0, 1)
         look_tex = tex(('planks', 'plain', 'noise', 'stripes'), base)
         for j, (lo, hi) in enumerate(boxes):
