@@ -2,13 +2,15 @@
 
     python tools/generate.py CONFIG CHECKPOINT --text "lift the box, carry it and put it down" --object box.obj
         --image ref.png [--waypoints demo/waypoints.json] [--start-body body.npz] [--num-samples N] [--steps K]
-        [--guidance-image G] [--seed S] [--device cpu|cuda] [--out DIR]
+        [--guidance-image G] [--seed S] [--device cpu|cuda] [--out DIR] [--frames N [--overlap O]]
     python tools/generate.py CONFIG CHECKPOINT --requests requests.jsonl [--out DIR]
 
 Writes into --out, per request and sample (<name>_s<k>): `_smplx.npz` (AMASS SMPL-X layout), `_object.npz` (object
 rotation, translation, scale, mesh file, contacts), `.bvh` (body skeleton), `.glb` (skinned body + animated object,
 glTF 2.0), `.mp4` (the body mesh and the object beside the reference image), and `summary.json` (what was generated
 from what, waypoint errors, the stage timings). An --out folder that holds files is refused unless --overwrite.
+--frames N (N > 120, e.g. 300 or 900) generates a long interaction as overlapping windows chained and blended
+(docs/user_guides/generate.md#long-interactions); its waypoints may lie anywhere in 1..N-1.
 Inputs and the waypoint schema: docs/user_guides/generate.md.
 """
 import argparse
@@ -46,6 +48,11 @@ def parse_args(argv=None):
     one.add_argument('--gender', choices=['neutral', 'male', 'female'], help='overrides the start body gender')
     one.add_argument('--name', help='output file prefix (default request_0)')
     parser.add_argument('--requests', help='many requests: a JSON-lines file, one request object per line')
+    parser.add_argument('--frames', type=int, help='length of the motion in frames (default: the waypoints\' '
+                                                   'num_frames, else one model window); longer than the window: '
+                                                   'chained overlapping windows')
+    parser.add_argument('--overlap', type=int, default=None,
+                        help='frames shared by consecutive windows of a long motion, also the seam blend (30)')
     parser.add_argument('--num-samples', type=int, help='samples per request (default: the config test_cfg)')
     parser.add_argument('--sampler', choices=['ddim', 'ddpm'], help='default: the config test_cfg')
     parser.add_argument('--steps', type=int, help='sampling steps (default: the config test_cfg)')
@@ -70,6 +77,8 @@ def build_requests(args):
     from imagin4d.apis.requests import read_requests_jsonl
     overrides = {k: getattr(args, k) for k in ('num_samples', 'sampler', 'steps', 'guidance_image', 'guidance_text',
                                                'inpaint_waypoints', 'seed') if getattr(args, k) is not None}
+    if args.frames is not None:
+        overrides['num_frames'] = args.frames
     if args.requests:
         if args.text or args.object:
             raise UserError('give either --requests FILE or --text/--object/--image, not both')
@@ -105,9 +114,11 @@ def main(argv=None):
             raise UserError(f'{what} {path} does not exist')
     check_out_dir(args.out, args.overwrite)
     from imagin4d.apis import HOIInferencer, export_result
+    from imagin4d.apis.long_generation import DEFAULT_OVERLAP
     requests = build_requests(args)
     inferencer = HOIInferencer(args.config, args.checkpoint, device=args.device, batch_size=args.batch_size,
-                               body_model_root=args.body_model_root, progress=not args.no_progress)
+                               body_model_root=args.body_model_root, progress=not args.no_progress,
+                               overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap)
     results = inferencer(requests)
     timings = dict(inferencer.last_timings)
     summary = dict(config=args.config, checkpoint=args.checkpoint, requests=[], timings_s=timings)
@@ -130,7 +141,8 @@ def main(argv=None):
                                   rotation=result.meta['object_start_rotation'],
                                   placed_by=result.meta['object_start_from']),
                 waypoint_errors_mm=result.meta.get('waypoint_errors_mm'),
-                sampling=result.meta['sampling']))
+                sampling=result.meta['sampling'], num_frames=result.num_frames,
+                **{k: result.meta[k] for k in ('windows', 'seams', 'window_t_hat') if k in result.meta}))
             print(f"{result.meta['name']} sample {result.meta['sample']}: " + ', '.join(osp.basename(f)
                                                                                           for f in written))
         summary['requests'].append(entry)

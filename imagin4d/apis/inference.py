@@ -2,7 +2,8 @@
 
 Owns loading a model for inference (config + checkpoint, strict, EMA weights and codec statistics as saved), the
 frozen text and image encoders of the config (features on the fly, no caches), batching of requests and samples,
-and the per-stage timings. The geometry of a request is `request_window`; the files are `exporters`.
+and the per-stage timings. The geometry of a request is `request_window`; motions longer than one window are
+chained windows (`long_generation`); the files are `exporters`.
 """
 import copy
 import logging
@@ -10,6 +11,7 @@ import os
 import os.path as osp
 import time
 import warnings
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -27,15 +29,25 @@ from imagin4d.registry import MODELS
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.plugins import load_plugins, record_custom_imports
 
+from .long_generation import DEFAULT_OVERLAP, continue_chains, plan_windows, window_waypoints
 from .request_window import (
     body_state,
     build_window,
+    decode_world,
     default_start_body,
     prepare_object,
     stand_on_floor,
-    window_to_result,
+    world_to_result,
 )
-from .requests import HOIRequest, RequestError, load_object_mesh, load_reference_image, load_start_body, load_waypoints
+from .requests import (
+    HOIRequest,
+    RequestError,
+    check_num_frames,
+    load_object_mesh,
+    load_reference_image,
+    load_start_body,
+    load_waypoints,
+)
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
@@ -113,17 +125,20 @@ class HOIInferencer:
             `default_body_model_root()`; the free body is built there when missing).
         batch_size: windows sampled together (requests x samples).
         progress: show a progress bar over the sampling steps.
+        overlap: frames shared by consecutive windows of a long motion (a request of more frames than the
+            model window; `long_generation`), and the length of the seam blend.
 
     `inferencer(request_or_list)` returns one list of `HOIResult` (one per sample) per request; a single request
     gives a single list. `last_timings` has the seconds spent in each stage of the last call.
     """
 
     def __init__(self, config, checkpoint: Optional[str] = None, device: str = 'cpu',
-                 body_model_root: Optional[str] = None, batch_size: int = 32, progress: bool = False):
+                 body_model_root: Optional[str] = None, batch_size: int = 32, progress: bool = False,
+                 overlap: int = DEFAULT_OVERLAP):
         self.model = init_model(config, checkpoint, device)
         self.cfg, self.device = self.model.cfg, torch.device(device)
         self.settings = _test_pipeline_settings(self.cfg)
-        self.batch_size, self.progress = int(batch_size), progress
+        self.batch_size, self.progress, self.overlap = int(batch_size), progress, overlap
         self.body_model_root = body_model_root or default_body_model_root()
         self.uses_image = any(s == 'image' for s in self.model.sources.values())
         self.uses_text = any(s == 'text' for s in self.model.sources.values()) or \
@@ -182,7 +197,13 @@ class HOIInferencer:
             raise RequestError(f'request {request.name or index}: this model reads a reference image '
                                '(reference_image / --image is required)')
         window = self.settings['window']
-        waypoints = load_waypoints(request.waypoints, window) if request.waypoints is not None else None
+        where = f'request {request.name or index}'
+        if request.num_frames is not None:
+            check_num_frames(request.num_frames, window, f'{where}: num_frames')
+        waypoints = load_waypoints(request.waypoints, request.num_frames, window) \
+            if request.waypoints is not None else None
+        num_frames = waypoints.num_frames if waypoints is not None else (request.num_frames or window)
+        plan = plan_windows(num_frames, window, self.overlap)
         if request.start_body is not None:
             start = load_start_body(request.start_body, request.start_frame, request.gender)
         else:
@@ -192,11 +213,12 @@ class HOIInferencer:
         if request.start_body is None:
             start = stand_on_floor(body, start)
         return dict(request=request, name=request.name or f'request_{index}', mesh=mesh, image=image,
-                    waypoints=waypoints, start=start, body=body,
+                    waypoints=waypoints, plan=plan, start=start, body=body,
                     mesh_path=os.fspath(request.object_mesh) if isinstance(request.object_mesh,
                                                                            (str, os.PathLike)) else None)
 
-    def _sampling(self, request: HOIRequest) -> tuple:
+    def sampling(self, request: HOIRequest) -> tuple:
+        """The sampling settings of a request (SAMPLING_KEYS), the config's test_cfg where it gives none."""
         cfg = self.model.test_cfg
         return (request.sampler or cfg['sampler'], int(request.steps or cfg['num_steps']),
                 float(cfg['guidance_image'] if request.guidance_image is None else request.guidance_image),
@@ -233,8 +255,9 @@ class HOIInferencer:
             it['template'] = prepare_object(it['mesh'], it['request'].object_up)
             it['state'] = body_state(it['body'], it['start'])
             it['window'], it['geometry'] = build_window(
-                codec, it['template'], float(it['request'].object_scale), it['start'], it['state'], it['waypoints'],
-                self.start_object_xy, self.bps_basis, self.settings['window'], self.settings['first_frame_human'])
+                codec, it['template'], float(it['request'].object_scale), it['start'], it['state'],
+                window_waypoints(it['waypoints'], 0, self.settings['window']), self.start_object_xy, self.bps_basis,
+                self.settings['window'], self.settings['first_frame_human'])
         timings['prepare'] = time.perf_counter() - clock
         clock = time.perf_counter()
         self._features(items)
@@ -247,6 +270,8 @@ class HOIInferencer:
         timings['features'] = time.perf_counter() - clock
         clock = time.perf_counter()
         outputs = self._generate(items)
+        long = [i for i, it in enumerate(items) if len(it['plan'].starts) > 1]
+        chains = dict(zip(long, continue_chains(self, [items[i] for i in long], [outputs[i] for i in long])))
         timings['sampling'] = time.perf_counter() - clock
         clock = time.perf_counter()
         results = []
@@ -254,46 +279,64 @@ class HOIInferencer:
             samples = []
             for r, (motion, t_hat, seed) in enumerate(outputs[i]):
                 meta = dict(name=it['name'], sample=r, seed=seed, text=it['request'].text,
-                            sampling=dict(zip(SAMPLING_KEYS, self._sampling(it['request']))))
-                samples.append(window_to_result(codec, motion, it['geometry'], it['template'], it['start'],
-                                                it['state']['rest'], it['mesh'], it['mesh_path'],
-                                                self.body_model_root, t_hat, meta))
+                            sampling=dict(zip(SAMPLING_KEYS, self.sampling(it['request']))))
+                geometry, world = it['geometry'], None
+                if i in chains:
+                    plan, chain = it['plan'], chains[i][r]
+                    world, t_hat = chain['world'], chain['t_hats'][0]
+                    geometry = replace(geometry, targets=long_targets(geometry, it['waypoints']))
+                    meta.update(num_frames=plan.num_frames, windows=plan.starts, seams=plan.seams,
+                                window_t_hat=chain['t_hats'])
+                samples.append(world_to_result(world if world is not None else decode_world(codec, motion, geometry),
+                                               geometry, it['template'], it['start'], it['state']['rest'],
+                                               it['mesh'], it['mesh_path'], self.body_model_root, t_hat, meta))
             results.append(samples)
         timings['results'] = time.perf_counter() - clock
         self.last_timings = timings
         return results[0] if single else results
 
     def _generate(self, items: List[dict]) -> List[List[tuple]]:
-        """Sample every (request, sample) window in batches of `batch_size`; grouped by sampling settings."""
+        """The first window of every (request, sample): per item, (motion, t_hat, seed) per sample."""
+        jobs, owners = [], []
+        for i, it in enumerate(items):
+            num = int(it['request'].num_samples or self.model.test_cfg['num_samples'])
+            seed = int(self.model.test_cfg['seed'] if it['request'].seed is None else it['request'].seed)
+            for r in range(num):
+                jobs.append((self.sampling(it['request']), it['window'], it['name'], it['request'].text, seed + r))
+                owners.append(i)
+        outputs: List[List[tuple]] = [[] for _ in items]
+        for i, out in zip(owners, self.sample_windows(jobs)):
+            outputs[i].append(out)
+        return outputs
+
+    def sample_windows(self, jobs: Sequence[tuple]) -> List[tuple]:
+        """Sample windows in batches of `batch_size`, grouped by sampling settings.
+
+        jobs: (sampling settings (`sampling`), window dict (`build_window` + features), name, text, seed) each.
+        Returns per job (motion (T, D) un-normalised canonical, SFIE's t-hat or None, seed)."""
         from mmengine.dataset import pseudo_collate
 
         from imagin4d.datasets.transforms.formatting import PackHOIInputs
         pack = PackHOIInputs(field_keys=())
-        jobs = []
-        for i, it in enumerate(items):
-            num = int(it['request'].num_samples or self.model.test_cfg['num_samples'])
-            seed = int(self.model.test_cfg['seed'] if it['request'].seed is None else it['request'].seed)
-            jobs += [(self._sampling(it['request']), i, r, seed + r) for r in range(num)]
-        outputs: List[List[tuple]] = [[] for _ in items]
+        outputs: List[Optional[tuple]] = [None] * len(jobs)
         test_cfg = dict(self.model.test_cfg)
         try:
             for setting in sorted({j[0] for j in jobs}):
-                group = [j for j in jobs if j[0] == setting]
+                group = [k for k, j in enumerate(jobs) if j[0] == setting]
                 self.model.test_cfg.update(dict(zip(_TEST_CFG_KEYS, setting)))
                 for start in range(0, len(group), self.batch_size):
                     batch = group[start:start + self.batch_size]
-                    packed = [pack(dict(items[i]['window'], seq_name=items[i]['name'], text=items[i]['request'].text))
-                              for _, i, _, _ in batch]
+                    packed = [pack(dict(jobs[k][1], seq_name=jobs[k][2], text=jobs[k][3])) for k in batch]
                     data = self.model.data_preprocessor(pseudo_collate(packed), False)
                     bar = self._progress_bar(setting[1], len(batch))
                     x0, info = self.model.generate(data['inputs'], data['data_samples'],
-                                                   seed=[s for *_, s in batch], callback=bar)
+                                                   seed=[jobs[k][4] for k in batch], callback=bar)
                     if bar is not None:
                         bar.close()
                     motion = self.model.data_preprocessor.denormalize(x0).float().cpu()
                     t_hat = info.get('t_hat')
-                    for b, (_, i, r, seed) in enumerate(batch):
-                        outputs[i].append((motion[b], None if t_hat is None else float(t_hat[b]), seed))
+                    for b, k in enumerate(batch):
+                        outputs[k] = (motion[b], None if t_hat is None else float(t_hat[b]), jobs[k][4])
         finally:
             self.model.test_cfg.clear()
             self.model.test_cfg.update(test_cfg)
@@ -304,6 +347,16 @@ class HOIInferencer:
             return None
         from tqdm import tqdm
         return _StepBar(tqdm(total=steps, desc=f'sampling {batch} window(s)', unit='step', leave=False))
+
+
+def long_targets(geometry, waypoints) -> list:
+    """[(frame, position)] of a long motion: its object start (frame 0) and every waypoint of the request."""
+    targets = [geometry.targets[0]]
+    if waypoints is not None:
+        targets += [(frame, (x, y)) for frame, x, y in waypoints.xy]
+        if waypoints.end_position is not None:
+            targets.append((waypoints.end_frame, tuple(float(v) for v in waypoints.end_position)))
+    return targets
 
 
 class _StepBar:

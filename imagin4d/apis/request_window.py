@@ -19,7 +19,7 @@ from .requests import RequestError, StartBody, WaypointSpec, up_axis_rotation
 from .results import HOIResult
 
 __all__ = ['ObjectTemplate', 'WindowGeometry', 'prepare_object', 'default_start_body', 'body_state',
-           'build_window', 'window_to_result', 'smplx_from_global_rotations']
+           'build_window', 'window_to_result', 'decode_world', 'world_to_result', 'smplx_from_global_rotations']
 
 #: Object templates are resampled until their longest edge is below this fraction of their largest extent, so the
 #: BPS (nearest template vertex to each basis point) sees a mesh as dense as the training objects (mini-FBM: 1/13 to
@@ -148,6 +148,8 @@ def build_window(codec, template: ObjectTemplate, scale: float, start: StartBody
     mask = codec.waypoint_mask(num_frames, xy_frames, first_frame_human=first_frame_human)
     if waypoints is None or waypoints.end_position is None:
         mask[-1, codec.slices['obj_com']] = False
+    if num_frames - 1 in xy_frames:       # a long motion's xy waypoint that falls on a window's last frame
+        mask[-1, codec.slices['obj_com'].start:codec.slices['obj_com'].start + 2] = True
     bps = placed_object_bps(template.tree, template.verts, scale, obj_rot_c.numpy(), obj_trans_c.numpy(),
                             com0.numpy(), bps_basis)
     rng = np.random.default_rng(0)
@@ -183,20 +185,29 @@ def smplx_from_global_rotations(global_rot: torch.Tensor, pelvis: torch.Tensor, 
             pelvis - rest_joints[0])
 
 
-def window_to_result(codec, pred_motion: torch.Tensor, geometry: WindowGeometry, template: ObjectTemplate,
-                     start: StartBody, rest_joints: torch.Tensor, mesh, mesh_path: Optional[str],
-                     body_model_root: str, t_hat: Optional[float], meta: dict) -> HOIResult:
-    """A generated window (T, D) (un-normalised, canonical) -> HOIResult in the world frame of the request."""
+def decode_world(codec, pred_motion: torch.Tensor, geometry: WindowGeometry) -> Dict[str, torch.Tensor]:
+    """A generated window (T, D) (un-normalised, canonical) -> its motion in the world frame (float64): joints
+    (T, 24, 3), global_rot (T, 22, 3, 3), obj_rot (T, 3, 3) (of the up-turned template), obj_com (T, 3), contacts
+    (T, 4) in [0, 1]."""
     dec = codec.decode(pred_motion.double(), orthonormalize=True)
     R, t = geometry.R, geometry.t
-    joints = (dec['joints'] - t) @ R                                      # p_w = R^T (p_c - t)
-    global_rot = R.T @ dec['global_rot']
-    obj_rot_c = dec['obj_rot'] @ geometry.ref_rot                          # absolute, canonical
-    obj_rot = R.T @ obj_rot_c
-    com = (dec['obj_com'] - t) @ R
+    return dict(joints=(dec['joints'] - t) @ R,                          # p_w = R^T (p_c - t)
+                global_rot=R.T @ dec['global_rot'],
+                obj_rot=R.T @ (dec['obj_rot'] @ geometry.ref_rot),      # absolute, canonical -> world
+                obj_com=(dec['obj_com'] - t) @ R,
+                contacts=dec['contacts'].clamp(0, 1))
+
+
+def world_to_result(world: Dict[str, torch.Tensor], geometry: WindowGeometry, template: ObjectTemplate,
+                    start: StartBody, rest_joints: torch.Tensor, mesh, mesh_path: Optional[str],
+                    body_model_root: str, t_hat: Optional[float], meta: dict) -> HOIResult:
+    """A world-frame motion (`decode_world`'s keys, T frames) -> HOIResult; the waypoint errors are measured at
+    `geometry.targets` (frames of the whole motion)."""
+    obj_rot, com = world['obj_rot'], world['obj_com']
     c = torch.as_tensor(template.centroid, dtype=torch.float64)
     obj_trans = com - geometry.scale * obj_rot @ c
-    global_orient, body_pose, transl = smplx_from_global_rotations(global_rot, joints[:, 0], rest_joints)
+    global_orient, body_pose, transl = smplx_from_global_rotations(world['global_rot'], world['joints'][:, 0],
+                                                                   rest_joints)
     up = torch.as_tensor(template.up, dtype=torch.float64)
     errors = {f'frame_{f}': 1000.0 * float(np.linalg.norm(com[f, :len(p)].numpy() - np.asarray(p)))
               for f, p in geometry.targets}
@@ -204,7 +215,15 @@ def window_to_result(codec, pred_motion: torch.Tensor, geometry: WindowGeometry,
                 object_start_rotation=geometry.start_rotation.tolist(), object_start_from=geometry.start_from,
                 object_centre=com.numpy(), waypoint_errors_mm=errors)
     return HOIResult(global_orient=global_orient.numpy(), body_pose=body_pose.numpy(), transl=transl.numpy(),
-                     betas=np.asarray(start.betas[:10]), gender=start.gender, joints=joints.numpy(),
+                     betas=np.asarray(start.betas[:10]), gender=start.gender, joints=world['joints'].numpy(),
                      obj_rot=(obj_rot @ up).numpy(), obj_trans=obj_trans.numpy(), obj_scale=geometry.scale,
-                     contacts=dec['contacts'].clamp(0, 1).numpy(), object_mesh=mesh, object_path=mesh_path,
+                     contacts=world['contacts'].numpy(), object_mesh=mesh, object_path=mesh_path,
                      body_model_root=body_model_root, t_hat=t_hat, meta=meta)
+
+
+def window_to_result(codec, pred_motion: torch.Tensor, geometry: WindowGeometry, template: ObjectTemplate,
+                     start: StartBody, rest_joints: torch.Tensor, mesh, mesh_path: Optional[str],
+                     body_model_root: str, t_hat: Optional[float], meta: dict) -> HOIResult:
+    """A generated window (T, D) (un-normalised, canonical) -> HOIResult in the world frame of the request."""
+    return world_to_result(decode_world(codec, pred_motion, geometry), geometry, template, start, rest_joints,
+                           mesh, mesh_path, body_model_root, t_hat, meta)

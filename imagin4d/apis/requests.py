@@ -17,7 +17,8 @@ from imagin4d.models.backbones.feature_cache import decode_image
 from imagin4d.utils.errors import UserError
 
 __all__ = ['HOIRequest', 'RequestError', 'WaypointSpec', 'StartBody', 'load_object_mesh', 'load_reference_image',
-           'load_waypoints', 'load_start_body', 'read_requests_jsonl', 'up_axis_rotation', 'WAYPOINT_SCHEMA_VERSION']
+           'load_waypoints', 'load_start_body', 'read_requests_jsonl', 'check_num_frames', 'up_axis_rotation',
+           'WAYPOINT_SCHEMA_VERSION']
 
 WAYPOINT_SCHEMA_VERSION = 1
 UP_AXES = ('x', 'y', 'z', '-x', '-y', '-z')
@@ -38,6 +39,8 @@ class HOIRequest:
     waypoints: a JSON path or the parsed dict (schema below), None: only the start state is given.
     start_body: an AMASS SMPL-X `.npz` path (its `start_frame` is used), or None: the checkpoint's typical
     standing pose with mean shape at the origin facing +Y. gender: overrides the start body file's.
+    num_frames: the length of the motion (None: the waypoints' `num_frames`, else one model window); longer than
+    the window, it is generated as overlapping windows chained and blended (docs: Long interactions).
     num_samples, sampler, steps, guidance_image, guidance_text, inpaint_waypoints (the given waypoint values and
     start state replace the model's at every step, so they are met exactly), seed: None takes the config's
     `test_cfg`.
@@ -53,6 +56,7 @@ class HOIRequest:
     start_body: Optional[str] = None
     start_frame: int = 0
     gender: Optional[str] = None
+    num_frames: Optional[int] = None
     num_samples: Optional[int] = None
     sampler: Optional[str] = None
     steps: Optional[int] = None
@@ -211,8 +215,13 @@ def _rotation(entry: dict, where: str) -> Optional[np.ndarray]:
     return rot
 
 
-def load_waypoints(waypoints, num_frames: int = 120) -> WaypointSpec:
-    """A waypoints JSON file (or its parsed dict) -> WaypointSpec; the schema is in docs/user_guides/generate.md."""
+def load_waypoints(waypoints, num_frames: Optional[int] = None, window: int = 120) -> WaypointSpec:
+    """A waypoints JSON file (or its parsed dict) -> WaypointSpec; the schema is in docs/user_guides/generate.md.
+
+    num_frames: the length of the motion asked for (None: the file's `num_frames`, else one window); a file that
+    names another length is an error. A motion is at least one model `window` long; longer ones are generated as
+    chained windows (`imagin4d.apis.long_generation`), and their waypoints may lie anywhere in 1..num_frames - 1.
+    """
     source = _name(waypoints) if not isinstance(waypoints, dict) else '<waypoints dict>'
     if isinstance(waypoints, (str, os.PathLike)):
         if not osp.isfile(waypoints):
@@ -233,10 +242,13 @@ def load_waypoints(waypoints, num_frames: int = 120) -> WaypointSpec:
     if version != WAYPOINT_SCHEMA_VERSION:
         raise RequestError(f'waypoints {source}: version {version!r} is not supported (expected '
                            f'{WAYPOINT_SCHEMA_VERSION})')
-    frames = waypoints.get('num_frames', num_frames)
-    if frames != num_frames:
-        raise RequestError(f'waypoints {source}: num_frames {frames} differs from the model window ({num_frames} '
-                           'frames); longer motions are not supported yet')
+    frames = waypoints.get('num_frames', window if num_frames is None else num_frames)
+    if not isinstance(frames, int) or isinstance(frames, bool):
+        raise RequestError(f'waypoints {source}: num_frames must be an integer (frames at 30 fps), got {frames!r}')
+    if num_frames is not None and frames != num_frames:
+        raise RequestError(f'waypoints {source}: num_frames {frames} differs from the requested length '
+                           f'({num_frames} frames: --frames / HOIRequest.num_frames)')
+    num_frames = check_num_frames(frames, window, f'waypoints {source}: num_frames')
     spec = WaypointSpec(num_frames=num_frames, source=source)
     start = waypoints.get('object_start')
     if start is not None:
@@ -269,6 +281,14 @@ def load_waypoints(waypoints, num_frames: int = 120) -> WaypointSpec:
             spec.xy.append((frame, float(x), float(y)))
     spec.xy.sort()
     return spec
+
+
+def check_num_frames(num_frames, window: int, where: str) -> int:
+    """The length of a requested motion: an integer of at least one model window (shorter ones are not generated)."""
+    if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < window:
+        raise RequestError(f'{where}: {num_frames!r} frames; expected an integer >= the model window ({window} '
+                           'frames); longer motions are generated as chained windows')
+    return num_frames
 
 
 AMASS_BODY_KEYS = ('root_orient', 'pose_body', 'trans', 'betas')

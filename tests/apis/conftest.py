@@ -1,6 +1,11 @@
-"""Fixtures of the generation API tests: a ground-truth mini-FBM window as an `HOIResult` (the export round trip)."""
+"""Fixtures of the generation API tests: a ground-truth mini-FBM window as an `HOIResult` (the export round trip),
+an untrained full model with the small mini-FBM's statistics and an inferencer on it, and user-style inputs."""
+import json
+
 import numpy as np
 import pytest
+import torch
+from generation_model import CONFIG, untrained_checkpoint
 
 
 @pytest.fixture(scope='session')
@@ -16,7 +21,6 @@ def gt_window(mini_fbm_root):
 @pytest.fixture(scope='session')
 def gt_joints(gt_window):
     """(T, 24, 3) joints24 of the window's body-model parameters, posed by the project's BodyModel."""
-    import torch
 
     from imagin4d.body_models import load_body_model
     params = gt_window['smpl_params']
@@ -42,3 +46,39 @@ def gt_result(gt_window):
                      obj_scale=float(w['obj_scale'][0]), contacts=w['contacts'].numpy(), object_mesh=mesh,
                      body_model_root=w['body_model_root'], t_hat=float(w['t_star']),
                      meta=dict(name=f"{w['seq_name']}@{w['window_start']}"))
+
+
+@pytest.fixture(scope='session')
+def checkpoint(mini_fbm_prepared, tmp_path_factory):
+    """The untrained full model (SFIE + frame-aware tokens)."""
+    return untrained_checkpoint(CONFIG, mini_fbm_prepared, tmp_path_factory.mktemp('generation') / 'model.pth')
+
+
+@pytest.fixture(scope='session')
+def inferencer(checkpoint, free_body_root):
+    from imagin4d.apis import HOIInferencer
+    return HOIInferencer(CONFIG, checkpoint, body_model_root=str(free_body_root))
+
+
+@pytest.fixture(scope='session')
+def inputs(tmp_path_factory, gt_window):
+    """User-style inputs: a mesh file the data set never held (Y up, centimetres), a non-square image, waypoints."""
+    import cv2
+    import trimesh
+    folder = tmp_path_factory.mktemp('request_inputs')
+    box = trimesh.creation.box(extents=(30.0, 20.0, 24.0))            # cm; Y up: 20 cm is its height
+    box.apply_translation((0.0, 10.0, 0.0))
+    box.export(folder / 'box.ply')
+    image = np.full((180, 320, 3), 255, np.uint8)
+    cv2.rectangle(image, (140, 40), (180, 150), (90, 120, 200), -1)
+    cv2.imwrite(str(folder / 'ref.png'), image)
+    waypoints = dict(version=1, num_frames=120, object_start=dict(position=[0.2, 0.6, 0.1], yaw_deg=10),
+                     waypoints=[dict(frame=29, position=[0.2, 0.6]), dict(frame=59, position=[0.3, 0.7]),
+                                dict(frame=89, position=[0.5, 1.0]), dict(frame=119, position=[0.5, 1.1, 0.1])])
+    (folder / 'waypoints.json').write_text(json.dumps(waypoints))
+    params = gt_window['smpl_params']
+    np.savez(folder / 'start.npz', root_orient=params['global_orient'][:1].numpy(),
+             pose_body=params['body_pose'][:1].numpy(), trans=params['transl'][:1].numpy(),
+             betas=params['betas'].numpy(), gender=np.array(gt_window['gender']))
+    return dict(folder=folder, mesh=str(folder / 'box.ply'), image=str(folder / 'ref.png'), waypoints=waypoints,
+                start=str(folder / 'start.npz'))

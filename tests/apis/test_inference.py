@@ -8,72 +8,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from generation_model import CONFIG, untrained_checkpoint
 from testing_utils import REPO, run_tool
 
-CONFIG = str(REPO / 'projects' / 'imagin4d' / 'mini_fbm_sfie.py')
 pytestmark = pytest.mark.usefixtures('single_torch_thread')
 
 
 def _yaw(deg):
     a = np.deg2rad(deg)
     return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
-
-
-def _untrained_checkpoint(config, root, path):
-    """An untrained model of `config` carrying the training split's statistics and typical start state."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from imagin4d.datasets import FBMDataset
-    from imagin4d.datasets.start_state import typical_start_state
-    from imagin4d.registry import MODELS
-    init_default_scope('imagin4d')
-    cfg = Config.fromfile(config)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    from testing_utils import perturb_adaln
-    perturb_adaln(model)                    # zero-initialised AdaLN would make every condition irrelevant
-    train = FBMDataset(data_root=root, split='train', pipeline=[])
-    model.data_preprocessor.load_stats(train.metainfo['stats_file'])
-    model.data_preprocessor.set_start_state(**typical_start_state(train))
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(cfg=cfg.pretty_text)), path)
-    return str(path)
-
-
-@pytest.fixture(scope='session')
-def checkpoint(mini_fbm_prepared, tmp_path_factory):
-    """The untrained full model (SFIE + frame-aware tokens)."""
-    return _untrained_checkpoint(CONFIG, mini_fbm_prepared, tmp_path_factory.mktemp('generation') / 'model.pth')
-
-
-@pytest.fixture(scope='session')
-def inferencer(checkpoint, free_body_root):
-    from imagin4d.apis import HOIInferencer
-    return HOIInferencer(CONFIG, checkpoint, body_model_root=str(free_body_root))
-
-
-@pytest.fixture(scope='session')
-def inputs(tmp_path_factory, gt_window):
-    """User-style inputs: a mesh file the data set never held (Y up, centimetres), a non-square image, waypoints."""
-    import cv2
-    import trimesh
-    folder = tmp_path_factory.mktemp('request_inputs')
-    box = trimesh.creation.box(extents=(30.0, 20.0, 24.0))            # cm; Y up: 20 cm is its height
-    box.apply_translation((0.0, 10.0, 0.0))
-    box.export(folder / 'box.ply')
-    image = np.full((180, 320, 3), 255, np.uint8)
-    cv2.rectangle(image, (140, 40), (180, 150), (90, 120, 200), -1)
-    cv2.imwrite(str(folder / 'ref.png'), image)
-    waypoints = dict(version=1, num_frames=120, object_start=dict(position=[0.2, 0.6, 0.1], yaw_deg=10),
-                     waypoints=[dict(frame=29, position=[0.2, 0.6]), dict(frame=59, position=[0.3, 0.7]),
-                                dict(frame=89, position=[0.5, 1.0]), dict(frame=119, position=[0.5, 1.1, 0.1])])
-    (folder / 'waypoints.json').write_text(json.dumps(waypoints))
-    params = gt_window['smpl_params']
-    np.savez(folder / 'start.npz', root_orient=params['global_orient'][:1].numpy(),
-             pose_body=params['body_pose'][:1].numpy(), trans=params['transl'][:1].numpy(),
-             betas=params['betas'].numpy(), gender=np.array(gt_window['gender']))
-    return dict(folder=folder, mesh=str(folder / 'box.ply'), image=str(folder / 'ref.png'), waypoints=waypoints,
-                start=str(folder / 'start.npz'))
 
 
 def _request(inputs, **overrides):
@@ -292,7 +235,7 @@ def test_encoded_ground_truth_maps_back_to_its_smplx_parameters(gt_window, gt_jo
 def test_no_image_checkpoint_ignores_the_image_and_says_so(mini_fbm_prepared, free_body_root, inputs, tmp_path):
     from imagin4d.apis import HOIInferencer
     config = str(REPO / 'projects' / 'imagin4d' / 'mini_fbm_no_image.py')
-    inferencer = HOIInferencer(config, _untrained_checkpoint(config, mini_fbm_prepared, tmp_path / 'no_image.pth'),
+    inferencer = HOIInferencer(config, untrained_checkpoint(config, mini_fbm_prepared, tmp_path / 'no_image.pth'),
                                body_model_root=str(free_body_root))
     with pytest.warns(UserWarning, match=r'no image cue \(a no-image checkpoint\); the reference image is ignored'):
         with_image = inferencer(_request(inputs))[0]

@@ -50,7 +50,9 @@ def test_waypoints_are_sorted_and_xy_only_between():
     (dict(object_start=dict(position=[0, 0, 0], rotation=[[2, 0, 0], [0, 1, 0], [0, 0, 1]])),
      r'object_start.rotation: expected a 3 x 3 rotation'),
     (dict(object_start=dict(position=[0, 0, 0], yaw_deg=3, quaternion_wxyz=[1, 0, 0, 0])), r'give one of'),
-    (dict(num_frames=200), r'num_frames 200 differs from the model window \(120'),
+    (dict(num_frames=60), r'num_frames: 60 frames; expected an integer >= the model window \(120'),
+    (dict(num_frames='200'), r'num_frames must be an integer'),
+    (dict(waypoints=[dict(frame=200, position=[0, 0])]), r'waypoints\[0\].frame: 200 is outside'),
     (dict(version=2), r'version 2 is not supported'),
     ([1, 2], r'expected a JSON object'),
 ])
@@ -90,3 +92,16 @@ def test_start_body_frame_and_gender(tmp_path):
     assert load_start_body(tmp_path / 'body.npz', frame=3, gender='male').gender == 'male'
     with pytest.raises(RequestError, match=r'body.npz: frame 5 is outside its 5 frames'):
         load_start_body(tmp_path / 'body.npz', frame=5)
+
+
+def test_long_waypoints_span_the_motion():
+    """A 300-frame file: waypoints anywhere in 1..298, xyz at 299; a requested length must match the file."""
+    data = dict(num_frames=300, waypoints=[dict(frame=150, position=[1, 2]), dict(frame=299, position=[3, 4, 0.1])])
+    spec = load_waypoints(data)
+    assert spec.num_frames == 300 and spec.xy == [(150, 1.0, 2.0)] and spec.end_frame == 299
+    assert load_waypoints(dict(waypoints=[dict(frame=250, position=[1, 2])]), 300).xy == [(250, 1.0, 2.0)]
+    with pytest.raises(RequestError, match=r'num_frames 300 differs from the requested length \(240 frames'):
+        load_waypoints(data, 240)
+    with pytest.raises(RequestError, match=r'waypoints\[1\].position \(the last frame needs x, y, z\): expected 3'):
+        load_waypoints(dict(num_frames=300, waypoints=[dict(frame=150, position=[1, 2]),
+                                                       dict(frame=299, position=[3, 4])]))
