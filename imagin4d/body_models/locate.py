@@ -40,5 +40,6 @@ def find_body_model_root(dirs: List[str], model_type: str, gender: str, who: str
     searched = ', '.join(dirs) if dirs else '(no folder given)'
     raise BodyModelNotFoundError(
         f'{who}: no {gender} {model_type.upper()} body model ({expected}) in the folders searched: {searched}. '
-        f'Set body_model_root once (--cfg-options body_model_root=DIR, or {BODY_MODEL_ENV}=DIR) to the folder '
-        f'holding {model_type}/; python tools/data/build_body_model.py --out DIR builds a free stand-in')
+        f'Set body_model_root once (--cfg-options body_model_root=DIR, or {BODY_MODEL_ENV}=DIR; tools given a data '
+        f'root instead of a config: --body-model-root DIR) to the folder holding {model_type}/; '
+        f'python tools/data/build_body_model.py --out DIR builds a free stand-in')

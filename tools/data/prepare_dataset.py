@@ -26,8 +26,22 @@ from cache_features import config_datasets, reader_of  # noqa: E402
 
 
 def run(*args):
+    """Run a tool; a failed one has printed its own one-line error, so stop with its exit code, no traceback."""
     print('+', ' '.join(map(str, args)), flush=True)
-    subprocess.run([sys.executable, *map(str, args)], check=True)
+    code = subprocess.run([sys.executable, *map(str, args)]).returncode
+    if code:
+        sys.exit(code)
+
+
+def check_roots(cfg, config_name: str) -> None:
+    """Every data root of the config is a folder (else one line naming it and where it is set)."""
+    from imagin4d.utils.errors import UserError
+    for where, ds in config_datasets(cfg):
+        root = ds.get('data_root')
+        if not root or not osp.isdir(root):
+            raise UserError(f'{config_name}: {where}.data_root {root!r} is not a folder; put the release there or '
+                            'point the config at it (IMAGIN4D_FBM_ROOT / IMAGIN4D_BEHAVE_ROOT=DIR; '
+                            'docs/user_guides/fbm.md, behave.md)')
 
 
 def render_jobs(cfg, config_name: str) -> list:
@@ -69,6 +83,7 @@ def main(argv=None):
     options.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
     parsed = options.parse_args(['--cfg-options', *args.cfg_options]).cfg_options if args.cfg_options else None
     cfg = load_config(args.config, parsed)
+    check_roots(cfg, args.config)
     jobs = render_jobs(cfg, args.config)
     for dataset, root, split, style, out, bodies in jobs:
         frames = ['--frames-per-window', args.train_frames] if split == 'train' else []

@@ -31,7 +31,8 @@ from .sample_access import sample_name
 __all__ = ['DistributionMetric']
 
 TRAIN_HINT = ('train one with tools/train_evaluator.py projects/imagin4d/evaluators/mini_fbm_evaluator.py '
-              '(or fbm_evaluator.py) and set evaluator_ckpt to <work_dir>/text_motion_evaluator.pth')
+              '(or fbm_evaluator.py, behave_evaluator.py) and set evaluator_ckpt to '
+              '<work_dir>/text_motion_evaluator.pth')
 
 
 @METRICS.register_module()
