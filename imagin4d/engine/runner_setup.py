@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from imagin4d.engine.config_checks import ConfigError, check_cfg_options, check_component_types, resolve_hook_keys
 from imagin4d.engine.config_derive import derive_settings
+from imagin4d.engine.hooks.random_state_hook import track_worker_states
 from imagin4d.registry import explain_key_error
 from imagin4d.utils import compat
 from imagin4d.utils.errors import UserError
@@ -53,6 +54,7 @@ def prepare_runtime(cfg: Config, launcher: str, work_dir: str = None) -> Config:
         if not any(str(h.get('type', '')).endswith(name) for h in hooks):
             hooks.append(dict(type=name))
     cfg.custom_hooks = hooks
+    track_worker_states(cfg)        # for RandomStateHook: the data workers' random state travels with each batch
     check_component_types(cfg)
     threads = cfg.get('torch_num_threads')
     if threads:

@@ -38,9 +38,11 @@ def resume_data_without_replay(loop, positioned: bool, before_first_batch) -> No
     batches after `before_train_epoch`, with no hook in between: slow (every sample of the first part of the run is
     read and transformed again) and the random draws of those transforms move the generators that a resumed run
     must continue exactly. When the caller has already put the sampler at the saved position (`positioned`), the
-    replayed `next` calls are answered without loading anything and the data iterator is restarted (so workers
-    read from the new position); else the replay runs as before. Either way `before_first_batch()` runs right
-    before the first batch that is trained (where the caller restores the random-number generators).
+    replayed `next` calls are answered without loading anything and the data iterator is restarted with new
+    workers (so they read from the new position and start with the loader's current `worker_init_fn`; torch's
+    `DataLoader` keeps and reuses the iterator of persistent workers in `_iterator`, so that one is shut down
+    first); else the replay runs as before. Either way `before_first_batch()` runs right before the first batch
+    that is trained (where the caller restores the random-number generators).
     """
     real = loop.dataloader_iterator
     replayed = [int(loop._iter)]
@@ -55,6 +57,10 @@ def resume_data_without_replay(loop, positioned: bool, before_first_batch) -> No
                 return None if positioned else next(real)
             loop.dataloader_iterator = real
             if positioned:
+                persistent = getattr(real._dataloader, '_iterator', None)
+                if hasattr(persistent, '_shutdown_workers'):
+                    persistent._shutdown_workers()
+                    real._dataloader._iterator = None
                 real._iterator = iter(real._dataloader)   # mmengine's _InfiniteDataloaderIterator
             before_first_batch()
             return next(real)
