@@ -25,6 +25,10 @@ __all__ = ['BEHAVEDataset', 'BEHAVE_TO_ZUP', 'BEHAVE_SUBJECT_GENDER']
 # rotation about x used by HOI-Diff / InterAct (to Y-up) followed by Y-up -> Z-up.
 BEHAVE_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
+# Why text-matching metrics mean nothing on BEHAVE without `text_dir` (the data set's metainfo 'skip_text_metrics').
+TEMPLATE_TEXT_NOTE = ('BEHAVE has no sentences, only one template sentence per object, so R-precision and the matching '
+                      'score measure only which object is handled')
+
 # Sub01-Sub05 are male, Sub06-Sub08 female (BEHAVE paper); `sequences/<seq>/info.json` wins when present.
 BEHAVE_SUBJECT_GENDER = {f'Sub{i:02d}': ('male' if i <= 5 else 'female') for i in range(1, 9)}
 
@@ -52,7 +56,8 @@ class BEHAVEDataset(BaseHOIDataset):
     Contacts come from geometry: a label is on when its joint is closer than `contact_threshold` (default
     0.05 m, CHOIS's hand-contact metric threshold) to an object template vertex; hands use the joints24
     hand points 22/23, feet the ankle or toe joints (7/10 left, 8/11 right). BEHAVE has no text; `text`
-    is `text_template` filled with the object name, unless `text_dir/<seq>.txt` exists.
+    is `text_template` filled with the object name, unless `text_dir/<seq>.txt` exists. Without `text_dir` the
+    metainfo's 'skip_text_metrics' says why R-precision is left out (DistributionMetric reads it).
 
     Args:
         params_dir, object_dir, split_file, sequences_dir: locations under `data_root`.
@@ -72,6 +77,8 @@ class BEHAVEDataset(BaseHOIDataset):
         self.sequences_dir, self.text_dir, self.text_template = sequences_dir, text_dir, text_template
         self._root = data_root
         super().__init__(data_root=data_root, split=split, **kwargs)
+        if text_dir is None:        # read by DistributionMetric: R-precision and matching score are left out
+            self._metainfo['skip_text_metrics'] = TEMPLATE_TEXT_NOTE
 
     def _default_body_model_root(self, data_root: str) -> str:
         return data_root

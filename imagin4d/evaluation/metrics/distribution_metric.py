@@ -80,8 +80,9 @@ class DistributionMetric(BaseMetric):
         mm_times: random pairs per condition for multimodality (10).
         seed: seed of the shuffles and pair draws.
         device: where the evaluator runs.
-        skip_text_metrics: why R-precision and the matching scores mean nothing on this data set (BEHAVE: one
-            template sentence per object); they are then left out and the reason is logged. None reports them.
+        skip_text_metrics: why R-precision and the matching scores mean nothing on this data set; they are then
+            left out and the reason is logged. None: the data set's metainfo 'skip_text_metrics' decides (BEHAVE
+            sets it: one template sentence per object), else they are reported.
         collect_device, prefix, collect_dir: as mmengine's BaseMetric (no prefix by default).
     """
 
@@ -217,8 +218,9 @@ class DistributionMetric(BaseMetric):
                       f'using one batch of {n} (chance top-1/2/3 = '
                       f'{", ".join(f"{c:.3f}" for c in r_precision_chance(batch, 3))})', logger='current')
         top_k = min(3, batch)
-        if self.skip_text_metrics:
-            print_log(f'DistributionMetric: R-precision and matching score left out: {self.skip_text_metrics}',
+        skip_text = self.skip_text_metrics or (self.dataset_meta or {}).get('skip_text_metrics')
+        if skip_text:
+            print_log(f'DistributionMetric: R-precision and matching score left out: {skip_text}',
                       logger='current', level=logging.WARNING)
         rng = np.random.default_rng(self.seed)
         runs: Dict[str, list] = {}
@@ -231,10 +233,10 @@ class DistributionMetric(BaseMetric):
                                               np.random.default_rng(pair_seed)),
                           gt_matching_score=matching_score(text, gt),
                           gt_diversity=diversity(gt, min(self.diversity_times, n), np.random.default_rng(pair_seed)))
-            for prefix, motions in (('', generated), ('gt_', gt)) if not self.skip_text_metrics else ():
+            for prefix, motions in (('', generated), ('gt_', gt)) if not skip_text else ():
                 for k, value in enumerate(r_precision(text, motions, batch, top_k, order)):
                     values[f'{prefix}r_precision_top{k + 1}'] = value
-            if self.skip_text_metrics:
+            if skip_text:
                 del values['matching_score'], values['gt_matching_score']
             if generations is not None and generations.shape[1] >= 2:
                 values['multimodality'] = multimodality(generations, self.mm_times, rng)
@@ -246,7 +248,7 @@ class DistributionMetric(BaseMetric):
             metrics[key] = mean
             if self.replications > 1:
                 metrics[f'{key}_ci95'] = half_width
-        if not self.skip_text_metrics:
+        if not skip_text:
             metrics['r_precision_batch_size'] = float(batch)
         return metrics
 

@@ -4,8 +4,8 @@
 # text_motion_evaluator.pth to DistributionMetric (test_evaluator.2.evaluator_ckpt, docs/user_guides/behave.md).
 # BEHAVE has no sentences: each window carries its object's template sentence (BEHAVEDataset.text_template), so the
 # contrastive training learns which object a motion handles, and its motion embedding is what FID compares. R-precision
-# and the matching score (also those this tool prints after training) only measure that object recognition; the BEHAVE
-# data-set config's DistributionMetric leaves them out (skip_text_metrics).
+# and the matching score (also those this tool prints after training) only measure that object recognition;
+# DistributionMetric leaves them out on BEHAVE (BEHAVEDataset's metainfo 'skip_text_metrics').
 # The sentence features are cached by tools/data/prepare_dataset.py or tools/data/cache_features.py --config THIS_FILE.
 _base_ = ['./mini_fbm_evaluator.py']
 data_root = '{{$IMAGIN4D_BEHAVE_ROOT:data/behave}}'  # env var: another location (as the data-set config)

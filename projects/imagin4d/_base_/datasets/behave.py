@@ -9,14 +9,6 @@ train_dataloader = dict(dataset=dict(type='BEHAVEDataset', data_root=data_root))
 val_dataloader = dict(dataset=dict(type='BEHAVEDataset', data_root=data_root))
 test_dataloader = val_dataloader
 # BEHAVE has no sentences: every window of an object carries the same template sentence (BEHAVEDataset.text_template),
-# so R-precision and the matching score would only tell which object is handled. DistributionMetric leaves them out
-# and says why; FID, diversity and multimodality need a BEHAVE evaluator (projects/imagin4d/evaluators/
-# behave_evaluator.py, docs/user_guides/behave.md).
-val_evaluator = [
-    dict(type='HOIMotionMetric'),
-    dict(type='ImageAdherenceMetric'),
-    dict(type='DistributionMetric', evaluator_ckpt=None, feature_cache='{data_root}/feature_cache',
-         skip_text_metrics='BEHAVE has no sentences, only one template sentence per object, so R-precision and the '
-                           'matching score measure only which object is handled'),
-]
-test_evaluator = val_evaluator
+# so R-precision and the matching score would only tell which object is handled; the data set says so in its metainfo
+# and DistributionMetric leaves them out, with that reason in its log. FID, diversity and multimodality need a BEHAVE
+# evaluator (projects/imagin4d/evaluators/behave_evaluator.py, docs/user_guides/behave.md).
