@@ -53,6 +53,8 @@ def parse_args(argv=None):
                                                    'chained overlapping windows')
     parser.add_argument('--overlap', type=int, default=None,
                         help='frames shared by consecutive windows of a long motion, also the seam blend (30)')
+    parser.add_argument('--blend', type=int, default=None,
+                        help='frames of each seam cross-fade (default: the overlap; 0: a hard cut, for comparison)')
     parser.add_argument('--num-samples', type=int, help='samples per request (default: the config test_cfg)')
     parser.add_argument('--sampler', choices=['ddim', 'ddpm'], help='default: the config test_cfg')
     parser.add_argument('--steps', type=int, help='sampling steps (default: the config test_cfg)')
@@ -118,7 +120,7 @@ def main(argv=None):
     requests = build_requests(args)
     inferencer = HOIInferencer(args.config, args.checkpoint, device=args.device, batch_size=args.batch_size,
                                body_model_root=args.body_model_root, progress=not args.no_progress,
-                               overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap)
+                               overlap=DEFAULT_OVERLAP if args.overlap is None else args.overlap, blend=args.blend)
     results = inferencer(requests)
     timings = dict(inferencer.last_timings)
     summary = dict(config=args.config, checkpoint=args.checkpoint, requests=[], timings_s=timings)

@@ -127,6 +127,7 @@ class HOIInferencer:
         progress: show a progress bar over the sampling steps.
         overlap: frames shared by consecutive windows of a long motion (a request of more frames than the
             model window; `long_generation`), and the length of the seam blend.
+        blend: frames of each seam's cross-fade (default: `overlap`; 0: a hard cut, for comparison).
 
     `inferencer(request_or_list)` returns one list of `HOIResult` (one per sample) per request; a single request
     gives a single list. `last_timings` has the seconds spent in each stage of the last call.
@@ -134,11 +135,11 @@ class HOIInferencer:
 
     def __init__(self, config, checkpoint: Optional[str] = None, device: str = 'cpu',
                  body_model_root: Optional[str] = None, batch_size: int = 32, progress: bool = False,
-                 overlap: int = DEFAULT_OVERLAP):
+                 overlap: int = DEFAULT_OVERLAP, blend: Optional[int] = None):
         self.model = init_model(config, checkpoint, device)
         self.cfg, self.device = self.model.cfg, torch.device(device)
         self.settings = _test_pipeline_settings(self.cfg)
-        self.batch_size, self.progress, self.overlap = int(batch_size), progress, overlap
+        self.batch_size, self.progress, self.overlap, self.blend = int(batch_size), progress, overlap, blend
         self.body_model_root = body_model_root or default_body_model_root()
         self.uses_image = any(s == 'image' for s in self.model.sources.values())
         self.uses_text = any(s == 'text' for s in self.model.sources.values()) or \
@@ -203,7 +204,7 @@ class HOIInferencer:
         waypoints = load_waypoints(request.waypoints, request.num_frames, window) \
             if request.waypoints is not None else None
         num_frames = waypoints.num_frames if waypoints is not None else (request.num_frames or window)
-        plan = plan_windows(num_frames, window, self.overlap)
+        plan = plan_windows(num_frames, window, self.overlap, self.blend)
         if request.start_body is not None:
             start = load_start_body(request.start_body, request.start_frame, request.gender)
         else:

@@ -51,10 +51,12 @@ class WindowPlan:
         return [(s, s + self.blend) for s in self.starts[1:]]
 
 
-def plan_windows(num_frames: int, window: int, overlap: int = DEFAULT_OVERLAP) -> WindowPlan:
+def plan_windows(num_frames: int, window: int, overlap: int = DEFAULT_OVERLAP,
+                 blend: Optional[int] = None) -> WindowPlan:
     """The fewest evenly spaced windows of `window` frames that cover `num_frames` with consecutive windows sharing
     at least `overlap` frames (1 <= overlap <= window // 3, so that a seam's blend ends before the next window
-    starts). One window when num_frames == window."""
+    starts). One window when num_frames == window. blend: frames of each seam's cross-fade (default: `overlap`; 0:
+    a hard cut at each window start, for comparison; at most `overlap`)."""
     if num_frames < window:
         raise RequestError(f'num_frames: {num_frames} frames is shorter than the model window ({window} frames)')
     if num_frames == window:
@@ -66,7 +68,9 @@ def plan_windows(num_frames: int, window: int, overlap: int = DEFAULT_OVERLAP) -
     starts = np.rint(np.linspace(0, num_frames - window, count)).astype(int).tolist()
     room = [starts[k - 1] + window - starts[k] for k in range(1, count)]          # overlap of each seam
     room += [starts[k + 1] - starts[k] for k in range(1, count - 1)]              # the next window's start
-    return WindowPlan(num_frames, window, starts, min([overlap] + room))
+    if blend is not None and not (isinstance(blend, int) and 0 <= blend <= overlap):
+        raise RequestError(f'blend: {blend!r} frames; expected an integer in 0..{overlap} (the overlap)')
+    return WindowPlan(num_frames, window, starts, min([overlap if blend is None else blend] + room))
 
 
 def window_waypoints(spec: Optional[WaypointSpec], start: int, window: int,

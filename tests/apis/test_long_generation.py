@@ -33,6 +33,9 @@ def test_plan_by_hand():
                                                                                 p.starts[2:] + [n]))
     with pytest.raises(RequestError, match=r'overlap: 50 frames; expected an integer in 1..40'):
         plan_windows(300, 120, 50)
+    assert plan_windows(300, 120, 30, blend=0).blend == 0 and plan_windows(300, 120, 30, blend=12).blend == 12
+    with pytest.raises(RequestError, match=r'blend: 31 frames; expected an integer in 0..30'):
+        plan_windows(300, 120, 30, blend=31)
 
 
 def test_window_waypoints_are_retimed():
