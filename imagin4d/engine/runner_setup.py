@@ -91,7 +91,7 @@ def run_cli(main) -> None:
         main()
         compat.exit_distributed_run()
     except (UserError, FileNotFoundError, KeyError) as err:
-        message = explain_key_error(err) if isinstance(err, KeyError) else str(err)
+        message = explain_key_error(err) if isinstance(err, KeyError) else compat.worker_error_message(str(err))
         if os.environ.get('IMAGIN4D_DEBUG') == '1' or message is None:
             raise
         print(f'error: {message}\n(set IMAGIN4D_DEBUG=1 to see the traceback)', file=sys.stderr)

