@@ -7,6 +7,11 @@ Owns what is checked:
 - an option that adds a key to a component (a dict with a `type`, or a loop / data loader) must be a setting that
   the component's class takes (`train_cfg.max_iter=5` is not a setting of IterBasedTrainLoop), unless the class
   takes any keyword (`**kwargs`), and of the type of its default when that is a number or a boolean;
+- an option that replaces a dict of settings must be one (or None), and an option for a setting of a component
+  whose class annotates it (`clip_grad: Optional[dict]`, `betas: tuple[float, float]`, `save_best: str | None`)
+  must be of that type, also where there is no typed default (annotations of basic types only: numbers,
+  booleans, strings, None, dicts, lists / tuples, literals; anything else is left to the builder). Components
+  nested in others (`model.denoiser`) are found by their `type` in the model or domain registries;
 - a hook of `custom_hooks` named by its type (`custom_hooks.EMAHook.momentum=0.001`) stands for its list index
   (`resolve_hook_keys`; a type listed twice must be named by index);
 - the `type` of every top-level component (model, optimiser and its wrapper, schedulers, data sets and samplers,
@@ -14,7 +19,10 @@ Owns what is checked:
 
 Components whose class cannot be resolved here (deeper ones, built by their parent) are left to their builder.
 """
+import collections.abc
 import inspect
+import types
+import typing
 from typing import Optional
 
 from mmengine.config import DictAction
@@ -73,6 +81,19 @@ _CONSUMED = {'train_cfg': {'type', 'by_epoch'}, 'dataloader': {'dataset', 'sampl
              'worker_init_fn', 'disable_subprocess_warning', 'num_batch_per_epoch', 'type'}}
 
 
+def _nested_class(path: tuple, name: str):
+    """The class of a component nested in a model (`model.denoiser`): the one registered as `name` in the model
+    registry or a domain registry (motion codecs, diffusion schedulers, ...); None when not exactly one."""
+    from mmengine.registry import Registry
+
+    from imagin4d import registry as r
+    if path[0] != 'model':
+        return None
+    found = {id(c): c for reg in (r.MODELS, r.MOTION_CODECS, r.DIFFUSION_SCHEDULERS, r.ATTENTION_BACKENDS,
+                                  r.BODY_MODELS) if isinstance(reg, Registry) for c in [reg.get(name)] if c}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
 def _component_class(path: tuple, node) -> Optional[type]:
     if len(path) == 1 and path[0].endswith('_dataloader'):
         from torch.utils.data import DataLoader
@@ -84,15 +105,65 @@ def _component_class(path: tuple, node) -> Optional[type]:
     return registry.get(name)
 
 
-def _signature(cls):
-    """{name: default} of what `cls(...)` takes, or None when it takes any keyword (or cannot be inspected)."""
+def _parameters(cls) -> tuple:
+    """({name: (default, annotation)} of what `cls(...)` takes by name, whether it takes any keyword); ({}, True)
+    when it cannot be inspected. String annotations are evaluated where they can be."""
     try:
-        params = inspect.signature(cls).parameters.values()
+        params = list(inspect.signature(cls).parameters.values())
     except (TypeError, ValueError):
+        return {}, True
+    init = getattr(cls, '__init__', cls)
+    names = getattr(init, '__globals__', {})
+    taken = {}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        annotation = p.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, dict(names))    # noqa: S307 (the class's own annotation text)
+            except Exception:
+                annotation = p.empty
+        taken[p.name] = (None if p.default is p.empty else p.default, annotation)
+    return taken, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+_BASIC = ((bool, 'True or False', bool), (int, 'a number', (int, float)), (float, 'a number', (int, float)),
+          (str, 'a string', str), (dict, 'a dict', dict), (list, 'a list', (list, tuple)),
+          (tuple, 'a tuple', (list, tuple)), (collections.abc.Mapping, 'a dict', dict),
+          (collections.abc.Sequence, 'a list', (list, tuple, str)), (collections.abc.Iterable, 'a list',
+                                                                      (list, tuple, str)))
+
+
+def _kinds(annotation) -> Optional[list]:
+    """[(description, accepts(value))] an annotation admits, or None when it is not built of basic types only."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_kinds(a) for a in args]
+        return None if any(k is None for k in parts) else [k for part in parts for k in part]
+    if origin is typing.Literal:
+        return [(' or '.join(map(repr, args)), lambda v: v in args)]
+    if annotation is type(None) or annotation is None:
+        return [('None', lambda v: v is None)]
+    import torch
+    if annotation is torch.Tensor:
+        return []                                   # a command-line value is never a tensor
+    base = origin or annotation
+    for kind, description, accepted in _BASIC:
+        if base is kind:
+            return [(description, lambda v, a=accepted: isinstance(v, a) and (a is bool or a is str
+                                                                               or not isinstance(v, bool)))]
+    return None
+
+
+def _not_annotated_as(annotation, value) -> Optional[str]:
+    """What `value` should be per `annotation`, when it is not that; None when it is or the annotation is not
+    made of basic types."""
+    kinds = _kinds(annotation) if annotation is not inspect.Parameter.empty else None
+    if not kinds or any(accepts(value) for _, accepts in kinds):
         return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name: (None if p.default is p.empty else p.default) for p in params if p.kind is not p.VAR_POSITIONAL}
+    names = list(dict.fromkeys(description for description, _ in kinds))
+    return ', '.join(names[:-1]) + (' or ' if len(names) > 1 else '') + names[-1]
 
 
 def _walk(cfg, key: str):
@@ -121,6 +192,8 @@ def _expected(old, new) -> Optional[str]:
         return None if isinstance(new, (int, float)) and not isinstance(new, bool) else f'a number (like {old!r})'
     if isinstance(old, dict) and 'type' in old and not isinstance(new, (dict, str)):
         return f"a dict of settings (the config has {old['type']})"
+    if isinstance(old, dict) and 'type' not in old and not isinstance(new, dict):
+        return f'a dict of settings like {old!r}, or None'
     return None
 
 
@@ -150,30 +223,35 @@ def check_cfg_options(cfg, options: dict) -> None:
     """Check `--cfg-options` against the config they are merged into (call before merging)."""
     for key, value in (options or {}).items():
         parents, found, old = _walk(cfg, key)
-        if found:
-            expected = _expected(old, value)
-            if expected:
-                raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected}')
-            continue
+        expected = _expected(old, value) if found else None
+        if expected:
+            raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected}')
         if len(parents) != len(key.split('.')):
             continue                                 # a new branch of the config: nothing to compare with
         path, node = parents[-1]
         cls = _component_class(path, node) if path else None
+        nested = cls is None and path and isinstance(node, dict) and isinstance(node.get('type'), str)
+        cls = _nested_class(path, node['type']) if nested else cls
         if cls is None:
             continue
         leaf = key.split('.')[-1]
         consumed = _CONSUMED['dataloader'] if path[0].endswith('_dataloader') and len(path) == 1 else \
             _CONSUMED.get(path[0], {'type'}) if len(path) == 1 else {'type'}
-        takes = _signature(cls)
-        if takes is None or leaf in consumed:
+        takes, any_keyword = _parameters(cls)
+        if leaf in consumed:
             continue
         if leaf not in takes:
+            if found or any_keyword or nested:        # a nested component's parent may consume settings itself
+                continue
             names = [n for n in takes if n not in ('runner', 'dataloader', 'dataset', 'params')]
             raise ConfigError(f'--cfg-options {key}: {".".join(path)} ({cls.__name__}) has no setting {leaf!r}; '
                               f'it takes {", ".join(names)}')
-        expected = _expected(takes[leaf], value)
+        default, annotation = takes[leaf]
+        expected = (None if found else _expected(default, value)) or \
+            (None if value is None and default is None else _not_annotated_as(annotation, value))
         if expected:
-            raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected}')
+            default = '' if default is None else f', default {default!r}'
+            raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected} ({cls.__name__}.{leaf}{default})')
 
 
 def _components(cfg):

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.fault
     ('train_cfg.max_iter=5', "train_cfg (IterBasedTrainLoop) has no setting 'max_iter'; it takes max_iters"),
     ('train_cfg.max_iters=abc', "train_cfg.max_iters='abc': expected a number (like 4)"),
     ('train_dataloader.batch_sise=2', "train_dataloader (DataLoader) has no setting 'batch_sise'"),
+    ('optim_wrapper.clip_grad=abc', "optim_wrapper.clip_grad='abc': expected a dict or None (OptimWrapper.clip_grad)"),
     ('max_iters', "--cfg-options 'max_iters': expected KEY=VALUE"),
     ('optim_wrapper.optimizer.type=Adamz', "optim_wrapper.optimizer.type: unknown type 'Adamz' in the 'optimizer' "
                                            'registry (scope \'imagin4d\'); closest registered names: Adam'),
@@ -26,6 +27,45 @@ def test_bad_config_options(tools_runner, tmp_path, option, expected):
                                        option, check=False))
     assert expected in line
     assert not (tmp_path / 'w' / 'iter_2.pth').exists()
+
+
+MINI = 'projects/imagin4d/mini_fbm_sfie.py'
+
+
+@pytest.mark.parametrize('option, expected', [
+    # no typed default in the config: the type comes from the component's annotation (nested ones too)
+    ('optim_wrapper.clip_grad=abc', "expected a dict of settings like {'max_norm': 1.0}, or None"),
+    ('optim_wrapper.optimizer.betas=abc', 'expected a tuple (AdamW.betas, default (0.9, 0.999))'),
+    ('model.denoiser.stream_fusion=5', "expected a string (RoleAwareDenoiser.stream_fusion, default 'sum')"),
+    ('model.denoiser.head_dim=abc', 'expected a number or None (RoleAwareDenoiser.head_dim)'),
+    ('default_hooks.checkpoint.save_best=5', 'expected a string, a list or None (CheckpointHook.save_best)'),
+    ('train_dataloader.prefetch_factor=[2]', 'expected a number or None (DataLoader.prefetch_factor)'),
+    ('train_dataloader.pin_memory=yes', 'expected True or False (DataLoader.pin_memory, default False)'),
+])
+def test_wrong_typed_option_without_a_typed_default(option, expected):
+    from mmengine.config import Config
+
+    from imagin4d.engine.config_checks import ConfigError, ConfigOptionsAction, check_cfg_options
+    key, text = option.split('=', 1)
+    with pytest.raises(ConfigError) as err:
+        check_cfg_options(Config.fromfile(MINI), {key: ConfigOptionsAction._parse_iterable(text)})
+    assert str(err.value) == f'--cfg-options {key}={ConfigOptionsAction._parse_iterable(text)!r}: {expected}'
+
+
+@pytest.mark.parametrize('option', [
+    'optim_wrapper.clip_grad=None', 'optim_wrapper.clip_grad.max_norm=2', 'optim_wrapper.optimizer.betas=(0.9,0.99)',
+    'optim_wrapper.optimizer.betas=[0.9,0.99]', 'model.denoiser.stream_fusion=separate', 'model.denoiser.head_dim=32',
+    'model.denoiser.head_dim=None', 'model.denoiser.stream_names=[base,waypoint]',
+    'default_hooks.checkpoint.save_best=auto', 'default_hooks.checkpoint.save_best=[a,b]',
+    'train_dataloader.prefetch_factor=2', 'model.diffusion.clip_x0=None',
+    'train_dataloader.dataset.bps_frame=3',
+])
+def test_well_typed_options_pass(option):
+    from mmengine.config import Config
+
+    from imagin4d.engine.config_checks import ConfigOptionsAction, check_cfg_options
+    key, text = option.split('=', 1)
+    check_cfg_options(Config.fromfile(MINI), {key: ConfigOptionsAction._parse_iterable(text)})
 
 
 def test_debug_still_shows_the_traceback(tools_runner, tmp_path):
