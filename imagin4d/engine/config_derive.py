@@ -3,8 +3,9 @@
 Owns:
 
 - `body_model_root`: a data set config's one top-level setting (imagin4d.body_models.locate) becomes the
-  `body_model_root` of every data loader's HOI data set and of every evaluator metric that takes one, where they
-  set none, so `--cfg-options body_model_root=DIR` (or $IMAGIN4D_BODY_MODEL_DIR) moves them all at once;
+  `body_model_root` of every data loader's HOI data set (and of an evaluator config's train/test_dataset) and of
+  every evaluator metric that takes one, where they set none, so `--cfg-options body_model_root=DIR` (or
+  $IMAGIN4D_BODY_MODEL_DIR) moves them all at once;
 - short runs of any config: a hook's `begin_iter` past `train_cfg.max_iters` (the GPU schedule's EMAHook starts at
   2000) is clamped to `max_iters` (the EMA weights are then the trained weights), and `persistent_workers` is turned
   off for a data loader with `num_workers=0` (torch refuses the pair). Each adjustment is logged as a note.
@@ -18,6 +19,7 @@ __all__ = ['derive_settings', 'propagate_body_model_root', 'fit_short_run']
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
+EVALUATOR_DATASETS = ('train_dataset', 'test_dataset')     # a text-motion evaluator config's (tools/train_evaluator.py)
 
 
 def _note(message: str) -> None:
@@ -52,6 +54,7 @@ def propagate_body_model_root(cfg) -> None:
         return
     from imagin4d.registry import DATASETS, METRICS
     targets = [(DATASETS, cfg[name].get('dataset')) for name in DATALOADERS if isinstance(cfg.get(name), dict)]
+    targets += [(DATASETS, cfg.get(name)) for name in EVALUATOR_DATASETS]
     targets += [(METRICS, m) for name in EVALUATORS for m in _metrics(cfg.get(name))]
     for registry, node in targets:
         if isinstance(node, dict) and node.get('body_model_root') is None and _takes_body_model_root(registry, node):

@@ -220,3 +220,13 @@ def test_behave_says_its_text_is_a_template(behave_root, tmp_path):
     texts.mkdir()
     own = BEHAVEDataset(data_root=str(behave_root), split='test', text_dir=str(texts))
     assert 'skip_text_metrics' not in own.metainfo
+
+
+def test_the_evaluator_config_takes_the_one_body_model_setting(monkeypatch):
+    from imagin4d.engine.runner_setup import load_config
+    monkeypatch.delenv('IMAGIN4D_BODY_MODEL_DIR', raising=False)
+    config = 'projects/imagin4d/evaluators/behave_evaluator.py'
+    default = load_config(config)
+    assert [default.train_dataset.body_model_root, default.test_dataset.body_model_root] == ['{data_root}'] * 2
+    moved = load_config(config, {'body_model_root': '/models/here'})
+    assert [moved.train_dataset.body_model_root, moved.test_dataset.body_model_root] == ['/models/here'] * 2

@@ -9,16 +9,15 @@
 # The sentence features are cached by tools/data/prepare_dataset.py or tools/data/cache_features.py --config THIS_FILE.
 _base_ = ['./mini_fbm_evaluator.py']
 data_root = '{{$IMAGIN4D_BEHAVE_ROOT:data/behave}}'  # env var: another location (as the data-set config)
-# The body models (BEHAVE: <data root>/smplh/), as in the data-set config; IMAGIN4D_BODY_MODEL_DIR moves them.
+# The body models (BEHAVE: <data root>/smplh/), as in the data-set config, for both data sets below;
+# IMAGIN4D_BODY_MODEL_DIR or --cfg-options body_model_root=DIR moves them.
 body_model_root = '{{ $IMAGIN4D_BODY_MODEL_DIR: {data_root} }}'
 
 # Template sentences: the token features add nothing to the pooled sentence feature.
 model = dict(embed_dim=128, hidden_dim=128, use_text_tokens=False)
 
-train_dataset = dict(type='BEHAVEDataset', split='train', window=120, stride=30, bps_frame='first',
-                     body_model_root=body_model_root)
-test_dataset = dict(type='BEHAVEDataset', split='test', window=120, bps_frame='first',
-                    body_model_root=body_model_root)
+train_dataset = dict(type='BEHAVEDataset', split='train', window=120, stride=30, bps_frame='first')
+test_dataset = dict(type='BEHAVEDataset', split='test', window=120, bps_frame='first')
 
 train_cfg = dict(max_iters=6000, batch_size=64, lr=1e-3, warmup_iters=200, log_interval=200, preload=False,
                  num_workers=2, device='cpu')
