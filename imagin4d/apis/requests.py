@@ -268,7 +268,7 @@ def load_waypoints(waypoints, num_frames: Optional[int] = None, window: int = 12
             raise RequestError(f'{where}: expected {{"frame": f, "position": [x, y] or [x, y, z]}}, got {entry!r}')
         frame = entry['frame']
         if not isinstance(frame, int) or isinstance(frame, bool) or not 0 < frame <= last:
-            raise RequestError(f'{where}.frame: {frame!r} is outside the window (an integer in 1..{last}; frame 0 '
+            raise RequestError(f'{where}.frame: {frame!r} is outside the motion (an integer in 1..{last}; frame 0 '
                                'is object_start)')
         if frame in seen:
             raise RequestError(f'{where}.frame: frame {frame} is given twice')

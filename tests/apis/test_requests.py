@@ -42,7 +42,7 @@ def test_waypoints_are_sorted_and_xy_only_between():
 
 
 @pytest.mark.parametrize('data, message', [
-    (dict(waypoints=[dict(frame=0, position=[0, 0])]), r'waypoints\[0\].frame: 0 is outside the window'),
+    (dict(waypoints=[dict(frame=0, position=[0, 0])]), r'waypoints\[0\].frame: 0 is outside the motion'),
     (dict(waypoints=[dict(frame=29.5, position=[0, 0])]), r'waypoints\[0\].frame: 29.5 is outside'),
     (dict(waypoints=[dict(frame=29, position=[0, 0]), dict(frame=29, position=[1, 1])]), r'given twice'),
     (dict(waypoints=[dict(frame=29, position=['a', 0])]), r'waypoints\[0\].position: expected 2 or 3 numbers'),
