@@ -120,6 +120,32 @@ def install_atomic_local_writes() -> None:
     LocalBackend.put = put
 
 
+def install_atomic_last_checkpoint() -> None:
+    """mmengine's `last_checkpoint` marker (the checkpoint `--resume` picks) is written through `fileio.atomic_open`.
+
+    Reason: mmengine 0.10.7 `CheckpointHook._save_checkpoint_with_step` rewrites `<work_dir>/last_checkpoint` in
+    place (`open(save_file, 'w')`), so a run killed or a disk full at that moment leaves it empty or truncated.
+    The module's `open` is replaced by one that writes that file to a temporary file renamed into place (the old
+    marker or the new one, never a part); every other `open` of the module is the built-in one.
+    """
+    import builtins
+
+    from mmengine.hooks import checkpoint_hook
+
+    from imagin4d.utils.fileio import atomic_open
+
+    if getattr(checkpoint_hook.__dict__.get('open'), '_imagin4d_atomic', False):
+        return
+
+    def marker_open(file, mode='r', *args, **kwargs):
+        if os.path.basename(os.fspath(file)) == 'last_checkpoint' and mode in ('w', 'wt'):
+            return atomic_open(file, 'w')
+        return builtins.open(file, mode, *args, **kwargs)
+
+    marker_open._imagin4d_atomic = True
+    checkpoint_hook.open = marker_open
+
+
 def check_pkg_resources() -> None:
     """mmengine 0.10.7 imports `pkg_resources` in `is_installed`/`get_installed_path`.
 
@@ -284,3 +310,4 @@ def apply_all() -> None:
     check_pkg_resources()
     install_safe_checkpoint_loader()
     install_atomic_local_writes()
+    install_atomic_last_checkpoint()
