@@ -234,3 +234,87 @@ def test_evaluator_on_mini_fbm_with_perfect_prediction(mini_fbm_root):
         assert row['foot_sliding'] == row['gt_foot_sliding']
         assert row['hand_penetration'] >= 0.0 and row['body_penetration'] >= 0.0
     assert any(row['gt_contact_percent'] > 0 for row in metric.last_rows)
+
+
+# ------------------------------------------------------------------------------------------------ protocol options
+def _body_world(model, betas, seed):
+    """A walking body posed by the body model itself (smplx call with transl, local axis-angle poses that change
+    over time, Z up) and its global rotations composed along the kinematic tree: joints and rotations agree.
+    The lowest toe touches z = 0 (the whole body shifted: still consistent); the object of `_world` stays 1.5 m
+    away."""
+    from imagin4d.body_models.skeletons import BODY_PARENTS
+    rng = np.random.default_rng(seed)
+    phase = np.sin(np.linspace(0, 2 * np.pi, T))[:, None]
+    local = rng.normal(0, 0.1, (1, 22, 3)) + 0.1 * phase[:, :, None] * rng.normal(0, 1, (1, 22, 3))    # (T, 22, 3)
+    local[:, 0] = (Rotation.from_euler('x', 90, degrees=True)
+                   * Rotation.from_rotvec(local[:, 0])).as_rotvec()                                    # Y up -> Z up
+    transl = np.stack([0.01 * np.arange(T), np.full(T, -1.5), np.full(T, 0.9)], -1)
+    with torch.no_grad():
+        out = model(betas=betas[None], global_orient=torch.as_tensor(local[:, 0], dtype=torch.float32),
+                    body_pose=torch.as_tensor(local[:, 1:].reshape(T, 63), dtype=torch.float32),
+                    transl=torch.as_tensor(transl, dtype=torch.float32))
+    mats = Rotation.from_rotvec(local.reshape(-1, 3)).as_matrix().reshape(T, 22, 3, 3)
+    global_rot = np.zeros_like(mats)
+    for j, parent in enumerate(BODY_PARENTS):
+        global_rot[:, j] = mats[:, j] if parent < 0 else global_rot[:, parent] @ mats[:, j]
+    world = _world()
+    joints = out['joints24'].double().numpy()
+    joints[..., 2] -= joints[:, [10, 11], 2].min()
+    world.update(joints=joints, global_rot=global_rot)
+    return world
+
+
+def test_joints_from_the_body_model(free_body_root):
+    """joints_from='body_model' (CHOIS) scores a forward pass of the rotations: for a prediction whose joints agree
+    with its rotations it gives the numbers of the predicted joints; for one whose hand points alone moved 20 mm
+    (rotations unchanged) the predicted joints give hand JPE 20 mm and the forward pass 0. MPVPE comes with it."""
+    from imagin4d.body_models import load_body_model
+    model = load_body_model(free_body_root, 'smplx', 'neutral', 10)
+    betas = torch.as_tensor(np.random.default_rng(5).normal(0, 1, 10), dtype=torch.float32)
+    gt, pred = _body_world(model, betas, 1), _body_world(model, betas, 2)
+    meta = dict(smpl_params=dict(betas=betas), gender='neutral', dataset='fbm')
+    options = dict(body_model_root=str(free_body_root))
+    sample = dict(_sample(gt, pred), **meta)
+    _, joints = _evaluate([sample])
+    _, body = _evaluate([sample], joints_from='body_model', **options)
+    assert joints['hand_jpe'] > 50 and joints['mpjpe'] > 20 and joints['foot_sliding'] > 0   # different poses
+    for key in ('hand_jpe', 'mpjpe', 'root_trans_err', 'root_rot_err', 'foot_sliding', 'gt_foot_sliding',
+                'contact_f1', 'obj_trans_err'):
+        assert body[key] == pytest.approx(joints[key], rel=1e-4, abs=1e-3), key
+    assert body['mpvpe'] > 20 and 'mpvpe' not in joints
+    assert body['hand_penetration'] == joints['hand_penetration'] == 0.0        # the points, 1.5 m from the box
+
+    moved = dict(gt, joints=gt['joints'].copy())
+    moved['joints'][:, 22:24] += np.array([0.0, 0.012, 0.016])                                      # 20 mm
+    sample = dict(_sample(gt, moved), **meta)
+    _, joints = _evaluate([sample])
+    metric, body = _evaluate([sample], joints_from='body_model', **options)
+    assert joints['hand_jpe'] == pytest.approx(20.0, abs=1e-3)
+    assert joints['mpjpe'] == pytest.approx(2 * 20.0 / 24, abs=1e-3)
+    assert body['hand_jpe'] == pytest.approx(0.0, abs=1e-3) and body['mpjpe'] == pytest.approx(0.0, abs=1e-3)
+    assert body['mpvpe'] == pytest.approx(0.0, abs=1e-3)
+
+    with pytest.raises(KeyError, match="'seq0' lacks smpl_params.*joints_from='body_model'"):
+        metric.process({}, [_sample(gt, moved)])
+    with pytest.raises(ValueError, match='vertices_fn'):
+        HOIMotionMetric(joints_from='body_model', vertices_fn=lambda *a: None)
+    with pytest.raises(ValueError, match="joints_from must be 'predicted' or 'body_model', got 'fk'"):
+        HOIMotionMetric(joints_from='fk')
+    with pytest.raises(ValueError, match="penetration_from='vertices' needs vertices"):
+        HOIMotionMetric(penetration_from='vertices')
+
+
+def test_raw_object_rotation_as_chois_scores_it():
+    """Predicted object rotation block = 1.1 x the GT's (not a rotation): projected it is the GT rotation (error 0);
+    raw, CHOIS's ||I - M R_gt^-1||_F = ||-0.1 I||_F = 0.1 sqrt(3). The geodesic angle uses the projection."""
+    sample = _sample()
+    cols = CODEC.slices['obj_rot']
+    sample['pred_motion'][:, cols] *= 1.1
+    _, projected = _evaluate([sample])
+    _, raw = _evaluate([sample], object_rotation='raw')
+    assert projected['obj_rot_err'] == pytest.approx(0.0, abs=1e-6)
+    assert raw['obj_rot_err'] == pytest.approx(0.1 * math.sqrt(3), abs=1e-6)
+    assert raw['obj_rot_err_deg'] == pytest.approx(0.0, abs=1e-4)
+    assert raw['obj_trans_err'] == projected['obj_trans_err'] and raw['contact_f1'] == projected['contact_f1']
+    with pytest.raises(ValueError, match="object_rotation must be 'projected' or 'raw'"):
+        HOIMotionMetric(object_rotation='inverse')

@@ -1,5 +1,6 @@
-"""The benchmark's provenance archive: each finished run's metrics, commands, data build, resolved config, machine
-and evaluator kept as one JSON file, reused only on the same data and config, and the page's provenance lines."""
+"""The benchmark's provenance archive: each finished run's metrics, commands, data build, resolved config, scoring
+protocol, machine and evaluator kept as one JSON file, reused only on the same data and config, and the page's
+provenance lines."""
 import hashlib
 import json
 import os
@@ -13,21 +14,76 @@ from .runner import DATA_ROOT_VARS, REPO, Runner, config_file, run_dir
 
 EQUIVALENT_BUILDS = 'equivalent_builds.json'  # in the archive: earlier builds declared the same data
 EVALUATOR_FILE = 'evaluator/text_motion_evaluator.pth'  # in the archive: the evaluator every archived run uses
+#: Metric settings that choose how a run is scored (CHOIS's protocol choices, issue 26), not what the run trains or
+#: generates: left out of `config_identity` and recorded beside it as the run's `protocol` (`scoring_protocol`).
+PROTOCOL_OPTIONS = {'HOIMotionMetric': ('floor_height', 'joints_from', 'object_rotation')}
+#: The protocol of the runs archived before protocols were recorded: the metric's defaults until then.
+LEGACY_PROTOCOL = {'HOIMotionMetric': dict(floor_height=0.0, joints_from='predicted', object_rotation='projected')}
+
+
+def _resolved(config: str) -> dict:
+    """The config with every `_base_` merged and the data roots at their defaults, as a dict."""
+    from mmengine.config import Config
+    saved = {k: os.environ.pop(k) for k in DATA_ROOT_VARS if k in os.environ}
+    try:
+        return Config.fromfile(osp.join(REPO, config)).to_dict()
+    finally:
+        os.environ.update(saved)
+
+
+def _protocol_metrics(resolved: dict):
+    """(metric dict, its protocol option names) of every test / val evaluator metric with protocol options."""
+    for key in ('val_evaluator', 'test_evaluator'):
+        metrics = resolved.get(key)
+        for metric in metrics if isinstance(metrics, list) else [metrics]:
+            if isinstance(metric, dict) and metric.get('type') in PROTOCOL_OPTIONS:
+                yield metric, PROTOCOL_OPTIONS[metric['type']]
 
 
 def config_identity(config: str) -> dict:
     """{file, digest}: sha256 (16 hex digits) of the resolved config (every `_base_` merged, data roots at their
     defaults, so that the digest does not depend on where the data lies). The body-model folder is left out: it is
-    a location, not a setting of the run (the body models' content is part of the data set's cache key)."""
-    from mmengine.config import Config
-    saved = {k: os.environ.pop(k) for k in DATA_ROOT_VARS if k in os.environ}
-    try:
-        resolved = Config.fromfile(osp.join(REPO, config)).to_dict()
-    finally:
-        os.environ.update(saved)
+    a location, not a setting of the run (the body models' content is part of the data set's cache key). So are the
+    metrics' protocol options (`PROTOCOL_OPTIONS`): they change how a run is scored, not the run; the archive records
+    them as the run's `protocol` and the page names it."""
+    resolved = _resolved(config)
     resolved.pop('body_model_root', None)
+    for metric, options in _protocol_metrics(resolved):
+        for option in options:
+            metric.pop(option, None)
     text = json.dumps(resolved, sort_keys=True, default=repr)
     return dict(file=config, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def scoring_protocol(config: str) -> dict:
+    """{metric type: {option: value}}: the protocol options (`PROTOCOL_OPTIONS`) the config's test evaluator scores
+    with, each at the metric's default where the config does not set it."""
+    import inspect
+
+    import imagin4d.evaluation  # noqa: F401  (registers the metrics)
+    from imagin4d.registry import METRICS
+    metrics = _resolved(config).get('test_evaluator')
+    protocol = {}
+    for metric in metrics if isinstance(metrics, list) else [metrics]:
+        if isinstance(metric, dict) and metric.get('type') in PROTOCOL_OPTIONS:
+            defaults = inspect.signature(METRICS.get(metric['type'])).parameters
+            protocol[metric['type']] = {option: metric.get(option, defaults[option].default)
+                                        for option in PROTOCOL_OPTIONS[metric['type']]}
+    return protocol
+
+
+def describe_protocol(protocol: dict) -> str:
+    """'HOIMotionMetric floor_height=0.0 (fixed floor), joints_from=predicted, object_rotation=projected'."""
+    parts = []
+    for metric, options in sorted(protocol.items()):
+        shown = []
+        for option, value in options.items():
+            note = ''
+            if option == 'floor_height':
+                note = ' (CHOIS per-sequence floor)' if value == 'estimate' else ' (fixed floor)'
+            shown.append(f'{option}={value}{note}')
+        parts.append(f'{metric} ' + ', '.join(shown))
+    return '; '.join(parts)
 
 
 def archive_file(args, variant: str, seed: int) -> str:
@@ -88,9 +144,39 @@ def canonical_build(identity, equivalents: dict):
     return dict(identity, references=digest)
 
 
+def archived_protocol(entry: dict) -> dict:
+    """The scoring protocol of an archived run (`LEGACY_PROTOCOL` for runs archived before it was recorded)."""
+    return entry.get('protocol') or LEGACY_PROTOCOL
+
+
+def protocol_lines(args, tasks, entries) -> list:
+    """The page line naming the scoring protocol of the archived runs, and what the configs score with now when
+    that differs; stops when the runs were scored with different protocols (one table must not mix them)."""
+    groups = {}
+    for entry in entries:
+        key = json.dumps(archived_protocol(entry), sort_keys=True)
+        groups.setdefault(key, []).append(f'{entry["variant"]} seed {entry["seed"]}')
+    if len(groups) > 1:
+        raise SystemExit('error: the archived runs were scored with different protocols: '
+                         + '; '.join(f'{describe_protocol(json.loads(key))} ({", ".join(runs)})'
+                                     for key, runs in groups.items())
+                         + '; score them again with one protocol (tools/test.py on their checkpoints) or move some '
+                         'away')
+    protocol = json.loads(next(iter(groups)))
+    line = f'Scored with: {describe_protocol(protocol)} ({len(entries)} runs).'
+    now = {json.dumps(scoring_protocol(config_file(variant)), sort_keys=True) for variant in {v for v, _ in tasks}}
+    if now != {json.dumps(protocol, sort_keys=True)}:
+        line += (' The configs now score with ' + '; '.join(describe_protocol(json.loads(n)) for n in sorted(now))
+                 + ': the numbers these options change (foot sliding with the floor; the joint, vertex, contact and '
+                 'penetration scores with joints_from; obj_rot_err with object_rotation) are not comparable with a '
+                 'run scored now.')
+    return [line]
+
+
 def archive_provenance(args, tasks) -> list:
-    """Page lines on the builds and machines the archived runs of `tasks` were measured on; stops when they were
-    measured on different builds (a page of one table must not mix data sets)."""
+    """Page lines on the builds, machines and scoring protocol the archived runs of `tasks` were measured with;
+    stops when they were measured on different builds (a page of one table must not mix data sets) or scored with
+    different protocols."""
     entries = [entry for entry in (read_archived(args, *task) for task in tasks) if entry]
     if not entries:
         return []
@@ -113,7 +199,8 @@ def archive_provenance(args, tasks) -> list:
                     for old, n in sorted(earlier.items())) + ').'
     machines = Counter(describe_machine(e.get('machine')) for e in entries)
     return [line, 'Runs measured on: ' + '; '.join(f'{m} ({n} run{"s" * (n != 1)})'
-                                                for m, n in sorted(machines.items())) + '.']
+                                                for m, n in sorted(machines.items())) + '.',
+            *protocol_lines(args, tasks, entries)]
 
 
 def file_identity(path: str) -> dict:
@@ -192,7 +279,8 @@ def restore_archived(run: Runner, args, variant: str, seed: int, metrics_file: s
 def archive_run(run: Runner, args, variant: str, seed: int, wd: str, merged: dict, config: dict,
                 evaluator: Optional[str] = None) -> None:
     """Keep a finished run (merged metrics, the commands that made it, the data and the resolved config it was
-    measured with: `config_identity` taken when its training started) in the archive."""
+    measured with: `config_identity` taken when its training started; the scoring protocol of its test) in the
+    archive."""
     if not args.archive:
         return
     path = archive_file(args, variant, seed)
@@ -200,7 +288,8 @@ def archive_run(run: Runner, args, variant: str, seed: int, wd: str, merged: dic
                 if any(token == wd or token.startswith(wd + os.sep) for token in r['command'].split())]
     from imagin4d.datasets.synthetic import build_identity
     entry = dict(variant=variant, seed=seed, iters=args.iters, num_steps=args.num_steps,
-                 data=build_identity(args.data_root), config=config, commit=git_commit(), machine=machine(),
+                 data=build_identity(args.data_root), config=config, protocol=scoring_protocol(config_file(variant)),
+                 commit=git_commit(), machine=machine(),
                  evaluator=file_identity(evaluator) if evaluator else None, metrics=merged, commands=commands)
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:

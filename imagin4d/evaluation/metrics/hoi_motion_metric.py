@@ -29,6 +29,7 @@ from ..functional.motion import (
     rotation_geodesic_error,
 )
 from ..functional.waypoints import waypoint_errors
+from .body_forward import pose_from_rotations, sample_betas, sample_body_model
 from .sample_access import motion_pair_length, sample_field, sample_name
 
 __all__ = ['HOIMotionMetric']
@@ -82,21 +83,31 @@ class HOIMotionMetric(BaseMetric):
     ======================= ========= =====================================================================
 
     Choices where CHOIS is ambiguous or differs (see also the functional docstrings):
-    - joints are the decoded joints24 positions of the motion (CHOIS uses an SMPL-X forward pass of the
-      generated rotations); only `pred_motion` is scored (`pred_motion_samples` is ignored);
+    - joints_from='predicted' (the class default): joints are the decoded joints24 positions of the motion;
+      joints_from='body_model' (CHOIS): joints24 and vertices come from a body-model forward pass of the decoded
+      global rotations with the sample's betas, the pelvis at the decoded pelvis, for the ground truth and the
+      prediction alike (then MPVPE is reported); only `pred_motion` is scored (`pred_motion_samples` is ignored);
+    - object_rotation='projected' (default): the predicted object rotation (9 free numbers) is projected to the
+      nearest rotation before scoring; 'raw' (CHOIS) scores obj_rot_err on the raw matrix, ||I - M R_gt^T||_F
+      (obj_rot_err_deg and the object placement for contacts / penetration always use the projection);
     - the GT contact frames come from the GT geometry (as CHOIS), not from the `contacts` labels;
-    - penetration uses the exact mesh SDF with the consistent rest-frame map and, without vertices, the hand
-      points / joints24 as query points (CHOIS: SMPL-X hand / body vertices and a 256^3 grid);
+    - penetration uses the exact mesh SDF with the consistent rest-frame map; its query points
+      (`penetration_from`) are the hand points / joints24, or with vertices (vertices_fn, or joints_from=
+      'body_model' and penetration_from='vertices') the hand / body vertices (CHOIS: SMPL-X hand / body vertices
+      and a 256^3 grid). Exact vertex penetration is slow: about 2 min per 120-frame window on one CPU core for
+      hands in contact with an 11k-face object, so joints_from='body_model' keeps the points unless asked;
     - every per-frame quantity uses the first `seq_len` frames (CHOIS ignores seq_len); foot sliding
       divides by seq_len;
-    - the floor is `floor_height` (the canonical frame has the floor at z = 0); 'estimate' uses CHOIS's
-      per-sequence toe-cluster estimate, separately for the ground truth and the prediction.
+    - the floor is `floor_height` (the class default 0.0: the canonical frame has the floor at z = 0); 'estimate'
+      (CHOIS; the configs' default) uses CHOIS's per-sequence toe-cluster estimate, separately for the ground
+      truth and the prediction.
     A value a sample cannot have (e.g. no xy waypoint in its mask) is NaN in its row and skipped in the
     average; a key NaN for every sample is reported as NaN.
 
     Each processed sample needs: gt_motion (T, D), pred_motion (T, D) (UN-normalised codec features),
     waypoint_mask (T, D), object_verts (V, 3), object_faces (F, 3), obj_scale (T,), obj_ref_rot (3, 3),
-    template_centroid (3,); optionally seq_len and seq_name (metainfo).
+    template_centroid (3,); optionally seq_len and seq_name (metainfo); with joints_from='body_model' also
+    smpl_params (betas at least), gender and dataset (which body model).
 
     Args:
         contact_threshold: metres; a hand is in contact when strictly closer than this (CHOIS 0.05).
@@ -107,8 +118,14 @@ class HOIMotionMetric(BaseMetric):
             (T, V, 3) body vertices in metres or None, where `decoded` is the codec's decode of the sample's
             motion and `which` is 'gt' or 'pred'. With it, MPVPE is reported and body penetration uses the
             vertices. Without it, MPVPE is not reported (logged once per evaluation).
-        hand_vertex_ids: body vertex ids of both hands; with `vertices_fn`, hand penetration uses these
-            vertices instead of the hand points.
+        hand_vertex_ids: body vertex ids of both hands; when penetration uses vertices, hand penetration uses
+            these instead of the hand points (joints_from='body_model' default: the model's hand vertex groups).
+        joints_from: 'predicted' (decoded joint positions) or 'body_model' (forward pass, CHOIS).
+        penetration_from: 'auto' (vertices when `vertices_fn` gives them, else the points), 'points' or
+            'vertices' (needs vertices_fn or joints_from='body_model').
+        object_rotation: 'projected' or 'raw' (CHOIS), for obj_rot_err.
+        body_model_root, body_model_type, data_root: where the body model of joints_from='body_model' is found,
+            as for ImageAdherenceMetric (default: the data set's `body_model_root` and `data_root`).
         codec: motion codec config (MOTION_CODECS) or instance; default CHOISMotionCodec().
         collect_device, prefix, collect_dir: as mmengine's BaseMetric (no prefix by default).
     """
@@ -117,10 +134,16 @@ class HOIMotionMetric(BaseMetric):
     REQUIRED_FIELDS = ('gt_motion', 'pred_motion', 'waypoint_mask', 'object_verts', 'object_faces', 'obj_scale',
                        'obj_ref_rot', 'template_centroid')
     ROW_ONLY_KEYS = ('seq_name', 'seq_len', 'floor_height', 'gt_floor_height')
+    JOINTS_FROM = ('predicted', 'body_model')
+    OBJECT_ROTATION = ('projected', 'raw')
 
     def __init__(self, contact_threshold: float = 0.05, floor_height: Union[float, str] = 0.0,
                  contact_distance: str = 'vertices', vertices_fn: Union[None, str, VerticesFn] = None,
-                 hand_vertex_ids: Optional[Sequence[int]] = None, codec: Union[dict, object, None] = None,
+                 hand_vertex_ids: Optional[Sequence[int]] = None, joints_from: str = 'predicted',
+                 penetration_from: str = 'auto',
+                 object_rotation: str = 'projected', body_model_root: Optional[str] = None,
+                 body_model_type: str = 'auto', data_root: Optional[str] = None,
+                 codec: Union[dict, object, None] = None,
                  collect_device: str = 'cpu', prefix: Optional[str] = None, collect_dir: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if not contact_threshold > 0:
@@ -129,6 +152,22 @@ class HOIMotionMetric(BaseMetric):
             raise ValueError(f"floor_height must be a number (metres) or 'estimate', got {floor_height!r}")
         if contact_distance not in ('vertices', 'surface'):
             raise ValueError(f"contact_distance must be 'vertices' or 'surface', got {contact_distance!r}")
+        if joints_from not in self.JOINTS_FROM:
+            raise ValueError(f"joints_from must be 'predicted' or 'body_model', got {joints_from!r}")
+        if object_rotation not in self.OBJECT_ROTATION:
+            raise ValueError(f"object_rotation must be 'projected' or 'raw', got {object_rotation!r}")
+        if joints_from == 'body_model' and vertices_fn is not None:
+            raise ValueError("joints_from='body_model' takes the vertices from the body model: leave vertices_fn unset")
+        if body_model_type not in ('auto', 'smplx', 'smplh'):
+            raise ValueError(f"body_model_type must be 'auto', 'smplx' or 'smplh', got {body_model_type!r}")
+        if penetration_from not in ('auto', 'points', 'vertices'):
+            raise ValueError(f"penetration_from must be 'auto', 'points' or 'vertices', got {penetration_from!r}")
+        if penetration_from == 'vertices' and vertices_fn is None and joints_from != 'body_model':
+            raise ValueError("penetration_from='vertices' needs vertices: set vertices_fn or joints_from='body_model'")
+        self.joints_from, self.object_rotation = joints_from, object_rotation
+        self.vertex_penetration = penetration_from == 'vertices' or (penetration_from == 'auto'
+                                                                     and vertices_fn is not None)
+        self.body_model_root, self.body_model_type, self.data_root = body_model_root, body_model_type, data_root
         self.contact_threshold = float(contact_threshold)
         self.floor_height = floor_height if floor_height == 'estimate' else float(floor_height)
         self.contact_distance = contact_distance
@@ -161,6 +200,23 @@ class HOIMotionMetric(BaseMetric):
                              f'{sample_name(sample, index)}; expected (T >= {length}, V, 3)')
         return verts[:length]
 
+    def _body_model_pass(self, sample: dict, index: int, decoded: dict, valid: slice):
+        """({'gt' | 'pred': (joints24 (L, 24, 3), vertices (L, V, 3)) numpy}, hand vertex ids) of the body-model
+        forward pass of the decoded rotations (joints_from='body_model')."""
+        purpose = "joints_from='body_model'"
+        betas = sample_betas('HOIMotionMetric', sample, index, f"{purpose} (or use joints_from='predicted')")
+        data_root = self.data_root or (self.dataset_meta or {}).get('data_root')
+        model = sample_body_model('HOIMotionMetric', sample, betas.numel(), self.body_model_root, data_root,
+                                  self.dataset_meta, self.body_model_type, purpose)
+        posed = {}
+        for which, dec in decoded.items():
+            out = pose_from_rotations(model, betas, dec['global_rot'][valid], dec['joints'][valid, 0])
+            posed[which] = (out['joints24'].numpy(), out['vertices'].numpy())
+        hands = self.hand_vertex_ids
+        if hands is None:
+            hands = torch.cat([model.vertex_groups['left_hand'], model.vertex_groups['right_hand']]).tolist()
+        return posed, hands
+
     def sample_row(self, sample: dict, index: int = 0) -> dict:
         """Per-sample numbers of one HOIDataSample dict (keys of the class table + seq_name, seq_len,
         floor_height, gt_floor_height)."""
@@ -189,14 +245,19 @@ class HOIMotionMetric(BaseMetric):
         for which, dec in (('gt', gt_dec), ('pred', pred_dec)):
             rot, trans = self.codec.object_pose({k: v[valid] for k, v in dec.items()}, ref_rot, scale, centroid)
             poses[which] = (rot, trans)
-        gt_joints, pred_joints = gt_dec['joints'][valid].numpy(), pred_dec['joints'][valid].numpy()
         gt_com, pred_com = gt_dec['obj_com'][valid].numpy(), pred_dec['obj_com'][valid].numpy()
+        hand_vertex_ids = self.hand_vertex_ids
+        if self.joints_from == 'body_model':
+            posed, hand_vertex_ids = self._body_model_pass(sample, index, dict(gt=gt_dec, pred=pred_dec), valid)
+            (gt_joints, gt_verts), (pred_joints, pred_verts) = posed['gt'], posed['pred']
+        else:
+            gt_joints, pred_joints = gt_dec['joints'][valid].numpy(), pred_dec['joints'][valid].numpy()
+            gt_verts = self._vertices(sample, gt_dec, 'gt', length, index)
+            pred_verts = self._vertices(sample, pred_dec, 'pred', length, index)
 
         row = dict(seq_name=sample.get('seq_name'), seq_len=length)
         row.update(hand_jpe(pred_joints, gt_joints))
         row['mpjpe'] = mpjpe(pred_joints, gt_joints)
-        gt_verts = self._vertices(sample, gt_dec, 'gt', length, index)
-        pred_verts = self._vertices(sample, pred_dec, 'pred', length, index)
         if gt_verts is not None and pred_verts is not None:
             row['mpvpe'] = mpvpe(pred_verts, gt_verts, pred_joints[:, 0], gt_joints[:, 0])
         row['root_trans_err'] = root_translation_error(pred_joints, gt_joints)
@@ -204,7 +265,10 @@ class HOIMotionMetric(BaseMetric):
         row['root_rot_err'] = rotation_frobenius_error(pred_root_rot, gt_root_rot)
         row['root_rot_err_deg'] = rotation_geodesic_error(pred_root_rot, gt_root_rot)
         row['obj_trans_err'] = position_error(pred_com, gt_com)
-        row['obj_rot_err'] = rotation_frobenius_error(poses['pred'][0], poses['gt'][0])
+        scored_rot = poses['pred'][0]
+        if self.object_rotation == 'raw':   # CHOIS: the network's 9 numbers as they are
+            scored_rot = self.codec.absolute_rotation(self.codec.decode(pred)['obj_rot'][valid], ref_rot)
+        row['obj_rot_err'] = rotation_frobenius_error(scored_rot, poses['gt'][0])
         row['obj_rot_err_deg'] = rotation_geodesic_error(poses['pred'][0], poses['gt'][0])
 
         # contact from geometry: hand points vs the placed object (GT joints + GT object, pred + pred)
@@ -221,11 +285,12 @@ class HOIMotionMetric(BaseMetric):
 
         # penetration of the prediction into its own placed object
         rot, trans = poses['pred']
-        if pred_verts is not None and self.hand_vertex_ids is not None:
-            hand_points = pred_verts[:, self.hand_vertex_ids]
+        penetration_verts = pred_verts if self.vertex_penetration else None
+        if penetration_verts is not None and hand_vertex_ids is not None:
+            hand_points = penetration_verts[:, hand_vertex_ids]
         else:
             hand_points = pred_joints[:, hands]
-        body_points = pred_verts if pred_verts is not None else pred_joints
+        body_points = penetration_verts if penetration_verts is not None else pred_joints
         row['hand_penetration'] = penetration(hand_points, rot, trans, scale, template, faces)
         row['body_penetration'] = penetration(body_points, rot, trans, scale, template, faces)
 
@@ -254,6 +319,7 @@ class HOIMotionMetric(BaseMetric):
             values = [float(r[key]) for r in results if key in r and r[key] is not None and math.isfinite(r[key])]
             summary[key] = float(np.mean(values)) if values else float('nan')
         if 'mpvpe' not in summary:
-            print_log('HOIMotionMetric: mpvpe not reported (no body vertices: pass vertices_fn to enable it); '
-                      'body_penetration used joints24, hand_penetration the hand points', logger='current')
+            print_log("HOIMotionMetric: mpvpe not reported (no body vertices: joints_from='body_model' or "
+                      'vertices_fn enable it); body_penetration used joints24, hand_penetration the hand points',
+                      logger='current')
         return summary

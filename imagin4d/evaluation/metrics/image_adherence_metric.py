@@ -18,7 +18,6 @@ from mmengine.logging import print_log
 from imagin4d.geometry.interaction_factors import FACTOR_NAMES
 from imagin4d.registry import METRICS, MOTION_CODECS
 from imagin4d.rendering.camera import Camera
-from imagin4d.utils.paths import resolve_data_path
 
 from ..functional.image_adherence import (
     IA_THRESHOLDS,
@@ -26,9 +25,9 @@ from ..functional.image_adherence import (
     SCORE_NAMES,
     HOIFrames,
     ObjectMesh,
-    body_params_from_global_rotations,
     image_adherence_scores,
 )
+from .body_forward import fit_betas, pose_from_rotations, sample_betas, sample_body_model
 from .sample_access import motion_pair_length, sample_field, sample_name
 
 __all__ = ['ImageAdherenceMetric']
@@ -196,43 +195,25 @@ class ImageAdherenceMetric(BaseMetric):
 
     # ------------------------------------------------------------------ body model (silhouettes)
     def _body_model(self, sample: dict, num_betas: int):
-        from imagin4d.body_models import body_model_dirs, find_body_model_root, load_body_model
-        model_type = self.body_model_type
-        if model_type == 'auto':
-            model_type = 'smplh' if str(sample.get('dataset', '')).lower() == 'behave' else 'smplx'
-        configured = resolve_data_path(self.body_model_root, self.data_root, 'ImageAdherenceMetric body_model_root')
-        configured = configured or (self.dataset_meta or {}).get('body_model_root')
-        data_root = self.data_root
-        dirs = body_model_dirs(configured, [osp.join(data_root, 'smpl_all_models'), data_root] if data_root else [])
-        gender = str(sample.get('gender') or 'neutral')
-        root = find_body_model_root(dirs, model_type, gender,
-                                    'ImageAdherenceMetric (silhouette scores; silhouette=False skips them)')
-        return load_body_model(root, model_type=model_type, gender=gender, num_betas=max(int(num_betas), 1))
+        return sample_body_model('ImageAdherenceMetric', sample, num_betas, self.body_model_root, self.data_root,
+                                 self.dataset_meta, self.body_model_type,
+                                 'silhouette scores; silhouette=False skips them')
 
     def _body_meshes(self, sample: dict, index: int, t_star: int, gt_dec: dict, pred_dec: dict):
         """(gt verts at t* (Vb, 3), callable frames -> pred verts (n, Vb, 3), faces (Fb, 3))."""
-        params = sample.get('smpl_params')
-        if not isinstance(params, dict) or params.get('betas') is None:
-            raise KeyError(f'ImageAdherenceMetric: sample {sample_name(sample, index)} lacks smpl_params (betas '
-                           f'at least) for the body silhouettes; pass silhouette=False to skip them')
-        betas = _as_float32(params['betas']).reshape(-1)
+        betas = sample_betas('ImageAdherenceMetric', sample, index,
+                             'the body silhouettes; pass silhouette=False to skip them')
         model = self._body_model(sample, betas.numel())
-        nb = model.num_betas
-        betas = torch.cat([betas[:nb], betas.new_zeros(max(0, nb - betas.numel()))])[None]
+        params = sample['smpl_params']
 
         def posed(global_rot: torch.Tensor, pelvis: torch.Tensor) -> np.ndarray:
-            orient, body_pose = body_params_from_global_rotations(global_rot)
-            with torch.no_grad():
-                out = model(betas=betas, global_orient=torch.as_tensor(orient, dtype=torch.float32),
-                            body_pose=torch.as_tensor(body_pose, dtype=torch.float32))
-            shift = pelvis.to(out['joints24']) - out['joints24'][:, 0]
-            return (out['vertices'] + shift[:, None]).double().numpy()
+            return pose_from_rotations(model, betas, global_rot, pelvis)['vertices'].numpy()
 
         pose_keys = [k for k in _BODY_KWARGS if params.get(k) is not None]
         if {'global_orient', 'body_pose'} <= set(pose_keys):
             kwargs = {k: _as_float32(params[k])[t_star:t_star + 1] for k in pose_keys}
             with torch.no_grad():
-                gt_verts = model(betas=betas, **kwargs)['vertices'][0].double().numpy()
+                gt_verts = model(betas=fit_betas(model, betas), **kwargs)['vertices'][0].double().numpy()
         else:  # no GT body parameters: pose the GT the same way as the prediction
             gt_verts = posed(gt_dec['global_rot'][t_star:t_star + 1], gt_dec['joints'][t_star:t_star + 1, 0])[0]
 
