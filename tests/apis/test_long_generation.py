@@ -158,3 +158,22 @@ def test_frames_and_waypoints_must_agree(inferencer, inputs):
         inferencer(_long_request(inputs, num_frames=240))
     with pytest.raises(RequestError, match=r'num_frames: 100 frames; expected an integer >= the model window'):
         inferencer(_long_request(inputs, num_frames=100, waypoints=None))
+
+
+def test_generate_tool_passes_frames_to_every_request(tmp_path):
+    """--frames N becomes HOIRequest.num_frames (a --requests line that names its own length keeps it)."""
+    import importlib.util
+
+    from testing_utils import REPO
+    spec = importlib.util.spec_from_file_location('generate_tool', REPO / 'tools' / 'generate.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = tool.parse_args(['c.py', 'm.pth', '--text', 'carry it', '--object', 'box.obj', '--frames', '300',
+                            '--overlap', '20', '--blend', '10'])
+    (request,) = tool.build_requests(args)
+    assert request.num_frames == 300 and args.overlap == 20 and args.blend == 10
+    lines = tmp_path / 'requests.jsonl'
+    lines.write_text(json.dumps(dict(text='a', object_mesh='box.obj')) + '\n' +
+                     json.dumps(dict(text='b', object_mesh='box.obj', num_frames=450)) + '\n')
+    first, second = tool.build_requests(tool.parse_args(['c.py', 'm.pth', '--requests', str(lines), '--frames', '300']))
+    assert first.num_frames == 300 and second.num_frames == 450
