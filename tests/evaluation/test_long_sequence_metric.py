@@ -92,3 +92,18 @@ def test_bad_samples_get_one_line():
         LongSequenceMetric().sample_row({k: v for k, v in _sample().items() if k != 'seams'})
     with pytest.raises(ValueError, match='waypoint frame 12 outside 10 frames'):
         LongSequenceMetric().sample_row(_sample(waypoints=[(12, [0.0, 0.0])]))
+
+
+def test_long_sample_reads_an_hoi_result():
+    from imagin4d.apis import HOIResult
+    T = 10
+    s = _sample(joints=np.tile(_line(T), (1, 12, 1)))
+    box = trimesh.Trimesh(s['object_verts'], s['object_faces'], process=False)
+    result = HOIResult(global_orient=np.zeros((T, 3)), body_pose=np.zeros((T, 63)), transl=np.zeros((T, 3)),
+                       betas=np.zeros(10), gender='neutral', joints=s['joints'], obj_rot=s['obj_rot'],
+                       obj_trans=s['obj_trans'], obj_scale=1.0, contacts=np.zeros((T, 4)), object_mesh=box,
+                       meta=dict(name='line', object_centre=s['obj_com'], seams=[(4, 6)]))
+    from imagin4d.evaluation.metrics.long_sequence_metric import long_sample
+    sample = long_sample(result, s['waypoints'])
+    assert sample['seams'] == [(4, 6)] and long_sample(result, s['waypoints'], seams=[])['seams'] == []
+    assert LongSequenceMetric().sample_row(sample) == pytest.approx(LongSequenceMetric().sample_row(s), nan_ok=True)

@@ -81,14 +81,12 @@ def seam_jumps(joints, obj_com, obj_rot, seams: Sequence[Tuple[int, int]]) -> Di
     return out
 
 
-def long_sample(result, seams: Optional[Sequence[Tuple[int, int]]] = None,
-                waypoints: Optional[Sequence[Tuple[int, Sequence[float]]]] = None) -> dict:
+def long_sample(result, waypoints: Sequence[Tuple[int, Sequence[float]]],
+                seams: Optional[Sequence[Tuple[int, int]]] = None) -> dict:
     """A metric sample from an `HOIResult` of long generation: its joints, object pose, object centre
-    (meta['object_centre']) and mesh, the seams of its meta (or `seams`), and `waypoints` [(frame, position)]: the
-    object-centre positions the request gave."""
+    (meta['object_centre']) and mesh, `waypoints` [(frame, position)] (the object-centre positions the request gave)
+    and the seams of its meta (or `seams`)."""
     meta = result.meta
-    if waypoints is None:
-        raise ValueError("long_sample: waypoints [(frame, position)] are required (the request's given positions)")
     mesh = result.object_mesh
     return dict(joints=result.joints, obj_com=np.asarray(meta['object_centre']), obj_rot=result.obj_rot,
                 obj_trans=result.obj_trans, obj_scale=result.obj_scale, object_verts=np.asarray(mesh.vertices),
