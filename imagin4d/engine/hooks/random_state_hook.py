@@ -12,7 +12,7 @@ Owns what "the random state of a run" is and when it is saved and restored:
   isolated: the generators are saved before it and put back after it, and a checkpoint written during it (best
   checkpoint) stores the training state. A run validated at other iterations therefore trains identically.
 
-Data workers. The random draws of the data pipeline (reference image choice, BPS frame, depicted frame) come from
+Data workers. The random draws of the data pipeline (reference image choice, BPS frame, ...) come from
 the global generators of the process that runs it: the training process with `num_workers=0`, else the worker
 that makes the batch. mmengine seeds worker w once, when the loader's iterator starts (`worker_init_fn`: numpy,
 Python and torch from seed + w), and an `IterBasedTrainLoop` with an `InfiniteSampler` keeps that iterator (and
@@ -156,7 +156,7 @@ class RandomStateHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         report = data_batch.pop(WORKER_STATE_KEY, None) if isinstance(data_batch, dict) else None
-        loader = runner.train_loop.dataloader
+        loader = getattr(runner.train_loop, 'dataloader', None)
         if (report is None or not self._workers_known or self._worker_init(loader) is None
                 or not hasattr(runner.train_loop, 'dataloader_iterator')):
             return
@@ -229,6 +229,10 @@ class RandomStateHook(Hook):
     def _restart_workers(self, runner, loader, state: dict, iteration: int) -> None:
         """Set how the workers of the restarted iterator start: as saved, else reseeded from seed and iteration."""
         init_fn, seed = _seeded_init(loader), state.get('worker_seed')
+        if not loader.num_workers and state.get('workers'):
+            runner.logger.warning(f'the checkpoint was trained with {len(state["workers"])} data worker(s) and this '
+                                  'run has none: the data draws after the resume differ from those of an '
+                                  'uninterrupted run')
         if not loader.num_workers or init_fn is None or seed is None:
             return
         self._init_fn = init_fn = partial(init_fn.func, *init_fn.args, **{**init_fn.keywords, 'seed': int(seed)})
