@@ -177,3 +177,30 @@ def test_generate_tool_passes_frames_to_every_request(tmp_path):
                      json.dumps(dict(text='b', object_mesh='box.obj', num_frames=450)) + '\n')
     first, second = tool.build_requests(tool.parse_args(['c.py', 'm.pth', '--requests', str(lines), '--frames', '300']))
     assert first.num_frames == 300 and second.num_frames == 450
+
+
+VIDEO_SCRIPT = '''
+import pickle, sys
+from imagin4d.apis.exporters.video import render_result_video
+with open(sys.argv[1], 'rb') as f:
+    result = pickle.load(f)
+print(render_result_video(result, sys.argv[2], size=64)[0])
+'''
+
+
+@pytest.mark.slow
+def test_long_video_has_every_frame(long_run, tmp_path):
+    """The MP4 of a 300-frame result (rendered in a subprocess: this process must not create an EGL context)."""
+    import pickle
+
+    import cv2
+    from testing_utils import REPO, run_tool
+    with open(tmp_path / 'result.pkl', 'wb') as f:
+        pickle.dump(long_run['result'], f)
+    (tmp_path / 'render.py').write_text(VIDEO_SCRIPT)
+    out = run_tool([tmp_path / 'render.py', tmp_path / 'result.pkl', tmp_path / 'long.mp4'], cwd=REPO, timeout=600)
+    capture = cv2.VideoCapture(out.stdout.strip().splitlines()[-1])
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == N
