@@ -30,7 +30,8 @@ the batches to the workers in turn (batch i of an iterator to worker i mod num_w
   run. The draws of an uninterrupted run are not changed by any of this.
 
 A checkpoint without worker states (older imagin4d, or another `num_workers`) resumes with workers reseeded from
-the seed and the iteration: reproducible for that resume, but not the uninterrupted run's draws (logged). An
+the seed and the iteration: reproducible for that resume, but not the uninterrupted run's draws (logged); so does a
+distributed run (a checkpoint holds the states of rank 0 only, as it holds rank 0's generators). An
 epoch-based loop restarts its workers every epoch (persistent workers continue across epochs and are not tracked).
 Registered by default by `prepare_runtime`.
 """
@@ -39,6 +40,7 @@ from functools import partial
 
 import numpy as np
 import torch
+from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 
 from imagin4d.registry import FUNCTIONS, HOOKS
@@ -237,12 +239,14 @@ class RandomStateHook(Hook):
             return
         self._init_fn = init_fn = partial(init_fn.func, *init_fn.args, **{**init_fn.keywords, 'seed': int(seed)})
         workers = state.get('workers')
+        if workers is not None and get_world_size() > 1:
+            workers = None      # the checkpoint holds rank 0's workers: other ranks must not repeat their draws
         if workers is None or len(workers) != loader.num_workers:
             stride = max(1, int(init_fn.keywords.get('num_workers') or 1)) * 1000003
             workers = [dict(seed=int(seed) + iteration * stride, worker_id=w) for w in range(loader.num_workers)]
             runner.logger.warning(
-                'the checkpoint holds no state of the data workers for num_workers='
-                f'{loader.num_workers}: they are reseeded, so the data draws after the resume differ from those '
+                f'the checkpoint holds no state of the data workers for num_workers={loader.num_workers} and world '
+                f'size {get_world_size()}: they are reseeded, so the data draws after the resume differ from those '
                 'of an uninterrupted run (reproducible for this resume)')
         loader.worker_init_fn = partial(_start_resumed_worker, init_fn=init_fn, states=workers)
         self._workers, self._worker_batches = list(workers), 0
