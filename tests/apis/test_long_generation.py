@@ -204,3 +204,23 @@ def test_long_video_has_every_frame(long_run, tmp_path):
     while capture.read()[0]:
         count += 1
     assert count == N
+
+
+@pytest.mark.slow
+def test_long_generation_benchmark_runs_end_to_end(checkpoint, free_body_root, tmp_path):
+    """benchmarks/long_generation.py on one 2-segment long test sequence with the untrained model: the record has
+    the generated, hard-cut and ground-truth rows, and the hard cut changes only the seam frames."""
+    from generation_model import CONFIG
+    from testing_utils import REPO, run_tool
+
+    from imagin4d.datasets.synthetic.long_test import build_long_test
+    build_long_test(str(tmp_path / 'root'), str(free_body_root), num=1, segments=2, seed=2)
+    run_tool(['benchmarks/long_generation.py', '--long-root', tmp_path / 'root', '--config', CONFIG, '--checkpoint',
+              checkpoint, '--num', '1', '--body-model-root', free_body_root, '--out', tmp_path / 'long'], cwd=REPO,
+             timeout=900)
+    report = json.loads((tmp_path / 'long.json').read_text())
+    assert {k: len(v) for k, v in report['rows'].items()} == dict(generated=1, hard_cut=1, ground_truth=1)
+    assert report['hard_cut_max_joint_difference_outside_seams_m'] == 0.0
+    gt = report['rows']['ground_truth'][0]
+    assert gt['waypoint_xy_err'] < 1e-3 and gt['num_frames'] == report['rows']['generated'][0]['num_frames']
+    assert '| **mean, hard cut** |' in (tmp_path / 'long.md').read_text()
