@@ -163,6 +163,8 @@ def train(cfg, work_dir: str, logger) -> dict:
         torch.set_num_threads(int(tc['num_threads']))
     torch.manual_seed(tc['seed'])
     np.random.seed(tc['seed'])
+    if tc['device'] == 'auto':  # the GPU-sized configs: CUDA where there is one, else the CPU (said in the log)
+        tc['device'] = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(tc['device'])
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise UserError(f"train_cfg.device={tc['device']!r} but no CUDA device is available; pass "

@@ -45,8 +45,6 @@ def adapted(argv: list, work: Path) -> list:
     assert argv[0] == 'python', argv
     args = [a.replace('work_dirs/', f'{work}/').replace('iter_400000.pth', f'iter_{ITERS}.pth') for a in argv[1:]]
     options = CFG_OPTIONS.get(args[0], [])
-    if args[0] == 'tools/train_evaluator.py' and 'fbm_evaluator' in args[1]:
-        options = options + ['train_cfg.device=cpu']      # the FBM evaluator's GPU default (fbm.md says so)
     if options:
         if '--cfg-options' in args:
             at = args.index('--cfg-options') + 1
