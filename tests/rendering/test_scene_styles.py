@@ -212,3 +212,15 @@ def test_write_mixture_index(tmp_path):
     mixed = load_reference_index(str(refs / 'train_mixture.json'))
     assert sorted(e['image'] for e in mixed) == sorted(
         str(refs / 'cache' / f'{s}{i}.png') for s, n in (('mesh', 2), ('scene', 3)) for i in range(n))
+
+
+@pytest.mark.parametrize('style', ['scene', 'degraded'])
+def test_a_frame_no_camera_shows_is_reported(toy, style):
+    """As for mesh: cameras too close to show the interaction are re-sampled, then the frame is named in the error
+    (the index builder reports it and leaves it out)."""
+    from imagin4d.rendering import RenderError
+    renderer = ReferenceRenderer(style, width=64, height=64, seed=0, max_camera_tries=3,
+                                 camera_ranges=dict(distance_range=(0.3, 0.4)))
+    with pytest.raises(RenderError, match=r"sequence 'fbm/s9' frame 12: 3 sampled cameras did not show"):
+        renderer('fbm/s9', 12, toy)
+    assert renderer.renders == 0   # rejected by the in-view check before any render
