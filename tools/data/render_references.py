@@ -25,7 +25,7 @@ def parse_args(argv=None):
     parser.add_argument('--dataset', default=None,
                         help='registered data set type: FBMDataset (default) or BEHAVEDataset')
     parser.add_argument('--split', default='test', choices=['train', 'test'])
-    parser.add_argument('--style', default='mesh', help='mesh | sketch')
+    parser.add_argument('--style', default='mesh', help="mesh | sketch | scene | degraded (registered styles)")
     parser.add_argument('--size', type=int, default=448, help='image size (the configs read 448 px)')
     parser.add_argument('--frames-per-window', type=int, default=None,
                         help='training: depicted frames per window (default: 3 for train, the contact-centred '
