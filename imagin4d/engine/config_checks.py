@@ -17,10 +17,13 @@ Owns what is checked:
 - the `type` of every top-level component (model, optimiser and its wrapper, schedulers, data sets and samplers,
   hooks, loops) is registered: an unknown one is named with its key and the closest registered names.
 
-Components whose class cannot be resolved here (deeper ones, built by their parent) are left to their builder.
+Components whose class cannot be resolved here (deeper ones, built by their parent) are left to their builder; a
+setting their class does not take (mmengine's "got an unexpected keyword argument" TypeError) is turned into one
+line naming the class, the key and what it takes by the tools (`explain_unexpected_setting`, in `run_cli`).
 """
 import collections.abc
 import inspect
+import re
 import types
 import typing
 from typing import Optional
@@ -29,7 +32,8 @@ from mmengine.config import DictAction
 
 from imagin4d.utils.errors import UserError
 
-__all__ = ['ConfigError', 'ConfigOptionsAction', 'check_cfg_options', 'check_component_types', 'resolve_hook_keys']
+__all__ = ['ConfigError', 'ConfigOptionsAction', 'check_cfg_options', 'check_component_types', 'resolve_hook_keys',
+           'explain_unexpected_setting']
 
 
 class ConfigError(UserError, ValueError):
@@ -283,3 +287,30 @@ def check_component_types(cfg) -> None:
         registry = _registry_of(path)
         if isinstance(name, str) and registry is not None and registry.get(name) is None:
             raise ConfigError(f'{".".join(path)}.type: {unknown_type_message(name, registry)}')
+
+
+_UNEXPECTED = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def explain_unexpected_setting(err: TypeError) -> Optional[str]:
+    """One line for a component built with a setting its class does not take (a misspelt key of the config or of
+    `--cfg-options` deeper than `check_cfg_options` resolves): the class mmengine's `build_from_cfg` was building
+    (read from the traceback), the key and the settings it takes; None for another TypeError."""
+    unexpected = _UNEXPECTED.search(str(err))
+    if unexpected is None:
+        return None
+    owner, key = unexpected.groups()
+    built, tb = [], err.__traceback__
+    while tb is not None:                       # outermost first: the components being built, nested
+        if tb.tb_frame.f_code.co_name == 'build_from_cfg' and isinstance(tb.tb_frame.f_locals.get('obj_cls'), type):
+            built.append(tb.tb_frame.f_locals['obj_cls'])
+        tb = tb.tb_next
+    if not built:
+        return f'{owner} has no setting {key!r} (a misspelt key in the config or in --cfg-options?)'
+    cls = built[-1]
+    names = [c.__name__ for c in cls.__mro__]
+    chain = cls.__mro__[:names.index(owner) + 1] if owner in names else (cls,)   # the classes kwargs reach
+    named = dict.fromkeys(n for c in chain for n in _parameters(c)[0])
+    inside = f' (inside {" > ".join(c.__name__ for c in built[:-1])})' if len(built) > 1 else ''
+    return (f'{cls.__name__}{inside} has no setting {key!r} (a misspelt key in the config or in --cfg-options?); '
+            f'it takes {", ".join(named)}')

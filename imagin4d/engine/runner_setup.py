@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from imagin4d.engine import config_checks
 from imagin4d.engine.config_checks import ConfigError, check_cfg_options, check_component_types, resolve_hook_keys
 from imagin4d.engine.config_derive import derive_settings
 from imagin4d.engine.hooks.random_state_hook import track_worker_states
@@ -90,8 +91,11 @@ def run_cli(main) -> None:
     try:
         main()
         compat.exit_distributed_run()
-    except (UserError, FileNotFoundError, KeyError) as err:
-        message = explain_key_error(err) if isinstance(err, KeyError) else compat.worker_error_message(str(err))
+    except (UserError, FileNotFoundError, KeyError, TypeError) as err:
+        if isinstance(err, TypeError):           # only a component given a setting it does not take
+            message = config_checks.explain_unexpected_setting(err)
+        else:
+            message = explain_key_error(err) if isinstance(err, KeyError) else compat.worker_error_message(str(err))
         if os.environ.get('IMAGIN4D_DEBUG') == '1' or message is None:
             raise
         print(f'error: {message}\n(set IMAGIN4D_DEBUG=1 to see the traceback)', file=sys.stderr)

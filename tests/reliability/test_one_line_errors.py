@@ -68,6 +68,31 @@ def test_well_typed_options_pass(option):
     check_cfg_options(Config.fromfile(MINI), {key: ConfigOptionsAction._parse_iterable(text)})
 
 
+def test_misspelt_setting_of_a_nested_component_is_one_line(tools_runner, tmp_path):
+    # deeper than check_cfg_options resolves: the builder's TypeError, named with the class being built
+    result = tools_runner('tools/train.py', MINI, '--work-dir', tmp_path / 'w', '--cfg-options',
+                          'model.denoiser.dept=5', env=dict(IMAGIN4D_MINI_FBM_ROOT=str(tmp_path / 'no_data')),
+                          check=False)
+    line = one_line_error(result)
+    assert "RoleAwareDenoiser (inside HOIDiffusion) has no setting 'dept'" in line and 'takes motion_dim, width, ' \
+        'depth, num_heads' in line
+
+
+def test_other_type_errors_keep_their_traceback():
+    import toy_hoi  # noqa: F401  (registers the toy data set)
+
+    from imagin4d.engine.config_checks import explain_unexpected_setting
+    from imagin4d.registry import DATASETS
+    with pytest.raises(TypeError) as err:
+        DATASETS.build(dict(type='ToyRegressionDataset', size=4, sise=3))   # a class of the toy fixture package
+    assert explain_unexpected_setting(err.value) == (
+        "ToyRegressionDataset has no setting 'sise' (a misspelt key in the config or in --cfg-options?); it takes "
+        'size, seed, nan_index')
+    with pytest.raises(TypeError) as err:
+        sorted([1, 'a'])
+    assert explain_unexpected_setting(err.value) is None
+
+
 def test_debug_still_shows_the_traceback(tools_runner, tmp_path):
     result = tools_runner('tools/train.py', TINY_TOY, '--work-dir', tmp_path, '--cfg-options',
                           'train_cfg.max_iters=abc', env=dict(IMAGIN4D_DEBUG='1'), check=False)
