@@ -210,6 +210,12 @@ class HOIDiffusion(BaseModel):
                                                                                                'text_'))
                         else f"The pipeline must put '{name}' into the inputs (PackHOIInputs(extra_input_keys=...) "
                              'or the transform of the cue that needs it).'))
+        patch = cond.get(encoder.condition_key('image_patch'))
+        if patch is not None and patch.dim() == 4 and 'image_patch' in encoder.input_keys and \
+                not getattr(encoder, 'storyboard', False):
+            raise UserError(f'{slot} ({type(encoder).__name__}) reads one reference image, but the batch has '
+                            f'{patch.shape[1]} per sample (a storyboard); storyboards need SFIE and the frame-aware '
+                            'encoder (projects/imagin4d/mini_fbm_storyboard.py)')
         expected = getattr(encoder, 'image_dim', None)
         if expected is not None:
             for key in ('image_patch', 'image_pooled'):
@@ -238,6 +244,7 @@ class HOIDiffusion(BaseModel):
                     cond[key] = value * keep_text.to(value.dtype).reshape(-1, *([1] * (value.dim() - 1)))
         streams: Dict[str, torch.Tensor] = {}
         tokens, token_masks = [], []
+        cond = dict(cond)
         for slot, encoder in self.encoders.items():
             self._check_inputs(slot, encoder, cond, data_samples)
             try:
@@ -245,6 +252,7 @@ class HOIDiffusion(BaseModel):
             except (ValueError, KeyError) as err:
                 raise UserError(f'{slot} ({type(encoder).__name__}) failed on samples '
                                 f'{_sample_names(data_samples)}: {err}') from err
+            cond.update(encoder.provided() if hasattr(encoder, 'provided') else {})   # SFIE's image_times -> FAIE
             dropped = drop.get(self.sources[slot])
             keep = None if dropped is None else ~dropped
             for name, value in out.items():
@@ -274,6 +282,7 @@ class HOIDiffusion(BaseModel):
         cond = dict(inputs)
         if not training:
             cond.pop('t_star', None)        # the depicted frame is predicted (SFIE), never given at test time
+            cond.pop('image_t_star', None)  # (a user's storyboard may give frames: image_frames)
         return cond
 
     def sample_dropout(self, batch: int, device) -> Dict[str, torch.Tensor]:
@@ -354,7 +363,8 @@ class HOIDiffusion(BaseModel):
             losses['loss_object_surface'] = w['object_surface'] * object_surface_loss(pred_pts, gt_pts, frame_mask)
         for slot in self._sfie_encoders():
             t_star = self._need(inputs, 't_star', 'the SFIE head losses', data_samples)
-            roles = role_quantities_from_motion(gt_raw, t_star, slices=self.codec.slices)
+            motion, t_star = self.encoders[slot].image_targets(gt_raw, t_star, inputs.get('image_t_star'))
+            roles = role_quantities_from_motion(motion, t_star, slices=self.codec.slices)
             for name, value in self.encoders[slot].head_losses(roles, t_star).items():
                 key = name if slot == 'image_encoder' else name.replace('loss_', f'loss_{slot}_', 1)
                 losses[key] = w['sfie'] * value
@@ -411,7 +421,7 @@ class HOIDiffusion(BaseModel):
         frame_mask = inputs.get('frame_mask')
         cond = self._condition(inputs, training=False)
         full = self.encode(cond, data_samples=data_samples)
-        sfie = [self.encoders[s].last_aux.get('t_hat') for s in self._sfie_encoders()]
+        sfie = [self.encoders[s].last_aux.get('image_times') for s in self._sfie_encoders()]
         scales = self.guidance_scales()
         active = [s for s in self.cfg_guidance.active_sources(scales) if self.encoders_of(s)]
         all_dropped = torch.ones(x_shape[0], dtype=torch.bool, device=device)
@@ -441,7 +451,8 @@ class HOIDiffusion(BaseModel):
             gen = torch.Generator(device=device).manual_seed(int(seed))
         x0 = self.build_sampler().sample(denoise_fn, x_shape, generator=gen, guidance_fn=guidance_fn,
                                          inpaint=inpaint, device=device, callback=callback)
-        return x0, dict(t_hat=sfie[0] if sfie else None)
+        times = sfie[0] if sfie else None                     # (B, K) each image's depicted frame (given or t̂)
+        return x0, dict(t_hat=None if times is None else times[:, 0], image_times=times)
 
     def _object_points_fn(self, inputs: Mapping, data_samples):
         what = 'reconstruction guidance'
@@ -452,7 +463,8 @@ class HOIDiffusion(BaseModel):
 
     def predict(self, inputs: dict, data_samples=None) -> list:
         """Generate motions; each data sample gets pred_motion (T, D) un-normalised (metres, like gt_motion),
-        pred_motion_samples (R, T, D) when test_cfg.num_samples > 1, and pred_t_star (SFIE's t̂) when known."""
+        pred_motion_samples (R, T, D) when test_cfg.num_samples > 1, and pred_t_star (SFIE's t̂ of the first image)
+        when known, with pred_t_stars (one per image) for a storyboard."""
         num = int(self.test_cfg['num_samples'])
         if num < 1:
             raise ValueError(f'test_cfg.num_samples must be >= 1, got {num}')
@@ -469,4 +481,7 @@ class HOIDiffusion(BaseModel):
                 sample.set_data(dict(pred_motion_samples=samples[i].float().cpu()))
             if info.get('t_hat') is not None:
                 sample.set_metainfo(dict(pred_t_star=float(info['t_hat'][i])))
+            if info.get('image_times') is not None and info['image_times'].shape[1] > 1:
+                sample.set_metainfo(dict(pred_t_stars=[float(t) for t in info['image_times'][i]
+                                                       if not torch.isnan(t)]))
         return data_samples

@@ -21,9 +21,11 @@ from .sfie import (
                    gaussian_window,
                    role_quantities_from_motion,
 )
+from .storyboard import NOT_GIVEN, as_storyboard, combine_images, nearest_image
 from .text_object_waypoint import ObjectGeometryEncoder, TextCueEncoder, WaypointEncoder
 
 __all__ = ['CONDITION_KEYS', 'STREAMS', 'CueEncoder', 'resolve_frames', 'FrameAwareImageEncoder',
            'GlobalTokenImageEncoder', 'UniformImageEncoder', 'masked_mean', 'ROLE_DIMS', 'ROLE_SYMBOLS',
            'RoleAutoencoder', 'SpatiallyFactorizedImageEncoder', 'gaussian_window', 'role_quantities_from_motion',
-           'ObjectGeometryEncoder', 'TextCueEncoder', 'WaypointEncoder']
+           'ObjectGeometryEncoder', 'TextCueEncoder', 'WaypointEncoder', 'NOT_GIVEN', 'as_storyboard',
+           'combine_images', 'nearest_image']

@@ -26,9 +26,13 @@ CONDITION_KEYS = {
     'bps': '(B, 1024, 3) BPS offsets of the object at the BPS reference frame',
     'waypoint_mask': '(B, T, D) bool, True where a motion value is given (CHOIS protocol)',
     'waypoint_values': '(B, T, D) normalised motion, meaningful where waypoint_mask is True',
-    'image_patch': '(B, N, Ci) frozen patch grid of the reference image',
+    'image_patch': '(B, N, Ci) frozen patch grid of the reference image, or (B, K, N, Ci) of a storyboard',
     'image_pooled': '(B, Ci) frozen pooled feature of the reference image',
     'image_patch_mask': '(B, N) bool, True on valid patches (optional)',
+    'image_mask': '(B, K) bool, True on real images of a storyboard (padding where K varies; optional)',
+    'image_frames': '(B, K) long, the depicted frame of each image when given, -1 when SFIE predicts it (optional)',
+    'image_t_star': '(B, K) long, the depicted frame of each storyboard image (training only; -1 on padding)',
+    'image_times': '(B, K) float, each image\'s depicted frame as SFIE placed it (given or t̂; set by the model)',
     'num_frames': 'int T, the window length',
     'frame_mask': '(B, T) bool, True on valid (non-padded) frames (optional)',
     't_star': '(B,) long, the depicted frame (training only; SFIE may gate with it)',
@@ -57,10 +61,13 @@ class CueEncoder(nn.Module):
     Instance attribute `out_dim`: C, the width of every stream tensor it returns; image encoders also set
     `image_dim` (the channels they expect, checked against the batch by the model).
     `per_frame_tokens`: True when frame token t belongs to frame t (the model masks tokens of padded frames).
+    `storyboard`: True when the encoder reads K images per sample (image_patch (B, K, N, Ci); see cues/storyboard.py).
+    `provided()`: condition keys this encoder's last forward adds to the batch for the encoders after it.
     """
 
     streams: Tuple[str, ...] = ()
     per_frame_tokens: bool = False
+    storyboard: bool = False
     input_keys: Tuple[str, ...] = ()
     feature_key: str = 'image'
 
@@ -69,6 +76,10 @@ class CueEncoder(nn.Module):
         if key.startswith('image_') and self.feature_key != 'image':
             return f'{self.feature_key}_{key[len("image_"):]}'
         return key
+
+    def provided(self) -> Dict[str, torch.Tensor]:
+        """Condition keys the last forward computed for later encoders (none by default)."""
+        return {}
 
     def encode(self, cond: Mapping[str, object]) -> Dict[str, torch.Tensor]:
         """Pick this encoder's inputs out of the conditioning batch and run it."""

@@ -13,6 +13,7 @@ from imagin4d.models.layers import FrameIndexEmbedding, QFormer, QFormerBlock
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder, resolve_frames
+from .storyboard import as_storyboard, nearest_image
 
 __all__ = ['FrameAwareImageEncoder']
 
@@ -47,15 +48,22 @@ class FrameAwareImageEncoder(CueEncoder):
         attn_backend: dispatch backend ('auto').
         patch_positions: the Q-Former knows where each patch is (`PatchPositionEmbedding`; default True).
 
-    forward(image_patch (B, N, Ci), text_pooled (B, Dt) | None, text_tokens (B, L, Dt) | None,
-            text_mask (B, L) | None, image_patch_mask (B, N) | None, num_frames T | None,
-            frame_mask (B, T) | None) -> {'frame_tokens': (B, T, C)}.
+    Storyboards (K images, image_patch (B, K, N, Ci) with image_mask (B, K)): each frame reads the image whose
+    depicted frame is nearest to it (`image_times` (B, K) from SFIE, else the given `image_frames`, else the
+    images spread evenly in order); the frames of one image form one query set (they self-attend among
+    themselves) reading that image's patches, one Q-Former pass per image. K = 1 is the single-image path.
+
+    forward(image_patch (B, N, Ci) | (B, K, N, Ci), text_pooled (B, Dt) | None, text_tokens (B, L, Dt) | None,
+            text_mask (B, L) | None, image_patch_mask (B, N) | (B, K, N) | None, num_frames T | None,
+            frame_mask (B, T) | None, image_mask (B, K) | None, image_frames (B, K) | None,
+            image_times (B, K) | None) -> {'frame_tokens': (B, T, C)}.
     """
 
     streams = ('frame_tokens',)
     per_frame_tokens = True          # token t belongs to frame t: the model masks padded frames' tokens
     input_keys = ('image_patch', 'text_pooled', 'text_tokens', 'text_mask', 'image_patch_mask', 'num_frames',
-                  'frame_mask')
+                  'frame_mask', 'image_mask', 'image_frames', 'image_times')
+    storyboard = True
 
     def __init__(self, image_dim: int = 384, text_dim: int = 384, out_dim: int = 128, dim: int = 128,
                  depth: int = 2, num_heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
@@ -89,8 +97,37 @@ class FrameAwareImageEncoder(CueEncoder):
     def forward(self, image_patch: torch.Tensor, text_pooled: Optional[torch.Tensor] = None,
                 text_tokens: Optional[torch.Tensor] = None, text_mask: Optional[torch.Tensor] = None,
                 image_patch_mask: Optional[torch.Tensor] = None, num_frames: Optional[int] = None,
-                frame_mask: Optional[torch.Tensor] = None) -> dict:
+                frame_mask: Optional[torch.Tensor] = None, image_mask: Optional[torch.Tensor] = None,
+                image_frames: Optional[torch.Tensor] = None, image_times: Optional[torch.Tensor] = None) -> dict:
         frames = resolve_frames(num_frames, frame_mask)
         queries = self.frame_queries(image_patch.shape[0], frames, text_pooled, text_tokens, text_mask)
-        tokens = self.qformer(image_patch, context_mask=image_patch_mask, queries=queries, query_mask=frame_mask)
+        board = as_storyboard(image_patch, image_patch_mask, image_mask, image_frames, frames)
+        if board.patches.shape[1] == 1:                        # one image: every frame reads it (today's path)
+            patch_mask = None if board.patch_mask is None else board.patch_mask[:, 0]
+            tokens = self.qformer(board.patches[:, 0], context_mask=patch_mask, queries=queries,
+                                  query_mask=frame_mask)
+            return {'frame_tokens': self.out_proj(tokens)}
+        nearest = nearest_image(self._image_times(board, image_times, frames), board.mask, frames)   # (B, T)
+        valid = frame_mask if frame_mask is not None else torch.ones_like(nearest, dtype=torch.bool)
+        tokens = torch.zeros_like(queries)
+        for k in range(board.patches.shape[1]):
+            reads = nearest == k                               # the frames nearest in time to image k
+            group = valid & reads
+            group = torch.where(group.any(dim=1, keepdim=True), group, valid)     # a sample with no such frame
+            out = self.qformer(board.patches[:, k], context_mask=None if board.patch_mask is None
+                               else board.patch_mask[:, k], queries=queries, query_mask=group)
+            tokens = torch.where(reads[..., None], out, tokens)
         return {'frame_tokens': self.out_proj(tokens)}
+
+    @staticmethod
+    def _image_times(board, image_times: Optional[torch.Tensor], frames: int) -> torch.Tensor:
+        """(B, K) depicted frame of each image: SFIE's (given or predicted) `image_times`, else the given
+        `image_frames`, else the images spread evenly over the window in their order ((k + 0.5) T / K)."""
+        if image_times is not None:
+            return image_times
+        batch, k = board.mask.shape
+        count = board.mask.sum(dim=1, keepdim=True).clamp_min(1).float()
+        spread = (board.mask.float().cumsum(dim=1) - 0.5) * frames / count
+        if board.frames is None:
+            return spread
+        return torch.where(board.frames >= 0, board.frames.float(), spread)

@@ -18,6 +18,7 @@ from imagin4d.models.layers import QFormer
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder, resolve_frames
+from .storyboard import as_storyboard, combine_images
 
 __all__ = ['ROLE_DIMS', 'ROLE_SYMBOLS', 'gaussian_window', 'role_quantities_from_motion', 'RoleAutoencoder',
            'SpatiallyFactorizedImageEncoder']
@@ -160,12 +161,22 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         attn_backend: dispatch backend ('auto').
         patch_positions: each role head knows where each patch is (`PatchPositionEmbedding`; default True).
 
-    forward(image_patch (B, N, Ci), image_patch_mask (B, N) | None, num_frames T | None,
-            frame_mask (B, T) | None, t_star (B,) | None) -> {'spatial_image': (B, T, C), 'base': (B, C)}.
+    Storyboards (issue 29; cues/storyboard.py): image_patch (B, K, N, Ci) with image_mask (B, K) runs the heads on
+    every valid image; each image gets its own t̂ (or its given `image_frames` entry, -1 = predict) and window,
+    the spatial stream mixes the K gated streams per frame by their gates (`combine_images`) and base is the
+    mean over images; with K = 1 (or one image (B, N, Ci)) this is exactly the single-image computation.
+    `last_aux` then holds the M valid images' tokens / logits / t̂ (the head losses' rows; `image_targets`
+    aligns the GT), image_mask (B, K) and image_times (B, K) (NaN on padding; `provided()` hands them on).
+
+    forward(image_patch (B, N, Ci) | (B, K, N, Ci), image_patch_mask (B, N) | (B, K, N) | None,
+            num_frames T | None, frame_mask (B, T) | None, t_star (B,) | None, image_mask (B, K) | None,
+            image_frames (B, K) | None, image_t_star (B, K) | None) -> {'spatial_image': (B, T, C), 'base': (B, C)}.
     """
 
     streams = ('spatial_image', 'base')
-    input_keys = ('image_patch', 'image_patch_mask', 'num_frames', 'frame_mask', 't_star')
+    input_keys = ('image_patch', 'image_patch_mask', 'num_frames', 'frame_mask', 't_star', 'image_mask',
+                  'image_frames', 'image_t_star')
+    storyboard = True
     T_HAT_MODES = ('expectation', 'argmax')
     LATENT_LOSSES = ('mse', 'l1', 'cosine')
     FRAME_LOSSES = ('ce', 'l1')
@@ -234,32 +245,63 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
 
     def forward(self, image_patch: torch.Tensor, image_patch_mask: Optional[torch.Tensor] = None,
                 num_frames: Optional[int] = None, frame_mask: Optional[torch.Tensor] = None,
-                t_star: Optional[torch.Tensor] = None) -> dict:
+                t_star: Optional[torch.Tensor] = None, image_mask: Optional[torch.Tensor] = None,
+                image_frames: Optional[torch.Tensor] = None, image_t_star: Optional[torch.Tensor] = None) -> dict:
         frames = resolve_frames(num_frames, frame_mask)
         if frames > self.num_frames:
             raise ValueError(f'{frames} frames exceed the placement head of {self.num_frames} (num_frames)')
-        tokens = self.role_tokens(image_patch, image_patch_mask)
-        summary = torch.cat(list(tokens.values()), dim=-1)                                   # (B, S)
+        board = as_storyboard(image_patch, image_patch_mask, image_mask, image_frames, frames)
+        if image_t_star is None and t_star is not None and board.mask.shape[1] == 1:
+            image_t_star = t_star.reshape(-1, 1)
+        valid = board.mask                                                                   # (B, K)
+        batch_index = valid.nonzero()[:, 0]                                                  # (M,) image -> sample
+        tokens = self.role_tokens(board.patches[valid], None if board.patch_mask is None
+                                  else board.patch_mask[valid])
+        summary = torch.cat(list(tokens.values()), dim=-1)                                   # (M, S)
 
-        logits = self.placement(summary)[:, :frames]                                         # (B, T)
+        logits = self.placement(summary)[:, :frames]                                         # (M, T)
         if frame_mask is not None:
-            logits = logits.masked_fill(~frame_mask, float('-inf'))
+            logits = logits.masked_fill(~frame_mask[batch_index], float('-inf'))
         probs = logits.softmax(dim=-1)
         if self.t_hat_mode == 'expectation':
             t_hat = (probs * torch.arange(frames, device=probs.device, dtype=probs.dtype)).sum(dim=-1)
         else:
             t_hat = probs.argmax(dim=-1).to(probs.dtype)
         centre = t_hat.detach() if self.detach_t_hat else t_hat
-        if self.training and self.gate_with_gt_in_training and t_star is not None:
-            centre = t_star.to(probs.dtype).reshape(-1)
+        if self.training and self.gate_with_gt_in_training and image_t_star is not None:
+            centre = image_t_star[valid].to(probs.dtype)
+        if board.frames is not None:                                 # given depicted frames (-1: not given)
+            given = board.frames[valid]
+            centre = torch.where(given >= 0, given.to(centre.dtype), centre)
         window = gaussian_window(centre, frames, self.window_sigma, self.window_floor).to(summary.dtype)
         if frame_mask is not None:
-            window = window * frame_mask.to(window.dtype)
+            window = window * frame_mask[batch_index].to(window.dtype)
 
-        spatial = window[..., None] * self.to_spatial(summary)[:, None, :]                  # (B, T, C)
+        spatial, base = combine_images(valid, window, self.to_spatial(summary), self.to_base(summary))
+        times = torch.full(valid.shape, float('nan'), dtype=centre.dtype, device=centre.device)
+        times[valid] = centre.detach()
         self.last_aux = dict(role_tokens=tokens, summary=summary, frame_logits=logits, frame_probs=probs,
-                             t_hat=t_hat, window=window)
-        return {'spatial_image': spatial, 'base': self.to_base(summary)}
+                             t_hat=t_hat, window=window, image_mask=valid, image_times=times)
+        return {'spatial_image': spatial, 'base': base}
+
+    def provided(self) -> Dict[str, torch.Tensor]:
+        """{'image_times': (B, K)} the depicted frame of each image of the last forward (given or t̂; NaN on padded
+        images), which the frame-aware encoder reads to send each frame to the image nearest in time."""
+        times = self.last_aux.get('image_times')
+        return {} if times is None else {'image_times': times}
+
+    def image_targets(self, motion: torch.Tensor, t_star: torch.Tensor,
+                      image_t_star: Optional[torch.Tensor] = None):
+        """The head losses' (motion (M, T, D), t* (M,)) aligned with the last forward's M valid images.
+
+        motion (B, T, D); t_star (B,) the sample's depicted frame (one image) or image_t_star (B, K) one per image.
+        """
+        valid = self.last_aux['image_mask']
+        if image_t_star is None:
+            if valid.shape[1] != 1:
+                raise ValueError(f'{valid.shape[1]} images per sample need image_t_star (B, K), one t* per image')
+            image_t_star = t_star.reshape(-1, 1)
+        return motion[valid.nonzero()[:, 0]], image_t_star.to(t_star.device)[valid]
 
     # ------------------------------------------------------------------ supervision
     def head_losses(self, gt_role_quantities: Mapping[str, torch.Tensor], t_star: torch.Tensor,
