@@ -30,8 +30,11 @@ SWEEPS = {
     'steps': ('Steps and sampler', [dict(sampler='ddim', num_steps=n) for n in (5, 10, 20, 50, 100)]
               + [dict(sampler='ddpm', num_steps=1000)], False),
     'guidance': ('Image guidance G', [dict(guidance_image=g) for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)], True),
-    'recon': ('Reconstruction guidance', [dict(reconstruction_guidance=v) for v in (False, True)], False),
+    'recon': ('Reconstruction guidance', [dict(reconstruction_guidance=False), dict(reconstruction_guidance=True),
+                                          dict(reconstruction_guidance=True, contact_consistency=True)], False),
 }
+#: where a setting lives on the built model (default: model.test_cfg.<name>)
+SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled')
 #: the CI version: the same sweeps at two or three sampling steps
 SMOKE_BASE = dict(BASE, num_steps=2)
 SMOKE_SWEEPS = {
@@ -52,15 +55,18 @@ def settings_of(args, change: dict) -> dict:
 
 
 def setting_key(setting: dict) -> str:
-    """{'sampler': 'ddim', 'num_steps': 20, 'guidance_image': 1.5, ...} -> 'ddim20_g1.5_rg0' (a folder name)."""
+    """{'sampler': 'ddim', 'num_steps': 20, 'guidance_image': 1.5, ...} -> 'ddim20_g1.5_rg0' (a folder name;
+    '_cc1' added with the contact-consistency term)."""
     return (f'{setting["sampler"]}{setting["num_steps"]}_g{float(setting["guidance_image"]):g}'
-            f'_rg{int(bool(setting["reconstruction_guidance"]))}')
+            f'_rg{int(bool(setting["reconstruction_guidance"]))}'
+            + ('_cc1' if setting.get('contact_consistency') else ''))
 
 
 def setting_label(setting: dict) -> str:
     """A table row label: 'DDIM 20, G 1, recon off'."""
     return (f'{setting["sampler"].upper()} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
-            f'recon {"on" if setting["reconstruction_guidance"] else "off"}')
+            f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
+            + (' + contact consistency' if setting.get('contact_consistency') else ''))
 
 
 def cost(setting: dict, variant: str, mirror: bool) -> float:
@@ -165,7 +171,7 @@ def test_command(args, item: dict, out: str, work_dir: str) -> list:
     command = ['tools/test.py', config_file(variant), checkpoint_path(args, variant, seed), '--work-dir', work_dir,
                '--out', out]
     for key, value in item['setting'].items():
-        command += ['--sweep', f'model.test_cfg.{key}={value}']
+        command += ['--sweep', f'{setting_path(key)}={value}']
     if args.evaluator_ckpt:
         command += ['--cfg-options', f'test_evaluator.2.evaluator_ckpt={args.evaluator_ckpt}']
     return command
@@ -174,7 +180,11 @@ def test_command(args, item: dict, out: str, work_dir: str) -> list:
 def mirror_command(args, item: dict, out: str) -> list:
     variant, seed = item['variant'], item['seed']
     return ['tools/analysis/mirror_test.py', config_file(variant), checkpoint_path(args, variant, seed), '--out', out,
-            '--cfg-options', *[f'model.test_cfg.{k}={v}' for k, v in item['setting'].items()]]
+            '--cfg-options', *[f'{setting_path(k)}={v}' for k, v in item['setting'].items()]]
+
+
+def setting_path(name: str) -> str:
+    return SETTING_PATHS.get(name, f'model.test_cfg.{name}')
 
 
 def evaluate(run: Runner, args, item: dict, identity: dict) -> dict:

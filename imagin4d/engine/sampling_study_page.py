@@ -70,7 +70,9 @@ def fewest_steps(summary: dict, variant: str, steps: List[int], reference: str, 
                                                            for m in outside)))
         if not outside and answer is None:
             answer = n
-    head = f'**{answer} steps**' if answer is not None else 'none of the DDIM step counts measured'
+    judged = any('not judged' not in p and 'not measured' not in p for p in parts)
+    head = f'**{answer} steps**' if answer is not None else \
+        'none of the DDIM step counts measured' if judged else 'not judged yet'
     return f'{variant}: {head} (per step count: {"; ".join(parts)}).'
 
 
@@ -169,11 +171,15 @@ def answers(args, tables: List[tuple]) -> List[str]:
             names = {g: row_name(variant, settings_of(args, dict(guidance_image=g))) for g in values}
             lines.append('  - ' + guidance_answer(merged, variant, names, baseline))
     if 'recon' in summaries:
-        lines.append('- **Reconstruction guidance** (on vs off at the base setting):')
+        lines.append('- **Reconstruction guidance** (against off, at the base setting):')
         metrics = ('hand_penetration', 'body_penetration', 'contact_f1', 'foot_sliding', *WAYPOINTS, 'ia_success')
+        off, *others = sweeps(args)['recon'][1]
         for variant in args.variants:
-            off, on = (row_name(variant, settings_of(args, dict(reconstruction_guidance=v))) for v in (False, True))
-            lines.append('  - ' + recon_answer(summaries['recon'], variant, off, on, metrics))
+            for change in others:
+                on = settings_of(args, change)
+                lines.append(f'  - {setting_label(on)}: ' + recon_answer(
+                    summaries['recon'], variant, row_name(variant, settings_of(args, off)), row_name(variant, on),
+                    metrics))
     return lines
 
 
@@ -225,6 +231,9 @@ def write_page(run: Runner, args, rows: List[dict], missing: List[dict]) -> str:
                                  + (' (mirror)' if m['mirror'] else '') for m in missing[:40])
                      + (' ...' if len(missing) > 40 else '') + '.')
     lines += ['', '## Answers', ''] + answers(args, tables)
+    if args.notes:
+        with open(args.notes) as f:
+            lines += ['', f.read().rstrip()]
     for name, title, table, _ in tables:
         lines += ['', f'## {title}', '', table]
     lines += ['', '## What each evaluation cost', '',

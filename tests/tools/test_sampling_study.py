@@ -20,8 +20,9 @@ def _args(*extra):
 def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
-    # sfie: 6 steps settings + 5 new G values (G 1 is the base) + recon on = 12; no_image: no G sweep: 6 + 1 = 7
-    assert len(items) == len(keys) == 19
+    # sfie: 6 steps settings + 5 new G values (G 1 is the base) + recon on, on + contact consistency = 13;
+    # no_image: no G sweep: 6 + 2 = 8
+    assert len(items) == len(keys) == 21
     base = next(i for i in items if i['key'] == 'ddim20_g1_rg0' and i['variant'] == 'sfie')
     assert base['sweeps'] == ['steps', 'guidance', 'recon'] and not base['mirror']
     assert not any(i['variant'] == 'no_image' and i['setting']['guidance_image'] != 1.0 for i in items)
@@ -44,7 +45,9 @@ def test_fewest_steps_guidance_and_recon_answers_hand_computed():
     summary['ddim10']['b'] = (12.1, 1.0, 3)                            # 2.1 > 2: now outside
     assert page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm', names).startswith('sfie: **20 steps**')
     one_seed = {k: {m: (v[0], 0.0, 1) for m, v in row.items()} for k, row in summary.items()}
-    assert 'none of the DDIM step counts' in page.fewest_steps(one_seed, 'sfie', [5, 10, 20], 'ddpm', names)
+    assert page.fewest_steps(one_seed, 'sfie', [5, 10, 20], 'ddpm', names).startswith('sfie: not judged yet (')
+    summary['ddim20']['a'] = (1.3, 0.1, 3)                            # 0.3 > 0.2: no step count is within
+    assert 'none of the DDIM step counts' in page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm', names)
 
     g = {1.0: 'g1', 2.0: 'g2', 3.0: 'g3'}
     wp = dict(waypoint_start_err=(20.0, 1, 3), waypoint_end_err=(20.0, 1, 3), waypoint_xy_err=(20.0, 1, 3))
@@ -148,10 +151,13 @@ def test_smoke_run_end_to_end_resumes_and_refuses_a_retrained_checkpoint(mini_fb
     entries = {(p.parent.parent.name, p.parent.name, p.stem): json.loads(p.read_text())
                for p in archive.glob('*/*/*.json')}
     # DDIM 2 (the base), DDPM 3 and reconstruction guidance on, for 2 seeds
-    assert {k[0] for k in entries} == {'ddim2_g1_rg0', 'ddpm3_g1_rg0', 'ddim2_g1_rg1'} and len(entries) == 6
+    assert {k[0] for k in entries} == {'ddim2_g1_rg0', 'ddpm3_g1_rg0', 'ddim2_g1_rg1', 'ddim2_g1_rg1_cc1'}
+    assert len(entries) == 8
     for (key, _, _), entry in entries.items():
         assert entry['checkpoint']['digest'] and entry['data']['num_test'] == 8 and entry['commands']
         assert f'--sweep model.test_cfg.num_steps={entry["setting"]["num_steps"]}' in entry['commands'][0]['command']
+    assert '--sweep model.reconstruction_guidance.terms.contact_consistency.enabled=True' in \
+        entries[('ddim2_g1_rg1_cc1', 'sfie', 'seed1')]['commands'][0]['command']
     for title, key in (('Steps and sampler', 'ddpm3_g1_rg0'), ('Reconstruction guidance', 'ddim2_g1_rg1')):
         setting = entries[(key, 'sfie', 'seed0')]['setting']
         row = _table_rows(text, title)[f'sfie · {study.setting_label(setting)}']

@@ -3,7 +3,7 @@ result, and write one page of tables with the answers they give.
 
     python tools/analysis/sampling_study.py --study-dir WORK_DIR [--data-root data/mini_fbm] [--iters 2000]
         [--variants sfie no_image] [--seeds 0 1 2] [--sweeps steps guidance recon] [--no-mirror]
-        [--archive benchmarks/results/sampling_mini_fbm] [--out docs/results/sampling_mini_fbm.md]
+        [--archive benchmarks/results/sampling_mini_fbm] [--out docs/results/sampling_mini_fbm.md] [--notes MD]
         [--work-dir work_dirs/sampling_study_eval] [--jobs 1] [--ready metrics|checkpoint] [--wait MINUTES]
         [--collect] [--smoke]
 
@@ -48,6 +48,8 @@ def parse_args(argv=None):
                                                         '(<work-dir>/archive with --smoke)')
     parser.add_argument('--out', default=None, help='default: docs/results/sampling_mini_fbm.md '
                                                     '(<work-dir>/sampling.md with --smoke)')
+    parser.add_argument('--notes', default=None, help='hand-written Markdown placed after the answers (the '
+                                                      'analysis; kept when the page is written again)')
     parser.add_argument('--work-dir', default='work_dirs/sampling_study_eval', help='test outputs and logs')
     parser.add_argument('--jobs', type=int, default=1, help='evaluations at a time')
     parser.add_argument('--ready', choices=('metrics', 'checkpoint'), default='metrics',
