@@ -6,7 +6,8 @@ Owns what is checked:
 - the value of an option that replaces a number or a boolean of the config must be one too (`max_iters=abc`);
 - an option that adds a key to a component (a dict with a `type`, or a loop / data loader) must be a setting that
   the component's class takes (`train_cfg.max_iter=5` is not a setting of IterBasedTrainLoop), unless the class
-  takes any keyword (`**kwargs`), and of the type of its default when that is a number or a boolean;
+  takes any keyword (`**kwargs`), and of the type of its default when that is a number or a boolean (the class is
+  the one of a `type` given in the same options, when there is one);
 - an option that replaces a dict of settings must be one (or None), and an option for a setting of a component
   whose class annotates it (`clip_grad: Optional[dict]`, `betas: tuple[float, float]`, `save_best: str | None`)
   must be of that type, also where there is no typed default (annotations of basic types only: numbers,
@@ -233,6 +234,9 @@ def check_cfg_options(cfg, options: dict) -> None:
         if len(parents) != len(key.split('.')):
             continue                                 # a new branch of the config: nothing to compare with
         path, node = parents[-1]
+        new_type = options.get('.'.join((*path, 'type')))
+        if isinstance(node, dict) and isinstance(new_type, str):
+            node = dict(node, type=new_type)         # the class the same options swap in
         cls = _component_class(path, node) if path else None
         nested = cls is None and path and isinstance(node, dict) and isinstance(node.get('type'), str)
         cls = _nested_class(path, node['type']) if nested else cls
@@ -245,7 +249,7 @@ def check_cfg_options(cfg, options: dict) -> None:
         if leaf in consumed:
             continue
         if leaf not in takes:
-            if found or any_keyword or nested:        # a nested component's parent may consume settings itself
+            if found or any_keyword:
                 continue
             names = [n for n in takes if n not in ('runner', 'dataloader', 'dataset', 'params')]
             raise ConfigError(f'--cfg-options {key}: {".".join(path)} ({cls.__name__}) has no setting {leaf!r}; '

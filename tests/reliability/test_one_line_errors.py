@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from testing_utils import TINY_TOY, one_line_error
+from testing_utils import REPO, TINY_TOY, one_line_error
 
 from imagin4d.utils.errors import UserError
 
@@ -41,6 +41,9 @@ MINI = 'projects/imagin4d/mini_fbm_sfie.py'
     ('default_hooks.checkpoint.save_best=5', 'expected a string, a list or None (CheckpointHook.save_best)'),
     ('train_dataloader.prefetch_factor=[2]', 'expected a number or None (DataLoader.prefetch_factor)'),
     ('train_dataloader.pin_memory=yes', 'expected True or False (DataLoader.pin_memory, default False)'),
+    # a misspelt setting of a nested component (a cue encoder would drop it with a warning only)
+    ('model.image_encoder.queries_per_rol=2', "model.image_encoder (SpatiallyFactorizedImageEncoder) has no setting "
+                                              "'queries_per_rol'; it takes image_dim, out_dim, num_frames"),
 ])
 def test_wrong_typed_option_without_a_typed_default(option, expected):
     from mmengine.config import Config
@@ -49,7 +52,7 @@ def test_wrong_typed_option_without_a_typed_default(option, expected):
     key, text = option.split('=', 1)
     with pytest.raises(ConfigError) as err:
         check_cfg_options(Config.fromfile(MINI), {key: ConfigOptionsAction._parse_iterable(text)})
-    assert str(err.value) == f'--cfg-options {key}={ConfigOptionsAction._parse_iterable(text)!r}: {expected}'
+    assert str(err.value).startswith(f'--cfg-options {key}') and expected in str(err.value)
 
 
 @pytest.mark.parametrize('option', [
@@ -59,20 +62,22 @@ def test_wrong_typed_option_without_a_typed_default(option, expected):
     'default_hooks.checkpoint.save_best=auto', 'default_hooks.checkpoint.save_best=[a,b]',
     'train_dataloader.prefetch_factor=2', 'model.diffusion.clip_x0=None',
     'train_dataloader.dataset.bps_frame=3',
+    'model.image_encoder.type=GlobalTokenImageEncoder model.image_encoder.pool=mean',   # a setting of the new type
 ])
 def test_well_typed_options_pass(option):
     from mmengine.config import Config
 
     from imagin4d.engine.config_checks import ConfigOptionsAction, check_cfg_options
-    key, text = option.split('=', 1)
-    check_cfg_options(Config.fromfile(MINI), {key: ConfigOptionsAction._parse_iterable(text)})
+    check_cfg_options(Config.fromfile(MINI), {key: ConfigOptionsAction._parse_iterable(text)
+                                              for key, text in (item.split('=', 1) for item in option.split())})
 
 
-def test_misspelt_setting_of_a_nested_component_is_one_line(tools_runner, tmp_path):
-    # deeper than check_cfg_options resolves: the builder's TypeError, named with the class being built
-    result = tools_runner('tools/train.py', MINI, '--work-dir', tmp_path / 'w', '--cfg-options',
-                          'model.denoiser.dept=5', env=dict(IMAGIN4D_MINI_FBM_ROOT=str(tmp_path / 'no_data')),
-                          check=False)
+def test_misspelt_setting_in_a_config_file_is_one_line(tools_runner, tmp_path):
+    # not an option: the builder's TypeError, named with the class being built and where it sits
+    config = tmp_path / 'typo.py'
+    config.write_text(f"_base_ = [{str(REPO / MINI)!r}]\nmodel = dict(denoiser=dict(dept=5))\n")
+    result = tools_runner('tools/train.py', config, '--work-dir', tmp_path / 'w',
+                          env=dict(IMAGIN4D_MINI_FBM_ROOT=str(tmp_path / 'no_data')), check=False)
     line = one_line_error(result)
     assert "RoleAwareDenoiser (inside HOIDiffusion) has no setting 'dept'" in line and 'takes motion_dim, width, ' \
         'depth, num_heads' in line
