@@ -26,9 +26,11 @@ class PackHOIInputs:
 
     META_KEYS = ('seq_name', 'window_start', 'window_len', 'seq_len', 'object_name', 'subject', 'gender', 'fps',
                  'dataset', 'split', 't_star', 'bps_frame', 'canonical_R', 'canonical_t', 'sample_idx', 'normalized',
-                 'reference_image', 'reference_camera', 'reference_style')
+                 'reference_image', 'reference_camera', 'reference_style', 'reference_images', 'reference_cameras',
+                 'reference_t_stars')
     OPTIONAL_INPUT_KEYS = ('image_patch', 'image_pooled', 'sketch_patch', 'sketch_pooled', 'text_pooled', 'text_tokens',
-                           'object_points', 'obj_scale', 'obj_ref_rot', 'rest_joints24')
+                           'object_points', 'obj_scale', 'obj_ref_rot', 'rest_joints24',
+                           'image_mask', 'image_t_star', 'sketch_mask', 'sketch_t_star')   # storyboards (K images)
     FIELD_KEYS = ('obj_rot', 'obj_trans', 'obj_scale', 'obj_ref_rot', 'template_centroid', 'object_verts',
                   'object_faces', 'smpl_params')
 

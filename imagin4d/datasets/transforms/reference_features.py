@@ -70,19 +70,34 @@ class LoadReferenceFeatures:
         text_encoder: the text encoder config of the sentence features; None: no text features.
         feature_key: prefix of the image keys written ('image' -> image_patch / image_pooled; 'sketch' -> sketch_*).
         choice: 'random' or 'first' (default: 'first').
-        mirror: use the horizontally mirrored reference image and camera (the mirrored-reference test).
+        mirror: use the horizontally mirrored reference image and camera (the mirrored-reference test); with a
+            storyboard, True mirrors every image and a list of positions (e.g. [1]) only those images.
+        max_images: storyboards (issue 29): None (default) attaches one image as above; k_max >= 1 attaches K of
+            the window's depicted frames (distinct frames, sorted by time): 'random' draws K uniformly in
+            1..min(k_max, frames available), then the frames, then one image per frame where a frame has several;
+            'first' takes the first min(k_max, available) frames. The arrays are padded to k_max images.
 
     Adds: `<feature_key>_patch` (N, C) float32, `<feature_key>_pooled` (C,), `text_pooled` (Dt,), `text_tokens`
     (L, Dt), `t_star`, `reference_image` (path), `reference_camera` (Camera dict), `reference_style`.
+    With max_images: `<feature_key>_patch` (k_max, N, C), `<feature_key>_pooled` (k_max, C), `<feature_key>_mask`
+    (k_max,) bool (True on the K real images), `<feature_key>_t_star` (k_max,) long (-1 on padding),
+    `reference_images` / `reference_cameras` / `reference_t_stars` (K each); t_star, reference_image and
+    reference_camera are those of the first (earliest) image.
     """
 
     CHOICES = ('random', 'first')
 
     def __init__(self, reference_index: Optional[str] = None, feature_cache: Optional[str] = None,
                  image_backbone: Optional[dict] = None, text_encoder: Optional[dict] = None,
-                 feature_key: str = 'image', choice: str = 'first', mirror: bool = False):
+                 feature_key: str = 'image', choice: str = 'first', mirror=False, max_images: Optional[int] = None):
         if choice not in self.CHOICES:
             raise ValueError(f'choice must be one of {self.CHOICES}, got {choice!r}')
+        if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int)
+                                       or max_images < 1):
+            raise ValueError(f'max_images must be None (one image) or an int >= 1 (k_max), got {max_images!r}')
+        if not isinstance(mirror, bool) and max_images is None:
+            raise ValueError(f'mirror must be True or False for one image (positions need max_images), got {mirror!r}')
+        self.max_images = max_images
         if (reference_index or text_encoder) and not feature_cache:
             raise ValueError('LoadReferenceFeatures needs feature_cache=... (the cache_features.py --out folder)')
         if reference_index and not image_backbone:
@@ -141,24 +156,70 @@ class LoadReferenceFeatures:
             return options[0]
         return options[np.random.randint(len(options))]   # mmengine seeds numpy per worker
 
+    def _choose_storyboard(self, results: dict) -> List[dict]:
+        """K entries of distinct depicted frames, sorted by time (see `max_images`)."""
+        options = self._entries.get((results['seq_name'], int(results['window_start'])))
+        if not options:
+            self._choose(results)                         # raises the one-line missing-window error
+        by_frame = defaultdict(list)
+        for entry in options:
+            by_frame[int(entry['t_star'])].append(entry)
+        frames = sorted(by_frame)
+        most = min(self.max_images, len(frames))
+        if self.choice == 'first':
+            return [by_frame[t][0] for t in frames[:most]]
+        k = int(np.random.randint(1, most + 1))
+        picked = sorted(int(i) for i in np.random.choice(len(frames), size=k, replace=False))
+        return [by_frame[frames[i]][np.random.randint(len(by_frame[frames[i]]))] if len(by_frame[frames[i]]) > 1
+                else by_frame[frames[i]][0] for i in picked]
+
+    def _mirrored(self, entry: dict, results: dict) -> Tuple[str, dict]:
+        from imagin4d.rendering import Camera, mirror_camera
+        image = mirrored_image_path(entry['image'])
+        if not osp.isfile(image):
+            raise UserError(f'no mirrored reference {image} for window {_sample_name(results)}; '
+                            'tools/analysis/mirror_test.py writes them')
+        return image, mirror_camera(Camera.from_dict(entry['camera'])).to_dict()
+
+    def _features(self, image: str) -> dict:
+        try:
+            return self._cache.get(image, self._image_spec)
+        except MissingFeaturesError:
+            check_reference_image(image)      # a broken image: re-render it, not recompute its features
+            raise
+
+    def _attach_storyboard(self, results: dict) -> None:
+        entries = self._choose_storyboard(results)
+        flip = set(range(len(entries))) if self.mirror is True else set(self.mirror or ())
+        images, cameras = [], []
+        for k, entry in enumerate(entries):
+            image, camera = self._mirrored(entry, results) if k in flip else (entry['image'], entry['camera'])
+            images.append(image)
+            cameras.append(camera)
+        feats = [self._features(image) for image in images]
+        patch = np.zeros((self.max_images, *feats[0]['patch'].shape), np.float32)
+        pooled = np.zeros((self.max_images, *feats[0]['pooled'].shape), np.float32)
+        for k, f in enumerate(feats):
+            patch[k], pooled[k] = f['patch'], f['pooled']
+        t_stars = [int(e['t_star']) for e in entries]
+        key = self.feature_key
+        results[f'{key}_patch'], results[f'{key}_pooled'] = torch.from_numpy(patch), torch.from_numpy(pooled)
+        results[f'{key}_mask'] = torch.arange(self.max_images) < len(entries)
+        results[f'{key}_t_star'] = torch.tensor(t_stars + [-1] * (self.max_images - len(entries)), dtype=torch.long)
+        results.update(t_star=t_stars[0], reference_image=images[0], reference_camera=cameras[0],
+                       reference_style=entries[0].get('style', ''), reference_images=images,
+                       reference_cameras=cameras, reference_t_stars=t_stars)
+
     def __call__(self, results: dict) -> dict:
         if self._entries is None:
             self._window_source = (results.get('dataset'), results.get('data_root'))
             self._setup(results.get('data_root'))
-        if self.reference_index:
+        if self.reference_index and self.max_images is not None:
+            self._attach_storyboard(results)
+        elif self.reference_index:
             entry = self._choose(results)
-            image, camera = entry['image'], entry['camera']
-            if self.mirror:
-                from imagin4d.rendering import Camera, mirror_camera
-                image, camera = mirrored_image_path(image), mirror_camera(Camera.from_dict(camera)).to_dict()
-                if not osp.isfile(image):
-                    raise UserError(f'no mirrored reference {image} for window {_sample_name(results)}; '
-                                    'tools/analysis/mirror_test.py writes them')
-            try:
-                feats = self._cache.get(image, self._image_spec)
-            except MissingFeaturesError:
-                check_reference_image(image)      # a broken image: re-render it, not recompute its features
-                raise
+            image, camera = self._mirrored(entry, results) if self.mirror else (entry['image'], entry['camera'])
+            feats = self._features(image)
             results[f'{self.feature_key}_patch'] = torch.from_numpy(feats['patch'].astype(np.float32))
             results[f'{self.feature_key}_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
             results.update(t_star=int(entry['t_star']), reference_image=image, reference_camera=camera,
@@ -177,7 +238,7 @@ class LoadReferenceFeatures:
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(reference_index={self.reference_index!r}, feature_key={self.feature_key!r}, '
-                f'choice={self.choice!r}, mirror={self.mirror})')
+                f'choice={self.choice!r}, mirror={self.mirror}, max_images={self.max_images})')
 
 
 @TRANSFORMS.register_module()
