@@ -1,5 +1,7 @@
 """Storyboard references (issue 29): LoadReferenceFeatures(max_images=k_max) draws K distinct depicted frames sorted by
 time, pads to k_max with a mask; without max_images it draws exactly the random numbers it drew before."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,7 @@ class _Cache:
     """Features named by the image: patch[n, c] = id * 100 + n (so a test can tell which image it got)."""
 
     def get(self, image, spec):
-        ident = int(image.split('_')[-1].split('.')[0])
+        ident = int(re.search(r'img_(\d+)', image).group(1)) + (1000 if image.endswith('_mirrored.png') else 0)
         return dict(patch=np.full((N, C), ident, np.float32) * 100 + np.arange(N)[:, None],
                     pooled=np.full((C,), ident, np.float32))
 
@@ -91,6 +93,20 @@ def test_storyboards_of_different_sizes_collate_with_a_mask():
     assert inputs['image_t_star'].tolist() == [[10, -1, -1], [10, 50, 90]]
     assert inputs['t_star'].tolist() == [10, 10] and 'image_patch_mask' not in inputs
     assert batch['data_samples'][1].reference_t_stars == [10, 50, 90]
+
+
+def test_mirror_flips_only_the_chosen_storyboard_positions(tmp_path):
+    from imagin4d.rendering.camera import Camera, intrinsics_from_fov, look_at_world_to_cam
+    camera = Camera(intrinsics_from_fov(50.0, 48, 48), look_at_world_to_cam((1.0, -3.0, 1.2), (0.0, 0.0, 1.0)),
+                    48, 48).to_dict()
+    entries = [dict(e, image=str(tmp_path / e['image']), camera=camera) for e in _entries([10, 50, 90])]
+    for e in entries:
+        (tmp_path / e['image'].replace('.png', '_mirrored.png')).write_bytes(b'')
+    out = _reader(entries, choice='first', max_images=3, mirror=[1])(_window())
+    assert [float(out['image_patch'][k, 0, 0]) for k in range(3)] == [0.0, 100100.0, 200.0]
+    assert out['reference_images'][1].endswith('img_1_mirrored.png')
+    assert out['reference_images'][0] == entries[0]['image']
+    assert out['reference_cameras'][0] == entries[0]['camera'] and out['reference_cameras'][1] != entries[1]['camera']
 
 
 def test_bad_storyboard_settings_are_one_line():

@@ -13,6 +13,12 @@ Reports, over the windows whose original generation is one-sided (left or right)
   layout_flip_rate: the mirrored generation places the object on the other side;
 and over all windows `mirror_consistency` (grasp hand and layout both equal the mirror of the original's).
 --dump-dir writes original.npz and mirrored.npz (the tools/test.py --dump format) for tools/visualize.py --pair.
+
+Storyboards (issue 29; a config whose test pipeline reads several images, max_images): --flip-image K mirrors only
+the K-th image of each storyboard (0 = the earliest) and checks that only its moment follows: the flip rates above
+at the flipped image's depicted frame, and at every other image's depicted frame `others_unchanged_rate` (grasp
+hand and layout both equal to the original generation's; `others_grasp_unchanged_rate`, `others_layout_...` each
+alone). Windows with fewer than K + 1 images are left out.
 """
 import argparse
 import json
@@ -40,6 +46,9 @@ def parse_args(argv=None):
     parser.add_argument('--dump-dir', help='write original.npz / mirrored.npz for tools/visualize.py --pair')
     parser.add_argument('--limit', type=int, default=None, help='first N test windows only')
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--flip-image', type=int, default=None, metavar='K',
+                        help='storyboards: mirror only image K of each storyboard (0 = earliest) and check that only '
+                             'its moment follows')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -89,6 +98,17 @@ def flip_rates(pairs) -> dict:
     return out
 
 
+def storyboard_rates(flipped, others) -> dict:
+    """flipped: [(original, mirrored factors)] at the flipped image's depicted frame; others: the same at the other
+    images' depicted frames -> flip rates of the flipped moment and unchanged rates of the others."""
+    out = flip_rates(flipped)
+    for name, keys in (('', ('grasp_hand', 'layout')), ('grasp_', ('grasp_hand',)), ('layout_', ('layout',))):
+        same = [all(a[k] == b[k] for k in keys) for a, b in others]
+        out[f'others_{name}unchanged_rate'] = sum(same) / len(same) if same else float('nan')
+    out['other_moments'] = len(others)
+    return out
+
+
 def main(argv=None):
     import torch
     from mmengine.dataset import pseudo_collate
@@ -110,6 +130,11 @@ def main(argv=None):
         raise UserError(f'{args.config}: the test pipeline has no LoadReferenceFeatures with a reference_index; '
                         'the mirror test needs an image-conditioned config')
     ref = loaders[0]
+    if args.flip_image is not None and (not ref.get('max_images') or not 0 <= args.flip_image < ref['max_images']):
+        raise UserError(f"--flip-image {args.flip_image}: the test pipeline of {args.config} reads "
+                        f"{ref.get('max_images') or 'one'} image(s) per window (max_images); a storyboard position "
+                        f"in 0..{(ref.get('max_images') or 1) - 1} is expected")
+    flip = True if args.flip_image is None else [args.flip_image]
     written = write_mirrored_references(resolve_data_path(ref['reference_index'], ds_cfg.data_root),
                                         resolve_data_path(ref['feature_cache'], ds_cfg.data_root),
                                         ref.get('image_backbone') or DEFAULT_IMAGE_BACKBONE)
@@ -117,7 +142,7 @@ def main(argv=None):
 
     datasets = {}
     for name, mirror in (('original', False), ('mirrored', True)):
-        pipeline = [dict(t, mirror=mirror) if t is ref else t for t in ds_cfg.pipeline]
+        pipeline = [dict(t, mirror=flip if mirror else False) if t is ref else t for t in ds_cfg.pipeline]
         datasets[name] = DATASETS.build(dict(ds_cfg, pipeline=pipeline))
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu', logger='current')
@@ -130,12 +155,17 @@ def main(argv=None):
             for name, dataset in datasets.items():
                 batch = pseudo_collate([dataset[i] for i in idx])
                 results[name] += model.test_step(batch)
-    pairs, rows = [], []
+    pairs, others, rows = [], [], []
     for a, b in zip(results['original'], results['mirrored']):
-        fa, fb = factors_of(a.pred_motion, int(a.t_star)), factors_of(b.pred_motion, int(b.t_star))
-        pairs.append((fa, fb))
-        rows.append(dict(seq_name=a.seq_name, t_star=int(a.t_star), original=fa, mirrored=fb))
-    report = flip_rates(pairs)
+        t_stars = [int(a.t_star)] if args.flip_image is None else list(a.reference_t_stars)
+        if args.flip_image is not None and len(t_stars) <= args.flip_image:
+            continue
+        for k, t in enumerate(t_stars):
+            fa, fb = factors_of(a.pred_motion, t), factors_of(b.pred_motion, t)
+            flipped = args.flip_image is None or k == args.flip_image
+            (pairs if flipped else others).append((fa, fb))
+            rows.append(dict(seq_name=a.seq_name, t_star=t, flipped=flipped, original=fa, mirrored=fb))
+    report = flip_rates(pairs) if args.flip_image is None else storyboard_rates(pairs, others)
     print(json.dumps(report, indent=1))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

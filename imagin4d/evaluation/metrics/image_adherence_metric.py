@@ -82,6 +82,12 @@ class ImageAdherenceMetric(BaseMetric):
     scored (`pred_motion_samples` is ignored); the predicted object is placed with the sample's obj_scale and
     obj_ref_rot (its obj_rot block is relative to that reference, as in the codec).
 
+    Storyboards (issue 29): a sample with `reference_t_stars` (K depicted frames, time order), `reference_cameras`
+    and SFIE's `pred_t_stars` (one per image) is scored at every depicted frame with that image's camera and t^;
+    its row holds the mean over its images of each key (so the summary is the mean over samples of the per-sample
+    image means; factor_* are the hidden factors at every depicted frame), t_star / pred_t_star as lists,
+    num_images, and with per_image=True the per-position keys '<key>_img<k>'.
+
     Each sample needs gt_motion / pred_motion (T, D) UN-normalised codec features, t_star (metainfo),
     object_verts, object_faces, obj_scale (T,), obj_ref_rot, template_centroid; for the silhouettes
     smpl_params (betas at least) and gender; optionally seq_len, seq_name, window_start, dataset,
@@ -103,13 +109,15 @@ class ImageAdherenceMetric(BaseMetric):
             $IMAGIN4D_BODY_MODEL_DIR, `<data_root>/smpl_all_models`, `<data_root>` (imagin4d.body_models.locate).
         body_model_type: 'auto' ('smplh' for dataset 'behave', else 'smplx'), 'smplx' or 'smplh'.
         codec: motion codec config or instance (default CHOISMotionCodec()).
+        per_image: storyboards: also report every key per image position, '<key>_img<k>' (k = 0, 1, ... in time
+            order; a sample with fewer images leaves the key out).
         collect_device, prefix, collect_dir: as mmengine's BaseMetric (no prefix by default).
     """
 
     default_prefix: Optional[str] = None
     REQUIRED_FIELDS = ('gt_motion', 'pred_motion', 'object_verts', 'object_faces', 'obj_scale', 'obj_ref_rot',
                        'template_centroid')
-    ROW_ONLY_KEYS = ('seq_name', 't_star', 'pred_t_star', 'factor_source', 'factors_pred', 'factors_gt')
+    ROW_ONLY_KEYS = ('seq_name', 't_star', 'pred_t_star', 'factor_source', 'factors_pred', 'factors_gt', 'num_images')
     #: frames within which SFIE's t^ counts as the depicted frame (ia_frame_within5)
     FRAME_TOLERANCE = 5
 
@@ -119,8 +127,8 @@ class ImageAdherenceMetric(BaseMetric):
                  factors: Union[str, bool] = 'auto', factors_file: Optional[str] = None,
                  data_root: Optional[str] = None, factor_contacts: str = 'geometry',
                  body_model_root: Optional[str] = None, body_model_type: str = 'auto',
-                 codec: Union[dict, object, None] = None, collect_device: str = 'cpu', prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None):
+                 codec: Union[dict, object, None] = None, per_image: bool = False, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None, collect_dir: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
         if int(window) < 0:
             raise ValueError(f'window must be >= 0 frames, got {window!r}')
@@ -134,7 +142,7 @@ class ImageAdherenceMetric(BaseMetric):
             raise ValueError(f"factor_contacts must be 'geometry' or 'labels', got {factor_contacts!r}")
         if body_model_type not in ('auto', 'smplx', 'smplh'):
             raise ValueError(f"body_model_type must be 'auto', 'smplx' or 'smplh', got {body_model_type!r}")
-        self.window = int(window)
+        self.window, self.per_image = int(window), bool(per_image)
         self.thresholds = dict(contact_threshold=float(contact_threshold), pos_threshold=float(pos_threshold),
                                pose_threshold=float(pose_threshold))
         self.silhouette = bool(silhouette)
@@ -272,8 +280,50 @@ class ImageAdherenceMetric(BaseMetric):
         gt_frames, gt_dec = self._frames(fields, gt, orthonormalize=False)
         pred_frames, pred_dec = self._frames(fields, pred, orthonormalize=True)
         mesh = ObjectMesh(fields['object_verts'], faces, fields['template_centroid'])
+        motion = (gt_frames, gt_dec, pred_frames, pred_dec, mesh, length)
+        moments = self._moments(sample, name, t_star, length)
+        rows = [self._moment_row(sample, index, name, t, camera, t_hat, motion) for t, camera, t_hat in moments]
+        if sample.get('reference_t_stars') is None:
+            return rows[0]
+        return self._storyboard_row(rows)
 
-        camera = sample.get('reference_camera')
+    def _moments(self, sample: dict, name: str, t_star: int, length: int) -> list:
+        """[(t*, camera, SFIE's t^ or None)] per reference image: one, or each image of a storyboard (a sample with
+        `reference_t_stars`, `reference_cameras` and, from the model, `pred_t_stars`), in time order."""
+        if sample.get('reference_t_stars') is None:
+            return [(t_star, sample.get('reference_camera'), sample.get('pred_t_star'))]
+        t_stars = [int(t) for t in sample['reference_t_stars']]
+        cameras = sample.get('reference_cameras') or [None] * len(t_stars)
+        t_hats = sample.get('pred_t_stars')
+        if t_hats is None:
+            t_hats = [sample.get('pred_t_star')] + [None] * (len(t_stars) - 1)
+        if not len(cameras) == len(t_hats) == len(t_stars):
+            raise ValueError(f'ImageAdherenceMetric: sample {name}: reference_t_stars ({len(t_stars)}), '
+                             f'reference_cameras ({len(cameras)}) and pred_t_stars ({len(t_hats)}) must list one '
+                             'entry per image')
+        for t in t_stars:
+            if not 0 <= t < length:
+                raise ValueError(f'ImageAdherenceMetric: sample {name}: reference_t_stars entry {t} outside the '
+                                 f'{length} valid frames')
+        return list(zip(t_stars, cameras, t_hats))
+
+    def _storyboard_row(self, rows: List[dict]) -> dict:
+        """A storyboard sample's row: every numeric key the mean over its images (NaN skipped), and with
+        `per_image` the same key per image position `_img<k>` (k in time order); t_star and the row-only keys
+        become lists."""
+        row = {key: [r.get(key) for r in rows] for key in self.ROW_ONLY_KEYS if any(key in r for r in rows)}
+        row['seq_name'] = rows[0].get('seq_name')
+        for key in [k for k in rows[0] if k not in self.ROW_ONLY_KEYS]:
+            values = [float(r[key]) for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
+            row[key] = float(np.mean(values)) if values else float('nan')
+            if self.per_image:
+                row.update({f'{key}_img{k}': r.get(key) for k, r in enumerate(rows)})
+        row['num_images'] = len(rows)
+        return row
+
+    def _moment_row(self, sample: dict, index: int, name: str, t_star: int, camera, t_hat, motion) -> dict:
+        """The scores of one depicted frame t* (its camera, SFIE's t^ for it)."""
+        gt_frames, gt_dec, pred_frames, pred_dec, mesh, length = motion
         if camera is not None and not isinstance(camera, Camera):
             camera = Camera.from_dict(camera)
         if camera is None and not self._warned_no_camera:
@@ -301,12 +351,11 @@ class ImageAdherenceMetric(BaseMetric):
                 row[f'ia_{key}'] = value
         if self.factors:
             row['factor_source'] = source
-        row.update(self._frame_scores(sample, name, t_star))
+        row.update(self._frame_scores(t_hat, name, t_star))
         return row
 
-    def _frame_scores(self, sample: dict, name: str, t_star: int) -> dict:
-        """pred_t_star, ia_frame_err and ia_frame_within5 of a sample with SFIE's t^ (`pred_t_star`), else {}."""
-        t_hat = sample.get('pred_t_star')
+    def _frame_scores(self, t_hat, name: str, t_star: int) -> dict:
+        """pred_t_star, ia_frame_err and ia_frame_within5 of an image with SFIE's t^ (`pred_t_star`), else {}."""
         if t_hat is None:
             return {}
         t_hat = float(t_hat.item() if torch.is_tensor(t_hat) else t_hat)
