@@ -255,8 +255,10 @@ def check_cfg_options(cfg, options: dict) -> None:
             raise ConfigError(f'--cfg-options {key}: {".".join(path)} ({cls.__name__}) has no setting {leaf!r}; '
                               f'it takes {", ".join(names)}')
         default, annotation = takes[leaf]
-        expected = (None if found else _expected(default, value)) or \
-            (None if value is None and default is None else _not_annotated_as(annotation, value))
+        expected = None if found else _expected(default, value)
+        if expected:
+            raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected}')
+        expected = None if value is None and default is None else _not_annotated_as(annotation, value)
         if expected:
             default = '' if default is None else f', default {default!r}'
             raise ConfigError(f'--cfg-options {key}={value!r}: expected {expected} ({cls.__name__}.{leaf}{default})')

@@ -40,7 +40,7 @@ MINI = 'projects/imagin4d/mini_fbm_sfie.py'
     ('model.denoiser.head_dim=abc', 'expected a number or None (RoleAwareDenoiser.head_dim)'),
     ('default_hooks.checkpoint.save_best=5', 'expected a string, a list or None (CheckpointHook.save_best)'),
     ('train_dataloader.prefetch_factor=[2]', 'expected a number or None (DataLoader.prefetch_factor)'),
-    ('train_dataloader.pin_memory=yes', 'expected True or False (DataLoader.pin_memory, default False)'),
+    ('train_dataloader.pin_memory=yes', "train_dataloader.pin_memory='yes': expected True or False"),
     # a misspelt setting of a nested component (a cue encoder would drop it with a warning only)
     ('model.image_encoder.queries_per_rol=2', "model.image_encoder (SpatiallyFactorizedImageEncoder) has no setting "
                                               "'queries_per_rol'; it takes image_dim, out_dim, num_frames"),
