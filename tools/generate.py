@@ -4,6 +4,8 @@
         --image ref.png [--waypoints demo/waypoints.json] [--start-body body.npz] [--num-samples N] [--steps K]
         [--guidance-image G] [--seed S] [--device cpu|cuda] [--out DIR] [--frames N [--overlap O]]
     python tools/generate.py CONFIG CHECKPOINT --requests requests.jsonl [--out DIR]
+    python tools/generate.py CONFIG CHECKPOINT --text ... --object box.obj --image grasp.png --image carry.png
+        --image place.png [--image-frame 20 --image-frame auto --image-frame 100]      (a storyboard)
 
 Writes into --out, per request and sample (<name>_s<k>): `_smplx.npz` (AMASS SMPL-X layout), `_object.npz` (object
 rotation, translation, scale, mesh file, contacts), `.bvh` (body skeleton), `.glb` (skinned body + animated object,
@@ -40,7 +42,12 @@ def parse_args(argv=None):
     one.add_argument('--object-scale', type=float, default=1.0, help='mesh units -> metres (default 1)')
     one.add_argument('--object-up', default='z', choices=['x', 'y', 'z', '-x', '-y', '-z'],
                      help="the mesh's up axis (default z; most glTF / OBJ exports are y)")
-    one.add_argument('--image', help='the reference image (any size; RGB, RGBA or grayscale)')
+    one.add_argument('--image', action='append', default=None,
+                     help='the reference image (any size; RGB, RGBA or grayscale); repeat it for a storyboard of '
+                          'several images, each showing another moment, in time order')
+    one.add_argument('--image-frame', action='append', default=None,
+                     help='the frame (0..119) the matching --image depicts, or "auto" (the model places it); '
+                          'repeat once per --image')
     one.add_argument('--waypoints', help='waypoints JSON (docs/user_guides/generate.md)')
     one.add_argument('--start-body', help='start body: an AMASS SMPL-X .npz (default: a standing pose at the origin '
                                           'facing +Y, mean shape)')
@@ -92,9 +99,31 @@ def build_requests(args):
         return requests
     if not args.text or not args.object:
         raise UserError('--text and --object are required (or --requests FILE)')
-    return [HOIRequest(text=args.text, object_mesh=args.object, reference_image=args.image, waypoints=args.waypoints,
+    images = dict(reference_image=args.image[0] if args.image else None)
+    if (args.image and len(args.image) > 1) or args.image_frame:
+        images = dict(images=args.image or [], frames=image_frames(args.image_frame, len(args.image or [])))
+    return [HOIRequest(text=args.text, object_mesh=args.object, **images, waypoints=args.waypoints,
                        object_scale=args.object_scale, object_up=args.object_up, start_body=args.start_body,
                        start_frame=args.start_frame, gender=args.gender, name=args.name, **overrides)]
+
+
+def image_frames(values, count: int):
+    """--image-frame values (an integer or 'auto', one per --image) -> the request's frames (None: auto)."""
+    if values is None:
+        return None
+    if len(values) != count:
+        raise UserError(f'--image-frame given {len(values)} times for {count} --image; give one per image (a frame '
+                        'or auto)')
+    frames = []
+    for value in values:
+        if value.strip().lower() == 'auto':
+            frames.append(None)
+            continue
+        try:
+            frames.append(int(value))
+        except ValueError:
+            raise UserError(f'--image-frame {value!r}: expected a frame number or auto') from None
+    return frames
 
 
 def check_out_dir(out: str, overwrite: bool) -> None:
@@ -126,12 +155,16 @@ def main(argv=None):
     summary = dict(config=args.config, checkpoint=args.checkpoint, requests=[], timings_s=timings)
     images = {}
     for request, samples in zip(requests, results):
-        if request.reference_image is not None:
+        shown = request.images[0] if request.images else request.reference_image     # the video shows the first
+        if shown is not None:
             from imagin4d.apis.requests import load_reference_image
-            images[id(request)] = load_reference_image(request.reference_image)
+            images[id(request)] = load_reference_image(shown)
         entry = dict(name=samples[0].meta['name'], text=request.text, object_mesh=str(request.object_mesh),
                      reference_image=None if request.reference_image is None else str(request.reference_image),
                      waypoints=None if request.waypoints is None else str(request.waypoints), samples=[])
+        if request.images is not None:
+            entry.update(images=[str(i) if isinstance(i, (str, os.PathLike)) else '<array>' for i in request.images],
+                         frames=request.frames)
         for result in samples:
             stem = osp.join(args.out, f"{result.meta['name']}_s{result.meta['sample']}")
             written, stage_times = export_result(result, stem, formats, images.get(id(request)))
@@ -144,7 +177,7 @@ def main(argv=None):
                                   placed_by=result.meta['object_start_from']),
                 waypoint_errors_mm=result.meta.get('waypoint_errors_mm'),
                 sampling=result.meta['sampling'], num_frames=result.num_frames,
-                **{k: result.meta[k] for k in ('windows', 'seams', 'window_t_hat') if k in result.meta}))
+                **{k: result.meta[k] for k in ('windows', 'seams', 'window_t_hat', 'image_t_hat') if k in result.meta}))
             print(f"{result.meta['name']} sample {result.meta['sample']}: " + ', '.join(osp.basename(f)
                                                                                           for f in written))
         summary['requests'].append(entry)

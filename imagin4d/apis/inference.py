@@ -44,10 +44,10 @@ from .requests import (
     RequestError,
     check_num_frames,
     load_object_mesh,
-    load_reference_image,
     load_start_body,
     load_waypoints,
 )
+from .storyboard import request_images, storyboard_inputs
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
@@ -142,6 +142,8 @@ class HOIInferencer:
         self.batch_size, self.progress, self.overlap, self.blend = int(batch_size), progress, overlap, blend
         self.body_model_root = body_model_root or default_body_model_root()
         self.uses_image = any(s == 'image' for s in self.model.sources.values())
+        self.reads_storyboards = all(getattr(enc, 'storyboard', False) for slot, enc in self.model.encoders.items()
+                                     if self.model.sources[slot] == 'image')
         self.uses_text = any(s == 'text' for s in self.model.sources.values()) or \
             'frame_image_encoder' in self.model.encoders
         self._body_models: Dict[str, object] = {}
@@ -188,15 +190,17 @@ class HOIInferencer:
             raise RequestError(f'request {request.name or index}: object_scale must be a positive number, got '
                                f'{request.object_scale!r}')
         mesh = load_object_mesh(request.object_mesh)
-        image = None
-        if request.reference_image is not None:
-            image = load_reference_image(request.reference_image)
+        images, frames = request_images(request, f'request {request.name or index}', self.settings['window'])
+        if images:
             if not self.uses_image:
                 warnings.warn(f'request {request.name or index}: the model has no image cue (a no-image checkpoint); '
                               'the reference image is ignored', UserWarning, stacklevel=3)
         elif self.uses_image:
             raise RequestError(f'request {request.name or index}: this model reads a reference image '
                                '(reference_image / --image is required)')
+        if request.images is not None and self.uses_image and not self.reads_storyboards:
+            raise RequestError(f'request {request.name or index}: images (a storyboard) need a model with SFIE and '
+                               'the frame-aware encoder; this one reads one reference_image')
         window = self.settings['window']
         where = f'request {request.name or index}'
         if request.num_frames is not None:
@@ -213,7 +217,8 @@ class HOIInferencer:
         body = self.body_model(start.gender)
         if request.start_body is None:
             start = stand_on_floor(body, start)
-        return dict(request=request, name=request.name or f'request_{index}', mesh=mesh, image=image,
+        return dict(request=request, name=request.name or f'request_{index}', mesh=mesh, images=images, frames=frames,
+                    storyboard=request.images is not None,
                     waypoints=waypoints, plan=plan, start=start, body=body,
                     mesh_path=os.fspath(request.object_mesh) if isinstance(request.object_mesh,
                                                                            (str, os.PathLike)) else None)
@@ -235,14 +240,20 @@ class HOIInferencer:
                 it['text_pooled'] = out['pooled'][i].cpu().half().float()
                 it['text_tokens'] = out['tokens'][i].cpu()[mask].half().float()
         if 'image' in self._extractors:
-            with_image = [it for it in items if it['image'] is not None]
+            pictures = [(it, k) for it in items for k in range(len(it['images']))]
+            patches: Dict[int, list] = {}
             # 16 pictures per call bound the memory; a backbone splits CPU batches into its fastest chunk itself
-            for start in range(0, len(with_image), 16):
-                chunk = with_image[start:start + 16]
-                out = self._extractors['image'].encode([it['image'] for it in chunk])
-                for i, it in enumerate(chunk):
-                    it['image_patch'] = out['patch'][i].cpu().half().float()
-                    it['image_pooled'] = out['pooled'][i].cpu().half().float()
+            for start in range(0, len(pictures), 16):
+                chunk = pictures[start:start + 16]
+                out = self._extractors['image'].encode([it['images'][k] for it, k in chunk])
+                for i, (it, k) in enumerate(chunk):
+                    patches.setdefault(id(it), []).append((out['patch'][i].cpu().half().float(),
+                                                          out['pooled'][i].cpu().half().float()))
+            for it in items:
+                if it['images']:
+                    patch, pooled = (torch.stack(x) for x in zip(*patches[id(it)]))
+                    it['image_patch'], it['image_pooled'] = (patch, pooled) if it['storyboard'] else (patch[0],
+                                                                                                       pooled[0])
 
     def __call__(self, requests: Union[HOIRequest, dict, Sequence[Union[HOIRequest, dict]]]):
         single = isinstance(requests, (HOIRequest, dict))
@@ -262,11 +273,16 @@ class HOIInferencer:
         timings['prepare'] = time.perf_counter() - clock
         clock = time.perf_counter()
         self._features(items)
+        boards = max((len(it['images']) for it in items if it['storyboard']), default=0)
         for it in items:
             for name in ('text_pooled', 'text_tokens'):
                 if name in it:
                     it['window'][name] = it[name]
-            if 'image_patch' in it:
+            if 'image_patch' in it and boards:          # a call with a storyboard: every image set padded to K_max
+                patch, pooled = it['image_patch'], it['image_pooled']
+                patch, pooled = (patch, pooled) if it['storyboard'] else (patch[None], pooled[None])
+                it['window'].update(storyboard_inputs(patch, pooled, it['frames'], boards, key))
+            elif 'image_patch' in it:
                 it['window'][f'{key}_patch'], it['window'][f'{key}_pooled'] = it['image_patch'], it['image_pooled']
         timings['features'] = time.perf_counter() - clock
         clock = time.perf_counter()
@@ -281,13 +297,17 @@ class HOIInferencer:
             for r, (motion, t_hat, seed) in enumerate(outputs[i]):
                 meta = dict(name=it['name'], sample=r, seed=seed, text=it['request'].text,
                             sampling=dict(zip(SAMPLING_KEYS, self.sampling(it['request']))))
+                if isinstance(t_hat, list):                    # a storyboard: the depicted frame of each image
+                    meta.update(image_t_hat=t_hat, image_frames=it['frames'])
                 geometry, world = it['geometry'], None
                 if i in chains:
                     plan, chain = it['plan'], chains[i][r]
                     world, t_hat = chain['world'], chain['t_hats'][0]
+                    t_hat = t_hat[0] if isinstance(t_hat, list) else t_hat
                     geometry = replace(geometry, targets=long_targets(geometry, it['waypoints']))
                     meta.update(num_frames=plan.num_frames, windows=plan.starts, seams=plan.seams,
                                 window_t_hat=chain['t_hats'])
+                t_hat = t_hat[0] if isinstance(t_hat, list) else t_hat
                 samples.append(world_to_result(world if world is not None else decode_world(codec, motion, geometry),
                                                geometry, it['template'], it['start'], it['state']['rest'],
                                                it['mesh'], it['mesh_path'], self.body_model_root, t_hat, meta))
@@ -314,7 +334,8 @@ class HOIInferencer:
         """Sample windows in batches of `batch_size`, grouped by sampling settings.
 
         jobs: (sampling settings (`sampling`), window dict (`build_window` + features), name, text, seed) each.
-        Returns per job (motion (T, D) un-normalised canonical, SFIE's t-hat or None, seed)."""
+        Returns per job (motion (T, D) un-normalised canonical, SFIE's t-hat or None (for a storyboard the list of
+        each image's depicted frame, given or t-hat), seed)."""
         from mmengine.dataset import pseudo_collate
 
         from imagin4d.datasets.transforms.formatting import PackHOIInputs
@@ -335,9 +356,11 @@ class HOIInferencer:
                     if bar is not None:
                         bar.close()
                     motion = self.model.data_preprocessor.denormalize(x0).float().cpu()
-                    t_hat = info.get('t_hat')
+                    t_hat, times = info.get('t_hat'), info.get('image_times')
                     for b, k in enumerate(batch):
-                        outputs[k] = (motion[b], None if t_hat is None else float(t_hat[b]), jobs[k][4])
+                        board = times is not None and f"{self.settings['feature_key']}_mask" in jobs[k][1]
+                        outputs[k] = (motion[b], [float(t) for t in times[b] if not torch.isnan(t)] if board else
+                                      None if t_hat is None else float(t_hat[b]), jobs[k][4])
         finally:
             self.model.test_cfg.clear()
             self.model.test_cfg.update(test_cfg)

@@ -36,6 +36,9 @@ class HOIRequest:
     text: the sentence (any wording). object_mesh: a mesh file path or a `trimesh.Trimesh`. object_scale: file
     units -> metres. object_up: the mesh's up axis ('z' default; 'y' for most glTF/OBJ exports).
     reference_image: an image path or an (H, W[, 3|4]) uint8 array; None for models without an image cue.
+    images: a storyboard instead of reference_image: K >= 1 image paths / arrays, each showing another moment of
+    the interaction; frames: optional, one entry per image, the frame (0..window-1) it depicts or None (the model
+    places it). See docs/user_guides/generate.md (Storyboards).
     waypoints: a JSON path or the parsed dict (schema below), None: only the start state is given.
     start_body: an AMASS SMPL-X `.npz` path (its `start_frame` is used), or None: the checkpoint's typical
     standing pose with mean shape at the origin facing +Y. gender: overrides the start body file's.
@@ -65,6 +68,8 @@ class HOIRequest:
     inpaint_waypoints: Optional[bool] = None
     seed: Optional[int] = None
     name: Optional[str] = None
+    images: Optional[list] = None
+    frames: Optional[list] = None
 
     @classmethod
     def from_dict(cls, data: dict, source: str = '<request>') -> 'HOIRequest':
@@ -353,6 +358,9 @@ def read_requests_jsonl(path: str) -> List[HOIRequest]:
                 value = getattr(request, key)
                 if isinstance(value, str) and not osp.isabs(value):
                     setattr(request, key, osp.join(base, value))
+            if isinstance(request.images, list):
+                request.images = [osp.join(base, v) if isinstance(v, str) and not osp.isabs(v) else v
+                                  for v in request.images]
             requests.append(request)
     if not requests:
         raise RequestError(f'requests {path}: no request in the file')

@@ -30,7 +30,8 @@ class PackHOIInputs:
                  'reference_t_stars')
     OPTIONAL_INPUT_KEYS = ('image_patch', 'image_pooled', 'sketch_patch', 'sketch_pooled', 'text_pooled', 'text_tokens',
                            'object_points', 'obj_scale', 'obj_ref_rot', 'rest_joints24',
-                           'image_mask', 'image_t_star', 'sketch_mask', 'sketch_t_star')   # storyboards (K images)
+                           'image_mask', 'image_t_star', 'image_frames', 'sketch_mask', 'sketch_t_star',
+                           'sketch_frames')                                            # storyboards (K images)
     FIELD_KEYS = ('obj_rot', 'obj_trans', 'obj_scale', 'obj_ref_rot', 'template_centroid', 'object_verts',
                   'object_faces', 'smpl_params')
 
