@@ -25,6 +25,8 @@ MINI_VARIANTS = {
     'sketch': ('SpatiallyFactorizedImageEncoder', True),
     'sfie_fused': ('SpatiallyFactorizedImageEncoder', True),
 }
+# mini-FBM-only configs of the full model on other references or training data (no fbm_ / behave_ twins)
+MINI_ONLY = {name: ('SpatiallyFactorizedImageEncoder', True) for name in ('scene', 'mixture', 'storyboard')}
 
 
 def load_cfg(path, root=None, options=None):
@@ -60,13 +62,14 @@ def test_every_config_builds():
     for path in CONFIGS:
         cfg = load_cfg(path)
         model = MODELS.build(cfg.model)
-        image_type, frame_aware = MINI_VARIANTS[os.path.basename(path)[:-3].split('_', 1)[1].replace('fbm_', '')]
+        image_type, frame_aware = {**MINI_VARIANTS, **MINI_ONLY}[
+            os.path.basename(path)[:-3].split('_', 1)[1].replace('fbm_', '')]
         assert ('image_encoder' in model.encoders) == (image_type is not None), path
         if image_type:
             assert type(model.encoders['image_encoder']).__name__ == image_type, path
         assert ('frame_image_encoder' in model.encoders) == frame_aware, path
         # source-separated routing is the full model's (mesh and sketch references); baselines and the ablation sum
-        full = path.endswith(('_sfie.py', '_sketch.py'))
+        full = path.endswith(('_sfie.py', '_sketch.py')) or any(path.endswith(f'_{n}.py') for n in MINI_ONLY)
         assert model.denoiser.stream_fusion == ('separate' if full else 'sum'), path
         for loader in (cfg.train_dataloader, cfg.test_dataloader):
             for t in loader.dataset.pipeline:
