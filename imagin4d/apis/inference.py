@@ -3,7 +3,8 @@
 Owns loading a model for inference (config + checkpoint, strict, EMA weights and codec statistics as saved), the
 frozen text and image encoders of the config (features on the fly, no caches), batching of requests and samples,
 and the per-stage timings. The geometry of a request is `request_window`; motions longer than one window are
-chained windows (`long_generation`); the files are `exporters`.
+chained windows (`long_generation`); storyboards of several reference images are `storyboard`; the files are
+`exporters`.
 """
 import copy
 import logging
