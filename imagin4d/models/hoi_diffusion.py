@@ -281,8 +281,10 @@ class HOIDiffusion(BaseModel):
     def _condition(self, inputs: Mapping[str, object], training: bool) -> dict:
         cond = dict(inputs)
         if not training:
-            cond.pop('t_star', None)        # the depicted frame is predicted (SFIE), never given at test time
-            cond.pop('image_t_star', None)  # (a user's storyboard may give frames: image_frames)
+            # the depicted frames are predicted (SFIE), never given at test time: t_star and a storyboard's
+            # image_t_star / sketch_t_star (a user's storyboard gives its frames as image_frames)
+            for key in [k for k in cond if k == 't_star' or k.endswith('_t_star')]:
+                cond.pop(key)
         return cond
 
     def sample_dropout(self, batch: int, device) -> Dict[str, torch.Tensor]:
@@ -363,7 +365,10 @@ class HOIDiffusion(BaseModel):
             losses['loss_object_surface'] = w['object_surface'] * object_surface_loss(pred_pts, gt_pts, frame_mask)
         for slot in self._sfie_encoders():
             t_star = self._need(inputs, 't_star', 'the SFIE head losses', data_samples)
-            motion, t_star = self.encoders[slot].image_targets(gt_raw, t_star, inputs.get('image_t_star'))
+            encoder, motion = self.encoders[slot], gt_raw
+            if hasattr(encoder, 'image_targets'):      # one row per image of a storyboard (K = 1: the samples)
+                per_image = inputs.get(encoder.condition_key('image_t_star'))
+                motion, t_star = encoder.image_targets(gt_raw, t_star, per_image)
             roles = role_quantities_from_motion(motion, t_star, slices=self.codec.slices)
             for name, value in self.encoders[slot].head_losses(roles, t_star).items():
                 key = name if slot == 'image_encoder' else name.replace('loss_', f'loss_{slot}_', 1)
