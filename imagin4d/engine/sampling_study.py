@@ -30,17 +30,23 @@ SWEEPS = {
     'steps': ('Steps and sampler', [dict(sampler='ddim', num_steps=n) for n in (5, 10, 20, 50, 100)]
               + [dict(sampler='ddpm', num_steps=1000)], False),
     'guidance': ('Image guidance G', [dict(guidance_image=g) for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)], True),
+    # the config's step (lr 0.01, last 5 steps) and a 100x step (on the demo checkpoint lr 0.01 changed no metric
+    # measurably, lr 1 raised contact F1 by 0.1, lr 10 broke the waypoints), the latter also with CHOIS's
+    # contact-consistency term
     'recon': ('Reconstruction guidance', [dict(reconstruction_guidance=False), dict(reconstruction_guidance=True),
-                                          dict(reconstruction_guidance=True, contact_consistency=True)], False),
+                                          dict(reconstruction_guidance=True, recon_lr=1.0),
+                                          dict(reconstruction_guidance=True, recon_lr=1.0, contact_consistency=True)],
+              False),
 }
 #: where a setting lives on the built model (default: model.test_cfg.<name>)
-SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled')
+SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled',
+                     recon_lr='model.reconstruction_guidance.lr')
 #: the CI version: the same sweeps at two or three sampling steps
 SMOKE_BASE = dict(BASE, num_steps=2)
 SMOKE_SWEEPS = {
     'steps': (SWEEPS['steps'][0], [dict(sampler='ddim', num_steps=2), dict(sampler='ddpm', num_steps=3)], False),
     'guidance': (SWEEPS['guidance'][0], [dict(guidance_image=g) for g in (1.0, 2.0)], True),
-    'recon': SWEEPS['recon'],
+    'recon': (SWEEPS['recon'][0], [SWEEPS['recon'][1][0], SWEEPS['recon'][1][-1]], False),
 }
 NO_IMAGE = ('no_image',)
 
@@ -56,9 +62,10 @@ def settings_of(args, change: dict) -> dict:
 
 def setting_key(setting: dict) -> str:
     """{'sampler': 'ddim', 'num_steps': 20, 'guidance_image': 1.5, ...} -> 'ddim20_g1.5_rg0' (a folder name;
-    '_cc1' added with the contact-consistency term)."""
+    '_lr<x>' with another reconstruction-guidance step, '_cc1' with the contact-consistency term)."""
     return (f'{setting["sampler"]}{setting["num_steps"]}_g{float(setting["guidance_image"]):g}'
             f'_rg{int(bool(setting["reconstruction_guidance"]))}'
+            + (f'_lr{float(setting["recon_lr"]):g}' if 'recon_lr' in setting else '')
             + ('_cc1' if setting.get('contact_consistency') else ''))
 
 
@@ -66,6 +73,7 @@ def setting_label(setting: dict) -> str:
     """A table row label: 'DDIM 20, G 1, recon off'."""
     return (f'{setting["sampler"].upper()} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
             f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
+            + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')
             + (' + contact consistency' if setting.get('contact_consistency') else ''))
 
 

@@ -20,9 +20,9 @@ def _args(*extra):
 def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
-    # sfie: 6 steps settings + 5 new G values (G 1 is the base) + recon on, on + contact consistency = 13;
-    # no_image: no G sweep: 6 + 2 = 8
-    assert len(items) == len(keys) == 21
+    # sfie: 6 steps settings + 5 new G values (G 1 is the base) + recon on, on at lr 1, the same + contact
+    # consistency = 14; no_image: no G sweep: 6 + 3 = 9
+    assert len(items) == len(keys) == 23
     base = next(i for i in items if i['key'] == 'ddim20_g1_rg0' and i['variant'] == 'sfie')
     assert base['sweeps'] == ['steps', 'guidance', 'recon'] and not base['mirror']
     assert not any(i['variant'] == 'no_image' and i['setting']['guidance_image'] != 1.0 for i in items)
@@ -151,14 +151,15 @@ def test_smoke_run_end_to_end_resumes_and_refuses_a_retrained_checkpoint(mini_fb
     entries = {(p.parent.parent.name, p.parent.name, p.stem): json.loads(p.read_text())
                for p in archive.glob('*/*/*.json')}
     # DDIM 2 (the base), DDPM 3 and reconstruction guidance on, for 2 seeds
-    assert {k[0] for k in entries} == {'ddim2_g1_rg0', 'ddpm3_g1_rg0', 'ddim2_g1_rg1', 'ddim2_g1_rg1_cc1'}
-    assert len(entries) == 8
+    assert {k[0] for k in entries} == {'ddim2_g1_rg0', 'ddpm3_g1_rg0', 'ddim2_g1_rg1_lr1_cc1'}
+    assert len(entries) == 6
     for (key, _, _), entry in entries.items():
         assert entry['checkpoint']['digest'] and entry['data']['num_test'] == 8 and entry['commands']
         assert f'--sweep model.test_cfg.num_steps={entry["setting"]["num_steps"]}' in entry['commands'][0]['command']
-    assert '--sweep model.reconstruction_guidance.terms.contact_consistency.enabled=True' in \
-        entries[('ddim2_g1_rg1_cc1', 'sfie', 'seed1')]['commands'][0]['command']
-    for title, key in (('Steps and sampler', 'ddpm3_g1_rg0'), ('Reconstruction guidance', 'ddim2_g1_rg1')):
+    command_line = entries[('ddim2_g1_rg1_lr1_cc1', 'sfie', 'seed1')]['commands'][0]['command']
+    assert '--sweep model.reconstruction_guidance.terms.contact_consistency.enabled=True' in command_line
+    assert '--sweep model.reconstruction_guidance.lr=1.0' in command_line
+    for title, key in (('Steps and sampler', 'ddpm3_g1_rg0'), ('Reconstruction guidance', 'ddim2_g1_rg1_lr1_cc1')):
         setting = entries[(key, 'sfie', 'seed0')]['setting']
         row = _table_rows(text, title)[f'sfie · {study.setting_label(setting)}']
         for metric in ('ia_success', 'waypoint_start_err', 'contact_f1', 'foot_sliding'):
