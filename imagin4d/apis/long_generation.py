@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from imagin4d.geometry.blend import crossfade, crossfade_weights
+from imagin4d.models.cues.storyboard import NOT_GIVEN
 
 from .request_window import build_window, decode_world
 from .requests import RequestError, WaypointSpec
@@ -148,6 +149,9 @@ def continue_chains(inferencer, items: Sequence[dict], first: Sequence[Sequence[
                                             state, spec, inferencer.start_object_xy, inferencer.bps_basis,
                                             plan.window, settings['first_frame_human'])
             window.update({key: value for key, value in it['window'].items() if key not in window})   # features
+            given = f"{settings['feature_key']}_frames"      # a storyboard's given frames are frames of the first
+            if given in window:                                 # window: the later windows place every image
+                window[given] = torch.full_like(window[given], NOT_GIVEN)
             jobs.append((inferencer.sampling(it['request']), window, it['name'], it['request'].text,
                          c['seed'] + k * WINDOW_SEED_STRIDE))
             geometries.append(geometry)
