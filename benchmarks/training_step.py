@@ -170,7 +170,7 @@ def subnormal_census(model, optim_wrapper, data) -> dict:
 
 
 def part_real(checkpoint: str, repeats: int) -> dict:
-    from imagin4d.models.hoi_diffusion import denormals_flushed
+    from imagin4d.utils.numerics import denormals_flushed
     load_before = load_average()
     cfg, trained, trained_ow = build('mini_fbm_sfie', checkpoint)
     _, fresh, fresh_ow = build('mini_fbm_sfie', None, stats_from_synthetic=False)
@@ -230,7 +230,7 @@ def part_generation(repeats: int, sizes=('mini', 'fbm')) -> dict:
     import numpy as np
 
     from imagin4d.apis.inference import _test_pipeline_settings
-    from imagin4d.models.hoi_diffusion import denormals_flushed
+    from imagin4d.utils.numerics import denormals_flushed
     load_before = load_average()
     rows = []
     cfg = load_cfg('mini_fbm_sfie')
@@ -326,7 +326,7 @@ def breakdown_one(name: str, batch: int) -> dict:
     from torch.profiler import ProfilerActivity, profile
     from torch.utils.flop_counter import FlopCounterMode
 
-    from imagin4d.models.hoi_diffusion import denormals_flushed
+    from imagin4d.utils.numerics import denormals_flushed
     _, model, ow = build(name)
     model.train()
     data = as_data_batch(synthetic_batch(batch))
@@ -433,8 +433,8 @@ def part_absorbed(checkpoint: str, repeats: int, sizes=('mini', 'fbm')) -> dict:
     plus FLOPs (FlopCounterMode) and the largest loss difference."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from imagin4d.models.hoi_diffusion import denormals_flushed
     from imagin4d.models.layers.transformer import set_attn_backend
+    from imagin4d.utils.numerics import denormals_flushed
     load_before = load_average()
     rows = []
     for size, name in (('mini', 'mini_fbm_sfie'), ('fbm', 'fbm_sfie')):

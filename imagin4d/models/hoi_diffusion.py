@@ -5,10 +5,7 @@ training step and its losses (x0, contact labels, forward kinematics of hands an
 head losses), and sampling (DDPM / DDIM, classifier-free guidance per source, reconstruction guidance, optional
 waypoint inpainting). The parts themselves live in cues/, denoisers/, schedulers/, guidance/ and losses/.
 """
-import contextlib
 import inspect
-import logging
-import struct
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -17,11 +14,13 @@ from mmengine.model import BaseModel
 
 from imagin4d.registry import DIFFUSION_SCHEDULERS, MODELS
 from imagin4d.utils.errors import UserError
+from imagin4d.utils.numerics import denormals_flushed
 
+from .cues.base import build_cue_encoder
 from .cues.sfie import role_quantities_from_motion
 from .losses import binary_contact_loss, fk_joint_loss, object_surface_loss, place_object_points, reconstruction_loss
 
-__all__ = ['HOIDiffusion', 'EncodedConditions', 'denormals_flushed']
+__all__ = ['HOIDiffusion', 'EncodedConditions']
 
 #: Encoder slot -> condition source (what classifier-free guidance and condition dropout act on).
 ENCODER_SOURCES = OrderedDict(text_encoder='text', object_encoder='object', waypoint_encoder='waypoint',
@@ -43,32 +42,6 @@ DEFAULT_TEST_CFG = dict(
 )
 
 
-_SMALLEST_SUBNORMAL = struct.unpack('<d', struct.pack('<Q', 1))[0]
-
-
-@contextlib.contextmanager
-def denormals_flushed(enabled: bool = True):
-    """Run the block with subnormal floats flushed to zero on this thread (`torch.set_flush_denormal`), then
-    restore the thread's previous setting (nesting is safe).
-
-    Why (issue 23): a trained model's image Q-Former cross-attention has softmax tails below 1e-38; the
-    subnormal K/V gradients they give slow the CPU training step down by 1.4x or more, and the slowdown grows
-    as training sharpens the attention (benchmarks/results/training_step_cpu.md). Why only around the model's
-    own steps and not for the whole process: SciPy's cKDTree (the data pipeline's object-surface look-ups)
-    crashes with a segmentation fault under flush-to-zero. The flag is per thread; tools' `prepare_runtime`
-    starts torch's intra-op threads with it.
-    """
-    if not enabled:
-        yield
-        return
-    was = _SMALLEST_SUBNORMAL * 1.0 == 0.0          # this thread already flushes (an outer block set it)
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(was)
-
-
 class EncodedConditions(dict):
     """{'streams': {name: (B, C) | (B, T, C)}, 'frame_tokens': (B, M, C) | None, 'frame_token_mask': (B, M)}."""
 
@@ -78,28 +51,6 @@ def _sample_names(data_samples, limit: int = 4) -> str:
              for s in (data_samples or [])[:limit]]
     more = len(data_samples or []) - limit
     return ', '.join(names) + (f' (+{more} more)' if more > 0 else '') if names else '(no data samples)'
-
-
-def build_cue_encoder(cfg: Mapping, slot: str):
-    """Build a cue encoder; settings its class does not take are dropped with a logged warning.
-
-    This is what makes `--cfg-options model.image_encoder.type=GlobalTokenImageEncoder` work on a config written
-    for another image encoder: the shared settings (image_dim, out_dim, ...) carry over, the other encoder's own
-    (head_dim, window_sigma, ...) are reported and left out. An encoder taking **kwargs gets everything.
-    """
-    cfg = dict(cfg)
-    cls = MODELS.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
-    if cls is None:
-        return MODELS.build(cfg)            # raises the registry's "unknown type" error
-    params = inspect.signature(cls.__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        dropped = sorted(k for k in cfg if k != 'type' and k not in params)
-        if dropped:
-            from mmengine.logging import print_log
-            print_log(f'{slot}: {cls.__name__} takes no {dropped}; these config settings are not used',
-                      logger='current', level=logging.WARNING)
-            cfg = {k: v for k, v in cfg.items() if k not in dropped}
-    return MODELS.build(cfg)
 
 
 @MODELS.register_module()

@@ -5,7 +5,7 @@ import struct
 
 import torch
 
-from imagin4d.models.hoi_diffusion import denormals_flushed
+from imagin4d.utils.numerics import denormals_flushed
 
 SUBNORMAL = struct.unpack('<d', struct.pack('<Q', 1))[0]
 

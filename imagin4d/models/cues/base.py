@@ -2,14 +2,19 @@
 
 Owns `CueEncoder` (base nn.Module with the `streams` / `input_keys` class attributes and `encode(cond)`),
 `CONDITION_KEYS` (the names and shapes of the conditioning batch the model assembles from the data sample
-and the feature cache) and `STREAMS` (the names the denoiser understands).
+and the feature cache), `STREAMS` (the names the denoiser understands) and `build_cue_encoder` (a config's
+encoder, settings its class does not take dropped with a warning).
 """
+import inspect
+import logging
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
-__all__ = ['CueEncoder', 'CONDITION_KEYS', 'STREAMS', 'resolve_frames']
+from imagin4d.registry import MODELS
+
+__all__ = ['CueEncoder', 'CONDITION_KEYS', 'STREAMS', 'resolve_frames', 'build_cue_encoder']
 
 #: Streams a cue can feed. 'base', 'waypoint', 'spatial_image' are AdaLN streams of `RoleAwareDenoiser`
 #: ('base' (B, C) per sequence, the others (B, T, C) per frame); 'frame_tokens' (B, M, C) is read only by
@@ -92,3 +97,25 @@ class CueEncoder(nn.Module):
         if set(out) != set(self.streams):
             raise RuntimeError(f'{type(self).__name__} returned streams {sorted(out)}, declared {self.streams}')
         return out
+
+
+def build_cue_encoder(cfg: Mapping, slot: str):
+    """Build a cue encoder; settings its class does not take are dropped with a logged warning.
+
+    This is what makes `--cfg-options model.image_encoder.type=GlobalTokenImageEncoder` work on a config written
+    for another image encoder: the shared settings (image_dim, out_dim, ...) carry over, the other encoder's own
+    (head_dim, window_sigma, ...) are reported and left out. An encoder taking **kwargs gets everything.
+    """
+    cfg = dict(cfg)
+    cls = MODELS.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
+    if cls is None:
+        return MODELS.build(cfg)            # raises the registry's "unknown type" error
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        dropped = sorted(k for k in cfg if k != 'type' and k not in params)
+        if dropped:
+            from mmengine.logging import print_log
+            print_log(f'{slot}: {cls.__name__} takes no {dropped}; these config settings are not used',
+                      logger='current', level=logging.WARNING)
+            cfg = {k: v for k, v in cfg.items() if k not in dropped}
+    return MODELS.build(cfg)
