@@ -46,8 +46,9 @@ def parse_args(argv=None):
                      help='the reference image (any size; RGB, RGBA or grayscale); repeat it for a storyboard of '
                           'several images, each showing another moment, in time order')
     one.add_argument('--image-frame', action='append', default=None,
-                     help='the frame (0..119) the matching --image depicts, or "auto" (the model places it); '
-                          'repeat once per --image')
+                     help='the frame of the motion (0..N-1; with --frames N, each image conditions the windows '
+                          'that contain its frame) the matching --image depicts, or "auto" (the model places it, in '
+                          'every window); repeat once per --image')
     one.add_argument('--waypoints', help='waypoints JSON (docs/user_guides/generate.md)')
     one.add_argument('--start-body', help='start body: an AMASS SMPL-X .npz (default: a standing pose at the origin '
                                           'facing +Y, mean shape)')
@@ -177,7 +178,8 @@ def main(argv=None):
                                   placed_by=result.meta['object_start_from']),
                 waypoint_errors_mm=result.meta.get('waypoint_errors_mm'),
                 sampling=result.meta['sampling'], num_frames=result.num_frames,
-                **{k: result.meta[k] for k in ('windows', 'seams', 'window_t_hat', 'image_t_hat') if k in result.meta}))
+                **{k: result.meta[k] for k in ('windows', 'seams', 'window_t_hat', 'image_t_hat',
+                                                           'window_images') if k in result.meta}))
             print(f"{result.meta['name']} sample {result.meta['sample']}: " + ', '.join(osp.basename(f)
                                                                                           for f in written))
         summary['requests'].append(entry)

@@ -48,7 +48,7 @@ from .requests import (
     load_start_body,
     load_waypoints,
 )
-from .storyboard import request_images, storyboard_inputs
+from .storyboard import NO_IMAGE, request_images, window_image_indices, window_storyboard
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
@@ -191,7 +191,14 @@ class HOIInferencer:
             raise RequestError(f'request {request.name or index}: object_scale must be a positive number, got '
                                f'{request.object_scale!r}')
         mesh = load_object_mesh(request.object_mesh)
-        images, frames = request_images(request, f'request {request.name or index}', self.settings['window'])
+        window = self.settings['window']
+        where = f'request {request.name or index}'
+        if request.num_frames is not None:
+            check_num_frames(request.num_frames, window, f'{where}: num_frames')
+        waypoints = load_waypoints(request.waypoints, request.num_frames, window) \
+            if request.waypoints is not None else None
+        num_frames = waypoints.num_frames if waypoints is not None else (request.num_frames or window)
+        images, frames = request_images(request, where, num_frames)
         if images:
             if not self.uses_image:
                 warnings.warn(f'request {request.name or index}: the model has no image cue (a no-image checkpoint); '
@@ -202,13 +209,6 @@ class HOIInferencer:
         if request.images is not None and self.uses_image and not self.reads_storyboards:
             raise RequestError(f'request {request.name or index}: images (a storyboard) need a model with SFIE and '
                                'the frame-aware encoder; this one reads one reference_image')
-        window = self.settings['window']
-        where = f'request {request.name or index}'
-        if request.num_frames is not None:
-            check_num_frames(request.num_frames, window, f'{where}: num_frames')
-        waypoints = load_waypoints(request.waypoints, request.num_frames, window) \
-            if request.waypoints is not None else None
-        num_frames = waypoints.num_frames if waypoints is not None else (request.num_frames or window)
         plan = plan_windows(num_frames, window, self.overlap, self.blend)
         if request.start_body is not None:
             start = load_start_body(request.start_body, request.start_frame, request.gender)
@@ -279,10 +279,8 @@ class HOIInferencer:
             for name in ('text_pooled', 'text_tokens'):
                 if name in it:
                     it['window'][name] = it[name]
-            if 'image_patch' in it and boards:          # a call with a storyboard: every image set padded to K_max
-                patch, pooled = it['image_patch'], it['image_pooled']
-                patch, pooled = (patch, pooled) if it['storyboard'] else (patch[None], pooled[None])
-                it['window'].update(storyboard_inputs(patch, pooled, it['frames'], boards, key))
+            if 'image_patch' in it and boards:          # a call with a storyboard: every image set padded to K_max,
+                it['window'].update(window_storyboard(it, 0, self.settings['window'], boards, key))  # window 0's
             elif 'image_patch' in it:
                 it['window'][f'{key}_patch'], it['window'][f'{key}_pooled'] = it['image_patch'], it['image_pooled']
         timings['features'] = time.perf_counter() - clock
@@ -298,17 +296,18 @@ class HOIInferencer:
             for r, (motion, t_hat, seed) in enumerate(outputs[i]):
                 meta = dict(name=it['name'], sample=r, seed=seed, text=it['request'].text,
                             sampling=dict(zip(SAMPLING_KEYS, self.sampling(it['request']))))
-                if isinstance(t_hat, list):                    # a storyboard: the depicted frame of each image
-                    meta.update(image_t_hat=t_hat, image_frames=it['frames'])
+                if isinstance(t_hat, list):        # a storyboard: the depicted frame of each image of window 0
+                    meta.update(image_t_hat=t_hat, image_frames=it['frames'], window_images=[
+                        window_image_indices(it['frames'], len(it['images']), s, it['plan'].window)
+                        for s in it['plan'].starts])
                 geometry, world = it['geometry'], None
                 if i in chains:
                     plan, chain = it['plan'], chains[i][r]
                     world, t_hat = chain['world'], chain['t_hats'][0]
-                    t_hat = t_hat[0] if isinstance(t_hat, list) else t_hat
                     geometry = replace(geometry, targets=long_targets(geometry, it['waypoints']))
                     meta.update(num_frames=plan.num_frames, windows=plan.starts, seams=plan.seams,
                                 window_t_hat=chain['t_hats'])
-                t_hat = t_hat[0] if isinstance(t_hat, list) else t_hat
+                t_hat = (t_hat[0] if t_hat else None) if isinstance(t_hat, list) else t_hat
                 samples.append(world_to_result(world if world is not None else decode_world(codec, motion, geometry),
                                                geometry, it['template'], it['start'], it['state']['rest'],
                                                it['mesh'], it['mesh_path'], self.body_model_root, t_hat, meta))
@@ -349,18 +348,23 @@ class HOIInferencer:
                 self.model.test_cfg.update(dict(zip(_TEST_CFG_KEYS, setting)))
                 for start in range(0, len(group), self.batch_size):
                     batch = group[start:start + self.batch_size]
-                    packed = [pack(dict(jobs[k][1], seq_name=jobs[k][2], text=jobs[k][3])) for k in batch]
+                    packed = [pack(dict({n: v for n, v in jobs[k][1].items() if n != NO_IMAGE}, seq_name=jobs[k][2],
+                                        text=jobs[k][3])) for k in batch]
                     data = self.model.data_preprocessor(pseudo_collate(packed), False)
+                    # a window of a storyboard with none of its images: the image source dropped (null condition)
+                    none = torch.tensor([NO_IMAGE in jobs[k][1] for k in batch], device=self.device)
                     bar = self._progress_bar(setting[1], len(batch))
                     x0, info = self.model.generate(data['inputs'], data['data_samples'],
-                                                   seed=[jobs[k][4] for k in batch], callback=bar)
+                                                   seed=[jobs[k][4] for k in batch], callback=bar,
+                                                   drop=dict(image=none) if bool(none.any()) else None)
                     if bar is not None:
                         bar.close()
                     motion = self.model.data_preprocessor.denormalize(x0).float().cpu()
                     t_hat, times = info.get('t_hat'), info.get('image_times')
                     for b, k in enumerate(batch):
                         board = times is not None and f"{self.settings['feature_key']}_mask" in jobs[k][1]
-                        outputs[k] = (motion[b], [float(t) for t in times[b] if not torch.isnan(t)] if board else
+                        outputs[k] = (motion[b], [] if none[b] else
+                                      [float(t) for t in times[b] if not torch.isnan(t)] if board else
                                       None if t_hat is None else float(t_hat[b]), jobs[k][4])
         finally:
             self.model.test_cfg.clear()

@@ -6,7 +6,10 @@ from the previous one (`continuation_state`: body pose and object pose at the fr
 as frame 0 of a single request is given) and the seam blend (`splice`: the incoming window is cross-faded in over
 `blend` frames from its first frame; positions linearly, rotations by slerp, with a ramp whose slope is zero at
 both ends, see `imagin4d.geometry.blend`). `continue_chains` runs the windows after the first for a batch of
-long requests through an `HOIInferencer` (one batched sampling call per window index).
+long requests through an `HOIInferencer` (one batched sampling call per window index). A storyboard's images go to
+the windows of their moments (`storyboard.window_storyboard`): an image with a given frame (a frame of the motion)
+conditions each window that contains it, at its re-timed frame; an image without one conditions every window; a
+window with no image is sampled with the image source dropped.
 
 Each window is canonicalised on its own start body, like a request window (`request_window.build_window`), and
 mapped back to the world, so the chain lives in the world frame of the request. Shapes: world motions are dicts
@@ -20,10 +23,10 @@ import numpy as np
 import torch
 
 from imagin4d.geometry.blend import crossfade, crossfade_weights
-from imagin4d.models.cues.storyboard import NOT_GIVEN
 
 from .request_window import build_window, decode_world
 from .requests import RequestError, WaypointSpec
+from .storyboard import NO_IMAGE, window_storyboard
 
 __all__ = ['WindowPlan', 'plan_windows', 'window_waypoints', 'continuation_state', 'splice', 'continue_chains',
            'DEFAULT_OVERLAP', 'WINDOW_SEED_STRIDE']
@@ -148,10 +151,11 @@ def continue_chains(inferencer, items: Sequence[dict], first: Sequence[Sequence[
             window, geometry = build_window(codec, it['template'], float(it['request'].object_scale), it['start'],
                                             state, spec, inferencer.start_object_xy, inferencer.bps_basis,
                                             plan.window, settings['first_frame_human'])
-            window.update({key: value for key, value in it['window'].items() if key not in window})   # features
-            given = f"{settings['feature_key']}_frames"      # a storyboard's given frames are frames of the first
-            if given in window:                                 # window: the later windows place every image
-                window[given] = torch.full_like(window[given], NOT_GIVEN)
+            window.update({key: value for key, value in it['window'].items() if key not in window and
+                           key != NO_IMAGE})                                                  # features
+            mask = it['window'].get(f"{settings['feature_key']}_mask")
+            if mask is not None:          # a storyboard call: the images whose moment lies in this window, re-timed
+                window.update(window_storyboard(it, plan.starts[k], plan.window, mask.numel(), settings['feature_key']))
             jobs.append((inferencer.sampling(it['request']), window, it['name'], it['request'].text,
                          c['seed'] + k * WINDOW_SEED_STRIDE))
             geometries.append(geometry)

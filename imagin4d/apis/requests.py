@@ -37,8 +37,9 @@ class HOIRequest:
     units -> metres. object_up: the mesh's up axis ('z' default; 'y' for most glTF/OBJ exports).
     reference_image: an image path or an (H, W[, 3|4]) uint8 array; None for models without an image cue.
     images: a storyboard instead of reference_image: K >= 1 image paths / arrays, each showing another moment of
-    the interaction; frames: optional, one entry per image, the frame (0..window-1) it depicts or None (the model
-    places it). See docs/user_guides/generate.md (Storyboards).
+    the interaction; frames: optional, one entry per image, the frame of the motion (0..num_frames-1) it depicts
+    (along a long motion it conditions the windows containing that frame) or None (the model places it, in every
+    window). See docs/user_guides/generate.md (Storyboards).
     waypoints: a JSON path or the parsed dict (schema below), None: only the start state is given.
     start_body: an AMASS SMPL-X `.npz` path (its `start_frame` is used), or None: the checkpoint's typical
     standing pose with mean shape at the origin facing +Y. gender: overrides the start body file's.

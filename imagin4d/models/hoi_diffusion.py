@@ -359,29 +359,30 @@ class HOIDiffusion(BaseModel):
                     text=float(self.test_cfg['guidance_text']) - 1.0)
 
     def generate(self, inputs: dict, data_samples=None, seed: Union[int, Sequence[int], None] = None,
-                 callback=None) -> Tuple[torch.Tensor, dict]:
-        """Sample normalised motions (B, T, D) for the batch's conditions; returns (x0, info).
+                 callback=None, drop: Optional[Mapping[str, torch.Tensor]] = None) -> Tuple[torch.Tensor, dict]:
+        """Sample normalised motions (B, T, D) for the batch's conditions; returns (x0, info). drop: {source: (B,)
+        bool} sources withheld per sample (`encode`'s null condition, e.g. a long storyboard's window with no image).
 
         seed: one seed for the batch (test_cfg.seed when None), or B seeds, one per sample: then each sample's
         noise comes from its own generator and does not depend on what else is in the batch. callback: passed to
         the sampler (called once per step as callback(step, x_t, x0); e.g. a progress bar).
         """
         with denormals_flushed(self.flush_denormal):
-            return self._generate(inputs, data_samples, seed, callback)
+            return self._generate(inputs, data_samples, seed, callback, drop or {})
 
     @torch.no_grad()
-    def _generate(self, inputs: dict, data_samples, seed, callback) -> Tuple[torch.Tensor, dict]:
+    def _generate(self, inputs: dict, data_samples, seed, callback, drop) -> Tuple[torch.Tensor, dict]:
         cfg = self.test_cfg
         x_shape = inputs['motion'].shape
         device = inputs['motion'].device
         frame_mask = inputs.get('frame_mask')
         cond = self._condition(inputs, training=False)
-        full = self.encode(cond, data_samples=data_samples)
+        full = self.encode(cond, drop, data_samples=data_samples)
         sfie = [self.encoders[s].last_aux.get('image_times') for s in self._sfie_encoders()]
         scales = self.guidance_scales()
         active = [s for s in self.cfg_guidance.active_sources(scales) if self.encoders_of(s)]
         all_dropped = torch.ones(x_shape[0], dtype=torch.bool, device=device)
-        without = {s: self.encode(cond, {s: all_dropped}, data_samples) for s in active}
+        without = {s: self.encode(cond, {**drop, s: all_dropped}, data_samples) for s in active}
 
         def denoise_fn(x_t, t):
             x0_full = self.denoise(x_t, t, full, frame_mask)

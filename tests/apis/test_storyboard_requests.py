@@ -26,7 +26,8 @@ def _tool():
     (dict(images=[IMAGE], reference_image=IMAGE), 'give reference_image .* or images .*, not both'),
     (dict(images=[]), 'images must be a non-empty list'),
     (dict(images=[IMAGE, IMAGE], frames=[10]), r'frames must list one entry per image \(2'),
-    (dict(images=[IMAGE, IMAGE], frames=[10, 120]), r'frames\[1\] = 120; expected a frame of the first window'),
+    (dict(images=[IMAGE, IMAGE], frames=[10, 120]),
+     r'frames\[1\] = 120 \(images\[1\]\); expected a frame of the 120-frame motion \(an integer in 0..119\)'),
     (dict(images=[IMAGE], frames=['10']), r"frames\[0\] = '10'"),
     (dict(reference_image=IMAGE, frames=[10]), 'frames .* given without images'),
     (dict(images=[IMAGE, np.zeros((4, 4, 3), np.uint8)]), r'images\[1\]: reference image .* at least 8 x 8'),
@@ -89,17 +90,3 @@ def test_storyboard_generation_places_each_image(inferencer, inputs):
     # of batched float32 kernels (as any request in a batch: tests/apis/test_inference.py)
     np.testing.assert_allclose(alone[0].joints, single.joints, atol=1e-4)
     assert np.abs(board[0].joints - single.joints).max() > 1e-3         # the storyboard does change the motion
-
-
-def test_long_storyboard_gives_frames_to_the_first_window_only(inferencer, inputs):
-    """Given frames are frames of the first window; the later windows of a long motion place every image."""
-    from imagin4d.apis import HOIRequest
-    request = HOIRequest(text='carry the box', object_mesh=inputs['mesh'], object_scale=0.01, object_up='y',
-                         images=[inputs['image'], inputs['image']], frames=[10, None], num_frames=200, steps=2)
-    (result,) = inferencer(request)
-    first, second = result.meta['window_t_hat']
-    assert first[0] == 10.0 and len(first) == len(second) == 2
-    assert second[0] != 10.0 and second[0] == pytest.approx(second[1], abs=1e-4)    # the same image, both placed
-    with pytest.raises(RequestError, match=r'frames\[0\] = 150; expected a frame of the first window'):
-        inferencer(HOIRequest(text='carry', object_mesh=inputs['mesh'], images=[inputs['image']], frames=[150],
-                              num_frames=200, steps=2))
