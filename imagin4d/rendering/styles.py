@@ -54,6 +54,13 @@ class RenderStyle:
         return f'{type(self).__name__}({args})'
 
 
+def shaded_rgb(render: dict, style: str) -> np.ndarray:
+    """The shaded colour image of a render (H, W, 3) uint8, a copy; `style` names the style that needs it."""
+    if 'rgb' not in render:
+        raise ValueError(f'{style} needs a shaded render (render_scene(..., shading=True))')
+    return np.ascontiguousarray(render['rgb'], dtype=np.uint8).copy()
+
+
 @RENDER_STYLES.register_module(name=['MeshStyle', 'mesh'])
 class MeshStyle(RenderStyle):
     """Clean shaded render: light-blue body, yellow object, grey floor disc with the key light's shadow, plain
@@ -74,9 +81,7 @@ class MeshStyle(RenderStyle):
         return dict(with_floor=p.pop('floor'), shading=True, **p)
 
     def __call__(self, render: dict, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-        if 'rgb' not in render:
-            raise ValueError('MeshStyle needs a shaded render (render_scene(..., shading=True))')
-        return np.ascontiguousarray(render['rgb'], dtype=np.uint8).copy()
+        return shaded_rgb(render, type(self).__name__)
 
 
 @RENDER_STYLES.register_module(name=['SketchStyle', 'sketch'])
@@ -151,9 +156,7 @@ class SceneStyle(RenderStyle):
         return out
 
     def __call__(self, render: dict, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-        if 'rgb' not in render:
-            raise ValueError('SceneStyle needs a shaded render (render_scene(..., shading=True))')
-        return np.ascontiguousarray(render['rgb'], dtype=np.uint8).copy()
+        return shaded_rgb(render, type(self).__name__)
 
 
 @RENDER_STYLES.register_module(name=['DegradedStyle', 'degraded'])
