@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import describe_machine
+from imagin4d.engine.benchmark.claims import within_spread
 from imagin4d.engine.benchmark.page import read_summary
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner
 
@@ -38,13 +39,6 @@ def flat_metrics(entry: dict) -> dict:
     if all(k in merged for k in FACTORS):
         merged['factor_accuracy'] = sum(merged[k] for k in FACTORS) / len(FACTORS)
     return merged
-
-
-def within_spread(a, b) -> Optional[bool]:
-    """Whether two (mean, std, runs) agree within their seed spreads together; None when either has < 2 runs."""
-    if min(a[2], b[2]) < 2:
-        return None
-    return abs(a[0] - b[0]) <= a[1] + b[1]
 
 
 # ---------------------------------------------------------------------------------------------- derived answers

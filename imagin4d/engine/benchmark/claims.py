@@ -69,15 +69,21 @@ def _gap_verdict(gap: float, spread: float, runs: int) -> str:
     return 'clearly' if gap > spread and gap > 0 else 'yes, within the seed spread' if gap > 0 else 'NO'
 
 
+def within_spread(a, b) -> Optional[bool]:
+    """Whether two (mean, std, runs) agree within their seed spreads together; None when either has < 2 runs."""
+    if min(a[2], b[2]) < 2:
+        return None
+    return abs(a[0] - b[0]) <= a[1] + b[1]
+
+
 def _close(summary, a, b, metric) -> str:
     """Whether a is about as good as b: the gap is within the two seed spreads together."""
     (ma, sa, na), (mb, sb, nb) = _value(summary, a, metric), _value(summary, b, metric)
     if math.isnan(ma) or math.isnan(mb):
         return 'not measured'
     gap = ma - mb
-    verdict = 'yes' if abs(gap) <= sa + sb else 'NO'
-    if min(na, nb) < 2:
-        verdict = 'cannot judge, one run: no seed spread'
+    close = within_spread((ma, sa, na), (mb, sb, nb))
+    verdict = 'cannot judge, one run: no seed spread' if close is None else 'yes' if close else 'NO'
     return f'{verdict} ({ma:.3f} vs {mb:.3f}, gap {gap:+.3f}, spreads {sa:.3f} / {sb:.3f})'
 
 
