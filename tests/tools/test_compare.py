@@ -7,7 +7,7 @@ from testing_utils import REPO, load_tool, run_tool
 
 def test_compare_groups_runs_and_writes_tables(tmp_path):
     runs = {'a/seed0': dict(hand_jpe=10.0, ia_success=0.5), 'a/seed1': dict(hand_jpe=14.0, ia_success=0.7),
-            'b/seed0': dict(hand_jpe=20.0, ia_success=0.1, fid=3.0)}
+            'b/seed0': dict(hand_jpe=20.0, ia_success=0.1, fid=3.0, hand_penetration=0.0021361)}
     paths = []
     for name, metrics in runs.items():
         (tmp_path / name).mkdir(parents=True)
@@ -18,9 +18,9 @@ def test_compare_groups_runs_and_writes_tables(tmp_path):
     run_tool(['tools/analysis/compare.py', *paths, '--names', 'a', 'a', 'b', '--group-by-name', '--out', out],
              cwd=REPO)
     lines = out.read_text().splitlines()
-    assert lines[0] == '| config | runs | hand_jpe | ia_success | fid |'
-    assert lines[2] == '| a | 2 | 12.000 ± 2.828 | 0.600 ± 0.141 | – |'      # stdev of (10, 14) = 2.828
-    assert lines[3] == '| b | 1 | 20.000 | 0.100 | 3.000 |'
+    assert lines[0] == '| config | runs | hand_jpe | ia_success | fid | hand_penetration |'
+    assert lines[2] == '| a | 2 | 12.000 ± 2.828 | 0.600 ± 0.141 | – | – |'      # stdev of (10, 14) = 2.828
+    assert lines[3] == '| b | 1 | 20.000 | 0.100 | 3.000 | 0.00214 |'          # three significant digits below 0.1
     rows = list(csv.DictReader(open(tmp_path / 'table.csv')))
     assert float(rows[0]['hand_jpe']) == 12.0 and rows[1]['config'] == 'b'
 

@@ -36,7 +36,13 @@ def summarise(values):
 def fmt(mean, std, n) -> str:
     if mean is None:
         return '–'
-    digits = 3 if abs(mean) < 100 else 1
+    # three decimals, or three significant digits below 0.1 (a penetration of 0.0021 m must not read 0.002 everywhere)
+    if abs(mean) >= 100:
+        digits = 1
+    elif abs(mean) >= 0.1 or mean == 0:
+        digits = 3
+    else:
+        digits = min(6, 2 - math.floor(math.log10(abs(mean))))
     return f'{mean:.{digits}f}' if n <= 1 else f'{mean:.{digits}f} ± {std:.{digits}f}'
 
 
