@@ -114,6 +114,23 @@ def recon_answer(summary: dict, variant: str, off: str, on: str, metrics) -> str
 
 
 # ---------------------------------------------------------------------------------------------- tables and page
+def compare_rows(run: Runner, rows: List[dict], names: List[str], flat_dir: str, table: str, columns) -> tuple:
+    """Archived evaluations ({key, variant, seed, entry}) -> (Markdown table, summary) of tools/analysis/compare.py:
+    each row's `flat_metrics` written to `flat_dir/<key>/<variant>/seed<k>.json`, grouped by `names` (mean ± std
+    over the rows of a name), `columns` in order; the table and its CSV go to `table`."""
+    files = []
+    for r in rows:
+        path = osp.join(flat_dir, r['key'], r['variant'], f'seed{r["seed"]}.json')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(flat_metrics(r['entry']), f)
+        files.append(path)
+    run('tools/analysis/compare.py', *files, '--names', *names, '--group-by-name', '--metrics', *columns,
+        '--out', table)
+    with open(table) as f:
+        return f.read().rstrip(), read_summary([osp.splitext(table)[0] + '.csv'])
+
+
 def _tables(run: Runner, args, rows: List[dict]) -> List[tuple]:
     """Per sweep: (name, title, Markdown table, summary) from compare.py over the sweep's evaluations."""
     flat_dir = osp.join(args.work_dir, 'page')
@@ -124,21 +141,11 @@ def _tables(run: Runner, args, rows: List[dict]) -> List[tuple]:
             continue
         order = {setting_key(settings_of(args, c)): i for i, c in enumerate(changes)}
         members.sort(key=lambda r: (args.variants.index(r['variant']), order[r['key']], r['seed']))
-        files, names = [], []
-        for r in members:
-            path = osp.join(flat_dir, r['key'], r['variant'], f'seed{r["seed"]}.json')
-            os.makedirs(osp.dirname(path), exist_ok=True)
-            with open(path, 'w') as f:
-                json.dump(flat_metrics(r['entry']), f)
-            files.append(path)
-            names.append(row_name(r['variant'], r['setting']))
+        names = [row_name(r['variant'], r['setting']) for r in members]
         present = set().union(*(flat_metrics(r['entry']) for r in members))
         columns = [c for c in COLUMNS + EXTRA_COLUMNS.get(name, ()) if c in present]
-        table = osp.join(flat_dir, f'{name}.md')
-        run('tools/analysis/compare.py', *files, '--names', *names, '--group-by-name', '--metrics', *columns,
-            '--out', table)
-        with open(table) as f:
-            out.append((name, title, f.read().rstrip(), read_summary([osp.splitext(table)[0] + '.csv'])))
+        out.append((name, title, *compare_rows(run, members, names, flat_dir, osp.join(flat_dir, f'{name}.md'),
+                                               columns)))
     return out
 
 

@@ -7,7 +7,7 @@ import re
 import statistics
 
 import pytest
-from testing_utils import REPO, load_tool, run_tool
+from testing_utils import REPO, load_tool, markdown_table_rows, run_tool
 
 from imagin4d.engine import sampling_study as study
 from imagin4d.engine import sampling_study_page as page
@@ -70,15 +70,6 @@ def test_fewest_steps_guidance_and_recon_answers_hand_computed():
     assert text == 'sfie: foot_sliding 0.5 -> 0.2 (beyond the spread); contact_f1 0.7 -> 0.71 (within the spread).'
 
 
-def _table_rows(text: str, title: str) -> dict:
-    """{row name: {column: cell}} of the Markdown table under '## title'."""
-    section = text.split(f'## {title}\n', 1)[1].split('\n## ', 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith('|')]
-    header = [c.strip() for c in lines[0].strip('|').split('|')]
-    return {cells[0]: dict(zip(header, cells)) for cells in
-            ([c.strip() for c in line.strip('|').split('|')] for line in lines[2:])}
-
-
 def _expected_cell(values) -> str:
     """compare.py's format, recomputed: mean ± sample standard deviation, 3 decimals (1 from 100 on)."""
     mean = sum(values) / len(values)
@@ -107,7 +98,7 @@ def test_collect_writes_the_archives_mean_and_std(tmp_path):
               '--variants', 'sfie', '--sweeps', 'guidance', '--archive', archive, '--out', out, '--mirror',
               '--work-dir', tmp_path / 'work', '--collect'], cwd=REPO)
     text = out.read_text()
-    rows = _table_rows(text, 'Image guidance G')
+    rows = markdown_table_rows(text, 'Image guidance G')
     assert len(rows) == 6
     for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0):
         row = rows[f'sfie · DDIM 20, G {g:g}, recon off']
@@ -161,7 +152,7 @@ def test_smoke_run_end_to_end_resumes_and_refuses_a_retrained_checkpoint(mini_fb
     assert '--sweep model.reconstruction_guidance.lr=1.0' in command_line
     for title, key in (('Steps and sampler', 'ddpm3_g1_rg0'), ('Reconstruction guidance', 'ddim2_g1_rg1_lr1_cc1')):
         setting = entries[(key, 'sfie', 'seed0')]['setting']
-        row = _table_rows(text, title)[f'sfie · {study.setting_label(setting)}']
+        row = markdown_table_rows(text, title)[f'sfie · {study.setting_label(setting)}']
         for metric in ('ia_success', 'waypoint_start_err', 'contact_f1', 'foot_sliding'):
             assert row[metric] == _expected_cell([entries[(key, 'sfie', s)]['metrics'][metric]
                                                   for s in ('seed0', 'seed1')])
