@@ -154,12 +154,7 @@ def main(argv=None):
     results = inferencer(requests)
     timings = dict(inferencer.last_timings)
     summary = dict(config=args.config, checkpoint=args.checkpoint, requests=[], timings_s=timings)
-    images = {}
     for request, samples in zip(requests, results):
-        shown = request.images[0] if request.images else request.reference_image     # the video shows the first
-        if shown is not None:
-            from imagin4d.apis.requests import load_reference_image
-            images[id(request)] = load_reference_image(shown)
         entry = dict(name=samples[0].meta['name'], text=request.text, object_mesh=str(request.object_mesh),
                      reference_image=None if request.reference_image is None else str(request.reference_image),
                      waypoints=None if request.waypoints is None else str(request.waypoints), samples=[])
@@ -168,7 +163,7 @@ def main(argv=None):
                          frames=request.frames)
         for result in samples:
             stem = osp.join(args.out, f"{result.meta['name']}_s{result.meta['sample']}")
-            written, stage_times = export_result(result, stem, formats, images.get(id(request)))
+            written, stage_times = export_result(result, stem, formats)      # the video shows the first picture
             for stage, seconds in stage_times.items():
                 timings[stage] = timings.get(stage, 0.0) + seconds
             entry['samples'].append(dict(

@@ -18,7 +18,7 @@ def export_result(result: HOIResult, stem: str, formats: Sequence[str] = tuple(E
                   reference_image=None) -> Tuple[List[str], Dict[str, float]]:
     """Write the chosen formats of one sample; returns (paths written, seconds per stage: export, video).
 
-    reference_image: the request's image (shown beside the mesh in the video), or None.
+    reference_image: the picture shown beside the mesh in the video; None: the result's first reference image.
     """
     from . import exporters
     unknown = sorted(set(formats) - set(EXPORT_FORMATS))
@@ -36,6 +36,8 @@ def export_result(result: HOIResult, stem: str, formats: Sequence[str] = tuple(E
     times['export'] = time.perf_counter() - clock
     if 'mp4' in formats:
         clock = time.perf_counter()
+        if reference_image is None and result.reference_images:
+            reference_image = result.reference_images[0]
         path, _ = exporters.render_result_video(result, f'{stem}.mp4', reference_image=reference_image,
                                       title=result.meta.get('text'))
         written.append(str(path))

@@ -308,9 +308,11 @@ class HOIInferencer:
                     meta.update(num_frames=plan.num_frames, windows=plan.starts, seams=plan.seams,
                                 window_t_hat=chain['t_hats'])
                 t_hat = (t_hat[0] if t_hat else None) if isinstance(t_hat, list) else t_hat
-                samples.append(world_to_result(world if world is not None else decode_world(codec, motion, geometry),
-                                               geometry, it['template'], it['start'], it['state']['rest'],
-                                               it['mesh'], it['mesh_path'], self.body_model_root, t_hat, meta))
+                result = world_to_result(world if world is not None else decode_world(codec, motion, geometry),
+                                         geometry, it['template'], it['start'], it['state']['rest'], it['mesh'],
+                                         it['mesh_path'], self.body_model_root, t_hat, meta)
+                result.reference_images = list(it['images']) or None       # decoded once, for the video
+                samples.append(result)
             results.append(samples)
         timings['results'] = time.perf_counter() - clock
         self.last_timings = timings

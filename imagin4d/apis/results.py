@@ -27,6 +27,8 @@ class HOIResult:
         them; `object_path` names that file when there is one). obj_rot (T, 3, 3), obj_trans (T, 3).
     contacts (T, 4) float in [0, 1]: left hand, right hand, left foot, right foot.
     t_hat: the frame the model thinks the reference image depicts (SFIE), or None.
+    reference_images: the request's pictures as read ((H, W, 3|4) or (H, W) uint8 RGB, a storyboard's in its order),
+        or None without an image; the video shows the first beside the motion.
     fps: frames per second (30). meta: free-form provenance (request name, sample index, seed, sampler, ...).
     """
 
@@ -46,6 +48,7 @@ class HOIResult:
     right_hand_pose: Optional[np.ndarray] = None
     body_model_root: Optional[str] = None
     t_hat: Optional[float] = None
+    reference_images: Optional[list] = None
     fps: int = 30
     meta: dict = field(default_factory=dict)
 

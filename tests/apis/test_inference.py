@@ -5,6 +5,7 @@ The checkpoint here is an untrained full model with the statistics and start sta
 mechanics do not need a trained model; the trained-model numbers are in benchmarks/results/generation_cpu.md)."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -60,6 +61,8 @@ def test_result_moves_with_the_world_frame(inferencer, inputs):
     np.testing.assert_allclose(moved.obj_trans, base.obj_trans @ R.T + d, atol=1e-4)
     np.testing.assert_allclose(moved.body_pose, base.body_pose, atol=1e-4)     # local rotations do not move
     assert moved.t_hat == pytest.approx(base.t_hat, abs=1e-4)
+    (picture,) = base.reference_images       # the result carries the picture as read (RGB), for the video
+    np.testing.assert_array_equal(picture, cv2.imread(str(inputs['image']))[:, :, ::-1])
 
 
 def test_inpainted_waypoints_land_where_asked_in_the_world(inferencer, inputs):
