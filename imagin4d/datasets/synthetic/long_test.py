@@ -3,42 +3,45 @@
 Owns `build_long_test` (an EXTRA output, written only when asked, e.g. `tools/data/make_mini_fbm.py --long-test K`,
 into `<root>/long_test/`; the default mini-FBM build, its files and its GENERATOR_VERSION do not change) and
 `chain_segments`. Each segment is an ordinary carry sequence of the generator (`synthesize`, test subjects, carry
-programs only, seeded apart from the default build); segment k + 1 is turned about z and shifted so that its object
-starts exactly where segment k put it down, and the body is cross-faded from segment k's stance after the release to
-segment k + 1's first frames over `JUNCTION` frames (rotations by slerp, `imagin4d.geometry.blend`). The object path
-is therefore continuous; the body glides to the next start over the junction (a ground-truth seam: the pelvis moves
-3-7 cm over its 30 frames, the feet slide that much). Files per sequence, ready for `tools/generate.py`:
+programs only, seeded apart from the default build), generated after the previous one: its body starts at the floor
+pose (pelvis xy, heading, feet) where the previous segment's body stands, relative to the put-down object
+(`synthesize(..., start=end_stance(previous))`; a start whose walk to the next stance would cross the object is
+redrawn). Segment k + 1 is turned about z and shifted so that its object starts exactly where segment k put it down,
+which puts its body exactly on segment k's stance; segment k is kept up to SETTLE frames after its release (the
+body has stopped by then) and segment k + 1 follows from its frame 0: no cross-fade, no glide, no foot sliding at a
+join (the largest joint gap there, `join_gap` in the index, is about a millimetre: the knees finishing to straighten).
+Files per sequence, ready for `tools/generate.py`:
 
     long_test/index.json                 {format, version, seed, sequences: {name: {...}}}
     long_test/<name>.npz                 AMASS SMPL-X layout (root_orient, pose_body, trans, betas, gender,
                                          mocap_frame_rate) + joints24, obj_rot, obj_trans, obj_centre, obj_scale,
-                                         contacts, segment_starts
+                                         contacts, segment_starts, join_gap
     long_test/<name>_waypoints.json      schema v1: object start, xy every 30 frames (29, 59, ...), xyz at the end
     long_test/<object>.obj               the object template (FBM units; object_scale in index.json)
 """
 import json
 import os
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 
 from imagin4d.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-from imagin4d.geometry.blend import crossfade, crossfade_weights
 
 from .body import ShapedSkeleton, sample_subjects
 from .kinematics import joints_from_params
-from .motion import FPS, SynthesisFailed, SynthSequence, synthesize
+from .motion import FPS, SynthesisFailed, SynthSequence, end_stance, synthesize
 from .objects import OBJECT_NAMES, OBJECTS
 from .placement import feasible_options
 
-__all__ = ['build_long_test', 'chain_segments', 'LONG_TEST_DIR', 'LONG_TEST_VERSION', 'JUNCTION']
+__all__ = ['build_long_test', 'chain_segments', 'LONG_TEST_DIR', 'LONG_TEST_VERSION', 'SETTLE']
 
 LONG_TEST_DIR = 'long_test'
-LONG_TEST_VERSION = 1
-#: frames of the body cross-fade between two segments, and frames kept after a segment's release before it
-JUNCTION, SETTLE = 30, 5
+#: 2: each segment starts where the previous one's body stands (1: the body glided there over a 30-frame cross-fade)
+LONG_TEST_VERSION = 2
+#: frames of a segment kept after its release before the next segment starts (its body has stopped by then)
+SETTLE = 15
 XY_EVERY = 30
 MAX_ATTEMPTS = 12
 
@@ -64,20 +67,22 @@ def _moved(arrays: Dict[str, np.ndarray], R: np.ndarray, d: np.ndarray, rest_pel
 
 
 def _cut(seq: SynthSequence) -> int:
-    """Frames of a segment kept before the junction: up to SETTLE frames after its release."""
-    return min(seq.phases['release'][1] + SETTLE, seq.num_frames - JUNCTION)
+    """Frames of a segment kept before the next one starts: up to SETTLE frames after its release."""
+    return min(seq.phases['release'][1] + SETTLE, seq.num_frames)
 
 
 def chain_segments(segments: List[SynthSequence], skel: ShapedSkeleton) -> Dict[str, np.ndarray]:
-    """One long sequence from carry segments of one body and object (see the module docstring).
+    """One long sequence from carry segments of one body and object, each segment generated to start where the
+    previous one's body stands (see the module docstring).
 
     Returns root_orient (T, 3), pose_body (T, 63), trans (T, 3), joints24 (T, 24, 3), obj_rot (T, 3, 3),
-    obj_trans (T, 3), obj_centre (T, 3), contacts (T, 4) and segment_starts (K,): the frame where each segment's
-    frame 0 lands (the first frame of its junction)."""
+    obj_trans (T, 3), obj_centre (T, 3), contacts (T, 4), segment_starts (K,): the frame where each segment's
+    frame 0 lands, and join_gap (K - 1,): the largest joint distance (m) between the last kept frame of a segment
+    and the next one's frame 0."""
     rest_pelvis = np.asarray(skel.rest[0], np.float64)
-    chain = {k: v[:_cut(segments[0]) + JUNCTION] for k, v in _arrays(segments[0]).items()}
-    starts = [0]
-    w = torch.as_tensor(crossfade_weights(JUNCTION))
+    chain = {k: v[:_cut(segments[0])] for k, v in _arrays(segments[0]).items()}
+    joints = [segments[0].joints24[:_cut(segments[0])]]
+    starts, gaps = [0], []
     for seg in segments[1:]:
         part = _arrays(seg)
         R = chain['obj_rot'][-1] @ part['obj_rot'][0].T          # the put-down object = the next start object
@@ -86,28 +91,29 @@ def chain_segments(segments: List[SynthSequence], skel: ShapedSkeleton) -> Dict[
         R = np.array([[R[0, 0], R[0, 1], 0.0], [R[1, 0], R[1, 1], 0.0], [0.0, 0.0, 1.0]])
         d = chain['obj_trans'][-1] - part['obj_trans'][0] @ R.T
         part = _moved(part, R, d, rest_pelvis)
-        start = chain['trans'].shape[0] - JUNCTION
-        mixed = crossfade({k: torch.from_numpy(v[start:]) for k, v in chain.items()},
-                          {k: torch.from_numpy(v[:JUNCTION]) for k, v in part.items()}, w, ('rot', 'obj_rot'))
-        end = _cut(seg) + JUNCTION if seg is not segments[-1] else seg.num_frames
-        chain = {k: np.concatenate([chain[k][:start], mixed[k].numpy(), part[k][JUNCTION:end]]) for k in chain}
-        starts.append(start)
+        gaps.append(float(np.linalg.norm(joints[-1][-1] - (seg.joints24[0] @ R.T + d), axis=-1).max()))
+        end = _cut(seg) if seg is not segments[-1] else seg.num_frames
+        starts.append(chain['trans'].shape[0])
+        chain = {k: np.concatenate([chain[k], part[k][:end]]) for k in chain}
+        joints.append(seg.joints24[:end] @ R.T + d)
     T = chain['trans'].shape[0]
     aa = matrix_to_axis_angle(torch.from_numpy(chain.pop('rot'))).numpy()
     out = dict(chain, root_orient=aa[:, 0], pose_body=aa[:, 1:].reshape(T, 63),
-               segment_starts=np.asarray(starts, np.int64))
+               segment_starts=np.asarray(starts, np.int64), join_gap=np.asarray(gaps, np.float64))
     out['joints24'] = joints_from_params(skel, out['root_orient'], out['pose_body'], out['trans'])
     return out
 
 
 def _segment(obj_name: str, skel: ShapedSkeleton, subject, seed: int, index: int, part: int,
-             options: list) -> SynthSequence:
+             options: list, previous: Optional[SynthSequence] = None) -> SynthSequence:
+    """Carry segment `part` of long sequence `index`; after `previous`, its body starts where that one ended."""
     from .writer import _pick_option
+    start = None if previous is None else end_stance(previous)
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([seed, 2, index, part, attempt])      # 2: apart from the train / test streams
         program, height = _pick_option(options, rng)
         try:
-            return synthesize(OBJECTS[obj_name], program, height, skel, subject.gender, subject.betas, rng)
+            return synthesize(OBJECTS[obj_name], program, height, skel, subject.gender, subject.betas, rng, start)
         except SynthesisFailed:
             continue
     raise RuntimeError(f'could not synthesise a carry of {obj_name} for {subject.name} in {MAX_ATTEMPTS} attempts')
@@ -140,7 +146,9 @@ def build_long_test(out_dir: str, body_model_dir: str, num: int = 4, segments: i
         carried = [n for n in OBJECT_NAMES if any(p.action == 'carry' for p, _ in feasible_options(OBJECTS[n], skel))]
         obj_name = carried[index % len(carried)]
         options = [o for o in feasible_options(OBJECTS[obj_name], skel) if o[0].action == 'carry']
-        parts = [_segment(obj_name, skel, subject, seed, index, k, options) for k in range(segments)]
+        parts = []
+        for k in range(segments):
+            parts.append(_segment(obj_name, skel, subject, seed, index, k, options, parts[-1] if parts else None))
         seq = chain_segments(parts, skel)
         name = f'long_{subject.name}_{obj_name}_{index:03d}'
         scale = OBJECTS[obj_name].scale
@@ -154,11 +162,14 @@ def build_long_test(out_dir: str, body_model_dir: str, num: int = 4, segments: i
                                object_mesh=f'{obj_name}.obj', text=parts[0].text, texts=[p.text for p in parts],
                                num_frames=int(seq['trans'].shape[0]),
                                segment_starts=seq['segment_starts'].tolist(),
+                               join_gap=[round(g, 6) for g in seq['join_gap'].tolist()],
                                depicted_frame=int(parts[0].depicted_frame),
+                               depicted_frames=[int(s + p.depicted_frame)
+                                                for s, p in zip(seq['segment_starts'], parts)],
                                factors=[p.factors for p in parts], body=f'{name}.npz',
                                waypoints=f'{name}_waypoints.json')
     index = dict(format='mini-fbm-long-test', version=LONG_TEST_VERSION, seed=seed, segments=segments,
-                 junction_frames=JUNCTION, fps=FPS, sequences=sequences)
+                 settle_frames=SETTLE, fps=FPS, sequences=sequences)
     with open(osp.join(folder, 'index.json'), 'w') as f:
         json.dump(index, f, indent=1)
     return index

@@ -5,12 +5,13 @@ Owns `SynthSequence` (one generated sequence: SMPL-X parameters, object poses, c
 the grips, spine and knee bend for low grips), lift, carry or push along an arc, put down, release.
 The plan is built in a frame with the pick-up stance at the origin facing +Y (the body starts elsewhere, see
 `_approach`), then turned by a random world yaw and shifted. Where the object goes and what a body can reach is
-in `placement`.
+in `placement`. `synthesize(..., start=...)` starts the body at a given floor pose relative to the object (where a
+previous segment left it: `end_stance`), for chained sequences; without it the draws are those of the default build.
 """
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from .kinematics import (
 from .objects import ObjectSpec, Program
 from .placement import along_arm, bend_needed, carry_offset, grips_world, pick_offset, place, stance_radius, torso
 
-__all__ = ['SynthSequence', 'synthesize', 'SynthesisFailed', 'TEXTS', 'WINDOW', 'FPS']
+__all__ = ['SynthSequence', 'synthesize', 'SynthesisFailed', 'end_stance', 'TEXTS', 'WINDOW', 'FPS']
 
 FPS = 30
 WINDOW = 120   # the CHOIS window; the test protocol keeps frames 0..119
@@ -64,7 +65,8 @@ class SynthSequence:
     object frame (the release stores v / scale and obj_scale = scale). contacts (T, 4) lh, rh, lf, rf.
     Diagnostics: joints24 (T, 24, 3) by FK of the parameters; obj_centre (T, 3) vertex mean; planted (T, 2)
     feet held fixed; grip_targets (T, 2, 3) hand-point targets; holding (T, 2) hands rigidly attached to the
-    object; factors {'grasp_hand', 'carry_height', 'layout'}; phases {name: (start, end)}.
+    object; factors {'grasp_hand', 'carry_height', 'layout'}; phases {name: (start, end)}; info: diagnostics, with
+    end_x, end_y, end_psi the body's floor pose (nominal pelvis xy, heading) at the last frame (see `end_stance`).
     """
     object_name: str
     action: str
@@ -104,8 +106,12 @@ def _ease_offsets(a: np.ndarray, b: np.ndarray, n: int, vertical_first: bool) ->
     return out
 
 
-def _approach(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, rng: np.random.Generator):
+def _approach(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, rng: np.random.Generator,
+              start: Optional[np.ndarray] = None, obj_yaw: float = 0.0):
     """Where the body starts, in the plan frame (pick-up stance at the origin facing +Y): (xy (2,), heading).
+
+    With `start` (x, y, heading of the body in the frame of the object's start pose, see `end_stance`) the body
+    starts there: obj_yaw is the object's start yaw in the plan frame; nothing is drawn.
 
     The start is drawn relative to the object, not to the stance: the object lies at a distance that depends only
     on the object (`stance_radius` + 0.1-0.3 m), in a direction gamma from the start that is also the direction
@@ -113,6 +119,9 @@ def _approach(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkelet
     object path (the model's non-image conditions) look the same whatever the hand, height and layout; only the
     unseen walk to the stance differs."""
     obj_xy = carry_offset(obj, program, height, skel)[:2]
+    if start is not None:
+        c, s = math.cos(obj_yaw), math.sin(obj_yaw)
+        return obj_xy + np.array([[c, -s], [s, c]]) @ np.asarray(start[:2], np.float64), obj_yaw + float(start[2])
     gamma = rng.uniform(-0.3, 0.3)
     dist = stance_radius(obj, skel) + rng.uniform(0.1, 0.3)
     return obj_xy - dist * forward_dir(gamma)[:2], gamma + rng.uniform(-0.35, 0.35)
@@ -137,18 +146,26 @@ def _walk_fitting(track: Track, path_fn, frames: int, length: float, speed: floa
 
 
 def _timeline(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton,
-              rng: np.random.Generator) -> dict:
+              rng: np.random.Generator, body_start: Optional[np.ndarray] = None) -> dict:
     """Locomotion and phases: idle, approach walk, reach, hold, [lift], carry / push walk, [put down] (or a short
     settle after a push), release, idle. A carried object is back on the floor by frame PUT_DOWN_BY, so the test
     window holds the whole interaction and its last waypoint is on the floor (mid-carry it would tell the carry
     height). Returns the track arrays (xy, psi, feet, foot_yaw, planted), `phases` {name: (start, end)} and the
-    durations used."""
+    durations used; with `body_start` (see `_approach`) also the object's start yaw jitter `yaw_jitter`, drawn here
+    (the approach depends on it) instead of in `_object_path`."""
     carry = program.action == 'carry'
     # short phases: a walk takes at least 38 frames, and approach + reach + lift + carry + put down fit in 118
     reach_n, hold_n = int(rng.integers(7, 10)), int(rng.integers(1, 3))
     lift_n = int(rng.integers(19, 23)) if carry else 0   # independent of the height: timing must not tell it
     reach_at = int(rng.integers(39, 43))                  # independent of the walk to the stance
-    start, psi0 = _approach(obj, program, height, skel, rng)
+    jitter = None
+    if body_start is None:
+        start, psi0 = _approach(obj, program, height, skel, rng)
+    else:
+        jitter = rng.uniform(-0.2, 0.2) if carry else 0.0
+        start, psi0 = _approach(obj, program, height, skel, rng, body_start,
+                                carry_offset(obj, program, height, skel)[3] + jitter)
+        _check_clearance(obj, program, height, skel, start, jitter)
     to_stance = lambda n: line_path(start, np.zeros(2), psi0, 0.0)  # noqa: E731
     walk_seed = int(rng.integers(2 ** 31))
     approach, speed, length = _walk_fitting(_new_track(skel, start, psi0, 0), to_stance, reach_at - 1,
@@ -180,8 +197,27 @@ def _timeline(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkelet
     phases['release'] = (t_put + lift_n, t_put + lift_n + reach_n)
     track.stand(phases['release'][1] + int(rng.integers(40, 55)) - track.num_frames)
     xy, psi, feet, foot_yaw, planted = track.arrays()
-    return dict(xy=xy, psi=psi, feet=feet, foot_yaw=foot_yaw, planted=planted, phases=phases,
+    plan = dict(xy=xy, psi=psi, feet=feet, foot_yaw=foot_yaw, planted=planted, phases=phases,
                 info=dict(carry_length=length, carry_turn=turn, approach=float(np.linalg.norm(start))))
+    if jitter is not None:
+        plan['yaw_jitter'] = jitter
+    return plan
+
+
+def _check_clearance(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, start: np.ndarray,
+                     jitter: float) -> None:
+    """A given start must not walk through the object: the straight walk to the stance (the origin) keeps at
+    least 0.9 x the nearer end's distance from the object's centre (plan frame)."""
+    off = pick_offset(obj, program, height, skel) if program.action == 'carry' else carry_offset(obj, program, height,
+                                                                                                   skel)
+    R, t = place(np.zeros((1, 2)), np.zeros(1), (off + np.array([0.0, 0.0, 0.0, jitter]))[None])
+    centre = (R[0] @ obj.centre + t[0])[:2]
+    start = np.asarray(start, np.float64)
+    d = -start
+    u = float(np.clip(np.dot(centre - start, d) / max(float(d @ d), 1e-12), 0.0, 1.0))
+    closest = float(np.linalg.norm(start + u * d - centre))
+    if closest < 0.9 * min(float(np.linalg.norm(centre)), float(np.linalg.norm(start - centre))):
+        raise SynthesisFailed(f'the walk from the given start passes {closest:.2f} m from the object centre')
 
 
 def _object_path(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, plan: dict,
@@ -193,7 +229,7 @@ def _object_path(obj: ObjectSpec, program: Program, height: str, skel: ShapedSke
     start_off = carry_off.copy()
     if program.action == 'carry':
         start_off = pick_offset(obj, program, height, skel)
-        start_off[3] += rng.uniform(-0.2, 0.2)
+        start_off[3] += plan['yaw_jitter'] if 'yaw_jitter' in plan else rng.uniform(-0.2, 0.2)
     off = np.repeat(start_off[None], len(psi), 0)
     move = phases.get('carry') or phases['push']
     frame_xy, frame_psi = xy.copy(), psi.copy()     # the body frame the object is placed in
@@ -251,9 +287,11 @@ def _hand_targets(skel: ShapedSkeleton, plan: dict, shoulders: Tuple[np.ndarray,
 
 
 def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkeleton, gender: str,
-               betas: np.ndarray, rng: np.random.Generator) -> SynthSequence:
-    """Generate one sequence; raises SynthesisFailed when the sampled plan cannot be realised."""
-    plan = _timeline(obj, program, height, skel, rng)
+               betas: np.ndarray, rng: np.random.Generator, start: Optional[np.ndarray] = None) -> SynthSequence:
+    """Generate one sequence; raises SynthesisFailed when the sampled plan cannot be realised. `start` (3,): the
+    body's first floor pose (x, y, heading) in the frame of the object's start pose, e.g. `end_stance` of the
+    previous segment of a chain; None (the default build): drawn about in front of the object."""
+    plan = _timeline(obj, program, height, skel, rng, start)
     xy, psi, feet, phases = plan['xy'], plan['psi'], plan['feet'], plan['phases']
     T = len(psi)
     obj_R, obj_t = _object_path(obj, program, height, skel, plan, rng)
@@ -328,7 +366,20 @@ def synthesize(obj: ObjectSpec, program: Program, height: str, skel: ShapedSkele
         obj_centre=centre, planted=plan['planted'], grip_targets=grip_h, holding=holding, phases=phases,
         depicted_frame=depicted,
         info=dict(world_yaw=yaw_w, max_bend=float(s.max()), **plan['info'],
+                  end_x=float(Rw[0, :2] @ xy[-1] + shift[0]), end_y=float(Rw[1, :2] @ xy[-1] + shift[1]),
+                  end_psi=float(psi[-1] + yaw_w),
                   hand_error_max=float(hand_err[holding].max()) if holding.any() else 0.0))
+
+
+def end_stance(seq: SynthSequence, frame: int = -1) -> np.ndarray:
+    """(3,) the body's floor pose at the last frame (x, y, heading) in the frame of the object's pose at `frame`
+    (its obj_trans xy and yaw): `synthesize(..., start=end_stance(previous))` with the next object start equal to
+    this object pose starts the body where the previous segment left it."""
+    R, t = np.asarray(seq.obj_rot[frame], np.float64), np.asarray(seq.obj_trans[frame], np.float64)
+    yaw = math.atan2(R[1, 0], R[0, 0])
+    c, s = math.cos(yaw), math.sin(yaw)
+    rel = np.array([[c, s], [-s, c]]) @ (np.array([seq.info['end_x'], seq.info['end_y']]) - t[:2])
+    return np.array([rel[0], rel[1], seq.info['end_psi'] - yaw])
 
 
 def _check_continuity(joints: np.ndarray, global_rot: np.ndarray) -> None:

@@ -1,16 +1,20 @@
 """mini-FBM long test sequences: an extra output that leaves the default build byte for byte as it was, chained carry
-segments whose object path is continuous, and files that the generation API reads as they are."""
+segments whose object path is continuous and whose body starts each segment where it stands (no glide: a foot is
+planted at every frame, joins included), and files that the generation API reads as they are."""
 import hashlib
 import importlib.util
 import json
+import math
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from testing_utils import REPO
 
 from imagin4d.apis.requests import load_start_body, load_waypoints
-from imagin4d.datasets.synthetic.long_test import JUNCTION, LONG_TEST_DIR, build_long_test
+from imagin4d.datasets.synthetic.long_test import LONG_TEST_DIR, build_long_test
+from imagin4d.datasets.synthetic.motion import end_stance
 
 
 def _tool():
@@ -64,12 +68,31 @@ def test_segments_chain_where_the_object_was_put_down(long_root):
     assert T == seq['trans'].shape[0] > 2 * 120 and len(info['segment_starts']) == 3
     centre, joints = seq['obj_centre'], seq['joints24']
     for start in info['segment_starts'][1:]:
-        # the object rests through the junction: the next segment picks it up where the last one left it
-        np.testing.assert_allclose(centre[start:start + JUNCTION], np.repeat(centre[start - 1:start], JUNCTION, 0),
+        # the object rests across the join: the next segment picks it up where the last one left it
+        np.testing.assert_allclose(centre[start - 10:start + 30], np.repeat(centre[start - 1:start], 40, 0),
                                    atol=1e-9)
         assert centre[start, 2] < 0.5 * centre[:, 2].max()                   # on the floor, not in the hands
+        # the body stands still across the join: the next segment starts where the previous one's body stands
+        assert np.linalg.norm(joints[start] - joints[start - 1], axis=-1).max() < 0.005
+    assert max(info['join_gap']) < 0.005
+    # each segment's depicted frame (its contact-centred frame) in sequence frames: a hand holds the object there
+    assert len(info['depicted_frames']) == 3 and info['depicted_frames'][0] == info['depicted_frame']
+    for start, frame in zip(info['segment_starts'], info['depicted_frames']):
+        assert start < frame < start + 120 and seq['contacts'][frame, :2].any()
     step = np.linalg.norm(np.diff(joints, axis=0), axis=-1).max(-1)
     assert step.max() < 0.19                                                 # the generator's own continuity bound
+    # no glide anywhere: at every frame one ankle does not move on the floor (the generator pins a planted foot;
+    # a body cross-faded to another start slid both feet by millimetres to centimetres per frame)
+    ankle = np.linalg.norm(np.diff(joints[:, [7, 8], :2], axis=0), axis=-1)
+    assert ankle.min(-1).max() < 2e-4
+
+
+def test_end_stance_is_the_body_pose_in_the_object_frame():
+    # object turned 90 degrees about z at (1, 2): world +y is its +x; the body 1 m further along +y, heading 90 + 5.7
+    yaw = math.pi / 2
+    seq = SimpleNamespace(obj_rot=np.array([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]),
+                          obj_trans=np.array([[1.0, 2.0, 0.3]]), info=dict(end_x=1.0, end_y=3.0, end_psi=yaw + 0.1))
+    np.testing.assert_allclose(end_stance(seq), [1.0, 0.0, 0.1], atol=1e-12)
 
 
 def test_files_are_requests_as_they_are(long_root):
