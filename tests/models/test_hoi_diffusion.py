@@ -24,6 +24,7 @@ MINI_VARIANTS = {
     'sfie': ('SpatiallyFactorizedImageEncoder', True),
     'sketch': ('SpatiallyFactorizedImageEncoder', True),
     'sfie_fused': ('SpatiallyFactorizedImageEncoder', True),
+    'sfie_lean': ('SpatiallyFactorizedImageEncoder', True),        # the full model's lean image cues (issue 23)
 }
 # mini-FBM-only configs of the full model on other references or training data (no fbm_ / behave_ twins)
 MINI_ONLY = {name: ('SpatiallyFactorizedImageEncoder', True) for name in ('scene', 'mixture', 'storyboard')}
@@ -69,7 +70,8 @@ def test_every_config_builds():
             assert type(model.encoders['image_encoder']).__name__ == image_type, path
         assert ('frame_image_encoder' in model.encoders) == frame_aware, path
         # source-separated routing is the full model's (mesh and sketch references); baselines and the ablation sum
-        full = path.endswith(('_sfie.py', '_sketch.py')) or any(path.endswith(f'_{n}.py') for n in MINI_ONLY)
+        full = path.endswith(('_sfie.py', '_sketch.py', '_sfie_lean.py')) or \
+            any(path.endswith(f'_{n}.py') for n in MINI_ONLY)
         assert model.denoiser.stream_fusion == ('separate' if full else 'sum'), path
         for loader in (cfg.train_dataloader, cfg.test_dataloader):
             for t in loader.dataset.pipeline:

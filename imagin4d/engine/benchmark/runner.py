@@ -13,7 +13,8 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 DATA_ROOT_VARS = ('IMAGIN4D_MINI_FBM_ROOT', 'IMAGIN4D_FBM_ROOT', 'IMAGIN4D_BEHAVE_ROOT')
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_fused')
 # Checks of a cause, run only when named in --variants (not part of the default benchmark): variant -> config.
-CHECK_VARIANTS = {'sfie_spatial_separate': 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py'}
+CHECK_VARIANTS = {'sfie_spatial_separate': 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py',
+                  'sfie_lean': 'projects/imagin4d/mini_fbm_sfie_lean.py'}     # issue 23: the lean image cues
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import nn
 
-from imagin4d.models.layers import QFormer
+from imagin4d.models.layers import PatchProjection, QFormer
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder, resolve_frames
@@ -161,6 +161,16 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         attn_backend: dispatch backend ('auto').
         patch_positions: each role head knows where each patch is (`PatchPositionEmbedding`; default True).
 
+    Lean options (issue 23; off by default, so existing checkpoints load strictly and give the same outputs):
+        patch_dim: P. When set, one `PatchProjection` (LN -> Linear(Ci, P) -> + positions) turns the grid into
+            patch tokens (B, K, N, P) once; the role heads read those (context_dim P, no positions of their own)
+            instead of each projecting the Ci-wide grid, and `provided()` hands them to the frame-aware encoder
+            (`image_tokens`; its `patch_dim` must be the same P). None: every head reads the raw grid (default).
+        spatial_stream: 'per_frame' (default) returns spatial_image (B, T, C) = w ⊗ W_s s, which a 'separate'
+            denoiser projects frame by frame; 'gated' returns it factored, `GatedStream(W_s s (B, K, C), w
+            (B, K, T))`, which the denoiser modulates as w ⊗ (W SiLU(W_s s)): one projection per sequence instead of
+            T. The two agree where the gate is 0 or 1 (`GatedStream`).
+
     Storyboards (issue 29; cues/storyboard.py): image_patch (B, K, N, Ci) with image_mask (B, K) runs the heads on
     every valid image; each image gets its own t̂ (or its given `image_frames` entry, -1 = predict) and window,
     the spatial stream mixes the K gated streams per frame by their gates (`combine_images`) and base is the
@@ -170,7 +180,8 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
 
     forward(image_patch (B, N, Ci) | (B, K, N, Ci), image_patch_mask (B, N) | (B, K, N) | None,
             num_frames T | None, frame_mask (B, T) | None, t_star (B,) | None, image_mask (B, K) | None,
-            image_frames (B, K) | None, image_t_star (B, K) | None) -> {'spatial_image': (B, T, C), 'base': (B, C)}.
+            image_frames (B, K) | None, image_t_star (B, K) | None) -> {'spatial_image': (B, T, C) (a `GatedStream`
+            with spatial_stream='gated'), 'base': (B, C)}.
     """
 
     streams = ('spatial_image', 'base')
@@ -180,6 +191,7 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
     T_HAT_MODES = ('expectation', 'argmax')
     LATENT_LOSSES = ('mse', 'l1', 'cosine')
     FRAME_LOSSES = ('ce', 'l1')
+    SPATIAL_STREAMS = ('per_frame', 'gated')
 
     def __init__(self, image_dim: int = 384, out_dim: int = 128, num_frames: int = 120, head_dim: int = 128,
                  queries_per_role: int = 2, depth: int = 2, num_heads: int = 4, mlp_ratio: float = 4.0,
@@ -190,8 +202,11 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
                  detach_t_hat: bool = True, gate_with_gt_in_training: bool = False, latent_loss: str = 'mse',
                  frame_loss: str = 'ce', latent_loss_weight: float = 1.0, recon_loss_weight: float = 1.0,
                  frame_loss_weight: float = 1.0,
-                 feature_key: str = 'image', attn_backend: str = 'auto', patch_positions: bool = True):
+                 feature_key: str = 'image', attn_backend: str = 'auto', patch_positions: bool = True,
+                 patch_dim: Optional[int] = None, spatial_stream: str = 'per_frame'):
         super().__init__()
+        if spatial_stream not in self.SPATIAL_STREAMS:
+            raise ValueError(f'spatial_stream must be one of {self.SPATIAL_STREAMS}, got {spatial_stream!r}')
         if t_hat not in self.T_HAT_MODES:
             raise ValueError(f't_hat must be one of {self.T_HAT_MODES}, got {t_hat!r}')
         if latent_loss not in self.LATENT_LOSSES:
@@ -215,10 +230,13 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         self.latent_loss_weight, self.recon_loss_weight = latent_loss_weight, recon_loss_weight
         self.frame_loss_weight = frame_loss_weight
 
+        self.patch_dim, self.spatial_stream = patch_dim, spatial_stream
+        if patch_dim:
+            self.patch_proj = PatchProjection(image_dim, patch_dim, patch_positions=patch_positions)
         self.heads = nn.ModuleDict({
-            r: QFormer(head_dim, image_dim, num_queries=queries_per_role, depth=depth, num_heads=num_heads,
-                       mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend,
-                       patch_positions=patch_positions) for r in self.roles})
+            r: QFormer(head_dim, patch_dim or image_dim, num_queries=queries_per_role, depth=depth,
+                       num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend,
+                       patch_positions=patch_positions and not patch_dim) for r in self.roles})
         self.head_out = nn.ModuleDict({r: nn.Linear(head_dim * queries_per_role, self.latent_dims[r])
                                        for r in self.roles})
         self.autoencoders = nn.ModuleDict({
@@ -234,9 +252,11 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         self.last_aux: Dict[str, object] = {}
 
     # ------------------------------------------------------------------ forward
-    def role_tokens(self, image_patch: torch.Tensor,
-                    image_patch_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """{role: (B, L_r)} head tokens from the patch grid (B, N, Ci)."""
+    def role_tokens(self, image_patch: torch.Tensor, image_patch_mask: Optional[torch.Tensor] = None,
+                    projected: bool = False) -> Dict[str, torch.Tensor]:
+        """{role: (B, L_r)} head tokens from the patch grid (B, N, Ci) (projected=True: patch tokens (B, N, P))."""
+        if self.patch_dim and not projected:
+            image_patch = self.patch_proj(image_patch)
         tokens = OrderedDict()
         for r in self.roles:
             queries = self.heads[r](image_patch, context_mask=image_patch_mask)            # (B, Q, head_dim)
@@ -255,8 +275,9 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
             image_t_star = t_star.reshape(-1, 1)
         valid = board.mask                                                                   # (B, K)
         batch_index = valid.nonzero()[:, 0]                                                  # (M,) image -> sample
-        tokens = self.role_tokens(board.patches[valid], None if board.patch_mask is None
-                                  else board.patch_mask[valid])
+        patches = self.patch_proj(board.patches) if self.patch_dim else board.patches      # (B, K, N, P | Ci)
+        tokens = self.role_tokens(patches[valid], None if board.patch_mask is None else board.patch_mask[valid],
+                                  projected=True)
         summary = torch.cat(list(tokens.values()), dim=-1)                                   # (M, S)
 
         logits = self.placement(summary)[:, :frames]                                         # (M, T)
@@ -277,18 +298,24 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         if frame_mask is not None:
             window = window * frame_mask[batch_index].to(window.dtype)
 
-        spatial, base = combine_images(valid, window, self.to_spatial(summary), self.to_base(summary))
+        spatial, base = combine_images(valid, window, self.to_spatial(summary), self.to_base(summary),
+                                       gated=self.spatial_stream == 'gated')
         times = torch.full(valid.shape, float('nan'), dtype=centre.dtype, device=centre.device)
         times[valid] = centre.detach()
         self.last_aux = dict(role_tokens=tokens, summary=summary, frame_logits=logits, frame_probs=probs,
-                             t_hat=t_hat, window=window, image_mask=valid, image_times=times)
+                             t_hat=t_hat, window=window, image_mask=valid, image_times=times,
+                             patch_tokens=patches if self.patch_dim else None)
         return {'spatial_image': spatial, 'base': base}
 
     def provided(self) -> Dict[str, torch.Tensor]:
         """{'image_times': (B, K)} the depicted frame of each image of the last forward (given or t̂; NaN on padded
-        images), which the frame-aware encoder reads to send each frame to the image nearest in time."""
+        images), which the frame-aware encoder reads to send each frame to the image nearest in time; with
+        `patch_dim`, also {'image_tokens': (B, K, N, P)} the shared patch tokens (under `feature_key`'s prefix)."""
         times = self.last_aux.get('image_times')
-        return {} if times is None else {'image_times': times}
+        out = {} if times is None else {'image_times': times}
+        if self.last_aux.get('patch_tokens') is not None:
+            out[self.condition_key('image_tokens')] = self.last_aux['patch_tokens']
+        return out
 
     def image_targets(self, motion: torch.Tensor, t_star: torch.Tensor,
                       image_t_star: Optional[torch.Tensor] = None):

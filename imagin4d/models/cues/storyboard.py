@@ -9,9 +9,11 @@ Condition keys (see `CONDITION_KEYS`): image_patch (B, K, N, Ci); image_patch_ma
 image_mask (B, K) bool, True on real images (padding where K varies within a batch); image_frames (B, K) long,
 the depicted frame of each image when the user gives it, `NOT_GIVEN` (-1) otherwise.
 """
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
+
+from imagin4d.models.layers import GatedStream
 
 __all__ = ['NOT_GIVEN', 'Storyboard', 'as_storyboard', 'combine_images', 'nearest_image']
 
@@ -55,15 +57,16 @@ def as_storyboard(image_patch: torch.Tensor, image_patch_mask: Optional[torch.Te
     return Storyboard(image_patch, image_patch_mask, image_mask, image_frames)
 
 
-def combine_images(mask: torch.Tensor, window: torch.Tensor, spatial: torch.Tensor,
-                   base: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def combine_images(mask: torch.Tensor, window: torch.Tensor, spatial: torch.Tensor, base: torch.Tensor,
+                   gated: bool = False) -> Tuple[Union[torch.Tensor, GatedStream], torch.Tensor]:
     """SFIE's streams from the M = mask.sum() valid images of a storyboard.
 
     mask (B, K); window (M, T) each image's gate w_k; spatial (M, C) its projected summary v_k; base (M, C).
     Returns spatial_image[b, t] = sum_k (w_k[t] / sum_j w_j[t]) w_k[t] v_k  (B, T, C): each frame takes the
     gated tokens of the images whose windows cover it, in proportion to their gates (one image: w v, today's
     stream; two far-apart images: each its own window; overlapping windows: a convex mix, never a sum), and
-    base[b] = the mean over valid images of base_k (B, C).
+    base[b] = the mean over valid images of base_k (B, C). gated=True returns the same stream unmultiplied, as a
+    `GatedStream` (value v (B, K, C), gate (w_k / sum_j w_j) w_k (B, K, T); padded images have gate 0).
     """
     batch, k = mask.shape
     gates = window.new_zeros(batch, k, window.shape[1])
@@ -73,17 +76,22 @@ def combine_images(mask: torch.Tensor, window: torch.Tensor, spatial: torch.Tens
     total = gates.sum(dim=1, keepdim=True)                                           # (B, 1, T)
     share = torch.where(total > 0, gates / torch.where(total > 0, total, torch.ones_like(total)),
                         torch.zeros_like(gates))                                     # (B, K, T)
-    stream = ((share * gates)[..., None] * tokens[:, :, None, :]).sum(dim=1)         # (B, T, C)
+    if gated:
+        stream = GatedStream(tokens, share * gates)
+    else:
+        stream = ((share * gates)[..., None] * tokens[:, :, None, :]).sum(dim=1)     # (B, T, C)
     per_image = base.new_zeros(batch, k, base.shape[1])
     per_image[mask] = base
     count = mask.sum(dim=1, keepdim=True).clamp_min(1).to(base.dtype)
     return stream, per_image.sum(dim=1) / count
 
 
-def nearest_image(times: torch.Tensor, mask: torch.Tensor, num_frames: int) -> torch.Tensor:
+def nearest_image(times: torch.Tensor, mask: torch.Tensor, num_frames: int,
+                  positions: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(B, T) long: for each frame, the valid image whose depicted frame times (B, K) is nearest (ties: the
-    earlier image in the storyboard's order)."""
-    frames = torch.arange(num_frames, device=times.device, dtype=torch.float32)
+    earlier image in the storyboard's order). positions (Q,): ask at these (fractional) frames instead -> (B, Q)."""
+    frames = torch.arange(num_frames, device=times.device, dtype=torch.float32) if positions is None \
+        else positions.to(times.device, torch.float32)
     dist = (frames[None, :, None] - times.float()[:, None, :]).abs()                 # (B, T, K)
     dist = dist.masked_fill(~mask[:, None, :] | torch.isnan(dist), float('inf'))
     return dist.argmin(dim=-1)

@@ -9,7 +9,13 @@ from typing import Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from imagin4d.models.layers import AdaLNFinalLayer, AdaLNTransformerBlock, TimestepEmbedding, sinusoidal_positions
+from imagin4d.models.layers import (
+    AdaLNFinalLayer,
+    AdaLNTransformerBlock,
+    GatedStream,
+    TimestepEmbedding,
+    sinusoidal_positions,
+)
 from imagin4d.registry import MODELS
 
 __all__ = ['RoleAwareDenoiser']
@@ -28,7 +34,10 @@ class RoleAwareDenoiser(nn.Module):
 
     Streams (all optional; any subset): 'base' (B, C) text + object geometry + global image factors (the
     denoiser adds the diffusion timestep to it); 'waypoint' (B, T, C); 'spatial_image' (B, T, C) the SFIE
-    window-gated evidence. Every stream may also be given per sequence (B, C) or per frame (B, T, C).
+    window-gated evidence. Every stream may also be given per sequence (B, C) or per frame (B, T, C), or as a
+    `GatedStream` (K vectors (B, K, C) gated per frame (B, K, T); SFIE's `spatial_stream='gated'`): with 'separate'
+    fusion its modulation is the gated per-sequence projection (an outer product over T), with 'sum' it is
+    materialized to (B, T, C) first.
     With `stream_fusion='sum'` (default) every block is modulated by the SUM of the active streams, so a
     stream that is omitted and a stream that is all zeros give the same output; `'separate'` gives each
     stream its own modulation projection (outputs summed; see `AdaLNZero`), which keeps that property.
@@ -140,6 +149,7 @@ class RoleAwareDenoiser(nn.Module):
             return cond
         cond = t_emb[:, None, :]
         for value in active.values():
+            value = value.materialize() if isinstance(value, GatedStream) else value
             cond = cond + (value[:, None, :] if value.dim() == 2 else value)
         return cond
 

@@ -1,5 +1,5 @@
 """Reusable layers: the attention dispatch, embeddings, AdaLN-Zero modulation, transformer and Q-Former blocks."""
-from .adaln import AdaLNZero, gated_residual, modulate
+from .adaln import AdaLNZero, GatedStream, gated_residual, modulate
 from .attention_dispatch import AttentionBackend, attention, available_backends, get_backend
 from .embeddings import (
                          FrameIndexEmbedding,
@@ -9,12 +9,12 @@ from .embeddings import (
                          sinusoidal_embedding,
                          sinusoidal_positions,
 )
-from .qformer import QFormer, QFormerBlock
+from .qformer import PatchProjection, QFormer, QFormerBlock
 from .transformer import AdaLNFinalLayer, AdaLNTransformerBlock, Mlp, MultiHeadAttention, set_attn_backend
 
 __all__ = ['AttentionBackend', 'attention', 'available_backends', 'get_backend',
-           'AdaLNZero', 'gated_residual', 'modulate',
+           'AdaLNZero', 'GatedStream', 'gated_residual', 'modulate',
            'FrameIndexEmbedding', 'TimestepEmbedding', 'sinusoidal_embedding', 'sinusoidal_positions',
            'PatchPositionEmbedding', 'grid_fourier_features',
-           'QFormer', 'QFormerBlock',
+           'PatchProjection', 'QFormer', 'QFormerBlock',
            'AdaLNFinalLayer', 'AdaLNTransformerBlock', 'Mlp', 'MultiHeadAttention', 'set_attn_backend']

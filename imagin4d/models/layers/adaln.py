@@ -1,19 +1,64 @@
 """AdaLN-Zero modulation (DiT): a conditioning vector -> per-channel shift / scale / gate, zero-initialised.
 
 Owns `AdaLNZero` (conditioning (B, C) per sequence or (B, T, C) per frame, or a dict of such streams ->
-`num_chunks` tensors (B, 1 or T, dim)), `modulate` (x * (1 + scale) + shift) and `gated_residual`.
+`num_chunks` tensors (B, 1 or T, dim)), `GatedStream` (K per-sequence vectors gated per frame, modulated as an
+outer product instead of a per-frame projection), `modulate` (x * (1 + scale) + shift) and `gated_residual`.
 Because the projection starts at zero, every shift, scale and gate is 0 at initialisation: a block whose
 residual branches are multiplied by their gates is exactly the identity until training moves the gates.
 """
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-from einops import rearrange
+from einops import einsum, rearrange
 from torch import nn
 
-__all__ = ['AdaLNZero', 'modulate', 'gated_residual']
+__all__ = ['AdaLNZero', 'GatedStream', 'modulate', 'gated_residual']
 
-Condition = Union[torch.Tensor, Mapping[str, Optional[torch.Tensor]]]
+
+class GatedStream(NamedTuple):
+    """A per-frame stream kept factored: K per-sequence vectors, each gated per frame (issue 23).
+
+    value (B, K, C), gate (B, K, T); the stream it stands for is `materialize()` = sum_k gate[b, k, t] value[b, k]
+    (B, T, C). A 'separate' `AdaLNZero` modulates it as sum_k gate[b, k, t] W SiLU(value[b, k]): one projection per
+    sequence and image, spread over the frames by the gate (an outer product), instead of W SiLU(stream[b, t]) for
+    each of the T frames. The two agree wherever the gate is 0 or 1 (SiLU(0) = 0), e.g. a gate of ones is the
+    per-sequence stream `value` broadcast over T; between, SiLU sees the ungated vector. Supports what the model does
+    with streams: `* keep` (a (B, 1, 1) per-sample factor, condition dropout) and `+` (another GatedStream: the
+    images concatenated; a tensor: materialized).
+    """
+    value: torch.Tensor                     # (B, K, C)
+    gate: torch.Tensor                      # (B, K, T)
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def shape(self):
+        """(B, T, C): the shape of the stream it stands for."""
+        return torch.Size((self.value.shape[0], self.gate.shape[2], self.value.shape[2]))
+
+    def dim(self) -> int:
+        return 3
+
+    def materialize(self) -> torch.Tensor:
+        return einsum(self.gate, self.value, 'b k t, b k c -> b t c')
+
+    def __mul__(self, factor: torch.Tensor) -> 'GatedStream':
+        factor = torch.as_tensor(factor, dtype=self.value.dtype, device=self.value.device)
+        return GatedStream(self.value * factor.reshape(-1, 1, 1), self.gate)
+
+    __rmul__ = __mul__
+
+    def __add__(self, other):
+        if isinstance(other, GatedStream):
+            return GatedStream(torch.cat([self.value, other.value], 1), torch.cat([self.gate, other.gate], 1))
+        return self.materialize() + other
+
+    __radd__ = __add__
+
+
+Condition = Union[torch.Tensor, Mapping[str, Optional[Union[torch.Tensor, GatedStream]]]]
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -36,7 +81,8 @@ class AdaLNZero(nn.Module):
       `stream_names` has its own bias-free Linear, their outputs are added together with one shared bias:
       shift = b + sum_s W_s SiLU(c_s) (the "sum of per-stream gamma/beta" reading of the paper). A stream
       that is absent (missing or None) contributes nothing, and since SiLU(0) = 0 an all-zero stream
-      contributes nothing either, so zeroing a stream and omitting it agree in both modes.
+      contributes nothing either, so zeroing a stream and omitting it agree in both modes. A `GatedStream`
+      contributes sum_k gate_k(t) W_s SiLU(value_k) (B, T, D): its projection runs once per sequence.
 
     Args:
         cond_dim: C, width of the conditioning vector(s).
@@ -86,6 +132,7 @@ class AdaLNZero(nn.Module):
         if self.fusion == 'sum':
             if isinstance(cond, Mapping):
                 raise TypeError("AdaLNZero(fusion='sum') takes one summed tensor, not a dict of streams")
+            cond = cond.materialize() if isinstance(cond, GatedStream) else cond
             out = self.proj(self.act(self._per_frame(cond)))
         else:
             if not isinstance(cond, Mapping):
@@ -95,7 +142,9 @@ class AdaLNZero(nn.Module):
                 raise KeyError(f'unknown conditioning streams {sorted(unknown)}; known: {self.stream_names}')
             out = self.bias
             for name, c in cond.items():
-                if c is not None:
+                if isinstance(c, GatedStream):
+                    out = out + einsum(c.gate, self.proj[name](self.act(c.value)), 'b k t, b k d -> b t d')
+                elif c is not None:
                     out = out + self.proj[name](self.act(self._per_frame(c)))
             if out.dim() == 1:
                 raise ValueError('AdaLNZero got no conditioning stream (every stream is absent)')

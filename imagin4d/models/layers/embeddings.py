@@ -76,7 +76,8 @@ class FrameIndexEmbedding(nn.Module):
         max_frames: rows of the learned table (ignored by 'sinusoidal').
         freq_dim: sin/cos features of the 'sinusoidal' mode (default: dim).
 
-    forward(num_frames) -> (num_frames, dim).
+    forward(num_frames) -> (num_frames, dim); at(positions (Q,) fractional frame indices) -> (Q, dim) (sinusoidal:
+    the same features at any position, so at(arange(T)) = forward(T); learned: rows interpolated linearly).
     """
 
     MODES = ('sinusoidal', 'learned')
@@ -100,6 +101,19 @@ class FrameIndexEmbedding(nn.Module):
         weight = self.mlp[0].weight
         table = sinusoidal_positions(num_frames, self.freq_dim, device=weight.device).to(weight.dtype)
         return self.mlp(table)
+
+    def at(self, positions: torch.Tensor) -> torch.Tensor:
+        """(Q, dim) embeddings of fractional frame indices (e.g. a coarse clock of Q < T frame queries)."""
+        if self.mode == 'learned':
+            if bool((positions > self.max_frames - 1).any()):
+                raise ValueError(f'frame positions up to {float(positions.max())} exceed the learned table of '
+                                 f'{self.max_frames}')
+            low = positions.floor().long().clamp(max=self.max_frames - 1)
+            high = (low + 1).clamp(max=self.max_frames - 1)
+            frac = (positions - low.to(positions.dtype))[:, None].to(self.table.dtype)
+            return self.table[low] * (1 - frac) + self.table[high] * frac
+        weight = self.mlp[0].weight
+        return self.mlp(sinusoidal_embedding(positions.to(weight.device), self.freq_dim).to(weight.dtype))
 
 
 def grid_fourier_features(grid_h: int, grid_w: int, num_bands: int, device=None) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Q-Former: a small set of queries that self-attend, then cross-attend to a frozen patch grid (BLIP-2 style).
 
 Owns `QFormerBlock` (one pre-norm layer: query self-attention -> cross-attention to the context -> MLP,
-each residual) and `QFormer` (learned or caller-given queries, a stack of blocks, output LayerNorm).
+each residual), `QFormer` (learned or caller-given queries, a stack of blocks, output LayerNorm) and
+`PatchProjection` (the frozen patch grid normalised and projected once, for several Q-Formers to read).
 All attention goes through the dispatch (`MultiHeadAttention`), with bool key-padding masks True = valid.
 """
 from typing import Optional
@@ -13,7 +14,7 @@ from torch import nn
 from .embeddings import PatchPositionEmbedding
 from .transformer import Mlp, MultiHeadAttention
 
-__all__ = ['QFormerBlock', 'QFormer']
+__all__ = ['QFormerBlock', 'QFormer', 'PatchProjection']
 
 
 class QFormerBlock(nn.Module):
@@ -111,3 +112,36 @@ class QFormer(nn.Module):
         for block in self.blocks:
             queries = block(queries, context, context_mask=context_mask, query_mask=query_mask)
         return self.out_norm(queries)
+
+
+class PatchProjection(nn.Module):
+    """The frozen patch grid, normalised and projected once: (..., N, Ci) -> (..., N, P) patch tokens (issue 23).
+
+        tokens = Linear(LN(patches)) + PatchPositionEmbedding        (LN without affine parameters: an affine LN
+                                                                      before a Linear is the same family of maps)
+
+    Several Q-Formers (SFIE's role heads, the frame-aware encoder) then read the P-wide tokens instead of each
+    normalising, position-embedding and projecting the Ci-wide grid to its keys and values: the Ci x P projection
+    runs once per image, and no gradient flows into the frozen features, so its backward is the weight gradient only.
+
+    Args:
+        in_dim: Ci of the frozen grid (1280 for EfficientNet-Lite0).
+        out_dim: P, the token width the Q-Formers read (their context_dim).
+        patch_positions: add the grid position embedding after the projection (True).
+        grid_hw: (H, W) of a non-square grid.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, patch_positions: bool = True, grid_hw=None):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.proj = nn.Linear(in_dim, out_dim)
+        self.patch_pos = PatchPositionEmbedding(out_dim, grid_hw=grid_hw) if patch_positions else None
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        if patches.shape[-1] != self.in_dim:
+            raise ValueError(f'PatchProjection expects {self.in_dim}-channel patches, got {tuple(patches.shape)}')
+        tokens = self.proj(self.norm(patches))
+        if self.patch_pos is not None:
+            tokens = tokens + self.patch_pos(patches.shape[-2])
+        return tokens
