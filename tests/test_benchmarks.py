@@ -43,7 +43,7 @@ def test_training_step_breakdown_accounts_for_the_whole_step(tmp_path):
               '--tag', 'test', '--out-dir', tmp_path], cwd=REPO)
     record = json.loads((tmp_path / 'training_step_test.json').read_text())
     results = record['breakdown']['results']
-    assert set(results) == {'mini_fbm_sfie', 'mini_fbm_no_image'}
+    assert set(results) == {'mini_fbm_sfie', 'mini_fbm_sfie_lean', 'mini_fbm_no_image'}
     full = {row['component']: row for row in results['mini_fbm_sfie']['components']}
     assert 'SFIE Q-Former K/V projection of the patches' in full and 'denoiser AdaLN modulation [spatial_image]' in full
     assert 'SFIE Q-Former K/V projection of the patches' not in {
@@ -52,4 +52,7 @@ def test_training_step_breakdown_accounts_for_the_whole_step(tmp_path):
     # the per-component matmul FLOPs cover the step's FlopCounterMode total (attention kernels aside)
     assert 0.9 * results['mini_fbm_sfie']['gflops'] <= sum(row['matmul_gflops'] for row in full.values()) \
         <= 1.1 * results['mini_fbm_sfie']['gflops']
+    lean = {row['component'] for row in results['mini_fbm_sfie_lean']['components']}
+    assert 'SFIE shared patch projection (LN + Ci -> P, read by SFIE and FAIE)' in lean
+    assert 'FAIE Q-Former patch LayerNorm + positions' in lean       # its own LN of the P-wide shared tokens
     assert 'training_step.py --parts breakdown' in (tmp_path / 'training_step_test.md').read_text()
