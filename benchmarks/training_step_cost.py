@@ -33,12 +33,12 @@ def component_of(name: str) -> str:
         return 'denoiser (self-attention, MLP, norms, in/out)'
     if name.startswith('encoders.image_encoder') or name.startswith('encoders.frame_image_encoder'):
         enc = 'SFIE' if 'encoders.image_encoder' in name else 'FAIE'
+        if '.patch_proj' in name:
+            return 'SFIE shared patch projection (LN + Ci -> P, read by SFIE and FAIE)'
         if name.endswith('cross_attn.to_kv'):
             return f'{enc} Q-Former K/V projection of the patches'
         if name.endswith('norm_context') or name.endswith('patch_pos'):
             return f'{enc} Q-Former patch LayerNorm + positions'
-        if name.endswith('image_encoder.patch_proj'):
-            return 'SFIE shared patch projection (LN + Ci -> P, read by SFIE and FAIE)'
         if '.autoencoders' in name:
             return 'SFIE role autoencoders'
         if '.heads.' in name or '.head_out' in name or '.qformer' in name:
