@@ -2,7 +2,7 @@
 # the no-image model's training step instead of 2x: one shared projection of the patch grid (LN + 1280 -> 64 once,
 # read by the four SFIE role heads and the frame-aware encoder), the spatial-image AdaLN stream modulated per
 # sequence and gated per frame by the window (`GatedStream`), and 30 frame-aware queries interpolated to the 120
-# frames. The math differs from mini_fbm_sfie.py (docs/user_guides/models.md, "Lean image cues"); the default stays
+# frames. The math differs from mini_fbm_sfie.py (docs/conventions.md, "Lean image cues"); the default stays
 # mini_fbm_sfie.py until the retraining against the archived benchmark runs says otherwise.
 _base_ = ['./mini_fbm_sfie.py']
 patch_dim = 64
