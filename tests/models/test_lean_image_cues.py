@@ -153,3 +153,52 @@ def test_fewer_frame_queries_shapes_and_limits():
     assert two.shape == (B, T, C) and torch.isfinite(two).all()
     with pytest.raises(ValueError, match='num_frame_queries'):
         _faie(num_frame_queries=1)
+
+
+def test_every_lean_parameter_gets_a_gradient():
+    from imagin4d.models.denoisers import RoleAwareDenoiser
+    sfie, faie = _sfie(patch_dim=8, spatial_stream='gated').train(), _faie(patch_dim=8, num_frame_queries=4).train()
+    torch.manual_seed(2)
+    denoiser = RoleAwareDenoiser(motion_dim=10, width=C, depth=2, num_heads=2, stream_fusion='separate')
+    for p in denoiser.parameters():                      # AdaLN-Zero passes no gradient to the streams at zero
+        p.data.normal_(0, 0.1)
+    for module in (sfie, faie):                          # nor do the zero-initialised position embeddings
+        for name, p in module.named_parameters():
+            if 'patch_pos' in name:
+                p.data.normal_(0, 0.1)
+    patches, frame_mask = torch.randn(B, N, CI), torch.ones(B, T, dtype=torch.bool)
+    streams = sfie(patches, frame_mask=frame_mask)
+    tokens = faie(patches, frame_mask=frame_mask, text_pooled=torch.randn(B, DT), text_tokens=torch.randn(B, 5, DT),
+                  **sfie.provided())['frame_tokens']
+    x0 = denoiser(torch.randn(B, T, 10), torch.tensor([5, 500]), streams, frame_tokens=tokens,
+                  frame_token_mask=frame_mask)
+    x0.square().mean().backward()
+    for module, names in ((sfie, ('patch_proj.proj.weight', 'patch_proj.patch_pos.proj.weight', 'to_spatial.1.weight',
+                                  'heads.relation.blocks.0.cross_attn.to_kv.weight')),
+                          (faie, ('qformer.blocks.0.cross_attn.to_kv.weight', 'frame_embed.mlp.0.weight')),
+                          (denoiser, ('blocks.0.adaln.proj.spatial_image.weight',))):
+        params = dict(module.named_parameters())
+        for name in names:
+            assert params[name].grad is not None and float(params[name].grad.abs().sum()) > 0, name
+    # the frame-aware encoder's gradient reaches the shared projection through its tokens alone
+    sfie.zero_grad()
+    shared = sfie.patch_proj(patches)[:, None]
+    faie(patches, frame_mask=frame_mask, image_tokens=shared)['frame_tokens'].sum().backward()
+    assert float(sfie.patch_proj.proj.weight.grad.abs().sum()) > 0
+
+
+def test_demo_checkpoint_loads_strictly_into_the_default_full_model():
+    checkpoint = osp.join(REPO, 'work_dirs', 'demo', 'iter_500.pth')
+    if not osp.isfile(checkpoint):
+        pytest.skip('no demo checkpoint (work_dirs/demo/iter_500.pth) on this machine')
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import MODELS
+    init_default_scope('imagin4d')
+    model = MODELS.build(Config.fromfile(osp.join(REPO, 'projects', 'imagin4d', 'mini_fbm_sfie.py')).model)
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    model.load_state_dict(state, strict=True)
+    lean = MODELS.build(Config.fromfile(osp.join(REPO, 'projects', 'imagin4d', 'mini_fbm_sfie_lean.py')).model)
+    with pytest.raises(RuntimeError, match='patch_proj'):  # the lean model is another network: it needs training
+        lean.load_state_dict(state, strict=True)
