@@ -58,23 +58,19 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from pathlib import Path
-    record = {}
-    if 'real' in args.parts:
-        record['real'] = part_real(args.checkpoint, args.repeats)
-    if 'generation' in args.parts:
-        record['generation'] = part_generation(args.repeats, args.sizes)
-    if 'breakdown' in args.parts:
-        record['breakdown'] = part_breakdown(args.batch, args.sizes)
-    if 'absorbed' in args.parts:
-        record['absorbed'] = part_absorbed(args.checkpoint, args.repeats, args.sizes)
-    if 'lean' in args.parts:
-        record['lean'] = part_lean(args.repeats, args.sizes, args.batch)
-    record['machine'] = machine_info(command=' '.join(sys.argv))
     out = Path(args.out_dir) / f'training_step_{args.tag}'
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(record, indent=1, default=str))
-    write_report(record, out)
-
+    runs = {'real': lambda: part_real(args.checkpoint, args.repeats),
+            'generation': lambda: part_generation(args.repeats, args.sizes),
+            'breakdown': lambda: part_breakdown(args.batch, args.sizes),
+            'absorbed': lambda: part_absorbed(args.checkpoint, args.repeats, args.sizes),
+            'lean': lambda: part_lean(args.repeats, args.sizes, args.batch)}
+    record = {}
+    for part in [p for p in args.parts if p in runs]:        # in the order given; the page is written after each
+        record[part] = runs[part]()
+        record['machine'] = machine_info(command=' '.join(sys.argv))
+        out.with_suffix('.json').write_text(json.dumps(record, indent=1, default=str))
+        write_report(record, out)
 
 if __name__ == '__main__':
     main()

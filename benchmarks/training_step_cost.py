@@ -12,6 +12,7 @@ from training_step_common import (
     build,
     interleaved_steps,
     load_average,
+    load_cfg,
     preprocessed,
     real_batches,
     restored_step,
@@ -220,8 +221,7 @@ def part_lean(repeats: int, sizes=('mini', 'fbm'), batch: int = 16) -> dict:
     rows = []
     for size in sizes:
         built = {label: build(f'{SIZES[size]}_{suffix}') for label, suffix in LEAN_VARIANTS.items()}
-        cfg = built['old full'][0]
-        real = real_batches(cfg, 2)
+        real = real_batches(load_cfg('mini_fbm_sfie'), 2)         # the demo's batches (no FBM data here)
         data = {'synthetic batch': [as_data_batch(synthetic_batch(batch))], 'real batches': real}
         counter = {'i': 0}
         variants = {}
