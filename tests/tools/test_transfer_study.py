@@ -163,7 +163,7 @@ def test_collect_with_an_empty_archive_is_a_one_line_error(tmp_path):
 def test_smoke_run_end_to_end_and_resumed(mini_fbm_prepared, tmp_path):
     work = tmp_path / 'work'
     command = [TOOL, '--smoke', '--source', mini_fbm_prepared, '--work-dir', work, '--size', 96,
-               '--train-frames', 1, '--train-domains', 'mesh', 'mixture', '--test-domains', 'mesh', 'degraded']
+               '--train-frames', 1, '--train-domains', 'mixture', '--test-domains', 'degraded']
     env = dict(OMP_NUM_THREADS='1')
     run_tool(command, cwd=REPO, env=env, timeout=1500)
     root = work / 'mini_fbm'
@@ -173,18 +173,21 @@ def test_smoke_run_end_to_end_and_resumed(mini_fbm_prepared, tmp_path):
     assert not (Path(mini_fbm_prepared) / 'references' / 'test_degraded.json').exists()
     entries = {p.relative_to(work / 'archive').as_posix(): json.loads(p.read_text())
                for p in (work / 'archive').rglob('*.json')}
-    assert set(entries) == {'mesh/mesh/seed0.json', 'mesh/degraded/seed0.json', 'mixture/mesh/seed0.json',
-                            'mixture/degraded/seed0.json', 'probe/mesh/seed0.json', 'probe/degraded/seed0.json'}
+    assert set(entries) == {'mixture/degraded/seed0.json', 'probe/degraded/seed0.json'}
     cell = entries['mixture/degraded/seed0.json']
     assert 'ia_success' in cell['metrics'] and 'mirror_contact_side_flip_rate' in cell['mirror']
+    assert entries['probe/degraded/seed0.json']['metrics']['style'] == 'degraded'
     assert all('test_degraded.json' in c['command'] for c in cell['commands'])
-    # the mirror test read the degraded index: it mirrored exactly those images
-    index = json.loads((root / 'references' / 'test_degraded.json').read_text())
-    for entry in index:
-        mirrored = root / 'references' / (entry['image'][:-len('.png')] + '_mirrored.png')
-        assert mirrored.is_file()
+    # the mirror test read the degraded index (the mixture config's own test index is mesh): it mirrored those
+    # images and not the mesh ones
+    def mirrored(style):
+        index = json.loads((root / 'references' / f'test_{style}.json').read_text())
+        return [(root / 'references' / (e['image'][:-len('.png')] + '_mirrored.png')).is_file() for e in index]
+    assert all(mirrored('degraded')) and not any(mirrored('mesh'))
     text = (work / 'transfer.md').read_text()
     assert 'Domain transfer on mini-FBM (smoke run)' in text and 'Not measured yet' not in text
+    assert markdown_table_rows(text, 'Image adherence `ia_success`')['mixture']['degraded'] == \
+        f'{cell["metrics"]["ia_success"]:.3f}'
     # resumed: nothing runs again
     again = run_tool(command, cwd=REPO, env=env)
-    assert '+ tools/train.py' not in again.stdout and '+ tools/test.py' not in again.stdout
+    assert not re.search(r'\+ tools/(train|test|analysis/mirror_test|analysis/reference_probe)\.py', again.stdout)
