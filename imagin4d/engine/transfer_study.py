@@ -285,12 +285,13 @@ def chain(run: Runner, args, train: str, seed: int, data: dict) -> str:
 
 
 def run_study(run: Runner, args) -> List[dict]:
-    """Stages 2 and 3: the probes and the (train domain, seed) chains, `args.jobs` at a time, probes first ->
-    the plan items still missing."""
+    """Stages 2 and 3: the (train domain, seed) chains seed by seed, `args.jobs` at a time, with the probes after
+    the first seed's chains (beside its trainings rather than before them) -> the plan items still missing."""
     from imagin4d.datasets.synthetic import build_identity
     data = build_identity(args.data_root)
-    tasks = [('probe', item) for item in probe_plan(args)]
-    tasks += [('chain', (train, seed)) for seed in args.seeds for train in args.train_domains]
+    tasks = [('chain', (train, seed)) for seed in args.seeds for train in args.train_domains]
+    first = len(args.train_domains)
+    tasks[first:first] = [('probe', item) for item in probe_plan(args)]
 
     def one(task):
         kind, what = task

@@ -18,8 +18,9 @@ Stages, each doing only what is missing (run it again after an interruption):
      `test_dataloader.dataset.pipeline.0.reference_index={data_root}/references/test_<domain>.json`, and
      tools/analysis/reference_probe.py per style; each result one small JSON in the archive (not repeated).
   4. the page, from the archive (--collect: only this).
-`--jobs` (train, seed) chains at a time, probes first. --smoke is the CI version: a few iterations, two sampling
-steps, one seed, no reuse, the small demo data set (data/mini_fbm_demo) unless --source, work under --work-dir.
+`--jobs` (train, seed) chains at a time, seed by seed, the probes after the first seed's chains. --smoke is the CI
+version: a few iterations, two sampling steps, one seed, no reuse, the small demo data set (data/mini_fbm_demo) unless
+--source, work under --work-dir.
 Run it niced beside trainings (scripts/transfer_study.sh).
 """
 import argparse
