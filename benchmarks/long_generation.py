@@ -44,26 +44,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def render_reference(body_model_root: str, seq: dict, frame: int, mesh, scale: float, name: str) -> np.ndarray:
-    """(448, 448, 3) uint8 mesh-style picture of a long sequence at `frame`, the camera in front of the body."""
-    import torch
-
-    from imagin4d.body_models import load_body_model
-    from imagin4d.geometry import body_heading
-    from imagin4d.rendering import ReferenceRenderer
-    body = load_body_model(body_model_root, 'smplx', str(seq['gender']))
-    with torch.no_grad():
-        out = body(betas=torch.as_tensor(seq['betas'][:body.num_betas], dtype=torch.float32)[None],
-                   global_orient=torch.as_tensor(seq['root_orient'][frame:frame + 1], dtype=torch.float32),
-                   body_pose=torch.as_tensor(seq['pose_body'][frame:frame + 1], dtype=torch.float32),
-                   transl=torch.as_tensor(seq['trans'][frame:frame + 1], dtype=torch.float32))
-    obj = scale * np.asarray(mesh.vertices) @ seq['obj_rot'][frame].T + seq['obj_trans'][frame]
-    geometry = dict(body_verts=out['vertices'][0].numpy(), body_faces=body.faces.numpy(), obj_verts=obj,
-                    obj_faces=np.asarray(mesh.faces))
-    facing = body_heading(torch.as_tensor(seq['joints24'][frame])).numpy()
-    return ReferenceRenderer('mesh', width=448, height=448, seed=0)(name, frame, geometry, facing=facing).image
-
-
 def main(argv=None):
     args = parse_args(argv)
     import trimesh
@@ -71,6 +51,7 @@ def main(argv=None):
     from imagin4d.apis import HOIInferencer, HOIRequest
     from imagin4d.apis.long_generation import DEFAULT_OVERLAP
     from imagin4d.datasets.synthetic.long_test import LONG_TEST_DIR
+    from imagin4d.engine.storyboard_study_long import render_sequence_frame
     from imagin4d.evaluation.metrics.long_sequence_metric import LongSequenceMetric, long_sample
     folder = Path(args.long_root) / LONG_TEST_DIR
     index = json.loads((folder / 'index.json').read_text())
@@ -81,7 +62,8 @@ def main(argv=None):
         info = index['sequences'][name]
         seq = dict(np.load(folder / info['body']))
         mesh = trimesh.load(folder / info['object_mesh'], force='mesh', process=False)
-        image = render_reference(args.body_model_root, seq, info['depicted_frame'], mesh, info['object_scale'], name)
+        image = render_sequence_frame(args.body_model_root, seq, info['depicted_frame'], mesh, info['object_scale'],
+                                      name)
         requests.append(HOIRequest(text=info['text'], object_mesh=str(folder / info['object_mesh']),
                                    object_scale=info['object_scale'], reference_image=image,
                                    waypoints=str(folder / info['waypoints']), start_body=str(folder / info['body']),
