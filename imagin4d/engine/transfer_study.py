@@ -98,7 +98,10 @@ def prepare_data(run: Runner, args) -> Optional[List[str]]:
     refs = osp.join(args.data_root, 'references')
     if all(osp.isfile(osp.join(refs, name)) for name in needed_indexes(args)):
         return None
-    command = ['tools/data/prepare_mini_fbm.py', '--out', args.data_root, '--styles', *RENDERED,
+    # the new styles, and a test domain the source lacks (e.g. sketch on the demo data set)
+    styles = [s for s in TEST_DOMAINS if s in RENDERED or (s in args.test_domains and not osp.isfile(
+        osp.join(refs, f'test_{s}.json')))]
+    command = ['tools/data/prepare_mini_fbm.py', '--out', args.data_root, '--styles', *styles,
                '--mixture', *MIXTURE, '--size', args.size, '--train-frames', args.train_frames]
     run(*command)
     return command

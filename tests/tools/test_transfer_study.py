@@ -191,3 +191,22 @@ def test_smoke_run_end_to_end_and_resumed(mini_fbm_prepared, tmp_path):
     # resumed: nothing runs again
     again = run_tool(command, cwd=REPO, env=env)
     assert not re.search(r'\+ tools/(train|test|analysis/mirror_test|analysis/reference_probe)\.py', again.stdout)
+
+
+def test_data_stage_renders_the_new_styles_and_a_test_domain_the_source_lacks(tmp_path):
+    root = tmp_path / 'root'
+    (root / 'references').mkdir(parents=True)
+    for name in ('train_mesh', 'test_mesh'):
+        (root / 'references' / f'{name}.json').write_text('[]')
+    commands = []
+    args = _args('--data-root', root, '--work-dir', tmp_path / 'work')
+    study.prepare_data(lambda *command: commands.append(command), args)
+    (command,) = commands
+    styles = command[command.index('--styles') + 1:command.index('--mixture')]
+    assert list(styles) == ['scene', 'sketch', 'degraded']     # no sketch index in this root
+    assert command[command.index('--mixture') + 1:command.index('--size')] == ('mesh', 'scene', 'degraded')
+    assert command[command.index('--size') + 1] == 448
+    for name in ('train_sketch', 'test_sketch', 'train_scene', 'test_scene', 'train_degraded', 'test_degraded',
+                 'train_mixture'):
+        (root / 'references' / f'{name}.json').write_text('[]')
+    assert study.prepare_data(lambda *command: commands.append(command), args) is None and len(commands) == 1

@@ -48,9 +48,10 @@ def parse_args(argv=None):
                                                        '(default data/mini_fbm; data/mini_fbm_demo with --smoke)')
     parser.add_argument('--data-root', default=None, help='the study\'s mini-FBM root (default '
                                                           'data/mini_fbm_transfer; <work-dir>/mini_fbm with --smoke)')
-    parser.add_argument('--size', type=int, default=448, help='size of the rendered references (as the source)')
-    parser.add_argument('--train-frames', type=int, default=3, help='depicted frames per training window (as the '
-                                                                    'source)')
+    parser.add_argument('--size', type=int, default=None, help='size of the rendered references (default 448, as '
+                                                               'data/mini_fbm; 96 with --smoke)')
+    parser.add_argument('--train-frames', type=int, default=None, help='depicted frames per training window '
+                                                                       '(default 3, as data/mini_fbm; 1 with --smoke)')
     parser.add_argument('--stage', choices=('data', 'all'), default='all', help='data: stage 1 only')
     parser.add_argument('--seeds', type=int, nargs='+', default=None, help='default 0 1 2 (0 with --smoke)')
     parser.add_argument('--iters', type=int, default=None, help='training iterations (default 2000; 3 --smoke)')
@@ -88,6 +89,8 @@ def parse_args(argv=None):
     args.seeds = args.seeds or ([0] if smoke else [0, 1, 2])
     args.iters = args.iters or (3 if smoke else 2000)
     args.num_steps = args.num_steps or (2 if smoke else 20)
+    args.size = args.size or (96 if smoke else 448)
+    args.train_frames = args.train_frames or (1 if smoke else 3)
     args.probe_cv = args.probe_cv if args.probe_cv is not None else (2 if smoke else 5)
     if smoke or args.mesh_from in ('none', ''):
         args.mesh_from = None
