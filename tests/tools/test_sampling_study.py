@@ -7,7 +7,7 @@ import re
 import statistics
 
 import pytest
-from testing_utils import REPO, load_tool, markdown_table_rows, run_tool
+from testing_utils import REPO, expected_cell, load_tool, markdown_table_rows, run_tool
 
 from imagin4d.engine import sampling_study as study
 from imagin4d.engine import sampling_study_page as page
@@ -70,16 +70,6 @@ def test_fewest_steps_guidance_and_recon_answers_hand_computed():
     assert text == 'sfie: foot_sliding 0.5 -> 0.2 (beyond the spread); contact_f1 0.7 -> 0.71 (within the spread).'
 
 
-def _expected_cell(values) -> str:
-    """compare.py's format, recomputed: mean ± sample standard deviation, 3 decimals (1 from 100 on)."""
-    mean = sum(values) / len(values)
-    digits = 3 if abs(mean) < 100 else 1
-    if len(values) == 1:
-        return f'{mean:.{digits}f}'
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f'{mean:.{digits}f} ± {std:.{digits}f}'
-
-
 def test_collect_writes_the_archives_mean_and_std(tmp_path):
     archive = tmp_path / 'archive'
     args = _args('--seeds', '0', '1', '2', '--variants', 'sfie', '--sweeps', 'guidance', '--archive', str(archive),
@@ -104,10 +94,10 @@ def test_collect_writes_the_archives_mean_and_std(tmp_path):
         row = rows[f'sfie · DDIM 20, G {g:g}, recon off']
         seeds = [values[(g, s)] for s in (0, 1, 2)]
         assert row['runs'] == '3'
-        assert row['ia_success'] == _expected_cell([m['ia_success'] for m in seeds])
-        assert row['waypoint_xy_err'] == _expected_cell([m['waypoint_xy_err'] for m in seeds])
-        assert row['factor_accuracy'] == _expected_cell([(0.8 + m['factor_carry_height'] + 0.9) / 3 for m in seeds])
-        assert row['mirror_layout_flip_rate'] == _expected_cell([0.1 * s + g / 10 for s in (0, 1, 2)])
+        assert row['ia_success'] == expected_cell([m['ia_success'] for m in seeds])
+        assert row['waypoint_xy_err'] == expected_cell([m['waypoint_xy_err'] for m in seeds])
+        assert row['factor_accuracy'] == expected_cell([(0.8 + m['factor_carry_height'] + 0.9) / 3 for m in seeds])
+        assert row['mirror_layout_flip_rate'] == expected_cell([0.1 * s + g / 10 for s in (0, 1, 2)])
     # ia_success rises with G: the peak is G = 5 (0.75 + 0.013 * 5 / 3)
     assert f'peaks at **G = 5** ({statistics.fmean(0.75 + 0.013 * s * s for s in (0, 1, 2)):.3f}' in text
     assert 'Not measured yet' not in text and 'tools/test.py x3' in text
@@ -154,7 +144,7 @@ def test_smoke_run_end_to_end_resumes_and_refuses_a_retrained_checkpoint(mini_fb
         setting = entries[(key, 'sfie', 'seed0')]['setting']
         row = markdown_table_rows(text, title)[f'sfie · {study.setting_label(setting)}']
         for metric in ('ia_success', 'waypoint_start_err', 'contact_f1', 'foot_sliding'):
-            assert row[metric] == _expected_cell([entries[(key, 'sfie', s)]['metrics'][metric]
+            assert row[metric] == expected_cell([entries[(key, 'sfie', s)]['metrics'][metric]
                                                   for s in ('seed0', 'seed1')])
     assert re.search(r'Fewest DDIM steps within the seed spread of DDPM-3', text)
     # resumed: nothing is evaluated again
