@@ -24,6 +24,7 @@ import json
 import math
 import os
 import os.path as osp
+import shlex
 import sys
 
 import numpy as np
@@ -188,8 +189,8 @@ def main(argv=None):
         path, encoder = write_video(args.video, video_frames(result, mesh, faces, pictures, frames, args.video_step),
                                     fps=30 / args.video_step)
         written.append(f'{path} ({encoder}, {os.path.getsize(path) / 1e6:.2f} MB)')
-    summary = dict(command='python tools/analysis/storyboard_long_picture.py ' + ' '.join(sys.argv[1:] if argv is None
-                                                                                           else argv),
+    summary = dict(command=shlex.join(['python', 'tools/analysis/storyboard_long_picture.py',
+                                       *(sys.argv[1:] if argv is None else argv)]),
                    config=args.config, checkpoint=args.checkpoint, sequence=request.name, text=request.text,
                    num_frames=int(result.num_frames), images=[osp.basename(p) for p in request.images],
                    frames=frames, windows=result.meta.get('windows'), window_images=result.meta.get('window_images'),
