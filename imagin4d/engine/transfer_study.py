@@ -25,10 +25,10 @@ import os
 import os.path as osp
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, git_commit, machine
+from imagin4d.engine.benchmark.jobs import map_jobs
 from imagin4d.engine.benchmark.runner import REPO, Runner
 
 from .sampling_study import check_entry, checkpoint_digest, read_entry, write_entry
@@ -299,12 +299,7 @@ def run_study(run: Runner, args) -> List[dict]:
     def one(task):
         kind, what = task
         return probe(run, args, what, data) if kind == 'probe' else chain(run, args, *what, data)
-    if args.jobs > 1:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(one, tasks))
-    else:
-        for task in tasks:
-            one(task)
+    map_jobs(one, tasks, args.jobs)
     return missing(args)
 
 

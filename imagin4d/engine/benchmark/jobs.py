@@ -39,12 +39,18 @@ def plan_tasks(args):
     return tasks, missing
 
 
+def map_jobs(function, items, jobs: int) -> list:
+    """[function(item) for item in items], `jobs` at a time (threads; each item typically runs tool subprocesses),
+    results in the order of `items`."""
+    if jobs > 1:
+        with ThreadPoolExecutor(jobs) as pool:
+            return list(pool.map(function, items))
+    return [function(item) for item in items]
+
+
 def run_tasks(run: Runner, args, evaluator: str, tasks) -> list:
     """Every task's merged metrics file, `args.jobs` chains at a time."""
-    if args.jobs > 1:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            return list(pool.map(lambda task: run_variant(run, args, evaluator, *task), tasks))
-    return [run_variant(run, args, evaluator, *task) for task in tasks]
+    return map_jobs(lambda task: run_variant(run, args, evaluator, *task), tasks, args.jobs)
 
 
 def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> str:
