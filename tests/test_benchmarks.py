@@ -56,3 +56,21 @@ def test_training_step_breakdown_accounts_for_the_whole_step(tmp_path):
     assert 'SFIE shared patch projection (LN + Ci -> P, read by SFIE and FAIE)' in lean
     assert 'FAIE Q-Former patch LayerNorm + positions' in lean       # its own LN of the P-wide shared tokens
     assert 'training_step.py --parts breakdown' in (tmp_path / 'training_step_test.md').read_text()
+
+
+def test_lean_rerun_check_verdicts(tmp_path):
+    """benchmarks/training_step_rerun.py on hand-made archives: a single new run borrows the old spread."""
+    def archive(variant, values):
+        folder = tmp_path / variant
+        folder.mkdir()
+        for seed, (success, mpjpe) in enumerate(values):
+            (folder / f'seed{seed}.json').write_text(json.dumps(dict(seed=seed, metrics=dict(
+                ia_success=success, mpjpe=mpjpe))))
+    archive('sfie', [(0.50, 60.0), (0.60, 64.0), (0.55, 62.0)])     # means 0.55 / 62, std 0.05 / 2
+    archive('no_image', [(0.30, 80.0), (0.32, 78.0)])
+    archive('sfie_lean', [(0.46, 66.5)])                                # 0.09 below (<= 0.1), 4.5 worse (> 4)
+    run_tool(['benchmarks/training_step_rerun.py', '--runs', tmp_path, '--out', tmp_path / 'rerun.md'], cwd=REPO)
+    page = (tmp_path / 'rerun.md').read_text()
+    assert '| ia_success | 0.46 ± 0 (1) | 0.55 ± 0.05 (3) | 0.31 ± 0.014 (2) | within |' in page
+    assert '| mpjpe | 66.5 ± 0 (1) | 62 ± 2 (3) | 79 ± 1.4 (2) | WORSE |' in page
+    assert '1 of 2 metrics within the spread or better; worse: mpjpe.' in page
