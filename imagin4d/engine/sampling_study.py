@@ -285,10 +285,10 @@ def _run_all(run: Runner, args, items: List[dict], identities: Dict[tuple, dict]
             one(item)
 
 
-def collected(args) -> List[dict]:
-    """The archived entries of the plan (what the page is written from), each with its plan item."""
+def collected(args, items: Optional[List[dict]] = None) -> List[dict]:
+    """The archived entries of the plan (or of `items`, another study's plan), each with its plan item."""
     out = []
-    for item in plan(args):
+    for item in plan(args) if items is None else items:
         entry = read_entry(args, item)
         if entry is not None:
             out.append(dict(item, entry=entry))

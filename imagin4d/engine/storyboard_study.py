@@ -30,6 +30,7 @@ from imagin4d.engine.benchmark.archive import config_identity, git_commit, machi
 from imagin4d.engine.benchmark.jobs import run_variant
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner, config_file
 from imagin4d.engine.sampling_study import archive_file, check_entry, checkpoint_digest, read_entry, write_entry
+from imagin4d.engine.sampling_study import collected as archived
 from imagin4d.utils.fileio import atomic_open
 
 MODELS = ('storyboard', 'sfie')
@@ -269,12 +270,7 @@ def run_study(args) -> List[dict]:
 
 def collected(args) -> List[dict]:
     """The archived entries of the plan, each with its plan item."""
-    out = []
-    for item in plan(args):
-        entry = read_entry(args, item)
-        if entry is not None:
-            out.append(dict(item, entry=entry))
-    return out
+    return archived(args, plan(args))
 
 
 def is_missing(args, item: dict) -> bool:
