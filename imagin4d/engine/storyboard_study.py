@@ -2,7 +2,7 @@
 trained model and the full model, 3 seeds at the benchmark's budget.
 
 Owns the runs (the storyboard model `projects/imagin4d/mini_fbm_storyboard.py`, trained by the benchmark's own chain
-`benchmark.jobs.run_variant` into `<study>/storyboard/seed<k>/`: train -> test -> mirror test -> metrics.json; the
+`benchmark.jobs.run_tasks` into `<study>/storyboard/seed<k>/`: train -> test -> mirror test -> metrics.json; the
 full model `sfie` read from a reference work dir, the sampling study's `<reference>/sfie/seed<k>/`, never written),
 the plan of evaluations (model x seed x evaluation, cheapest first), running one evaluation, and the archive that
 makes the study restartable: one small JSON per evaluation, `ARCHIVE/<evaluation>/<model>/seed<k>.json` (metrics,
@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, git_commit, machine
-from imagin4d.engine.benchmark.jobs import run_variant
+from imagin4d.engine.benchmark.jobs import run_tasks
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner, config_file
 from imagin4d.engine.sampling_study import archive_file, check_entry, checkpoint_digest, read_entry, write_entry
 from imagin4d.engine.sampling_study import collected as archived
@@ -100,26 +100,17 @@ def train_runs(args) -> None:
     tasks = [(model, seed) for seed in args.seeds for model in models if model in args.models]
     if not tasks:
         return
-    chain = _ChainArgs(args)
-    run = Runner(args.data_root, osp.join(args.study_dir, 'commands.jsonl'))
-    evaluator = args.evaluator_ckpt
-
-    def one(task):
-        return run_variant(run, chain, evaluator, *task)
-    if args.jobs > 1:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(one, tasks))
-    else:
-        for task in tasks:
-            one(task)
+    run_tasks(Runner(args.data_root, osp.join(args.study_dir, 'commands.jsonl')), _ChainArgs(args),
+              args.evaluator_ckpt, tasks)
 
 
 class _ChainArgs:
-    """The settings `benchmark.jobs.run_variant` reads, for the study's work dir (no benchmark archive)."""
+    """The settings `benchmark.jobs.run_tasks` / `run_variant` read, for the study's work dir (no benchmark
+    archive)."""
 
     def __init__(self, args):
         self.work_dir, self.iters, self.num_steps = args.study_dir, args.iters, args.num_steps
-        self.archive, self.data_root, self.smoke = None, args.data_root, args.smoke
+        self.archive, self.data_root, self.jobs = None, args.data_root, args.jobs
 
 
 # ------------------------------------------------------------------------------------------------------ evaluating
