@@ -6,8 +6,8 @@
 The free SMPL-X-layout body model is built first if missing (a few minutes the first time) into
 --body-model-dir (default: $IMAGIN4D_BODY_MODEL_DIR, else data/body_models) and copied into the data root.
 --long-test K also writes K long test sequences (several carry-and-place segments chained, each starting where the
-previous one left the body) into <out>/long_test/
-(an extra output: without it the build and its files are exactly the default ones).
+previous one left the body) into <out>/long_test/ (an extra output: without it the build and its files are exactly
+the default ones).
 """
 import argparse
 import json
