@@ -1,4 +1,14 @@
 """The Markdown page of benchmarks/training_step.py: one section per part that ran, from the JSON record."""
+import statistics
+
+
+def paired_ratio(runs: dict, a: str, b: str) -> str:
+    """'median [q1, q3]' of the per-round ratios runs[a][r] / runs[b][r] (rounds interleaved: same load)."""
+    ratios = sorted(x / y for x, y in zip(runs[a], runs[b]))
+    if len(ratios) < 4:
+        return f'{statistics.median(ratios):.3f}'
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return f'{statistics.median(ratios):.3f} [{q1:.2f}, {q3:.2f}]'
 
 
 def write_report(record: dict, out) -> None:
@@ -66,12 +76,18 @@ def write_report(record: dict, out) -> None:
                   f'repeats; {lean["note"]} GFLOP: forward + backward (FlopCounterMode) on the synthetic batch. Load '
                   f'{lean["load_before"]} -> {lean["load_after"]}.', '',
                   '| size | data | batch | old full s | new full s | no image s | old / no image | new / no image | '
-                  'old / new | GFLOP old / new / no image |', '|---|---|---|---|---|---|---|---|---|---|']
+                  'old / new | new / no image, paired | GFLOP old / new / no image |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|']
         for r in lean['rows']:
             m, g = r['median_s'], r['gflops']
             lines.append(f'| {r["size"]} | {r["data"]} | {r["batch"]} | {m["old full"]} | {m["new full"]} | '
-                         f'{m["no image"]} | {r["old_over_no_image"]} | **{r["new_over_no_image"]}** | '
-                         f'{r["old_over_new"]} | {g["old full"]} / {g["new full"]} / {g["no image"]} |')
+                         f'{m["no image"]} | {r["old_over_no_image"]} | {r["new_over_no_image"]} | '
+                         f'{r["old_over_new"]} | **{paired_ratio(r["runs_s"], "new full", "no image")}** | '
+                         f'{g["old full"]} / {g["new full"]} / {g["no image"]} |')
+        lines += ['', '"Paired": the median over the repeats of each round\'s own ratio (the variants of a round ran '
+                  'back to back, so a load change between rounds cancels), with the middle half of the rounds\' '
+                  'ratios in brackets. On this shared machine the load changed within the run; the paired ratio is the '
+                  'one to read.']
         lines += ['', 'Runs (s): ' + '; '.join(f'{r["size"]} {r["data"]}: {r["runs_s"]}' for r in lean['rows']), '']
     brk = record.get('breakdown')
     if brk:
