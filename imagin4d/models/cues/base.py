@@ -38,6 +38,8 @@ CONDITION_KEYS = {
     'image_frames': '(B, K) long, the depicted frame of each image when given, -1 when SFIE predicts it (optional)',
     'image_t_star': '(B, K) long, the depicted frame of each storyboard image (training only; -1 on padding)',
     'image_times': '(B, K) float, each image\'s depicted frame as SFIE placed it (given or t̂; set by the model)',
+    'image_tokens': '(B, K, N, P) SFIE\'s shared patch tokens (its patch_dim; set by the model for the frame-aware '
+                    'encoder)',
     'num_frames': 'int T, the window length',
     'frame_mask': '(B, T) bool, True on valid (non-padded) frames (optional)',
     't_star': '(B,) long, the depicted frame (training only; SFIE may gate with it)',
