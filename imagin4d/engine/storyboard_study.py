@@ -23,11 +23,10 @@ import json
 import os
 import os.path as osp
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, git_commit, machine
-from imagin4d.engine.benchmark.jobs import run_tasks
+from imagin4d.engine.benchmark.jobs import map_jobs, run_tasks
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner, config_file
 from imagin4d.engine.sampling_study import archive_file, check_entry, checkpoint_digest, read_entry, write_entry
 from imagin4d.engine.sampling_study import collected as archived
@@ -243,16 +242,10 @@ def run_study(args) -> List[dict]:
         if run_key not in idents:
             idents[run_key] = identity(args, *run_key)
         todo.append(item)
-    tests = [i for i in todo if not i['key'].startswith('long')]
-    if args.jobs > 1:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            list(pool.map(lambda i: evaluate(run, args, i, idents[(i['variant'], i['seed'])]), tests))
-    else:
-        for item in tests:
-            evaluate(run, args, item, idents[(item['variant'], item['seed'])])
-    for item in todo:
-        if item['key'].startswith('long'):
-            evaluate(run, args, item, idents[(item['variant'], item['seed'])])
+    def one(item):
+        return evaluate(run, args, item, idents[(item['variant'], item['seed'])])
+    map_jobs(one, [i for i in todo if not i['key'].startswith('long')], args.jobs)   # test subprocesses
+    map_jobs(one, [i for i in todo if i['key'].startswith('long')], 1)              # generation in this process
     long_truth(args)
     print(f'storyboard study: {len(todo)} evaluations done or archived, {len(missing)} waiting for their run',
           flush=True)
