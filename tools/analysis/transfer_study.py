@@ -65,7 +65,8 @@ def parse_args(argv=None):
                         help='the mirrored-reference test per test domain (default; --no-mirror: not)')
     parser.add_argument('--probe', action=argparse.BooleanOptionalAction, default=True,
                         help='the reference probe per style (default; --no-probe: not)')
-    parser.add_argument('--probe-cells', type=int, default=7, help='reference_probe.py --cells')
+    parser.add_argument('--probe-cells', type=int, default=None, help='reference_probe.py --cells (default 7, as '
+                                                                       'the sketch probe page; 3 with --smoke)')
     parser.add_argument('--probe-cv', type=int, default=None, help='reference_probe.py --cv (default 5; 2 --smoke)')
     parser.add_argument('--evaluator-ckpt', default=None, help='text-motion evaluator for FID (default: no FID; the '
                                                                'table does not need it)')
@@ -91,6 +92,7 @@ def parse_args(argv=None):
     args.num_steps = args.num_steps or (2 if smoke else 20)
     args.size = args.size or (96 if smoke else 448)
     args.train_frames = args.train_frames or (1 if smoke else 3)
+    args.probe_cells = args.probe_cells or (3 if smoke else 7)
     args.probe_cv = args.probe_cv if args.probe_cv is not None else (2 if smoke else 5)
     if smoke or args.mesh_from in ('none', ''):
         args.mesh_from = None
