@@ -391,3 +391,29 @@ def test_smoke_run_writes_the_results_page(mini_fbm_prepared, tmp_path):
     # both runs were scored by the one evaluator the smoke run trained: all in the distribution table
     assert 'need one text-motion evaluator: their table has the 2 runs measured with evaluator `' in page
     assert 'not in it' not in page
+
+
+def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
+    """A benchmark training saves a checkpoint every RESUME_INTERVAL iterations (at most its length) and a chain
+    that finds the work dir's last_checkpoint resumes from it instead of starting again."""
+    from imagin4d.engine.benchmark import jobs
+    args = _archive_args(tmp_path)
+    trains = []
+
+    def run(*command):
+        trains.append(command)
+        raise InterruptedError      # stop the chain after its first command (the training)
+
+    wd = tmp_path / 'work' / 'no_image' / 'seed0'
+    for _ in range(2):
+        with pytest.raises(InterruptedError):
+            jobs.run_variant(run, args, 'evaluator.pth', 'no_image', 0)
+        wd.mkdir(parents=True, exist_ok=True)
+        (wd / 'last_checkpoint').write_text(str(wd / 'iter_25.pth'))
+    first, second = trains
+    assert first[0] == second[0] == 'tools/train.py' and '--resume' not in first and '--resume' in second
+    assert 'default_hooks.checkpoint.interval=50' in first          # 50 iterations: min(50, RESUME_INTERVAL)
+    args.iters = 2000
+    with pytest.raises(InterruptedError):
+        jobs.run_variant(run, args, 'evaluator.pth', 'no_image', 0)
+    assert f'default_hooks.checkpoint.interval={jobs.RESUME_INTERVAL}' in trains[-1]

@@ -12,10 +12,11 @@ tools/data/prepare_mini_fbm.py (if the data root is incomplete), tools/train_eva
 R-precision, unless --evaluator-ckpt), then per variant and seed tools/train.py -> tools/test.py --out ->
 tools/analysis/mirror_test.py (`--jobs` of these chains at a time, seed by seed, so an interrupted run leaves whole
 seeds), and finally tools/analysis/compare.py (mean ± std over seeds) per table. Runs that already have their
-results are not repeated (delete the work dir to start over); --collect only writes the page from the runs that
-have finished (the page lists the missing ones). --notes: a hand-written Markdown file (the analysis of the numbers)
-placed after the claims, so that the page can be regenerated without losing it. --smoke is the CI version: a few
-iterations, one seed, two variants, two sampling steps.
+results are not repeated (delete the work dir to start over) and an interrupted training resumes from its last
+checkpoint (one every 250 iterations; a resumed run repeats the uninterrupted one's draws); --collect only writes
+the page from the runs that have finished (the page lists the missing ones). --notes: a hand-written Markdown file
+(the analysis of the numbers) placed after the claims, so that the page can be regenerated without losing it.
+--smoke is the CI version: a few iterations, one seed, two variants, two sampling steps.
 
 --archive keeps every finished run's merged metrics and its commands as one small JSON file
 (`ARCHIVE/iters<N>_steps<S>/<variant>/seed<k>.json`, committed with the page), so that a fresh clone can rewrite the

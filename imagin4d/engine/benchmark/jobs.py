@@ -7,6 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from .archive import EVALUATOR_FILE, archive_run, config_identity, finished, restore_archived
 from .runner import CHECK_VARIANTS, FACTORS, REPO, Runner, config_file, run_dir
 
+#: iterations between the checkpoints of a benchmark training (the configs keep the last two and the final one)
+RESUME_INTERVAL = 250
+
 
 def evaluator_checkpoint(run: Runner, args) -> str:
     """The text-motion evaluator for FID and R-precision: --evaluator-ckpt, else the archive's committed one, else one
@@ -64,8 +67,11 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
     identity = config_identity(config)    # before training: the config the run trains with
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     if not osp.isfile(ckpt):
-        run('tools/train.py', config, '--work-dir', wd, '--cfg-options', f'train_cfg.max_iters={args.iters}',
-            f'randomness.seed={seed}', f'default_hooks.checkpoint.interval={args.iters}',
+        # A checkpoint every RESUME_INTERVAL iterations: a run stopped with its session goes on from the last one
+        # (resumes repeat the uninterrupted run's draws exactly, so the result is the same).
+        resume = ['--resume'] if osp.isfile(osp.join(wd, 'last_checkpoint')) else []
+        run('tools/train.py', config, '--work-dir', wd, *resume, '--cfg-options', f'train_cfg.max_iters={args.iters}',
+            f'randomness.seed={seed}', f'default_hooks.checkpoint.interval={min(args.iters, RESUME_INTERVAL)}',
             'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None')
     options = [f'model.test_cfg.num_steps={args.num_steps}']
     run('tools/test.py', config, ckpt, '--work-dir', wd, '--out', osp.join(wd, 'test_metrics.json'),
