@@ -158,7 +158,8 @@ def write_page(run: Runner, args, found: dict, missing: List[dict]) -> str:
     summary, full = summarise(run, args, cells) if cells else ({}, 'Not measured yet.')
     entries = [c['entry'] for c in cells] + [p['entry'] for p in found['probes']]
     machines = Counter(describe_machine(e.get('machine')) for e in entries)
-    commits = Counter(e.get('commit') or 'not recorded' for e in entries)
+    commits = Counter((e.get('commit') or 'not recorded').replace((e.get('commit') or '')[10:40], '')
+                      for e in entries)   # short hashes, '+changes' kept
     builds = Counter(describe_build(e.get('data')) for e in entries)
     reused = sorted({c['seed'] for c in cells if c['train'] == 'mesh' and c['entry']['checkpoint'].get('reused')})
     lines = [f'# Domain transfer on mini-FBM ({"smoke run" if args.smoke else "issue 28"})', '',
