@@ -9,7 +9,7 @@ Owns the stages and the archive that makes them restartable:
      replaced atomically), so that adding reference indexes to it does not change the build identity the benchmark
      and the sampling study record for the source; then tools/data/prepare_mini_fbm.py renders what is missing.
   2. training: per train domain and seed the domain's config (`TRAIN_DOMAINS`) for `--iters` iterations, checkpoints
-     every `CHECKPOINT_EVERY` (one kept) so that an interrupted training resumes (`tools/train.py --resume`). The
+     every `benchmark.jobs.RESUME_INTERVAL` so that an interrupted training resumes (`tools/train.py --resume`). The
      mesh-only row reuses the sampling study's checkpoints (`<mesh-from>/sfie/seed<k>/iter_<iters>.pth`, the same
      config and budget, read only) when that run exists; one still training there is waited for, not duplicated.
   3. evaluation: per checkpoint and test domain `tools/test.py` and `tools/analysis/mirror_test.py` with the test
@@ -29,6 +29,7 @@ from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, git_commit, machine
 from imagin4d.engine.benchmark.jobs import map_jobs
+from imagin4d.engine.benchmark.jobs import train_command as benchmark_train_command
 from imagin4d.engine.benchmark.runner import REPO, Runner
 
 from .sampling_study import check_entry, checkpoint_digest, read_entry, write_entry
@@ -43,7 +44,6 @@ RENDERED = ('scene', 'degraded')
 MIXTURE = ('mesh', 'scene', 'degraded')
 #: the config option that points the test pipeline (its first transform, LoadReferenceFeatures) at a domain
 DOMAIN_OPTION = 'test_dataloader.dataset.pipeline.0.reference_index'
-CHECKPOINT_EVERY = 500
 PROBE = 'probe'   # the archive folder of the reference probes
 
 
@@ -135,16 +135,9 @@ def trained(path: str) -> bool:
 
 
 def train_command(args, train: str, seed: int) -> list:
-    """tools/train.py of one row at one seed (the benchmark's options, checkpoints for resuming); `--resume` when an
-    interrupted training left a checkpoint."""
-    wd = run_dir(args, train, seed)
-    every = min(args.iters, CHECKPOINT_EVERY)
-    command = ['tools/train.py', TRAIN_DOMAINS[train], '--work-dir', wd]
-    if osp.isfile(osp.join(wd, 'last_checkpoint')):
-        command.append('--resume')
-    return command + ['--cfg-options', f'train_cfg.max_iters={args.iters}', f'randomness.seed={seed}',
-                      f'default_hooks.checkpoint.interval={every}', 'default_hooks.checkpoint.max_keep_ckpts=1',
-                      'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None']
+    """tools/train.py of one row at one seed: the benchmark's training (`benchmark.jobs.train_command`: its options,
+    checkpoints for resuming, `--resume` when an interrupted training left one)."""
+    return benchmark_train_command(TRAIN_DOMAINS[train], run_dir(args, train, seed), args.iters, seed)
 
 
 # ------------------------------------------------------------------------------------------------------ stage 3

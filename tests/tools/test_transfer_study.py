@@ -70,7 +70,7 @@ def test_mesh_row_reuses_the_sampling_studys_checkpoints_and_trainings_resume(tm
     command = study.train_command(args, 'scene', 2)
     options = command[command.index('--cfg-options') + 1:]
     assert '--resume' not in command and 'randomness.seed=2' in options and 'train_cfg.max_iters=2000' in options
-    assert 'default_hooks.checkpoint.interval=500' in options
+    assert 'default_hooks.checkpoint.interval=250' in options      # the benchmark's RESUME_INTERVAL
     wd = tmp_path / 'work' / 'scene' / 'seed2'
     wd.mkdir(parents=True)
     (wd / 'last_checkpoint').write_text(str(wd / 'iter_500.pth'))   # interrupted after 500 iterations
