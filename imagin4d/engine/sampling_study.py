@@ -51,6 +51,18 @@ SMOKE_SWEEPS = {
 NO_IMAGE = ('no_image',)
 
 
+def study_outputs(args, name: str) -> None:
+    """A study's --archive and --out defaults (also the transfer and storyboard studies'): the committed archive
+    benchmarks/results/<name>/ and page docs/results/<name>.md, or with --smoke both under --work-dir
+    (archive/, <study>.md); --evaluator-ckpt none means no FID."""
+    if getattr(args, 'evaluator_ckpt', None) in ('none', ''):
+        args.evaluator_ckpt = None
+    args.archive = args.archive or (osp.join(args.work_dir, 'archive') if args.smoke
+                                    else osp.join(REPO, 'benchmarks', 'results', name))
+    args.out = args.out or (osp.join(args.work_dir, f'{name.split("_")[0]}.md') if args.smoke
+                            else osp.join(REPO, 'docs', 'results', f'{name}.md'))
+
+
 def sweeps(args) -> dict:
     chosen = SMOKE_SWEEPS if args.smoke else SWEEPS
     return {name: chosen[name] for name in args.sweeps}

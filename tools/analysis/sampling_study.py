@@ -26,8 +26,8 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from imagin4d.engine.benchmark.runner import REPO, VARIANTS, Runner  # noqa: E402
-from imagin4d.engine.sampling_study import SWEEPS, collected, is_missing, plan, run_study  # noqa: E402
+from imagin4d.engine.benchmark.runner import VARIANTS, Runner  # noqa: E402
+from imagin4d.engine.sampling_study import SWEEPS, collected, is_missing, plan, run_study, study_outputs  # noqa: E402
 from imagin4d.engine.sampling_study_page import write_page  # noqa: E402
 
 EVALUATOR = 'benchmarks/results/mini_fbm_runs/evaluator/text_motion_evaluator.pth'
@@ -62,12 +62,7 @@ def parse_args(argv=None):
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.seeds is None:
         args.seeds = [0] if args.smoke else [0, 1, 2]
-    if args.evaluator_ckpt in ('none', ''):
-        args.evaluator_ckpt = None
-    args.archive = args.archive or (osp.join(args.work_dir, 'archive') if args.smoke
-                                    else osp.join(REPO, 'benchmarks', 'results', 'sampling_mini_fbm'))
-    args.out = args.out or (osp.join(args.work_dir, 'sampling.md') if args.smoke
-                            else osp.join(REPO, 'docs', 'results', 'sampling_mini_fbm.md'))
+    study_outputs(args, 'sampling_mini_fbm')
     return args
 
 

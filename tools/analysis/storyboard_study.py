@@ -26,7 +26,8 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from imagin4d.engine.benchmark.runner import REPO, Runner  # noqa: E402
+from imagin4d.engine.benchmark.runner import Runner  # noqa: E402
+from imagin4d.engine.sampling_study import study_outputs  # noqa: E402
 from imagin4d.engine.storyboard_study import MODELS, collected, is_missing, long_truth, plan, run_study  # noqa: E402
 from imagin4d.engine.storyboard_study_page import write_page  # noqa: E402
 
@@ -66,12 +67,7 @@ def parse_args(argv=None):
     args.seeds = args.seeds if args.seeds is not None else [0] if args.smoke else [0, 1, 2]
     args.long_num = args.long_num if args.long_num is not None else 1 if args.smoke else 4
     args.long_root = args.long_root or osp.join(args.study_dir, 'long')
-    if args.evaluator_ckpt in ('none', ''):
-        args.evaluator_ckpt = None
-    args.archive = args.archive or (osp.join(args.work_dir, 'archive') if args.smoke
-                                    else osp.join(REPO, 'benchmarks', 'results', 'storyboard_mini_fbm'))
-    args.out = args.out or (osp.join(args.work_dir, 'storyboard.md') if args.smoke
-                            else osp.join(REPO, 'docs', 'results', 'storyboard_mini_fbm.md'))
+    study_outputs(args, 'storyboard_mini_fbm')
     return args
 
 

@@ -30,7 +30,8 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-from imagin4d.engine.benchmark.runner import REPO, Runner  # noqa: E402
+from imagin4d.engine.benchmark.runner import Runner  # noqa: E402
+from imagin4d.engine.sampling_study import study_outputs  # noqa: E402
 from imagin4d.engine.transfer_study import (  # noqa: E402
     TEST_DOMAINS,
     TRAIN_DOMAINS,
@@ -96,10 +97,7 @@ def parse_args(argv=None):
     args.probe_cv = args.probe_cv if args.probe_cv is not None else (2 if smoke else 5)
     if smoke or args.mesh_from in ('none', ''):
         args.mesh_from = None
-    args.archive = args.archive or (osp.join(args.work_dir, 'archive') if smoke
-                                    else osp.join(REPO, 'benchmarks', 'results', 'transfer_mini_fbm'))
-    args.out = args.out or (osp.join(args.work_dir, 'transfer.md') if smoke
-                            else osp.join(REPO, 'docs', 'results', 'transfer_mini_fbm.md'))
+    study_outputs(args, 'transfer_mini_fbm')
     return args
 
 
