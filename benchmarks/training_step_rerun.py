@@ -9,17 +9,28 @@ tools/analysis/run_benchmark.py) and, per headline metric, puts the new variant'
 (mean ± std over its seeds) and the no-image model's. Verdict per metric: `within` when |mean_new - mean_old| <=
 std_old + std_new (`claims.within_spread`), where a single new run borrows the old spread as its own (one seed
 has none); otherwise `better` / `WORSE` in the metric's direction.
+
+Runs are compared under one scoring protocol (`imagin4d.engine.benchmark.archive`: CHOIS's floor, joints and object
+rotation choices; runs archived before protocols were recorded scored with `LEGACY_PROTOCOL`). A new run scored
+under another protocol than the old runs is scored again under theirs: its archived `tools/test.py` command is
+repeated on its checkpoint with the old protocol's options (cached in
+`benchmarks/results/training_step_rerun/<variant>_seed<k>.json`, so a second call runs nothing).
 """
 import argparse
 import json
+import shlex
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 from bench_common import REPO
 
 sys.path.insert(0, str(REPO))
+from imagin4d.engine.benchmark.archive import LEGACY_PROTOCOL, _resolved  # noqa: E402
 from imagin4d.engine.benchmark.claims import within_spread  # noqa: E402
+
+RESCORED = REPO / 'benchmarks' / 'results' / 'training_step_rerun'
 
 #: Headline metrics of the benchmark's tables and whether higher is better.
 METRICS = {'ia_success': True, 'ia_pose_err': False, 'ia_obj_pos_err': False, 'ia_contact_both': True,
@@ -29,15 +40,68 @@ METRICS = {'ia_success': True, 'ia_pose_err': False, 'ia_obj_pos_err': False, 'i
 
 
 def load_runs(folder: Path) -> list:
-    """The metrics of every archived seed of one variant (sorted by seed)."""
+    """Every archived seed of one variant (sorted by seed): {seed, protocol, record, metrics}."""
     files = sorted(folder.glob('seed*.json'))
     if not files:
         raise FileNotFoundError(f'{folder}: no archived runs (seed*.json); run tools/analysis/run_benchmark.py first')
-    return [dict(seed=json.loads(f.read_text())['seed'], **json.loads(f.read_text())['metrics']) for f in files]
+    runs = []
+    for f in files:
+        record = json.loads(f.read_text())
+        runs.append(dict(seed=record['seed'], protocol=record.get('protocol') or LEGACY_PROTOCOL, record=record,
+                         metrics=record['metrics']))
+    return runs
+
+
+def one_protocol(runs: list, what: str) -> dict:
+    protocols = {json.dumps(r['protocol'], sort_keys=True) for r in runs}
+    if len(protocols) != 1:
+        raise ValueError(f'{what}: archived runs scored under different protocols {sorted(protocols)}; '
+                         'compare runs of one protocol')
+    return runs[0]['protocol']
+
+
+def protocol_options(config: str, protocol: dict) -> list:
+    """`--cfg-options` that make the config's test evaluator score with `protocol`."""
+    evaluators = _resolved(config)['test_evaluator']
+    options = []
+    for index, metric in enumerate(evaluators if isinstance(evaluators, list) else [evaluators]):
+        for option, value in protocol.get(metric.get('type'), {}).items():
+            options.append(f'test_evaluator.{index}.{option}={value}' if isinstance(evaluators, list)
+                           else f'test_evaluator.{option}={value}')
+    return options
+
+
+def rescore(run: dict, protocol: dict, variant: str, work_dir: Path, rescored: Path = RESCORED) -> dict:
+    """The run's metrics under `protocol`: its archived test command again, with the protocol's options."""
+    cache = rescored / f'{variant}_seed{run["seed"]}.json'
+    if cache.exists():
+        cached = json.loads(cache.read_text())
+        if cached['protocol'] == protocol and cached['checkpoint_run'] == run['record']['commit']:
+            return cached['metrics']
+    tests = [c['command'] for c in run['record']['commands'] if c['command'].startswith('tools/test.py')]
+    if not tests:
+        raise ValueError(f'{variant} seed {run["seed"]}: the archived run has no tools/test.py command to repeat')
+    argv = shlex.split(tests[-1])
+    config, checkpoint = argv[1], argv[2]
+    if not (REPO / checkpoint).exists():
+        raise FileNotFoundError(f'{checkpoint}: checkpoint of {variant} seed {run["seed"]} needed to score it under '
+                                f'the old runs\' protocol {protocol}')
+    out = work_dir / variant / f'seed{run["seed"]}' / 'test_metrics.json'
+    for flag, value in (('--work-dir', out.parent), ('--out', out)):
+        argv[argv.index(flag) + 1] = str(value)
+    argv += protocol_options(config, protocol)
+    print('+', shlex.join(argv), flush=True)
+    subprocess.run([sys.executable] + argv, cwd=REPO, check=True)
+    metrics = json.loads(out.read_text())
+    rescored.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(dict(variant=variant, seed=run['seed'], protocol=protocol,
+                                     checkpoint_run=run['record']['commit'], command=shlex.join(argv),
+                                     metrics=metrics), indent=1) + '\n')
+    return metrics
 
 
 def stats(runs: list, metric: str):
-    values = [float(r[metric]) for r in runs if r.get(metric) is not None]
+    values = [float(r['metrics'][metric]) for r in runs if r['metrics'].get(metric) is not None]
     if not values:
         return None
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values)
@@ -66,18 +130,36 @@ def main(argv=None):
     parser.add_argument('--old', default='sfie')
     parser.add_argument('--floor', default='no_image')
     parser.add_argument('--out', default=str(REPO / 'benchmarks' / 'results' / 'training_step_rerun.md'))
+    parser.add_argument('--rescore-dir', default=str(REPO / 'work_dirs' / 'training_step_rerun'),
+                        help='work dir of the tests that score a new run under the old runs\' protocol')
+    parser.add_argument('--rescored', default=str(RESCORED), help='their metrics (kept: a second call runs nothing)')
     args = parser.parse_args(argv)
+    command = sys.argv[1:] if argv is None else argv
     runs = Path(args.runs)
     new, old, floor = (load_runs(runs / v) for v in (args.new, args.old, args.floor))
+    protocol = one_protocol(old + floor, f'{args.old} and {args.floor}')
+    rescored = [r['seed'] for r in new if r['protocol'] != protocol]
+    for run in new:
+        if run['protocol'] != protocol:
+            # the test's metrics rescored; those of the mirrored test (not scored by this protocol) as archived
+            run['metrics'] = {**run['metrics'], **rescore(run, protocol, args.new, Path(args.rescore_dir),
+                                                          Path(args.rescored))}
     rows = compare(new, old, floor)
 
     def fmt(s):
         return '-' if s is None else f'{s[0]:.4g} ± {s[1]:.2g} ({s[2]})'
     lines = [f'# Retraining check: {args.new} against {args.old} (issue 23)', '',
+             f'Command: `{shlex.join(["python", "benchmarks/training_step_rerun.py", *map(str, command)])}`  ',
+             'Runs: ' + '; '.join(f'{name} seed {r["seed"]} at {r["record"].get("commit", "?")[:12]}'
+                                  for name, group in ((args.new, new), (args.old, old), (args.floor, floor))
+                                  for r in group), '',
              f'Archived benchmark runs in `{runs.relative_to(REPO) if runs.is_relative_to(REPO) else runs}`; '
              f'{args.new} seeds {[r["seed"] for r in new]}, {args.old} seeds {[r["seed"] for r in old]}, '
              f'{args.floor} seeds {[r["seed"] for r in floor]}. Verdict: within = |mean gap| <= the two seed spreads '
-             'together (a single run borrows the old spread).', '',
+             'together (a single run borrows the old spread).',
+             f'All scored under one protocol: {protocol}'
+             + (f' ({args.new} seeds {rescored} scored again under it from their checkpoints: '
+                f'`{Path(args.rescored).name}/`).' if rescored else '.'), '',
              f'| metric | {args.new} | {args.old} | {args.floor} | verdict |', '|---|---|---|---|---|']
     lines += [f'| {r["metric"]} | {fmt(r["new"])} | {fmt(r["old"])} | {fmt(r["floor"])} | {r["verdict"]} |'
               for r in rows]
@@ -89,4 +171,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'training_step_rerun: {err}')

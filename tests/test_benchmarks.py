@@ -74,3 +74,36 @@ def test_lean_rerun_check_verdicts(tmp_path):
     assert '| ia_success | 0.46 ± 0 (1) | 0.55 ± 0.05 (3) | 0.31 ± 0.014 (2) | within |' in page
     assert '| mpjpe | 66.5 ± 0 (1) | 62 ± 2 (3) | 79 ± 1.4 (2) | WORSE |' in page
     assert '1 of 2 metrics within the spread or better; worse: mpjpe.' in page
+
+
+def test_lean_rerun_check_scores_under_one_protocol(tmp_path):
+    """A new run scored under another protocol than the archived runs is compared on its rescored metrics (cached),
+    never on the numbers of the other protocol; without a checkpoint to rescore, the tool says which file it needs."""
+    legacy = {'HOIMotionMetric': {'floor_height': 0.0, 'joints_from': 'predicted', 'object_rotation': 'projected'}}
+    estimate = {'HOIMotionMetric': {'floor_height': 'estimate', 'joints_from': 'predicted',
+                                    'object_rotation': 'projected'}}
+    runs = tmp_path / 'runs'
+    for variant, values in (('sfie', [2.7, 2.9]), ('no_image', [3.0, 3.2])):
+        (runs / variant).mkdir(parents=True)
+        for seed, sliding in enumerate(values):
+            (runs / variant / f'seed{seed}.json').write_text(json.dumps(dict(seed=seed, metrics=dict(
+                foot_sliding=sliding, mirror_consistency=0.8))))
+    test_cmd = ('tools/test.py projects/imagin4d/mini_fbm_sfie_lean.py missing/iter_2000.pth --work-dir w '
+                '--out w/test_metrics.json --cfg-options model.test_cfg.num_steps=20')
+    (runs / 'sfie_lean').mkdir()
+    (runs / 'sfie_lean' / 'seed0.json').write_text(json.dumps(dict(
+        seed=0, protocol=estimate, commit='abc', commands=[dict(command=test_cmd)],
+        metrics=dict(foot_sliding=9.4, mirror_consistency=0.9))))   # CHOIS's floor: about 3x the fixed floor's
+    cmd = ['benchmarks/training_step_rerun.py', '--runs', runs, '--out', tmp_path / 'rerun.md',
+           '--rescored', tmp_path / 'rescored', '--rescore-dir', tmp_path / 'work']
+    refused = run_tool(cmd, cwd=REPO, check=False)
+    assert refused.returncode != 0 and 'missing/iter_2000.pth: checkpoint of sfie_lean seed 0' in refused.stderr
+    assert 'Traceback' not in refused.stderr
+    (tmp_path / 'rescored').mkdir()
+    (tmp_path / 'rescored' / 'sfie_lean_seed0.json').write_text(json.dumps(dict(
+        protocol=legacy, checkpoint_run='abc', metrics=dict(foot_sliding=2.85))))
+    run_tool(cmd, cwd=REPO)
+    page = (tmp_path / 'rerun.md').read_text()
+    assert '| foot_sliding | 2.85 ± 0 (1) | 2.8 ± 0.14 (2) | 3.1 ± 0.14 (2) | within |' in page
+    assert '| mirror_consistency | 0.9 ± 0 (1) | 0.8 ± 0 (2) | 0.8 ± 0 (2) | better |' in page
+    assert "'floor_height': 0.0" in page and 'sfie_lean seeds [0] scored again' in page
