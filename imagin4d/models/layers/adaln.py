@@ -140,12 +140,37 @@ class AdaLNZero(nn.Module):
             unknown = set(k for k, v in cond.items() if v is not None) - set(self.stream_names)
             if unknown:
                 raise KeyError(f'unknown conditioning streams {sorted(unknown)}; known: {self.stream_names}')
+            out = self._separate(cond)
+        return tuple(rearrange(out, 'b t (k d) -> k b t d', k=self.num_chunks).unbind(0))
+
+    def _separate(self, cond: Mapping[str, Optional[Union[torch.Tensor, GatedStream]]]) -> torch.Tensor:
+        """b + sum_s W_s SiLU(c_s) (B, 1 | T, num_chunks dim). Without a `GatedStream`: one add per stream, in the
+        streams' order. With one, in few passes over the (B, T, num_chunks dim) output (issue 23): the per-sequence
+        terms (B, 1, .) are summed first, and the gated outer product sum_k gate_k(t) W SiLU(value_k) and the
+        per-sequence sum (a gate of ones) are ONE batched matmul added onto the per-frame projection (`baddbmm`),
+        instead of a full-size einsum and a full-size add per stream (the same sum in another order)."""
+        if not any(isinstance(c, GatedStream) for c in cond.values()):
             out = self.bias
             for name, c in cond.items():
-                if isinstance(c, GatedStream):
-                    out = out + einsum(c.gate, self.proj[name](self.act(c.value)), 'b k t, b k d -> b t d')
-                elif c is not None:
+                if c is not None:
                     out = out + self.proj[name](self.act(self._per_frame(c)))
             if out.dim() == 1:
                 raise ValueError('AdaLNZero got no conditioning stream (every stream is absent)')
-        return tuple(rearrange(out, 'b t (k d) -> k b t d', k=self.num_chunks).unbind(0))
+            return out
+        per_seq, per_frame, gates, values = self.bias, None, [], []
+        for name, c in cond.items():
+            if isinstance(c, GatedStream):
+                gates.append(c.gate)                                                  # (B, K, T)
+                values.append(self.proj[name](self.act(c.value)))                     # (B, K, num_chunks dim)
+            elif c is not None:
+                c = self._per_frame(c)
+                projected = self.proj[name](self.act(c))
+                if c.shape[1] == 1:
+                    per_seq = per_seq + projected                                     # (B, 1, num_chunks dim)
+                else:
+                    per_frame = projected if per_frame is None else per_frame + projected
+        batch, frames = values[0].shape[0], gates[0].shape[2]
+        gates.append(gates[0].new_ones(batch, 1, frames))                             # the per-sequence terms
+        values.append(per_seq.reshape(-1, 1, per_seq.shape[-1]).expand(batch, 1, -1))
+        gate_t, value = torch.cat(gates, 1).transpose(1, 2), torch.cat(values, 1)     # (B, T, K'), (B, K', .)
+        return torch.bmm(gate_t, value) if per_frame is None else torch.baddbmm(per_frame, gate_t, value)
