@@ -14,7 +14,7 @@ import numpy as np
 __all__ = [
     'Camera', 'intrinsics_from_fov', 'look_at_world_to_cam', 'sample_camera', 'facing_azimuth', 'camera_rng',
     'project_points',
-    'points_in_view', 'mirror_camera', 'MIRROR_WORLD', 'DEFAULT_CAMERA_RANGES',
+    'points_in_view', 'mesh_footprint', 'mirror_camera', 'MIRROR_WORLD', 'DEFAULT_CAMERA_RANGES',
 ]
 
 # Reflection x -> -x: the left-right mirror of the canonical frame (the body faces +Y, so x is its left-right).
@@ -197,6 +197,33 @@ def points_in_view(camera: Camera, points: np.ndarray, near: float = 0.05, margi
     with np.errstate(invalid='ignore'):
         return (depth > near) & (uv[:, 0] >= lo) & (uv[:, 0] <= camera.width - 0.5 - margin) \
             & (uv[:, 1] >= lo) & (uv[:, 1] <= camera.height - 0.5 - margin)
+
+
+def mesh_footprint(camera: Camera, vertices: np.ndarray, faces: np.ndarray, near: float = 0.0,
+                   slack: float = 0.05) -> Optional[np.ndarray]:
+    """(H, W) bool: a superset of the pixels that rasterising the mesh can cover, or None when a vertex lies at or
+    behind the plane `near` metres in front of the camera (its projection then bounds nothing).
+
+    vertices: (V, 3) world, faces: (F, 3). A rasteriser covers a pixel when the pixel's centre lies in a projected
+    triangle, hence in that triangle's bounding box: the footprint is the union of the triangles' boxes of pixel
+    centres (OpenCV pixel centres are the integers), each widened by `slack` pixels for the rasteriser's
+    sub-pixel snapping and float32 rounding. Pure numpy; O(F + H * W).
+    """
+    uv, depth = project_points(camera, vertices)
+    if not (depth > near).all():
+        return None
+    corners = uv[np.asarray(faces, dtype=np.int64)]                          # (F, 3, 2)
+    lo = np.maximum(np.ceil(corners.min(1) - slack), 0).astype(np.int64)    # first covered column, row
+    hi = np.minimum(np.floor(corners.max(1) + slack), [camera.width - 1, camera.height - 1]).astype(np.int64)
+    keep = (lo <= hi).all(1)
+    (x0, y0), (x1, y1) = lo[keep].T, hi[keep].T + 1
+    # the union of the boxes: +1/-1 at their corners of a (H + 1, W + 1) difference array, summed along both axes
+    stride = camera.width + 1
+    corner_index = np.concatenate([y0 * stride + x0, y0 * stride + x1, y1 * stride + x0, y1 * stride + x1])
+    signs = np.repeat([1.0, -1.0, -1.0, 1.0], len(x0))
+    count = np.bincount(corner_index, weights=signs, minlength=(camera.height + 1) * stride)
+    count = count.reshape(camera.height + 1, stride).cumsum(0).cumsum(1)
+    return count[:camera.height, :camera.width] > 0.5
 
 
 def mirror_camera(camera: Camera) -> Camera:

@@ -20,12 +20,13 @@ from .camera import (
                      Camera,
                      camera_rng,
                      facing_azimuth,
+                     mesh_footprint,
                      points_in_view,
                      project_points,
                      sample_camera,
 )
 from .errors import RenderError
-from .scene import RENDERER_VERSION, render_scene, validate_mesh
+from .scene import RENDERER_VERSION, get_renderer, render_scene, validate_mesh
 from .styles import RenderStyle, build_style
 
 __all__ = ['ReferenceRenderer', 'ReferenceImage', 'look_at_point']
@@ -67,7 +68,8 @@ class ReferenceRenderer:
         min_visible_pixels: visible (unoccluded) pixels the body and the object each need; default
             max(4, 5e-4 * width * height) (25 at 224 x 224).
         min_visible_fraction: the fraction of the body's and of the object's own silhouette that must not be
-            hidden by the other (or the floor); 0 skips the check (and its two extra flat passes).
+            hidden by the other (or the floor); 0 skips the check. The check renders a mesh alone (one extra
+            flat pass) only where a bound computed without rendering does not already pass it.
         renderer_version, extra: parts of the cache key (see `RenderCache.key`).
     """
 
@@ -186,6 +188,23 @@ class ReferenceRenderer:
         raise RenderError(f'{context}: {what} did not show the body and the object ({reasons}). '
                           'Widen the camera ranges (distance, field of view) or check the geometry.')
 
+    def _amodal_pixels(self, what: str, render: dict, verts, faces, camera: Camera, pixels: int, outside) -> int:
+        """The pixels of `what` ('body'/'object', mesh `verts`/`faces`) in the render with its occluders ignored,
+        or an upper bound of that count when the bound already passes the occlusion check.
+
+        The bound needs no rendering: a pixel of the mesh drawn alone is either visible in the render or hidden by
+        something drawn in front of it, so it lies in the render's `drawn_mask` (pixels where anything was drawn)
+        and in the mesh's `mesh_footprint`. Where visible / bound >= min_visible_fraction, visible / exact is too,
+        so the decision is the one the exact count gives; otherwise the mesh is drawn alone (one flat pass).
+        `outside`: (H, W) bool of the pixels outside the picture window (None: no window)."""
+        footprint = mesh_footprint(camera, verts, faces)
+        if footprint is not None:
+            bound = int(np.count_nonzero(footprint & render['drawn_mask']))  # drawn_mask is windowed already
+            if pixels / max(1, bound) >= self.min_visible_fraction:
+                return bound
+        alone = get_renderer(camera.width, camera.height).amodal_mask(what)
+        return int(np.count_nonzero(alone if outside is None else alone & ~outside))
+
     def _render_checked(self, geo: dict, camera: Camera, context: str, rng=None, window=None):
         """(image, '') when the camera (within the picture `window` (x0, y0, x1, y1), None: the whole image)
         shows both meshes, else (None, reason)."""
@@ -202,20 +221,22 @@ class ReferenceRenderer:
         rng = rng if rng is not None else np.random.default_rng(self.seed)
         kwargs = {**self.style.render_kwargs(), **self.style.scene_kwargs(geo, camera, rng)}
         mesh_geo = [geo[k] for k in ('body_verts', 'body_faces', 'obj_verts', 'obj_faces')]
-        render = render_scene(*mesh_geo, camera, amodal=self.min_visible_fraction > 0, context=context, **kwargs)
+        render = render_scene(*mesh_geo, camera, context=context, **kwargs)
         self.renders += 1
+        outside = None
         if window is not None:  # only the picture counts: pixels outside it become padding
             outside = np.ones((camera.height, camera.width), bool)
             outside[window[1]:window[3], window[0]:window[2]] = False
             for name in [k for k in render if k.endswith('_mask')]:
                 render[name] = render[name] & ~outside
             render['window'] = tuple(window)
-        for what in ('body', 'object'):
+        for what, verts, faces in (('body', geo['body_verts'], geo['body_faces']),
+                                   ('object', geo['obj_verts'], geo['obj_faces'])):
             pixels = int(render[f'{what}_mask'].sum())
             if pixels < self.min_visible_pixels:
                 return None, f'{pixels} visible {what} pixels (need {self.min_visible_pixels})'
             if self.min_visible_fraction > 0:
-                fraction = pixels / max(1, int(render[f'{what}_amodal_mask'].sum()))
+                fraction = pixels / max(1, self._amodal_pixels(what, render, verts, faces, camera, pixels, outside))
                 if fraction < self.min_visible_fraction:
                     return None, (f'{fraction:.0%} of the {what} visible, the rest occluded '
                                   f'(need {self.min_visible_fraction:.0%})')

@@ -14,6 +14,7 @@ import numpy as np
 
 from .camera import Camera
 from .errors import RenderError
+from .gl_pass import render_pass
 
 __all__ = ['RENDERER_VERSION', 'SCENE_DEFAULTS', 'OffscreenRenderer', 'render_scene', 'get_renderer', 'validate_mesh',
            'vertex_normals', 'key_light_direction']
@@ -126,6 +127,12 @@ def _check_fork_safety() -> None:
         'render cache.')
 
 
+def gl_context_created() -> bool:
+    """True once this process (or the process it was forked from) has created an OpenGL context: it can then no
+    longer fork processes that render (see `_check_fork_safety`)."""
+    return _GL_OWNER['pid'] is not None
+
+
 class OffscreenRenderer:
     """A reusable offscreen renderer for images of `width` x `height` pixels.
 
@@ -134,8 +141,10 @@ class OffscreenRenderer:
     lights and floor. An EGL context belongs to the process and thread that created it: build one per
     DataLoader worker (or use `render_scene`, which caches one per process and thread). A process forked after
     its parent created a context cannot create one (RuntimeError, see `_check_fork_safety`) unless llvmpipe
-    runs single-threaded (LP_NUM_THREADS=0).
+    runs single-threaded (LP_NUM_THREADS=0). `fast_passes = False` draws and reads every pass the way pyrender
+    does (the reference of the byte-identity tests; `gl_pass.render_pass`).
     """
+    fast_passes = True
 
     def __init__(self, width: int = 224, height: int = 224):
         import pyrender  # lazy: pyrender (and OpenGL) cost seconds to import
@@ -271,11 +280,12 @@ class OffscreenRenderer:
             return bool(node.mesh.is_transparent), -distance, rank.get(node.name, len(rank)), node.name or ''
         return sorted(scene.mesh_nodes, key=key)
 
-    def _gl_render(self, flags, seg_node_map=None):
+    def _gl_render(self, flags, seg_node_map=None, depth: bool = True):
+        """(colour (H, W, 3) uint8, depth (H, W) float32 or None) of one pass (`gl_pass.render_pass`)."""
         renderer = getattr(self._gl, '_renderer', None)  # pyrender's Renderer (recreated if the context is)
         if renderer is not None and renderer.__dict__.get('_sorted_mesh_nodes') is not self._sorted_mesh_nodes:
             renderer._sorted_mesh_nodes = self._sorted_mesh_nodes
-        return self._gl.render(self._scene, flags=flags, seg_node_map=seg_node_map)
+        return render_pass(self._gl, self._scene, flags, seg_node_map, depth=depth, fast=self.fast_passes)
 
     def render(self, body_verts, body_faces, obj_verts, obj_faces, camera: Camera, with_floor: bool = True,
                shading: bool = True, amodal: bool = False, context: str = '', body_colors=None,
@@ -294,7 +304,8 @@ class OffscreenRenderer:
 
         Returns dict(rgb (H, W, 3) uint8 [only with shading], depth (H, W) float32 camera z in metres with
         0 = background, body_mask / object_mask / floor_mask (H, W) bool visible pixels of each (occlusion
-        respected), room_mask (H, W) bool [with a room], K (3, 3), camera).
+        respected), drawn_mask (H, W) bool pixels where anything was drawn, room_mask (H, W) bool [with a room],
+        K (3, 3), camera).
         """
         unknown = set(appearance) - set(SCENE_DEFAULTS)
         if unknown:
@@ -315,6 +326,7 @@ class OffscreenRenderer:
         obj_node = scene.add(self._mesh(obj_verts, obj_faces, opts['object_color'], smooth=opts['smooth_object'],
                                         colors=object_colors, texture=object_texture), name='object')
         self._mesh_nodes = [body_node, obj_node]
+        self._amodal_nodes = dict(body=body_node, object=obj_node)
         room_seg, far = {}, 0.0
         if room:
             from .room import surface_mesh
@@ -345,22 +357,30 @@ class OffscreenRenderer:
         seg, depth = self._gl_render(pyrender.RenderFlags.SEG, seg_map)
         out = dict(depth=np.ascontiguousarray(depth, dtype=np.float32),
                    body_mask=seg[..., 0] == 255, object_mask=seg[..., 1] == 255, floor_mask=seg[..., 2] >= 128,
-                   K=camera.K.copy(), camera=camera)
+                   drawn_mask=(seg[..., 0] | seg[..., 1] | seg[..., 2]) != 0, K=camera.K.copy(), camera=camera)
         if room:
             out['room_mask'] = seg[..., 2] == _SEG_ROOM[2]
         if amodal:
-            for name, node in (('body', body_node), ('object', obj_node)):
-                alone, _ = self._gl_render(pyrender.RenderFlags.SEG, {node: _SEG_BODY})
-                out[f'{name}_amodal_mask'] = alone[..., 0] == 255
+            for name in ('body', 'object'):
+                out[f'{name}_amodal_mask'] = self.amodal_mask(name)
         if shading:
             if shadow_node is not None:
                 shadow_node.mesh.is_visible = False
-            rgb, _ = self._gl_render(pyrender.RenderFlags.NONE)
+            rgb, _ = self._gl_render(pyrender.RenderFlags.NONE, depth=False)
             rgb = rgb[..., :3]
             if shadow_node is not None:
                 rgb = _darken(rgb, seg[..., 2] == _SEG_SHADOW[2], out['floor_mask'], float(opts['shadow_strength']))
             out['rgb'] = np.ascontiguousarray(rgb, dtype=np.uint8)
         return out
+
+    def amodal_mask(self, what: str) -> np.ndarray:
+        """(H, W) bool: the pixels of the last render's 'body' or 'object' with nothing else drawn (one flat
+        pass of the scene, camera and meshes as `render` left them; call it right after `render`)."""
+        node = getattr(self, '_amodal_nodes', {}).get(what)
+        if node is None:
+            raise ValueError(f"amodal_mask: what must be 'body' or 'object' of a previous render, got {what!r}")
+        alone, _ = self._gl_render(self._pyrender.RenderFlags.SEG, {node: _SEG_BODY}, depth=False)
+        return alone[..., 0] == 255
 
     def delete(self):
         """Release the EGL context (the renderer is unusable afterwards)."""

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from imagin4d.rendering import Camera, ReferenceRenderer, RenderCache, RenderError, look_at_point, points_in_view
-from imagin4d.rendering.camera import look_at_world_to_cam
+from imagin4d.rendering.camera import look_at_world_to_cam, mesh_footprint
 
 pytestmark = pytest.mark.slow  # renders images
 
@@ -102,6 +102,9 @@ def test_mostly_occluded_object_is_rejected(toy):
     visible, full = out['object_mask'].sum(), out['object_amodal_mask'].sum()
     assert (out['object_mask'] <= out['object_amodal_mask']).all() and 10 < visible < 0.3 * full
     assert out['body_amodal_mask'].sum() == out['body_mask'].sum()  # nothing in front of the wall
+    # the occlusion bound (no extra pass) cannot pass this object: the exact pass decides
+    bound = (mesh_footprint(behind, wall['obj_verts'], wall['obj_faces']) & out['drawn_mask']).sum()
+    assert full <= bound and visible / bound < 0.3
     with pytest.raises(RenderError, match='of the object visible, the rest occluded'):
         ReferenceRenderer('mesh', width=size, height=size, min_in_view=0.0)('mini/2', 8, wall, camera=behind)
     relaxed = ReferenceRenderer('mesh', width=size, height=size, min_in_view=0.0, min_visible_fraction=0.0)
