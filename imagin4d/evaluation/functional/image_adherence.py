@@ -36,9 +36,12 @@ from imagin4d.geometry.rotations import geodesic_distance, matrix_to_axis_angle
 from imagin4d.geometry.sdf import signed_distance
 from imagin4d.rendering.camera import Camera, project_points
 
+from .silhouette import rasterize_silhouette, rasterize_silhouettes, silhouette_iou, silhouette_ious
+
 __all__ = ['HOIFrames', 'ObjectMesh', 'IA_THRESHOLDS', 'body_frame', 'body_relative_joints', 'body_pose_error',
            'object_relative_position', 'object_relative_rotation', 'place_object_mesh', 'hand_object_contacts',
-           'reprojection_error', 'rasterize_silhouette', 'silhouette_iou', 'body_params_from_global_rotations',
+           'reprojection_error', 'rasterize_silhouette', 'rasterize_silhouettes', 'silhouette_iou',
+           'silhouette_ious', 'body_params_from_global_rotations',
            'candidate_frames', 'recover_hidden_factors', 'image_adherence_scores', 'SCORE_NAMES',
            'RENDER_SCORE_NAMES']
 
@@ -205,63 +208,6 @@ def reprojection_error(camera: Camera, gt_joints: ArrayLike, pred_joints: ArrayL
         return np.where(count > 0, dist.sum(-1) / np.maximum(count, 1), np.nan)
 
 
-def rasterize_silhouette(camera: Camera, verts: ArrayLike, faces: ArrayLike, near: float = IA_THRESHOLDS['near'],
-                         max_pairs: int = 1 << 21) -> np.ndarray:
-    """Amodal silhouette of a triangle mesh: bool (H, W), True where a pixel centre lies inside a projected
-    triangle (either winding; edges included). verts (V, 3) world, faces (F, 3).
-
-    Pixel (row i, column j) has its centre at uv = (j, i) (OpenCV, `project_points`). Triangles with a vertex
-    at depth <= near are dropped (no clipping; a reference camera sees the whole interaction). Work is chunked
-    so that at most about `max_pairs` pixel-triangle tests are held at once.
-    """
-    H, W = camera.height, camera.width
-    mask = np.zeros((H, W), dtype=bool)
-    uv, depth = project_points(camera, _np(verts))
-    faces = _np(faces, np.int64)
-    front = depth > near
-    faces = faces[front[faces[:, 0]] & front[faces[:, 1]] & front[faces[:, 2]]]
-    if len(faces) == 0:
-        return mask
-    a, b, c = uv[faces[:, 0]], uv[faces[:, 1]], uv[faces[:, 2]]                  # (F, 2) each
-    lo = np.maximum(np.ceil(np.minimum(np.minimum(a, b), c) - 1e-9), 0).astype(np.int64)
-    hi = np.minimum(np.floor(np.maximum(np.maximum(a, b), c) + 1e-9), [W - 1, H - 1]).astype(np.int64)
-    size = hi - lo + 1                                                            # (F, 2) columns, rows
-    count = np.maximum(size[:, 0], 0) * np.maximum(size[:, 1], 0)
-    keep = np.flatnonzero(count)
-    if len(keep) == 0:
-        return mask
-    tri = np.stack([a[keep], b[keep], c[keep]], 1)                                # (F', 3, 2)
-    lo, size, count = lo[keep], size[keep], count[keep]
-    ends = np.cumsum(count)
-    start = 0
-    while start < len(tri):
-        base = ends[start - 1] if start else 0
-        stop = max(start + 1, int(np.searchsorted(ends, base + max_pairs, side='right')))
-        n = count[start:stop]
-        face = np.repeat(np.arange(start, stop), n)
-        k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-        px = lo[face, 0] + k % size[face, 0]
-        py = lo[face, 1] + k // size[face, 0]
-        x, y = px.astype(np.float64), py.astype(np.float64)
-        corners = tri[face]                                                       # (P, 3, 2)
-        signs = []
-        for i in range(3):
-            u, v = corners[:, i], corners[:, (i + 1) % 3]
-            signs.append((v[:, 0] - u[:, 0]) * (y - u[:, 1]) - (v[:, 1] - u[:, 1]) * (x - u[:, 0]))
-        e0, e1, e2 = signs
-        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
-        inside &= ~((e0 == 0) & (e1 == 0) & (e2 == 0))    # a degenerate (zero-area) triangle covers nothing
-        mask[py[inside], px[inside]] = True
-        start = stop
-    return mask
-
-
-def silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool masks; NaN when both are empty."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else float('nan')
-
-
 def body_params_from_global_rotations(global_rot: ArrayLike,
                                       parents: Sequence[int] = BODY_PARENTS) -> Tuple[np.ndarray, np.ndarray]:
     """Body-model pose from global joint rotations: (..., 22, 3, 3) -> global_orient (..., 3), body_pose
@@ -380,16 +326,13 @@ def image_adherence_scores(gt: HOIFrames, pred: HOIFrames, t_star: int, mesh: Ob
                 raise ValueError('silhouette scores need gt_body_verts, pred_body_verts and body_faces '
                                  '(or pass silhouette=False)')
             pred_bodies = pred_body_verts(frames) if callable(pred_body_verts) else _np(pred_body_verts)[frames]
-            gt_mask = rasterize_silhouette(camera, gt_body_verts, body_faces, near)
-            per_frame['iou_body'] = (np.array([silhouette_iou(gt_mask, rasterize_silhouette(camera, v, body_faces,
-                                                                                            near))
-                                               for v in pred_bodies]), True)
+            masks = rasterize_silhouettes(camera, np.concatenate([_np(gt_body_verts)[None], _np(pred_bodies)]),
+                                          body_faces, near)                     # GT at t*, then the frames
+            per_frame['iou_body'] = (silhouette_ious(masks[0], masks[1:]), True)
             gt_obj = place_object_mesh(mesh, gt.obj_rot[t_star], gt.obj_centre[t_star], gt.obj_scale[t_star])
-            gt_mask = rasterize_silhouette(camera, gt_obj, mesh.faces, near)
             pred_objs = place_object_mesh(mesh, pred.obj_rot[frames], pred.obj_centre[frames], pred.obj_scale[frames])
-            per_frame['iou_object'] = (np.array([silhouette_iou(gt_mask, rasterize_silhouette(camera, v, mesh.faces,
-                                                                                              near))
-                                                 for v in pred_objs]), True)
+            masks = rasterize_silhouettes(camera, np.concatenate([gt_obj[None], pred_objs]), mesh.faces, near)
+            per_frame['iou_object'] = (silhouette_ious(masks[0], masks[1:]), True)
 
     out = {}
     for name, (values, larger) in per_frame.items():
