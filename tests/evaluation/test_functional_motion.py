@@ -23,6 +23,7 @@ from imagin4d.evaluation.functional import (
     mpjpe,
     mpvpe,
     penetration,
+    penetrations,
     position_error,
     root_translation_error,
     rotation_frobenius_error,
@@ -263,6 +264,11 @@ def test_penetration_depth_in_a_placed_unit_box():
     outside = world.copy()
     outside[:, :, 2] += 5.0
     assert penetration(outside, rot, trans, scale, verts, faces) == 0.0
+    # several point sets in one mesh query: each set's own mean, the same floats as one query per set
+    hands = world[:, :1]                                          # depths 0.2 and 0.1 -> mean 0.15
+    both = penetrations([hands, world, outside], rot, trans, scale, verts, faces)
+    assert both == [penetration(p, rot, trans, scale, verts, faces) for p in (hands, world, outside)]
+    assert both[0] == pytest.approx(0.15, abs=1e-9) and both[1] == pytest.approx(0.3 / 4, abs=1e-9)
 
 
 # ------------------------------------------------------------------------------------------- waypoints

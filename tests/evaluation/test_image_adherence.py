@@ -12,6 +12,8 @@ from imagin4d.evaluation.functional.image_adherence import (
     HOIFrames,
     ObjectMesh,
     body_pose_error,
+    hand_object_contact_sets,
+    hand_object_contacts,
     image_adherence_scores,
     object_relative_position,
     rasterize_silhouette,
@@ -152,6 +154,21 @@ def test_mirrored_prediction_swaps_the_hand_and_flips_the_layout():
     assert out['pose_err'] == pytest.approx(2 * 0.03 / 24)
     labels = image_adherence_scores(gt, pred, 20, BOX, factors=True, factor_contacts='labels')
     assert labels['factors_pred']['grasp_hand'] == 'right' and labels['factors_gt']['grasp_hand'] == 'left'
+
+
+def test_contacts_of_several_sets_in_one_query():
+    """The 0.3 m box at (1, 0, 0.5): hand points inside, 3 cm and 10 cm outside its +x face (threshold 5 cm); in
+    the second set the box is scaled 2x (face at 0.3 m): 3 cm and 20 cm outside it, in metres of the world."""
+    rot = np.eye(3)[None]
+    centre = np.array([[1.0, 0.0, 0.5]])
+    hands = centre[:, None] + np.array([[[0.0, 0.0, 0.0], [0.18, 0.0, 0.0], [0.25, 0.0, 0.0]]])
+    big = centre[:, None] + np.array([[[0.33, 0.0, 0.0], [0.5, 0.0, 0.0]]])
+    sets = [(hands, rot, centre, np.ones(1)), (big, rot, centre, np.full(1, 2.0))]
+    first, second = hand_object_contact_sets(sets, BOX)
+    np.testing.assert_array_equal(first, [[True, True, False]])
+    np.testing.assert_array_equal(second, [[True, False]])
+    for got, one in zip((first, second), sets):
+        np.testing.assert_array_equal(got, hand_object_contacts(*one, BOX))
 
 
 def test_body_frame_quantities_directly():

@@ -40,6 +40,7 @@ from .silhouette import rasterize_silhouette, rasterize_silhouettes, silhouette_
 
 __all__ = ['HOIFrames', 'ObjectMesh', 'IA_THRESHOLDS', 'body_frame', 'body_relative_joints', 'body_pose_error',
            'object_relative_position', 'object_relative_rotation', 'place_object_mesh', 'hand_object_contacts',
+           'hand_object_contact_sets',
            'reprojection_error', 'rasterize_silhouette', 'rasterize_silhouettes', 'silhouette_iou',
            'silhouette_ious', 'body_params_from_global_rotations',
            'candidate_frames', 'recover_hidden_factors', 'image_adherence_scores', 'SCORE_NAMES',
@@ -180,15 +181,29 @@ def hand_object_contacts(hands: ArrayLike, obj_rot: ArrayLike, obj_centre: Array
     hands: (N, K, 3) points (e.g. joints24 22 and 23); obj_rot (N, 3, 3), obj_centre (N, 3), obj_scale (N,).
     The points are mapped into the template frame, so the (possibly large) mesh is queried once for all frames.
     """
-    hands, rot, centre = _np(hands), _np(obj_rot), _np(obj_centre)
-    scale = np.broadcast_to(_np(obj_scale), centre.shape[:-1]).astype(np.float64)
-    if hands.ndim != 3 or hands.shape[-1] != 3:
-        raise ValueError(f'hands must be (N, K, 3), got {hands.shape}')
-    local = np.einsum('nji,nkj->nki', rot, hands - centre[:, None]) / scale[:, None, None] + mesh.centroid
-    N, K = local.shape[:2]
-    sd = signed_distance(torch.as_tensor(local.reshape(-1, 3)), torch.as_tensor(mesh.verts),
-                         torch.as_tensor(mesh.faces)).numpy().reshape(N, K)
-    return sd * scale[:, None] < threshold
+    return hand_object_contact_sets([(hands, obj_rot, obj_centre, obj_scale)], mesh, threshold)[0]
+
+
+def hand_object_contact_sets(sets: Sequence[tuple], mesh: ObjectMesh,
+                             threshold: float = IA_THRESHOLDS['contact_threshold']) -> list:
+    """`hand_object_contacts` of several (hands, obj_rot, obj_centre, obj_scale) sets (e.g. the GT frame and the
+    predicted frames) with one query of the mesh for all of them -> a list of bool (N_i, K_i)."""
+    locals_, scales = [], []
+    for hands, obj_rot, obj_centre, obj_scale in sets:
+        hands, rot, centre = _np(hands), _np(obj_rot), _np(obj_centre)
+        scale = np.broadcast_to(_np(obj_scale), centre.shape[:-1]).astype(np.float64)
+        if hands.ndim != 3 or hands.shape[-1] != 3:
+            raise ValueError(f'hands must be (N, K, 3), got {hands.shape}')
+        locals_.append(np.einsum('nji,nkj->nki', rot, hands - centre[:, None]) / scale[:, None, None]
+                       + mesh.centroid)
+        scales.append(scale)
+    sd = signed_distance(torch.as_tensor(np.concatenate([p.reshape(-1, 3) for p in locals_])),
+                         torch.as_tensor(mesh.verts), torch.as_tensor(mesh.faces)).numpy()
+    out = []
+    for local, scale, d in zip(locals_, scales, np.split(sd, np.cumsum([p.shape[0] * p.shape[1]
+                                                                         for p in locals_])[:-1])):
+        out.append(d.reshape(local.shape[:2]) * scale[:, None] < threshold)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -304,10 +319,11 @@ def image_adherence_scores(gt: HOIFrames, pred: HOIFrames, t_star: int, mesh: Ob
                                 object_relative_rotation(pred.joints[frames], pred.obj_rot[frames]))
 
     hands = [LEFT_HAND, RIGHT_HAND]
-    gt_contact = hand_object_contacts(gt.joints[g][:, hands], gt.obj_rot[g], gt.obj_centre[g], gt.obj_scale[g],
-                                      mesh, contact_threshold)[0]
-    pred_contact = hand_object_contacts(pred.joints[frames][:, hands], pred.obj_rot[frames], pred.obj_centre[frames],
-                                        pred.obj_scale[frames], mesh, contact_threshold)
+    gt_contact, pred_contact = hand_object_contact_sets(
+        [(gt.joints[g][:, hands], gt.obj_rot[g], gt.obj_centre[g], gt.obj_scale[g]),
+         (pred.joints[frames][:, hands], pred.obj_rot[frames], pred.obj_centre[frames], pred.obj_scale[frames])],
+        mesh, contact_threshold)
+    gt_contact = gt_contact[0]
     agree = pred_contact == gt_contact[None]
     both = agree.all(1)
     gt_layout = classify_layout(gt.joints[t_star], gt.obj_centre[t_star])

@@ -18,7 +18,7 @@ Objects are given by their pose over T frames (absolute rotation (T, 3, 3), tran
 scale (T,)) and the template mesh, placed as `scale_t * rot_t @ v + trans_t`. Pure torch (float64) for the
 geometry, numpy for the scores.
 """
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from imagin4d.geometry.contacts import min_distance
 from imagin4d.geometry.sdf import penetration_depth, signed_distance
 
 __all__ = ['object_frame_points', 'hand_object_distances', 'contact_frames', 'contact_scores', 'contact_percent',
-           'penetration']
+           'penetration', 'penetrations']
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -160,12 +160,25 @@ def penetration(points: ArrayLike, obj_rot: ArrayLike, obj_trans: ArrayLike, obj
     `object_frame_points`; template mesh verts (V, 3), faces (F, 3) (closed, outward-oriented) ->
     mean over T x P of max(-signed distance, 0) = mean |min(sdf, 0)|, points outside count 0.
     """
-    p = _points(points, 'points')
-    rot, trans, scale = _pose(p, obj_rot, obj_trans, obj_scale)
+    return penetrations([points], obj_rot, obj_trans, obj_scale, template_verts, template_faces)[0]
+
+
+def penetrations(point_sets: Sequence[ArrayLike], obj_rot: ArrayLike, obj_trans: ArrayLike, obj_scale: ArrayLike,
+                 template_verts: ArrayLike, template_faces: ArrayLike) -> List[float]:
+    """`penetration` of several point sets (each (T, P_i, 3), e.g. the hand points and the body joints) into the
+    same placed object, with one mesh query for all of them (each point's depth does not depend on the others)."""
     verts, faces = _template(template_verts, template_faces)
-    rest = object_frame_points(p, rot, trans, scale)
-    T, P = rest.shape[:2]
-    if T * P == 0:
-        raise ValueError('penetration: no query points')
-    depth = penetration_depth(rest.reshape(T * P, 3), verts, faces).reshape(T, P) * scale[:, None]
-    return float(depth.mean())
+    rests, scales = [], []
+    for points in point_sets:
+        p = _points(points, 'points')
+        rot, trans, scale = _pose(p, obj_rot, obj_trans, obj_scale)
+        rest = object_frame_points(p, rot, trans, scale)
+        if rest.shape[0] * rest.shape[1] == 0:
+            raise ValueError('penetration: no query points')
+        rests.append(rest)
+        scales.append(scale)
+    depth = penetration_depth(torch.cat([r.reshape(-1, 3) for r in rests]), verts, faces)
+    out = []
+    for rest, scale, d in zip(rests, scales, depth.split([r.shape[0] * r.shape[1] for r in rests])):
+        out.append(float((d.reshape(rest.shape[:2]) * scale[:, None]).mean()))
+    return out

@@ -16,7 +16,13 @@ from mmengine.logging import print_log
 from imagin4d.body_models.skeletons import HAND_JOINTS24
 from imagin4d.registry import METRICS, MOTION_CODECS
 
-from ..functional.interaction import contact_frames, contact_percent, contact_scores, hand_object_distances, penetration
+from ..functional.interaction import (
+    contact_frames,
+    contact_percent,
+    contact_scores,
+    hand_object_distances,
+    penetrations,
+)
 from ..functional.motion import (
     estimate_floor_height,
     foot_sliding,
@@ -291,8 +297,8 @@ class HOIMotionMetric(BaseMetric):
         else:
             hand_points = pred_joints[:, hands]
         body_points = penetration_verts if penetration_verts is not None else pred_joints
-        row['hand_penetration'] = penetration(hand_points, rot, trans, scale, template, faces)
-        row['body_penetration'] = penetration(body_points, rot, trans, scale, template, faces)
+        row['hand_penetration'], row['body_penetration'] = penetrations([hand_points, body_points], rot, trans, scale,
+                                                                        template, faces)
 
         # foot sliding (each skeleton on its own floor)
         for prefix, joints in (('gt_', gt_joints), ('', pred_joints)):
