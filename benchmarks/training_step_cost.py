@@ -79,10 +79,23 @@ def breakdown_one(name: str, batch: int) -> dict:
         open_ranges.pop().__exit__(None, None, None)
 
     handles = []
-    for mod_name, module in model.named_modules():
+    modules = dict(model.named_modules())
+    for mod_name, module in modules.items():
         parent = mod_name.rsplit('.', 1)[0] if '.' in mod_name else ''
-        if mod_name and labels[mod_name] and labels[mod_name] != labels.get(parent, ''):
+        # a container (ModuleDict / ModuleList) is never called: its children carry its label themselves (the SFIE
+        # role autoencoders were 'outside modules' before)
+        called_parent = not isinstance(modules.get(parent), (torch.nn.ModuleDict, torch.nn.ModuleList))
+        if mod_name and labels[mod_name] and (labels[mod_name] != labels.get(parent, '') or not called_parent):
             handles += [module.register_forward_pre_hook(pre(mod_name)), module.register_forward_hook(post)]
+
+    # the stacked role heads (lean SFIE) run inside SFIE's own forward, not through the heads' modules
+    from imagin4d.models.cues import sfie
+    stacked = sfie.stacked_qformers
+
+    def labelled_stacked(*args, **kwargs):
+        with record_function('C:SFIE Q-Former (queries, attention, MLP)'):
+            return stacked(*args, **kwargs)
+    sfie.stacked_qformers = labelled_stacked
 
     def step():
         model.train_step(data, ow)
@@ -100,6 +113,7 @@ def breakdown_one(name: str, batch: int) -> dict:
             step()
     for h in handles:
         h.remove()
+    sfie.stacked_qformers = stacked
     torch.manual_seed(0)
     with denormals_flushed(), FlopCounterMode(display=False) as counter:
         step()
