@@ -14,7 +14,6 @@ import numpy as np
 
 from .camera import Camera
 from .errors import RenderError
-from .gl_pass import render_pass
 
 __all__ = ['RENDERER_VERSION', 'SCENE_DEFAULTS', 'OffscreenRenderer', 'render_scene', 'get_renderer', 'validate_mesh',
            'vertex_normals', 'key_light_direction']
@@ -141,10 +140,8 @@ class OffscreenRenderer:
     lights and floor. An EGL context belongs to the process and thread that created it: build one per
     DataLoader worker (or use `render_scene`, which caches one per process and thread). A process forked after
     its parent created a context cannot create one (RuntimeError, see `_check_fork_safety`) unless llvmpipe
-    runs single-threaded (LP_NUM_THREADS=0). `fast_passes = False` draws and reads every pass the way pyrender
-    does (the reference of the byte-identity tests; `gl_pass.render_pass`).
+    runs single-threaded (LP_NUM_THREADS=0).
     """
-    fast_passes = True
 
     def __init__(self, width: int = 224, height: int = 224):
         import pyrender  # lazy: pyrender (and OpenGL) cost seconds to import
@@ -280,12 +277,11 @@ class OffscreenRenderer:
             return bool(node.mesh.is_transparent), -distance, rank.get(node.name, len(rank)), node.name or ''
         return sorted(scene.mesh_nodes, key=key)
 
-    def _gl_render(self, flags, seg_node_map=None, depth: bool = True):
-        """(colour (H, W, 3) uint8, depth (H, W) float32 or None) of one pass (`gl_pass.render_pass`)."""
+    def _gl_render(self, flags, seg_node_map=None):
         renderer = getattr(self._gl, '_renderer', None)  # pyrender's Renderer (recreated if the context is)
         if renderer is not None and renderer.__dict__.get('_sorted_mesh_nodes') is not self._sorted_mesh_nodes:
             renderer._sorted_mesh_nodes = self._sorted_mesh_nodes
-        return render_pass(self._gl, self._scene, flags, seg_node_map, depth=depth, fast=self.fast_passes)
+        return self._gl.render(self._scene, flags=flags, seg_node_map=seg_node_map)
 
     def render(self, body_verts, body_faces, obj_verts, obj_faces, camera: Camera, with_floor: bool = True,
                shading: bool = True, amodal: bool = False, context: str = '', body_colors=None,
@@ -366,7 +362,7 @@ class OffscreenRenderer:
         if shading:
             if shadow_node is not None:
                 shadow_node.mesh.is_visible = False
-            rgb, _ = self._gl_render(pyrender.RenderFlags.NONE, depth=False)
+            rgb, _ = self._gl_render(pyrender.RenderFlags.NONE)
             rgb = rgb[..., :3]
             if shadow_node is not None:
                 rgb = _darken(rgb, seg[..., 2] == _SEG_SHADOW[2], out['floor_mask'], float(opts['shadow_strength']))
@@ -379,7 +375,7 @@ class OffscreenRenderer:
         node = getattr(self, '_amodal_nodes', {}).get(what)
         if node is None:
             raise ValueError(f"amodal_mask: what must be 'body' or 'object' of a previous render, got {what!r}")
-        alone, _ = self._gl_render(self._pyrender.RenderFlags.SEG, {node: _SEG_BODY}, depth=False)
+        alone, _ = self._gl_render(self._pyrender.RenderFlags.SEG, {node: _SEG_BODY})
         return alone[..., 0] == 255
 
     def delete(self):

@@ -1,5 +1,5 @@
-"""The fast render passes and the occlusion bound change no byte: they are checked against pyrender's own pass
-path, the exact amodal count, a hand-computed footprint and hashes of renders made before they existed."""
+"""The occlusion bound changes no byte: checked against the exact amodal count, a hand-computed mesh footprint,
+every rendered pixel, and hashes of references rendered before the bound existed."""
 import hashlib
 import json
 from pathlib import Path
@@ -21,50 +21,27 @@ def sha(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
-@pytest.fixture
-def pyrender_passes():
-    """Switch the cached renderers to pyrender's own pass path (and back)."""
-    def use(size, on):
-        get_renderer(size, size).fast_passes = not on
-    yield use
-    for size in (64, 96):
-        get_renderer(size, size).fast_passes = True
-
-
 @pytest.mark.parametrize('style', STYLES)
-def test_fast_passes_give_the_bytes_of_pyrenders_passes(toy, make_camera, pyrender_passes, style):
-    size = 96
-    from imagin4d.rendering import build_style, camera_rng
-    look = build_style(style)
-    for index in range(3):
-        camera = make_camera(index, size=size)
-        kwargs = {**look.render_kwargs(), **look.scene_kwargs(toy, camera, camera_rng(0, 'x', index))}
-        renders = []
-        for reference_path in (False, True):
-            pyrender_passes(size, reference_path)
-            renders.append(render_scene(**toy, camera=camera, amodal=True, **kwargs))
-        fast, slow = renders
-        for key in slow:
-            if isinstance(slow[key], np.ndarray):
-                np.testing.assert_array_equal(fast[key], slow[key], err_msg=f'{style} {index} {key}')
-        if 'rgb' in slow:  # anti-aliased edges: the shaded pass is multisampled, the flat ones are not
-            assert len(np.unique(slow['rgb'].reshape(-1, 3), axis=0)) > 20
-        assert slow['depth'].dtype == np.float32 and (slow['depth'] > 0).any()
-
-
-@pytest.mark.parametrize('style', STYLES)
-def test_references_equal_those_of_pyrenders_passes_and_exact_occlusion(toy, pyrender_passes, monkeypatch, style):
-    """Whole pipeline: fast passes + occlusion bound against pyrender's passes + the exact amodal count (no bound);
-    a wide distance range makes some cameras fail the checks, so the re-sampling decisions are compared too."""
+def test_references_equal_those_of_the_exact_occlusion_count(toy, monkeypatch, style):
+    """Whole pipeline with the occlusion bound against the exact amodal count (the bound disabled). Cameras behind
+    and level with the body often see the box hidden by it: some tries are rejected as occluded (an always-passing
+    bound changes the chosen tries here), so the decisions, tries and images are compared where it matters."""
+    from imagin4d.rendering.scene import OffscreenRenderer
     size = 64
-    kwargs = dict(width=size, height=size, seed=5, max_camera_tries=20, camera_ranges=dict(distance_range=(0.9, 3.3)))
+    kwargs = dict(width=size, height=size, seed=5, max_camera_tries=20, min_in_view=0.9,
+                  camera_ranges=dict(azimuth_range=(-150.0, -30.0), elevation_range=(-5.0, 15.0),
+                                     distance_range=(2.0, 3.3)))
     frames = range(8)
-    fast = [ReferenceRenderer(style, **kwargs)(f'fbm/s{t}', t, toy) for t in frames]
-    pyrender_passes(size, True)
+    exact_passes = []
+    amodal_mask = OffscreenRenderer.amodal_mask
+    monkeypatch.setattr(OffscreenRenderer, 'amodal_mask', lambda self, what: exact_passes.append(what)
+                        or amodal_mask(self, what))
+    bounded = ReferenceRenderer(style, **kwargs)
+    fast = [bounded(f'fbm/s{t}', t, toy) for t in frames]
+    assert 0 < len(exact_passes) < bounded.renders   # the bound decided most checks, not all
     monkeypatch.setattr(reference_module, 'mesh_footprint', lambda *a, **k: None)  # always the exact count
     exact = [ReferenceRenderer(style, **kwargs)(f'fbm/s{t}', t, toy) for t in frames]
     assert [r.attempt for r in fast] == [r.attempt for r in exact]
-    assert any(r.attempt > 0 for r in exact)
     for a, b in zip(fast, exact):
         np.testing.assert_array_equal(a.image, b.image)
 
