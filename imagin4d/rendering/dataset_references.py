@@ -75,40 +75,90 @@ def render_window_reference(dataset, renderer: ReferenceRenderer, window: dict, 
                     look_at=look_at, facing=body_heading(joints).numpy())
 
 
+def _window_entries(dataset, renderer: ReferenceRenderer, idx: int, frames_per_window, seed: int, root: str,
+                    parts_cache: dict):
+    """(index entries, failure messages, images from the cache, images rendered) of window `idx`."""
+    window = dataset.assemble_window(dataset.get_data_info(idx))
+    decoded = dataset.codec.decode(window['motion'])
+    entries, failed, cached, renders = [], [], 0, renderer.renders
+    for t_star in _depicted_frames(window, frames_per_window, seed):
+        try:
+            ref = render_window_reference(dataset, renderer, window, t_star, decoded, parts_cache)
+        except RenderError as err:
+            failed.append(str(err))
+            continue
+        cached += int(ref.cached)
+        png = renderer.cache.paths(ref.key)[0]
+        entries.append(dict(seq_name=window['seq_name'], window_start=int(window['window_start']),
+                            t_star=int(t_star), image=os.path.relpath(png, root),
+                            camera=ref.camera.to_dict(), style=renderer.style.name))
+    return entries, failed, cached, renderer.renders - renders
+
+
+_WORKER = {}  # what a forked render worker renders with (set by the parent right before it forks)
+
+
+def _worker_window(idx: int):
+    job = _WORKER
+    return _window_entries(job['dataset'], job['renderer'], idx, job['frames'], job['seed'], job['root'],
+                           job['parts_cache'])
+
+
+def _worker_init():
+    """A render worker: one rasteriser thread (the workers fill the cores) and one torch thread."""
+    import torch
+    os.environ['LP_NUM_THREADS'] = '1'   # read by Mesa llvmpipe when this process creates its context
+    torch.set_num_threads(1)
+
+
 def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: str,
-                              frames_per_window: Optional[int] = None, seed: int = 0, progress: bool = True) -> dict:
+                              frames_per_window: Optional[int] = None, seed: int = 0, progress: bool = True,
+                              workers: int = 1) -> dict:
     """Render (or reuse from the cache) the reference images of every window of `dataset`; write the index.
 
     dataset: a BaseHOIDataset (assemble_window / frame_geometry); renderer: with a `cache_root`.
     frames_per_window: None = the evaluation rule (contact-centred frame), k = k training frames per window.
+    workers: render processes (forked; each renders whole windows with its own OpenGL context and one rasteriser
+    thread). Every image depends only on (seed, sequence, frame, camera try), so the index and the images are
+    those of one process. A process that has rendered already cannot fork renderers (see
+    `scene._check_fork_safety`) and renders alone.
     A window whose every sampled camera fails the visibility checks is left out of the index and reported
     (`failed`: one message per image naming the sequence and frame); nothing blank is ever indexed.
-    Returns counts {windows, images, rendered, cached, failed}.
+    Returns counts {windows, images, rendered, cached, failed, workers (the render processes used)}.
     """
     if renderer.cache is None:
         raise ValueError('render_dataset_references needs a ReferenceRenderer with cache_root set')
     from tqdm import tqdm
+
+    from .scene import gl_context_created
     root = os.path.dirname(os.path.abspath(index_file))
-    entries, failed, rendered_before = [], [], renderer.renders
-    cached, parts_cache = 0, {}
-    for idx in tqdm(range(len(dataset)), desc=f'references ({renderer.style.name})', disable=not progress):
-        window = dataset.assemble_window(dataset.get_data_info(idx))
-        decoded = dataset.codec.decode(window['motion'])
-        for t_star in _depicted_frames(window, frames_per_window, seed):
-            try:
-                ref = render_window_reference(dataset, renderer, window, t_star, decoded, parts_cache)
-            except RenderError as err:
-                failed.append(str(err))
-                continue
-            cached += int(ref.cached)
-            png = renderer.cache.paths(ref.key)[0]
-            entries.append(dict(seq_name=window['seq_name'], window_start=int(window['window_start']),
-                                t_star=int(t_star), image=os.path.relpath(png, root),
-                                camera=ref.camera.to_dict(), style=renderer.style.name))
+    entries, failed, cached, rendered = [], [], 0, 0
+    desc = f'references ({renderer.style.name})'
+    workers = min(int(workers), len(dataset)) if not gl_context_created() else 1
+    if workers > 1:
+        import multiprocessing
+        _WORKER.update(dataset=dataset, renderer=renderer, frames=frames_per_window, seed=seed, root=root,
+                       parts_cache={})
+        try:
+            with multiprocessing.get_context('fork').Pool(workers, _worker_init) as pool:
+                results = list(tqdm(pool.imap(_worker_window, range(len(dataset))), total=len(dataset), desc=desc,
+                                    disable=not progress))
+        finally:
+            _WORKER.clear()
+        renderer.renders += sum(r[3] for r in results)  # the workers' renders, counted as this renderer's
+    else:
+        parts_cache = {}
+        results = (_window_entries(dataset, renderer, idx, frames_per_window, seed, root, parts_cache)
+                   for idx in tqdm(range(len(dataset)), desc=desc, disable=not progress))
+    for window_entries, window_failed, window_cached, window_rendered in results:
+        entries += window_entries
+        failed += window_failed
+        cached += window_cached
+        rendered += window_rendered
     with atomic_open(index_file, 'w') as f:
         json.dump(entries, f)
-    return dict(windows=len(dataset), images=len(entries), rendered=renderer.renders - rendered_before,
-                cached=cached, failed=failed)
+    return dict(windows=len(dataset), images=len(entries), rendered=rendered, cached=cached, failed=failed,
+                workers=max(1, workers))
 
 
 def load_reference_index(index_file: str) -> List[dict]:

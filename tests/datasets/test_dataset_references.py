@@ -37,6 +37,35 @@ def test_render_index_and_cache_hit(fbm_root, body_model_dir, tmp_path):
     assert [e['image'] for e in load_reference_index(index)] == [e['image'] for e in entries]
 
 
+def test_two_render_workers_write_the_index_and_images_of_one(fbm_root, body_model_dir, tmp_path):
+    """Forked render workers (one llvmpipe thread each) render whole windows: the index and the image bytes of one
+    process. The workers run in a fresh process (one that has rendered renders alone, see the docstring)."""
+    import json
+    import subprocess
+    import sys
+    dataset = FBMDataset(data_root=fbm_root, split='train', body_model_root=body_model_dir, pipeline=[])
+    args = dict(data_root=str(fbm_root), split='train', body_model_root=str(body_model_dir), pipeline=[])
+    runs = {}
+    for workers in (2, 1):
+        cache, index = str(tmp_path / f'{workers}'), str(tmp_path / f'{workers}' / 'train_mesh.json')
+        code = (f'import json; from imagin4d.datasets import FBMDataset; from imagin4d.rendering import '
+                f'ReferenceRenderer; from imagin4d.rendering.dataset_references import render_dataset_references; '
+                f'r = ReferenceRenderer(style="mesh", width=64, height=64, cache_root={cache!r}); '
+                f'c = render_dataset_references(FBMDataset(**{args!r}), r, {index!r}, frames_per_window=2, '
+                f'progress=False, workers={workers}); print(json.dumps(dict(c, renders=r.renders)))')
+        out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        counts = json.loads(out.stdout.strip().splitlines()[-1])
+        assert counts['workers'] == workers and counts['images'] == 2 * len(dataset)
+        assert counts['renders'] == counts['rendered'] >= counts['images']
+        runs[workers] = load_reference_index(index)
+    assert [(e['seq_name'], e['t_star'], e['camera']) for e in runs[1]] == \
+        [(e['seq_name'], e['t_star'], e['camera']) for e in runs[2]]
+    for one, two in zip(runs[1], runs[2]):
+        with open(one['image'], 'rb') as a, open(two['image'], 'rb') as b:
+            assert a.read() == b.read()
+
+
 def test_missing_index_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='render_references.py'):
         load_reference_index(str(tmp_path / 'none.json'))
