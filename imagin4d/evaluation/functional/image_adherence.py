@@ -187,8 +187,12 @@ def hand_object_contacts(hands: ArrayLike, obj_rot: ArrayLike, obj_centre: Array
 def hand_object_contact_sets(sets: Sequence[tuple], mesh: ObjectMesh,
                              threshold: float = IA_THRESHOLDS['contact_threshold']) -> list:
     """`hand_object_contacts` of several (hands, obj_rot, obj_centre, obj_scale) sets (e.g. the GT frame and the
-    predicted frames) with one query of the mesh for all of them -> a list of bool (N_i, K_i)."""
-    locals_, scales = [], []
+    predicted frames) with one query of the mesh for all of them -> a list of bool (N_i, K_i).
+
+    Only points within the threshold of the template's bounding box are queried: a point farther than that from the
+    box is farther from the surface and not inside (a margin of 1e-6 relative keeps rounding on the queried side).
+    """
+    locals_, limits = [], []
     for hands, obj_rot, obj_centre, obj_scale in sets:
         hands, rot, centre = _np(hands), _np(obj_rot), _np(obj_centre)
         scale = np.broadcast_to(_np(obj_scale), centre.shape[:-1]).astype(np.float64)
@@ -196,14 +200,19 @@ def hand_object_contact_sets(sets: Sequence[tuple], mesh: ObjectMesh,
             raise ValueError(f'hands must be (N, K, 3), got {hands.shape}')
         locals_.append(np.einsum('nji,nkj->nki', rot, hands - centre[:, None]) / scale[:, None, None]
                        + mesh.centroid)
-        scales.append(scale)
-    sd = signed_distance(torch.as_tensor(np.concatenate([p.reshape(-1, 3) for p in locals_])),
-                         torch.as_tensor(mesh.verts), torch.as_tensor(mesh.faces)).numpy()
+        limits.append(np.broadcast_to(scale[:, None], locals_[-1].shape[:2]))
+    points = np.concatenate([p.reshape(-1, 3) for p in locals_])
+    scale = np.concatenate([s.reshape(-1) for s in limits])
+    gap = np.linalg.norm(np.maximum(mesh.verts.min(0) - points, 0) + np.maximum(points - mesh.verts.max(0), 0), axis=-1)
+    near = np.flatnonzero(gap * scale <= threshold * (1 + 1e-6) + 1e-12)
+    sd = np.full(len(points), np.inf)
+    if len(near):
+        sd[near] = signed_distance(torch.as_tensor(points[near]), torch.as_tensor(mesh.verts),
+                                   torch.as_tensor(mesh.faces)).numpy()
     out = []
-    for local, scale, d in zip(locals_, scales, np.split(sd, np.cumsum([p.shape[0] * p.shape[1]
-                                                                         for p in locals_])[:-1])):
-        out.append(d.reshape(local.shape[:2]) * scale[:, None] < threshold)
-    return out
+    for local, d in zip(locals_, np.split(sd, np.cumsum([p.shape[0] * p.shape[1] for p in locals_])[:-1])):
+        out.append(d.reshape(local.shape[:2]))
+    return [d * s < threshold for d, s in zip(out, limits)]
 
 
 # ------------------------------------------------------------------------------------------------ rendering

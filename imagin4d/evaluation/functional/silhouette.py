@@ -58,7 +58,10 @@ def _pixel_spans(ux: np.ndarray, uy: np.ndarray, front: np.ndarray, width: int, 
         for k, (coord, limit, step) in enumerate(((ux, width, -1e-9), (ux, width, 1e-9), (uy, height, -1e-9),
                                                   (uy, height, 1e-9))):
             value = np.ceil(coord + step) if step < 0 else np.floor(coord + step)
-            spans[:, k] = np.where(front, np.clip(value, -1, limit), 0)
+            np.maximum(value, -1, out=value)                    # NaN (behind the camera) stays NaN
+            np.minimum(value, limit, out=value)
+            value[~front] = 0
+            spans[:, k] = value
     return spans.view(np.int64)[:, 0]
 
 
@@ -168,7 +171,7 @@ def silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:
 def silhouette_ious(reference: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """IoU of each mask with one reference mask: reference (H, W), masks (N, H, W) bool -> (N,) float64, NaN where
     both are empty (the values of `silhouette_iou`)."""
-    inter = np.logical_and(masks, reference).reshape(len(masks), -1).sum(-1)
-    union = np.logical_or(masks, reference).reshape(len(masks), -1).sum(-1)
+    inter = np.count_nonzero(np.logical_and(masks, reference).reshape(len(masks), -1), axis=1)
+    union = np.count_nonzero(np.logical_or(masks, reference).reshape(len(masks), -1), axis=1)
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
