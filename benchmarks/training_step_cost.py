@@ -88,15 +88,6 @@ def breakdown_one(name: str, batch: int) -> dict:
         if mod_name and labels[mod_name] and (labels[mod_name] != labels.get(parent, '') or not called_parent):
             handles += [module.register_forward_pre_hook(pre(mod_name)), module.register_forward_hook(post)]
 
-    # the stacked role heads (lean SFIE) run inside SFIE's own forward, not through the heads' modules
-    from imagin4d.models.cues import sfie
-    stacked = sfie.stacked_qformers
-
-    def labelled_stacked(*args, **kwargs):
-        with record_function('C:SFIE Q-Former (queries, attention, MLP)'):
-            return stacked(*args, **kwargs)
-    sfie.stacked_qformers = labelled_stacked
-
     def step():
         model.train_step(data, ow)
 
@@ -113,7 +104,6 @@ def breakdown_one(name: str, batch: int) -> dict:
             step()
     for h in handles:
         h.remove()
-    sfie.stacked_qformers = stacked
     torch.manual_seed(0)
     with denormals_flushed(), FlopCounterMode(display=False) as counter:
         step()

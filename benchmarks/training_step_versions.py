@@ -43,15 +43,13 @@ def _adaln_per_stream_adds(self, cond):
 
 
 #: Ablations of the new tree (--ablate): each reverts one change of the lean step while the step runs.
-ABLATIONS = ('role heads looped', 'AdaLN per-stream adds')
+ABLATIONS = ('AdaLN per-stream adds',)
 
 
 def ablated(step, what: str):
     """`step` with one change reverted (monkeypatched) for its duration."""
-    from imagin4d.models.cues import sfie
     from imagin4d.models.layers import AdaLNZero
-    owner, attr, value = ((sfie, 'can_stack', lambda *args: False) if what == 'role heads looped'
-                          else (AdaLNZero, '_separate', _adaln_per_stream_adds))
+    owner, attr, value = {'AdaLN per-stream adds': (AdaLNZero, '_separate', _adaln_per_stream_adds)}[what]
 
     def run():
         saved = getattr(owner, attr)

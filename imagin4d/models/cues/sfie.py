@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import nn
 
-from imagin4d.models.layers import PatchProjection, QFormer, can_stack, stacked_linear, stacked_qformers
+from imagin4d.models.layers import PatchProjection, QFormer
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder, resolve_frames
@@ -166,8 +166,6 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
             patch tokens (B, K, N, P) once; the role heads read those (context_dim P, no positions of their own)
             instead of each projecting the Ci-wide grid, and `provided()` hands them to the frame-aware encoder
             (`image_tokens`; its `patch_dim` must be the same P). None: every head reads the raw grid (default).
-            Heads that read the shared tokens run as one batched computation (`stacked_qformers`: the same
-            parameters, outputs and gradients, one op per layer for the four roles instead of four).
         spatial_stream: 'per_frame' (default) returns spatial_image (B, T, C) = w ⊗ W_s s, which a 'separate'
             denoiser projects frame by frame; 'gated' returns it factored, `GatedStream(W_s s (B, K, C), w
             (B, K, T))`, which the denoiser modulates as w ⊗ (W SiLU(W_s s)): one projection per sequence instead of
@@ -259,14 +257,6 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         """{role: (B, L_r)} head tokens from the patch grid (B, N, Ci) (projected=True: patch tokens (B, N, P))."""
         if self.patch_dim and not projected:
             image_patch = self.patch_proj(image_patch)
-        heads = [self.heads[r] for r in self.roles]
-        if can_stack(heads, image_patch):           # the role heads as one batched computation (issue 23)
-            queries = stacked_qformers(heads, image_patch, image_patch_mask)               # (R, B, Q, head_dim)
-            flat = rearrange(queries, 'r b q d -> r b (q d)')
-            outs = [self.head_out[r] for r in self.roles]
-            if len(set(self.latent_dims.values())) == 1:
-                return OrderedDict(zip(self.roles, stacked_linear(flat, outs).unbind(0)))
-            return OrderedDict((r, out(x)) for r, out, x in zip(self.roles, outs, flat.unbind(0)))
         tokens = OrderedDict()
         for r in self.roles:
             queries = self.heads[r](image_patch, context_mask=image_patch_mask)            # (B, Q, head_dim)

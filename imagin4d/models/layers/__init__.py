@@ -10,12 +10,11 @@ from .embeddings import (
                          sinusoidal_positions,
 )
 from .qformer import PatchProjection, QFormer, QFormerBlock
-from .stacked_qformer import can_stack, stacked_linear, stacked_qformers
 from .transformer import AdaLNFinalLayer, AdaLNTransformerBlock, Mlp, MultiHeadAttention, set_attn_backend
 
 __all__ = ['AttentionBackend', 'attention', 'available_backends', 'get_backend',
            'AdaLNZero', 'GatedStream', 'gated_residual', 'modulate',
            'FrameIndexEmbedding', 'TimestepEmbedding', 'sinusoidal_embedding', 'sinusoidal_positions',
            'PatchPositionEmbedding', 'grid_fourier_features',
-           'PatchProjection', 'QFormer', 'QFormerBlock', 'can_stack', 'stacked_linear', 'stacked_qformers',
+           'PatchProjection', 'QFormer', 'QFormerBlock',
            'AdaLNFinalLayer', 'AdaLNTransformerBlock', 'Mlp', 'MultiHeadAttention', 'set_attn_backend']
