@@ -14,7 +14,8 @@ agreements the maximum):
 - combined success: both hands agree AND layout agrees AND relative object position error < `pos_threshold` AND
   body-pose error < `pose_threshold`, at one frame (the best-window success needs one frame meeting all four);
 - render scores under the reference camera: 2D joints24 reprojection error (pixels) and amodal silhouette IoU of
-  the body and of the object (our own numpy triangle rasteriser at the reference image size; no OpenGL);
+  the body and of the object (our own numpy triangle rasteriser at the reference image size, `silhouette.py`; no
+  OpenGL);
 - mini-FBM hidden factors (grasp hand, carry height, layout) recovered from the prediction at t*
   (`recover_factors`) against the GT factors.
 
