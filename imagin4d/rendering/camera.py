@@ -207,7 +207,7 @@ def mesh_footprint(camera: Camera, vertices: np.ndarray, faces: np.ndarray, near
     vertices: (V, 3) world, faces: (F, 3). A rasteriser covers a pixel when the pixel's centre lies in a projected
     triangle, hence in that triangle's bounding box: the footprint is the union of the triangles' boxes of pixel
     centres (OpenCV pixel centres are the integers), each widened by `slack` pixels for the rasteriser's
-    sub-pixel snapping and float32 rounding. Pure numpy; O(F + H * W).
+    sub-pixel snapping and float32 rounding. Pure numpy; O(F + the area of the mesh's box).
     """
     uv, depth = project_points(camera, vertices)
     if not (depth > near).all():
@@ -219,14 +219,20 @@ def mesh_footprint(camera: Camera, vertices: np.ndarray, faces: np.ndarray, near
         box.append(np.maximum(np.ceil(np.minimum(np.minimum(c0, c1), c2) - slack), 0))
         box.append(np.minimum(np.floor(np.maximum(np.maximum(c0, c1), c2) + slack), limit))
     keep = (box[0] <= box[1]) & (box[2] <= box[3])
+    footprint = np.zeros((camera.height, camera.width), dtype=bool)
+    if not keep.any():
+        return footprint
     x0, x1, y0, y1 = (b[keep].astype(np.int64) for b in box)
-    x1, y1 = x1 + 1, y1 + 1
-    # the union of the boxes: +1/-1 at their corners of a (H + 1, W + 1) difference array, summed along both axes
-    stride, size = camera.width + 1, (camera.height + 1) * (camera.width + 1)
+    left, top = int(x0.min()), int(y0.min())
+    x0, x1, y0, y1 = x0 - left, x1 - left + 1, y0 - top, y1 - top + 1     # half-open, relative to the crop
+    height, width = int(y1.max()), int(x1.max())                          # the crop holding every box
+    # the union of the boxes: +1/-1 at their corners of a difference array, summed along both axes
+    stride, size = width + 1, (height + 1) * (width + 1)
     count = np.bincount(np.concatenate([y0 * stride + x0, y1 * stride + x1]), minlength=size) \
         - np.bincount(np.concatenate([y0 * stride + x1, y1 * stride + x0]), minlength=size)
-    count = count.reshape(camera.height + 1, stride).cumsum(0).cumsum(1)
-    return count[:camera.height, :camera.width] > 0
+    count = count.reshape(height + 1, stride).cumsum(0).cumsum(1)
+    footprint[top:top + height, left:left + width] = count[:height, :width] > 0
+    return footprint
 
 
 def mirror_camera(camera: Camera) -> Camera:
