@@ -1,59 +1,74 @@
 """Reference-image render throughput (images/s) of the render styles (mesh, sketch, scene, degraded); not a timed test.
 
-Owns the benchmark of `imagin4d.rendering`: each image is a fresh render of a ~10k-vertex body and an object
-(new vertex arrays and a new camera per image, as when rendering many (sequence, t*) pairs) with the style,
-without the cache; measured for `render_scene` + style and for the whole `ReferenceRenderer` pipeline.
-Reports the median images/s over several runs and writes JSON + markdown with the machine information and
-the command to benchmarks/results/render_throughput_<tag>.{json,md}.
+Owns the benchmark of `imagin4d.rendering`: each image is a fresh render of a body-sized mesh and an object (new
+vertex arrays and a new camera per image, as when rendering many (sequence, t*) pairs) with the style, without the
+cache; measured for `render_scene` + style and for the whole `ReferenceRenderer` pipeline (camera sampling,
+visibility and occlusion checks, re-sampling, style). Every case runs in worker processes (one per code tree, and
+two at a time for the whole-machine throughput) that take turns, so a shared machine's load hits them alike.
+Writes JSON + markdown with the machine, the load and the command to benchmarks/results/render_throughput_<tag>.*.
 
     python benchmarks/render_throughput.py                      # toy humanoid, 10458 vertices, 448 px
-    python benchmarks/render_throughput.py --size 448 224       # both sizes in one run (their ratio is comparable)
+    python benchmarks/render_throughput.py --size 448 224       # both sizes
     python benchmarks/render_throughput.py --body free --examples   # free body model; example images too
-    python benchmarks/render_throughput.py --styles mesh --baseline e16e358   # before/after in one run
-    python benchmarks/render_throughput.py --styles mesh scene degraded --body free   # the image domains
+    git worktree add --detach /tmp/imagin4d-e245cc1 e245cc1      # then: before/after in one run
+    python benchmarks/render_throughput.py --styles mesh sketch scene degraded --body free \\
+        --baseline-tree /tmp/imagin4d-e245cc1 --processes 1 2 --profile 10
 
 Styles that draw per image (scene, degraded) draw their look (clothes, room, light, framing, degradations) anew
-for every image, inside the timed call, as when rendering a data set.
-
-`--baseline COMMIT` also times `render_scene` + style with that commit's imagin4d/rendering/scene.py (loaded
-from git next to today's, taking turns with the other cases) and renders the same fixed frames with both to
-count the images that differ byte for byte (and, as a control, the baseline against itself).
+for every image, inside the timed call, as when rendering a data set. Image i of a case is the same frame and
+camera in every tree and worker, so `--baseline-tree` also counts the timed images whose bytes differ between the
+trees (sha256 of the pixels). `--processes 1 2`: images/s of one process and of two at once (each with its own
+frames), the throughput of a data-set build with two render workers. `--profile N`: where the time of one
+image goes (current tree, N images per style, stages timed by wrapping the renderer's functions).
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
-import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import machine_info
+from bench_common import command_line, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
+ANSWER = 'render_throughput worker: '  # prefix of the lines a worker answers with
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size', type=int, nargs='+', default=[448],
-                        help='image width = height in pixels (several: each is measured, taking turns)')
+    parser.add_argument('--size', type=int, nargs='+', default=[448], help='image width = height in pixels')
     parser.add_argument('--styles', nargs='+', default=['mesh', 'sketch'], help='mesh | sketch | scene | degraded')
-    parser.add_argument('--runs', type=int, default=5, help='timed runs per style (the median is reported)')
-    parser.add_argument('--images', type=int, default=20, help='images per run')
-    parser.add_argument('--warmup', type=int, default=3, help='untimed images per style first')
+    parser.add_argument('--paths', nargs='+', default=['render+style', 'ReferenceRenderer'],
+                        choices=['render+style', 'ReferenceRenderer'], help='what is timed per image')
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per case (the median is reported)')
+    parser.add_argument('--images', type=int, default=10, help='images per run')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed images per case and worker first')
     parser.add_argument('--body', choices=['toy', 'free'], default='toy',
                         help='toy: procedural capsule humanoid (10458 vertices); free: the free SMPL-X-layout '
                              'body model (13718 vertices, posed), built with ensure_free_body_model if needed')
     parser.add_argument('--body-model-dir', default='data/body_models')
+    parser.add_argument('--baseline-tree', default=None,
+                        help='a git worktree of the baseline commit: timed in turn with this tree, and the images '
+                             'of both compared byte for byte')
+    parser.add_argument('--lp-num-threads', nargs='+', default=['unset'], metavar='N',
+                        help="llvmpipe rasteriser threads of the workers (LP_NUM_THREADS; 'unset': Mesa's default, "
+                             'one per core); several: each is a variant, timed in turn')
+    parser.add_argument('--processes', type=int, nargs='+', default=[1],
+                        help='render processes at once per tree (1 2: also the whole-machine throughput)')
+    parser.add_argument('--profile', type=int, default=0, metavar='N',
+                        help='also time the stages of N ReferenceRenderer images per style (current tree)')
+    parser.add_argument('--paired', type=int, default=0, metavar='N',
+                        help='also time N ReferenceRenderer images per style with the occlusion bound and with '
+                             'the exact amodal passes (bound disabled), in turn per image, one process (current tree)')
     parser.add_argument('--out-dir', default=str(REPO / 'benchmarks' / 'results'))
-    parser.add_argument('--baseline', default=None,
-                        help="a git commit: also time render_scene + style with that commit's scene.py, side by side")
-    parser.add_argument('--identity-frames', type=int, default=12,
-                        help='frames rendered by both for the byte-identity count (with --baseline)')
     parser.add_argument('--tag', default=None, help='file name tag (default: cpu for llvmpipe, else gpu)')
     parser.add_argument('--examples', action='store_true',
                         help='also write render_examples_<body>.png (every style, four cameras) to --out-dir')
+    parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)  # a render process (internal)
     return parser.parse_args(argv)
 
 
@@ -111,20 +126,6 @@ def write_examples(geometry, size, path):
     cv2.imwrite(str(path), np.concatenate(rows, axis=0)[..., ::-1])
 
 
-def load_baseline_scene(commit):
-    """imagin4d/rendering/scene.py at `commit` as a module of the imagin4d.rendering package (its own renderers)."""
-    import importlib.util
-    import subprocess
-    import tempfile
-    source = subprocess.run(['git', 'show', f'{commit}:imagin4d/rendering/scene.py'], cwd=REPO, check=True,
-                            capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / 'scene_baseline.py'
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location('imagin4d.rendering._scene_baseline', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def render_machine_info(gl_renderer):
     import OpenGL
@@ -133,161 +134,376 @@ def render_machine_info(gl_renderer):
                         pyrender=pyrender.__version__, PyOpenGL=OpenGL.__version__)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    import imagin4d  # noqa: F401 - applies the EGL / numpy workarounds before pyrender is imported
-    from imagin4d.rendering import (
-        RENDERER_VERSION,
-        ReferenceRenderer,
-        build_style,
-        camera_rng,
-        get_renderer,
-        look_at_point,
-        render_scene,
-        sample_camera,
-    )
-    interaction, body_desc = load_interaction(args)
-    body_verts, body_faces = interaction['body_verts'], interaction['body_faces']
-    obj_verts, obj_faces = interaction['obj_verts'], interaction['obj_faces']
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if args.examples:
-        write_examples(interaction, args.size[0], out_dir / f'render_examples_{args.body}.png')
-    look_at = look_at_point(body_verts, obj_verts)
-    rng = np.random.default_rng(0)
-    counter = [0]
 
-    def geometry():
-        jitter = rng.normal(scale=1e-3, size=body_verts.shape).astype(np.float32)  # new arrays every image
-        return dict(interaction, body_verts=body_verts + jitter)
+# ------------------------------------------------------------------------------------------------------------------
+# The worker: renders the images it is asked for and answers with their times and hashes (JSON lines).
+# ------------------------------------------------------------------------------------------------------------------
+class Renders:
+    """The cases of one worker: image `index` of (size, style, path) is the same frame and camera in every tree."""
 
-    def render_and_style(style, size):
-        camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=size, height=size)
-        look_rng = camera_rng(0, 'look', counter[0])   # the per-image draws of the scene/degraded styles
-        counter[0] += 1
-        camera, window = style.frame(camera, look_at, look_rng)
-        geo = geometry()
+    def __init__(self, args):
+        import imagin4d  # noqa: F401 - applies the EGL / numpy workarounds before pyrender is imported
+        from imagin4d.rendering import ReferenceRenderer, build_style, look_at_point
+        self.interaction, self.body_desc = load_interaction(args)
+        self.look_at = look_at_point(self.interaction['body_verts'], self.interaction['obj_verts'])
+        self.styles = {name: build_style(name) for name in args.styles}
+        self.pipelines = {(size, name): ReferenceRenderer(style, width=size, height=size, seed=0)  # no cache
+                          for size in args.size for name, style in self.styles.items()}
+
+    def geometry(self, index):
+        body = self.interaction['body_verts']
+        jitter = np.random.default_rng(index).normal(scale=1e-3, size=body.shape).astype(np.float32)
+        return dict(self.interaction, body_verts=body + jitter)  # new arrays every image
+
+    def image(self, size, style_name, path, index):
+        from imagin4d.rendering import camera_rng, render_scene, sample_camera
+        if path == 'ReferenceRenderer':
+            return self.pipelines[size, style_name](f'bench/{index}', 0, lambda: self.geometry(index),
+                                                    look_at=self.look_at).image
+        style = self.styles[style_name]
+        camera = sample_camera(camera_rng(0, 'bench', index), self.look_at, width=size, height=size)
+        look_rng = camera_rng(0, 'look', index)   # the per-image draws of the scene/degraded styles
+        camera, window = style.frame(camera, self.look_at, look_rng)
+        geo = self.geometry(index)
         meshes = {k: geo[k] for k in ('body_verts', 'body_faces', 'obj_verts', 'obj_faces')}
         render = render_scene(**meshes, camera=camera,
                               **{**style.render_kwargs(), **style.scene_kwargs(geo, camera, look_rng)})
-        image = style(dict(render, window=window), look_rng)
-        assert image.shape == (size, size, 3)
+        return style(dict(render, window=window), look_rng)
 
-    def reference_pipeline(pipeline):
-        counter[0] += 1
-        pipeline(f'bench/{counter[0]}', 0, geometry, look_at=look_at)
+    def run(self, size, style, path, start, count):
+        seconds, hashes = [], []
+        pipeline = self.pipelines[size, style]
+        renders = pipeline.renders
+        for index in range(start, start + count):
+            t0 = time.perf_counter()
+            image = self.image(size, style, path, index)
+            seconds.append(time.perf_counter() - t0)
+            assert image.shape == (size, size, 3) and image.dtype == np.uint8
+            hashes.append(hashlib.sha256(image.tobytes()).hexdigest())
+        return dict(seconds=seconds, hashes=hashes, renders=pipeline.renders - renders)
 
-    baseline = load_baseline_scene(args.baseline) if args.baseline else None
 
-    def baseline_render_and_style(style, size):
-        camera = sample_camera(camera_rng(0, 'bench', counter[0]), look_at, width=size, height=size)
-        counter[0] += 1
-        meshes = {k: v for k, v in geometry().items() if k in ('body_verts', 'body_faces', 'obj_verts', 'obj_faces')}
-        image = style(baseline.render_scene(**meshes, camera=camera, **style.render_kwargs()))
-        assert image.shape == (size, size, 3)
-
-    cases = []  # ((size, style name), path, function, pipeline or None)
-    for size in args.size:
-        for style_name in args.styles:
-            style = build_style(style_name)
-            pipeline = ReferenceRenderer(style, width=size, height=size, seed=0)  # no cache
-            key = (size, style_name)
-            cases.append((key, 'render+style', lambda style=style, size=size: render_and_style(style, size), None))
-            if baseline is not None:
-                cases.append((key, f'render+style @{args.baseline}',
-                              lambda style=style, size=size: baseline_render_and_style(style, size), None))
-            cases.append((key, 'ReferenceRenderer', lambda p=pipeline: reference_pipeline(p), pipeline))
-    for _, _, fn, _ in cases:
-        for _ in range(args.warmup):
-            fn()
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    renders_before = {id(p): p.renders for *_, p in cases if p is not None}
-    timings = {(name, path): ([], []) for name, path, _, _ in cases}
-    for _ in range(args.runs):  # the cases take turns, so a shared machine's load changes hit them alike
-        for name, path, fn, _ in cases:
-            per_run, per_image = timings[name, path]
-            start = time.perf_counter()
-            for _ in range(args.images):
-                t0 = time.perf_counter()
-                fn()
-                per_image.append(time.perf_counter() - t0)
-            per_run.append(args.images / (time.perf_counter() - start))
-    results = {}
-    for name, path, _, pipeline in cases:
-        per_run, per_image = timings[name, path]
-        entry = dict(images_per_s_median=round(float(np.median(per_run)), 2),
-                     images_per_s_runs=[round(float(x), 2) for x in per_run],
-                     ms_per_image_p50=round(1000 * float(np.median(per_image)), 1),
-                     ms_per_image_p90=round(1000 * float(np.percentile(per_image, 90)), 1))
-        if pipeline is not None:  # renders per image > 1 when cameras were re-sampled
-            entry['renders_per_image'] = round((pipeline.renders - renders_before[id(pipeline)]) / len(per_image), 2)
-        results.setdefault(f'{name[0]}px', {}).setdefault(name[1], {})[path] = entry
-        print(f'{name[0]} px {name[1]} / {path}: {entry["images_per_s_median"]} images/s (median of {args.runs} runs x '
-              f'{args.images} images), p50 {entry["ms_per_image_p50"]} ms/image', flush=True)
-
-    identity = {}
-    if baseline is not None:  # the same fixed frames through both (and the baseline twice, as a control)
-        for size in args.size:
-            for style_name in args.styles:
-                style = build_style(style_name)
-                counts = dict(frames=args.identity_frames, differ_vs_baseline=0, differ_baseline_vs_itself=0,
-                              differ_current_vs_itself=0)
-                for index in range(args.identity_frames):
-                    frame_rng = np.random.default_rng(index)
-                    verts = body_verts + frame_rng.normal(scale=1e-3, size=body_verts.shape).astype(np.float32)
-                    camera = sample_camera(camera_rng(0, 'identity', index), look_at, width=size, height=size)
-                    scene_args = dict(body_verts=verts, body_faces=body_faces, obj_verts=obj_verts,
-                                      obj_faces=obj_faces, camera=camera, **style.render_kwargs())
-                    now = [style(render_scene(**scene_args)) for _ in range(2)]
-                    before = [style(baseline.render_scene(**scene_args)) for _ in range(2)]
-                    counts['differ_vs_baseline'] += int(not np.array_equal(now[0], before[0]))
-                    counts['differ_baseline_vs_itself'] += int(not np.array_equal(before[0], before[1]))
-                    counts['differ_current_vs_itself'] += int(not np.array_equal(now[0], now[1]))
-                identity[f'{size}px {style_name}'] = counts
-                print(f'{size} px {style_name} byte identity: {counts}', flush=True)
-
+def worker_main(args):
+    import imagin4d
+    renders = Renders(args)
+    from imagin4d.rendering import get_renderer
     gl_name = get_renderer(args.size[0], args.size[0]).gl_renderer_name
-    tag = args.tag or ('cpu' if gl_name and 'llvmpipe' in gl_name.lower() else 'gpu')
+    print(ANSWER + json.dumps(dict(ready=True, imagin4d=os.path.dirname(imagin4d.__file__), gl_renderer=gl_name,
+                          body=renders.body_desc, lp_num_threads=os.environ.get('LP_NUM_THREADS'))), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd.get('profile'):
+            answer = profile_stages(renders, args, cmd['profile'])
+        elif cmd.get('paired'):
+            answer = paired_bound(renders, args, cmd['paired'])
+        else:
+            answer = renders.run(cmd['size'], cmd['style'], cmd['path'], cmd['start'], cmd['count'])
+        print(ANSWER + json.dumps(answer), flush=True)
+
+
+def paired_bound(renders, args, count):
+    """{style: ms per image with the occlusion bound and with exact amodal passes (bound disabled), the paired
+    saving, the flat passes each drew, whether the images are identical}: image i of both, in turn, one process."""
+    from imagin4d.rendering import ReferenceRenderer, reference
+    from imagin4d.rendering.scene import OffscreenRenderer
+    footprint, amodal_mask, passes, out = reference.mesh_footprint, OffscreenRenderer.amodal_mask, [0], {}
+
+    def counted(self, what):
+        passes[0] += 1
+        return amodal_mask(self, what)
+    OffscreenRenderer.amodal_mask = counted
+    try:
+        for name, style in renders.styles.items():
+            size = args.size[0]
+            pipelines = {bound: ReferenceRenderer(style, width=size, height=size, seed=0) for bound in (True, False)}
+            seconds, flat, same = {True: [], False: []}, {True: 0, False: 0}, True
+            for index in range(-1, count):  # -1: warm-up
+                images = []
+                for bound in ((True, False) if index % 2 else (False, True)):  # who goes first alternates
+                    reference.mesh_footprint = footprint if bound else (lambda *a, **k: None)
+                    passes[0] = 0
+                    t0 = time.perf_counter()
+                    images.append(pipelines[bound](f'paired/{index}', 0, lambda i=index: renders.geometry(700000 + i),
+                                                   look_at=renders.look_at).image)
+                    if index >= 0:
+                        seconds[bound].append(time.perf_counter() - t0)
+                        flat[bound] += passes[0]
+                same &= np.array_equal(*images)
+            saving = 1000 * (np.array(seconds[False]) - np.array(seconds[True]))
+            out[name] = dict(images=count, bound_ms=round(1000 * float(np.median(seconds[True])), 1),
+                             exact_ms=round(1000 * float(np.median(seconds[False])), 1),
+                             saving_ms_median=round(float(np.median(saving)), 1),
+                             saving_ms_mean=round(float(saving.mean()), 1), flat_passes_bound=flat[True],
+                             flat_passes_exact=flat[False], identical=bool(same))
+    finally:
+        reference.mesh_footprint, OffscreenRenderer.amodal_mask = footprint, amodal_mask
+    return out
+
+
+def profile_stages(renders, args, count):
+    """{style: {stage: ms per image}} over `count` ReferenceRenderer images per style, stages timed by wrapping
+    the renderer's functions (nested stages are included in their callers; 'GL ...' stages include the
+    rasterisation, which a software renderer runs when the pass is read back)."""
+    import pyrender.primitive
+    import pyrender.renderer
+
+    from imagin4d.rendering import reference, scene
+    totals = {}
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - t0
+        setattr(owner, name, timed)
+        return owner, name, original
+
+    flags = pyrender.RenderFlags
+    originals = []
+
+    def gl_pass(owner, name):
+        original = getattr(owner, name)
+
+        def timed(self, f, seg_node_map=None, **k):
+            label = 'GL shaded pass (MSAA 4x)' if not f & flags.SEG else (
+                'GL amodal flat pass' if len(seg_node_map or ()) == 1 else 'GL segmentation pass')
+            t0 = time.perf_counter()
+            try:
+                return original(self, f, seg_node_map, **k)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - t0
+        setattr(owner, name, timed)
+        return owner, name, original
+
+    originals.append(gl_pass(scene.OffscreenRenderer, '_gl_render'))
+    for owner, name, label in (
+            (scene.OffscreenRenderer, 'render', 'render_scene (all below)'),
+            (scene, 'validate_mesh', 'validate meshes'),
+            (scene.OffscreenRenderer, '_mesh', 'build meshes (normals, pyrender primitives)'),
+            (scene.OffscreenRenderer, '_shadow_mesh', 'projected shadow mesh'),
+            (pyrender.renderer.Renderer, '_update_context', 'GL upload (vertex buffers, textures)'),
+            (scene, '_darken', 'shadow darkening'),
+            (reference.ReferenceRenderer, '_render_checked', 'checks + render + style (all below)'),
+            (reference, 'points_in_view', 'in-view checks'),
+            (reference, 'mesh_footprint', 'occlusion bound (mesh footprint)'),
+            (reference.ReferenceRenderer, 'sample_camera', 'camera sampling')):
+        if hasattr(owner, name):
+            originals.append(wrap(owner, name, label))
+    for style in renders.styles.values():
+        originals.append(wrap(type(style), '__call__', 'style (image from the render)'))
+        originals.append(wrap(type(style), 'scene_kwargs', 'style draws (clothes, room, lights)'))
+    out = {}
+    try:
+        for name in renders.styles:
+            totals.clear()
+            t0 = time.perf_counter()
+            for index in range(count):
+                renders.image(args.size[0], name, 'ReferenceRenderer', 500000 + index)
+            total = time.perf_counter() - t0
+            out[name] = dict({'whole image': 1000 * total / count},
+                             **{k: 1000 * v / count for k, v in sorted(totals.items(), key=lambda kv: -kv[1])})
+    finally:
+        for owner, name, original in reversed(originals):
+            setattr(owner, name, original)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The driver: starts the workers, gives them turns, compares the trees' images, writes the results.
+# ------------------------------------------------------------------------------------------------------------------
+class Worker:
+    def __init__(self, tree, argv, lp_num_threads='unset'):
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        env.pop('LP_NUM_THREADS', None)
+        if lp_num_threads != 'unset':
+            env['LP_NUM_THREADS'] = str(lp_num_threads)
+        self.proc = subprocess.Popen([sys.executable, __file__, '--worker', *argv], cwd=REPO, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info = self.read()
+
+    def send(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + '\n')
+        self.proc.stdin.flush()
+
+    def read(self):
+        """The worker's next answer (libraries may print other lines to its stdout: those are passed on)."""
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise SystemExit(f'render_throughput: a worker exited (code {self.proc.wait()}); its error is above')
+            if line.startswith(ANSWER):
+                return json.loads(line[len(ANSWER):])
+            sys.stderr.write(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def tree_commit(tree):
+    return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=tree, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def worker_argv(args):
+    argv = ['--size', *map(str, args.size), '--styles', *args.styles, '--body', args.body,
+            '--body-model-dir', args.body_model_dir]
+    return argv
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        return worker_main(args)
+    import imagin4d  # noqa: F401 - the EGL default, for the machine description
+    trees = {'current': REPO}
+    if args.baseline_tree:
+        trees['baseline'] = Path(args.baseline_tree).resolve()
+    commits = {name: tree_commit(tree) for name, tree in trees.items()}
+    # a variant: a tree with an LP_NUM_THREADS setting; the first is the reference of the byte-identity counts
+    variants = {name + ('' if len(args.lp_num_threads) == 1 else f' LP_NUM_THREADS={lp}'): (tree, lp)
+                for name, tree in trees.items() for lp in args.lp_num_threads}
+    first = next(iter(variants))
+    workers = {name: [Worker(tree, worker_argv(args), lp) for _ in range(max(args.processes))]
+               for name, (tree, lp) in variants.items()}
+    info = workers[first][0].info
+    cases = [(size, style, path) for size in args.size for style in args.styles for path in args.paths]
+    for case in cases:  # warm-up: context, shaders, first-use costs
+        for name in variants:
+            for w in workers[name]:
+                w.send(size=case[0], style=case[1], path=case[2], start=900000, count=args.warmup)
+            for w in workers[name]:
+                w.read()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    results = {(case, name, p): dict(runs=[], seconds=[], renders=0, images=0)
+               for case in cases for name in variants for p in args.processes}
+    hashes = {}
+    for run in range(args.runs):
+        order = list(variants) if run % 2 == 0 else list(variants)[::-1]  # who goes first alternates
+        for case in cases:
+            for name in order:
+                for p in args.processes:
+                    t0 = time.perf_counter()
+                    for k, w in enumerate(workers[name][:p]):  # worker k renders its own frames
+                        w.send(size=case[0], style=case[1], path=case[2], start=k * 100000 + run * args.images,
+                               count=args.images)
+                    answers = [w.read() for w in workers[name][:p]]
+                    wall = time.perf_counter() - t0
+                    r = results[case, name, p]
+                    r['runs'].append(p * args.images / wall)
+                    r['seconds'] += [s for a in answers for s in a['seconds']]
+                    r['renders'] += sum(a['renders'] for a in answers)
+                    r['images'] += p * args.images
+                    for k, a in enumerate(answers):
+                        for i, h in enumerate(a['hashes']):
+                            hashes.setdefault((case, k * 100000 + run * args.images + i), {})[name] = h
+        print(f'run {run + 1}/{args.runs} done', flush=True)
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    paired = None
+    if args.paired:
+        workers[first][0].send(paired=args.paired)
+        paired = workers[first][0].read()
+    profile = None
+    if args.profile:
+        workers[first][0].send(profile=args.profile)
+        profile = workers[first][0].read()
+    for ws in workers.values():
+        for w in ws:
+            w.close()
+
+    table = {}
+    for (case, name, p), r in results.items():
+        entry = dict(images_per_s_median=round(float(np.median(r['runs'])), 2),
+                     images_per_s_runs=[round(float(x), 2) for x in r['runs']],
+                     ms_per_image_p50=round(1000 * float(np.median(r['seconds'])), 1),
+                     ms_per_image_p90=round(1000 * float(np.percentile(r['seconds'], 90)), 1))
+        if case[2] == 'ReferenceRenderer':  # > 1 when cameras were re-sampled
+            entry['renders_per_image'] = round(r['renders'] / r['images'], 2)
+        table.setdefault(f'{case[0]}px', {}).setdefault(case[1], {}).setdefault(case[2], {})[
+            f'{name}, {p} process{"es" if p > 1 else ""}'] = entry
+    identity = {}
+    for (case, _), h in hashes.items():
+        for name in list(variants)[1:]:
+            c = identity.setdefault(f'{case[0]}px {case[1]} {case[2]}: {name} vs {first}', dict(images=0, differ=0))
+            c['images'] += 1
+            c['differ'] += int(h[name] != h[first])
     record = dict(
         benchmark='render_throughput', date=datetime.datetime.now().isoformat(timespec='seconds'),
-        command='python ' + ' '.join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        command=command_line().replace(str(args.baseline_tree), f'<worktree of {commits["baseline"][:7]}>')
+        if args.baseline_tree else command_line(),
         settings=dict(sizes=args.size, runs=args.runs, images_per_run=args.images, warmup=args.warmup,
-                      body=body_desc, object=f'box subdivided ({len(obj_verts)} vertices)',
-                      renderer_version=RENDERER_VERSION,
+                      processes=args.processes, body=info['body'], renderer=info['gl_renderer'],
+                      lp_num_threads=args.lp_num_threads,
                       note='fresh vertex arrays and a new sampled camera per image; no cache'),
-        results=results, machine=dict(render_machine_info(gl_name), load_average_at_start=load_before))
-    if baseline is not None:
-        record['baseline'] = dict(commit=args.baseline, byte_identity=identity)
+        commits=commits, results=table, byte_identity=identity, occlusion_bound_paired=paired,
+        profile_ms_per_image=profile,
+        machine=dict(render_machine_info(info['gl_renderer']), load_average_at_start=load_before,
+                     load_average_at_end=load_after))
+    gl_name = info['gl_renderer']
+    tag = args.tag or ('cpu' if gl_name and 'llvmpipe' in gl_name.lower() else 'gpu')
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f'render_throughput_{tag}.json').write_text(json.dumps(record, indent=2) + '\n')
+    (out_dir / f'render_throughput_{tag}.md').write_text(markdown(record, tag))
+    print(f'wrote {out_dir}/render_throughput_{tag}.{{json,md}}')
+    if args.examples:
+        renders = Renders(args)  # in this process, after the workers
+        write_examples(renders.interaction, args.size[0], out_dir / f'render_examples_{args.body}.png')
+
+
+def markdown(record, tag) -> str:
+    s = record['settings']
     lines = [f'# Render throughput ({tag})', '', f'Command: `{record["command"]}`', '',
-             f'{" and ".join(f"{s}x{s}" for s in args.size)} (taking turns), {body_desc} + '
-             f'{record["settings"]["object"]}; '
-             f'{record["settings"]["note"]}.', '',
-             '`render+style`: `render_scene` + the style. `ReferenceRenderer`: the whole uncached pipeline (camera '
-             'sampling, in-view and occlusion checks with two extra flat passes, re-sampling, style).', '',
-             '| size | style | path | images/s (median) | runs | ms/image p50 | ms/image p90 | renders/image |',
-             '|---|---|---|---|---|---|---|---|']
-    for size, styles in results.items():
-        for name, modes in styles.items():
-            for mode, r in modes.items():
-                lines.append(f'| {size} | {name} | {mode} | {r["images_per_s_median"]} | '
-                             f'{", ".join(map(str, r["images_per_s_runs"]))} | {r["ms_per_image_p50"]} | '
-                             f'{r["ms_per_image_p90"]} | {r.get("renders_per_image", 1)} |')
-    if baseline is not None:
-        lines += ['', f'Baseline: `render+style @{args.baseline}` is that commit\'s imagin4d/rendering/scene.py, timed '
-                  'in turn with the other cases. Byte identity on fixed frames (each rendered twice by both):', '',
-                  '| case | frames | differ, current vs baseline | baseline vs itself | current vs itself |',
-                  '|---|---|---|---|---|']
-        lines += [f'| {case} | {c["frames"]} | {c["differ_vs_baseline"]} | {c["differ_baseline_vs_itself"]} | '
-                  f'{c["differ_current_vs_itself"]} |' for case, c in identity.items()]
+             f'{", ".join(f"{x}x{x}" for x in s["sizes"])}, {s["body"]}; {s["note"]}. Trees: '
+             + ', '.join(f'{name} = commit {c[:7]}' for name, c in record['commits'].items())
+             + '. Every case runs in worker processes that take turns (the variants alternate who goes first); '
+             '"2 processes": two workers of a tree at once, each with its own frames (images/s of both together).',
+             '', '`render+style`: `render_scene` + the style. `ReferenceRenderer`: the whole uncached pipeline (camera '
+             'sampling, in-view and occlusion checks, re-sampling, style).', '',
+             '| size | style | path | tree, processes | images/s (median) | runs | ms/image p50 | ms/image p90 '
+             '| renders/image |', '|---|---|---|---|---|---|---|---|---|']
+    for size, styles in record['results'].items():
+        for style, paths in styles.items():
+            for path, variants in paths.items():
+                for variant, r in variants.items():
+                    lines.append(f'| {size} | {style} | {path} | {variant} | {r["images_per_s_median"]} | '
+                                 f'{", ".join(map(str, r["images_per_s_runs"]))} | {r["ms_per_image_p50"]} | '
+                                 f'{r["ms_per_image_p90"]} | {r.get("renders_per_image", 1)} |')
+    if record['byte_identity']:
+        lines += ['', 'Byte identity: every timed image of each variant against the same image (frame, camera, '
+                  'per-image draws) of the first, compared by the sha256 of its pixels:', '',
+                  '| case | images | differ |', '|---|---|---|']
+        lines += [f'| {case} | {c["images"]} | {c["differ"]} |' for case, c in record['byte_identity'].items()]
+    if record['occlusion_bound_paired']:
+        lines += ['', 'The occlusion bound, paired in one process (current tree): each image through a '
+                  '`ReferenceRenderer` with the bound and one with it disabled (the exact amodal passes of e245cc1), '
+                  'in turn:', '',
+                  '| style | images | ms/image, bound | ms/image, exact passes | saving per image, median (mean) | '
+                  'flat passes drawn, bound / exact | images identical |', '|---|---|---|---|---|---|---|']
+        lines += [f'| {style} | {p["images"]} | {p["bound_ms"]} | {p["exact_ms"]} | {p["saving_ms_median"]} ms '
+                  f'({p["saving_ms_mean"]} ms) | {p["flat_passes_bound"]} / {p["flat_passes_exact"]} | '
+                  f'{"yes" if p["identical"] else "NO"} |' for style, p in record['occlusion_bound_paired'].items()]
+    if record['profile_ms_per_image']:
+        styles = list(record['profile_ms_per_image'])
+        stages = list(dict.fromkeys(k for v in record['profile_ms_per_image'].values() for k in v))
+        lines += ['', 'Profile of the current tree (ms per `ReferenceRenderer` image, one process; nested stages are '
+                  'part of the stage above them; the `GL` stages include the rasterisation, which llvmpipe runs when '
+                  'the pass is read back):', '', f'| stage | {" | ".join(styles)} |', '|---|' + '---|' * len(styles)]
+        for stage in stages:
+            cells = [f'{record["profile_ms_per_image"][st].get(stage, 0.0):.1f}' for st in styles]
+            lines.append(f'| {stage} | {" | ".join(cells)} |')
     m = record['machine']
     lines += ['', f'Machine: {m["cpu"]} ({m["logical_cores"]} logical cores, shared; 1/5/15-min load average at '
-              f'the start {m["load_average_at_start"]}, at the end {m["load_average_1_5_15"]}), OpenGL renderer '
-              f'`{m["gl_renderer"]}` via PYOPENGL_PLATFORM={m["pyopengl_platform"]}; {m["platform"]}, '
-              f'Python {m["python"]}, numpy {m["numpy"]}, pyrender {m["pyrender"]}, PyOpenGL {m["PyOpenGL"]}; '
-              f'commit {m["git_commit"]}; {record["date"]}.', '']
-    (out_dir / f'render_throughput_{tag}.md').write_text('\n'.join(lines))
-    print(f'wrote {out_dir}/render_throughput_{tag}.{{json,md}}')
+              f'the start {m["load_average_at_start"]}, at the end {m["load_average_at_end"]}), OpenGL renderer '
+              f'`{m["gl_renderer"]}` via PYOPENGL_PLATFORM={m["pyopengl_platform"]}, LP_NUM_THREADS '
+              f'{", ".join(s["lp_num_threads"])} (unset: llvmpipe runs one thread per core); {m["platform"]}, Python '
+              f'{m["python"]}, numpy {m["numpy"]}, pyrender {m["pyrender"]}, PyOpenGL {m["PyOpenGL"]}; '
+              f'{record["date"]}.', '']
+    return '\n'.join(lines)
 
 
 if __name__ == '__main__':

@@ -16,8 +16,10 @@ def test_render_throughput_writes_one_row_per_size_style_and_path(tmp_path):
         assert set(styles) == {'mesh', 'sketch'}
         for paths in styles.values():
             assert set(paths) == {'render+style', 'ReferenceRenderer'}
-            for entry in paths.values():
-                assert len(entry['images_per_s_runs']) == 2 and entry['images_per_s_median'] > 0
+            for variants in paths.values():   # {'current, 1 process': entry} (more with --baseline-tree etc.)
+                assert list(variants) == ['current, 1 process']
+                for entry in variants.values():
+                    assert len(entry['images_per_s_runs']) == 2 and entry['images_per_s_median'] > 0
     table = (tmp_path / 'render_throughput_test.md').read_text()
     rows = [line for line in table.splitlines() if line.startswith('| 48px') or line.startswith('| 32px')]
     assert len(rows) == 8
