@@ -37,6 +37,7 @@ from imagin4d.geometry.rotations import geodesic_distance, matrix_to_axis_angle
 from imagin4d.geometry.sdf import signed_distance
 from imagin4d.rendering.camera import Camera, project_points
 
+from .interaction import SDF_CHUNK_PAIRS
 from .silhouette import rasterize_silhouette, rasterize_silhouettes, silhouette_iou, silhouette_ious
 
 __all__ = ['HOIFrames', 'ObjectMesh', 'IA_THRESHOLDS', 'body_frame', 'body_relative_joints', 'body_pose_error',
@@ -209,7 +210,7 @@ def hand_object_contact_sets(sets: Sequence[tuple], mesh: ObjectMesh,
     sd = np.full(len(points), np.inf)
     if len(near):
         sd[near] = signed_distance(torch.as_tensor(points[near]), torch.as_tensor(mesh.verts),
-                                   torch.as_tensor(mesh.faces)).numpy()
+                                   torch.as_tensor(mesh.faces), SDF_CHUNK_PAIRS).numpy()
     out = []
     for local, d in zip(locals_, np.split(sd, np.cumsum([p.shape[0] * p.shape[1] for p in locals_])[:-1])):
         out.append(d.reshape(local.shape[:2]))

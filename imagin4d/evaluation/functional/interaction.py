@@ -26,8 +26,12 @@ import torch
 from imagin4d.geometry.contacts import min_distance
 from imagin4d.geometry.sdf import penetration_depth, signed_distance
 
-__all__ = ['object_frame_points', 'hand_object_distances', 'contact_frames', 'contact_scores', 'contact_percent',
-           'penetration', 'penetrations']
+#: Point-triangle terms the exact SDF holds at once in the metrics: cache-sized chunks (about 3 query rows of a
+#: 20k-face object) are ~1.5x faster on the CPU than the 1M default and give the same values (each row is its own).
+SDF_CHUNK_PAIRS = 1 << 16
+
+__all__ = ['SDF_CHUNK_PAIRS', 'object_frame_points', 'hand_object_distances', 'contact_frames', 'contact_scores',
+           'contact_percent', 'penetration', 'penetrations']
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -104,7 +108,7 @@ def hand_object_distances(hand_points: ArrayLike, obj_rot: ArrayLike, obj_trans:
     if faces is None:
         d = min_distance(flat, verts[None])[0]
     else:
-        d = signed_distance(flat[0], verts, faces).clamp_min(0.0)
+        d = signed_distance(flat[0], verts, faces, SDF_CHUNK_PAIRS).clamp_min(0.0)
     return (d.reshape(T, H) * scale[:, None]).numpy()
 
 
@@ -177,7 +181,7 @@ def penetrations(point_sets: Sequence[ArrayLike], obj_rot: ArrayLike, obj_trans:
             raise ValueError('penetration: no query points')
         rests.append(rest)
         scales.append(scale)
-    depth = penetration_depth(torch.cat([r.reshape(-1, 3) for r in rests]), verts, faces)
+    depth = penetration_depth(torch.cat([r.reshape(-1, 3) for r in rests]), verts, faces, SDF_CHUNK_PAIRS)
     out = []
     for rest, scale, d in zip(rests, scales, depth.split([r.shape[0] * r.shape[1] for r in rests])):
         out.append(float((d.reshape(rest.shape[:2]) * scale[:, None]).mean()))
