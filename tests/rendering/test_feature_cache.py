@@ -249,3 +249,39 @@ def test_cli_config_gives_the_extractors_its_pipelines_read(tmp_path):
     schedule = str(REPO / 'projects' / 'imagin4d' / '_base_' / 'schedules' / 'cpu_mini.py')
     with pytest.raises(UserError, match=r'cpu_mini\.py: field "image_backbone" must be a model config dict'):
         cli.extractor_configs(cli.parse_args(['--config', schedule, *base]))
+
+
+def test_two_workers_write_the_entries_of_one_process(tmp_path, images):
+    """The forked 2-worker build (one torch thread each) writes the entries of one process on one torch thread,
+    array for array, with the real EfficientNet-Lite0; a process on two threads rounds differently in fp32, so
+    its float16 entries may differ from them by one float16 step."""
+    import imagin4d.models  # noqa: F401  (registers the backbones)
+    from imagin4d.registry import MODELS
+    cfg = dict(type='EfficientNetLite0Backbone', preprocess=dict(size=64))
+    backbone = MODELS.build(cfg)
+    threads, reports = torch.get_num_threads(), {}
+    try:
+        for name, num_threads in (('one_thread', 1), ('two_threads', 2)):
+            torch.set_num_threads(num_threads)
+            reports[name] = FeatureCache(tmp_path / name).compute(images, backbone, batch_size=2, config=cfg,
+                                                                  progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    reports['workers'] = FeatureCache(tmp_path / 'workers').compute(images, backbone, batch_size=2, config=cfg,
+                                                                    progress=False, workers=2)
+    assert [r.workers for r in reports.values()] == [1, 1, 2] and {r.computed for r in reports.values()} == {5}
+    entries = {name: sorted(p.relative_to(tmp_path / name) for p in (tmp_path / name).rglob('*.npz'))
+               for name in reports}
+    assert len(entries['workers']) == 5 and entries['one_thread'] == entries['two_threads'] == entries['workers']
+    for rel in entries['workers']:
+        with np.load(tmp_path / 'workers' / rel) as ours, np.load(tmp_path / 'one_thread' / rel) as one, \
+                np.load(tmp_path / 'two_threads' / rel) as two:
+            assert sorted(ours.files) == ['grid_hw', 'meta', 'patch', 'pooled']
+            for key in ours.files:
+                np.testing.assert_array_equal(ours[key], one[key], err_msg=f'{rel}: {key}')
+            for key in ('patch', 'pooled'):
+                a, b = ours[key].astype(np.float32), two[key].astype(np.float32)
+                # fp32 rounding on the scale of the features, then at most one float16 step
+                np.testing.assert_allclose(a, b, rtol=2 ** -10, atol=1e-5 * np.abs(b).max(), err_msg=key)
+    again = FeatureCache(tmp_path / 'workers').compute(images, backbone, config=cfg, progress=False, workers=2)
+    assert (again.computed, again.cached) == (0, 5)

@@ -124,6 +124,7 @@ class CacheReport:
     cached: int = 0
     computed: int = 0
     recomputed: int = 0
+    workers: int = 1
 
     def __str__(self) -> str:
         return (f'{self.total} items ({self.unique} unique): {self.computed} computed '
@@ -137,8 +138,8 @@ class FeatureCache:
     where item is an image path or its bytes (image specs) or a sentence (text specs). A missing or
     unreadable entry raises `MissingFeaturesError` / `UnreadableFeaturesError` naming the item and the
     command that builds it.
-    Writing: `cache.compute(items, extractor, batch_size)` runs the extractor only on items without a
-    readable entry (an unreadable one is recomputed with a warning) and returns a `CacheReport`.
+    Writing: `cache.compute(items, extractor, batch_size, workers=N)` runs the extractor only on items without
+    a readable entry (an unreadable one is recomputed with a warning) and returns a `CacheReport`.
     """
 
     def __init__(self, root: Union[str, Path]):
@@ -307,24 +308,57 @@ class FeatureCache:
         return report, pending
 
     def compute(self, items: Iterable[Item], extractor: FrozenExtractor, batch_size: int = 16,
-                config: Optional[dict] = None, progress: bool = True) -> CacheReport:
+                config: Optional[dict] = None, progress: bool = True, workers: int = 1) -> CacheReport:
         """Compute and store the features of every item without a readable entry; return the counts.
 
         items: image paths / bytes for an image backbone, sentences for a text encoder. `config` is the
         registry config the extractor was built from (recorded in the index for `spec_for`).
+        workers: processes for an image backbone on the CPU (forked, one torch thread each; both cores of a
+        2-core machine). They take whole batches of the one-process order, so every entry holds the features
+        one process writes (the CPU backbones run image by image). Text encoders and GPU backbones run here;
+        `report.workers` says how many processes ran.
         """
         spec = self.register(extractor, config)
         report, pending = self.plan(items, spec)
+        batches = [pending[start:start + batch_size] for start in range(0, len(pending), batch_size)]
+        parallel = spec.kind == 'image' and extractor.device.type == 'cpu'
+        report.workers = max(1, min(int(workers), len(batches))) if parallel else 1
         from tqdm import tqdm
         with tqdm(total=len(pending), desc=f'{spec.kind} features ({spec.name})', unit=spec.kind,
                   disable=not progress) as bar:
-            for start in range(0, len(pending), batch_size):
-                chunk = pending[start:start + batch_size]
-                for (digest, item), features in zip(chunk, _run(extractor, spec, [i for _, i in chunk])):
-                    self.put(item, spec, features, digest)
-                bar.update(len(chunk))
+            if report.workers > 1:
+                import multiprocessing
+                _WORKER.update(cache=self, extractor=extractor, spec=spec)
+                try:
+                    with multiprocessing.get_context('fork').Pool(report.workers, _worker_init) as pool:
+                        for done in pool.imap(_worker_batch, batches):
+                            bar.update(done)
+                finally:
+                    _WORKER.clear()
+            else:
+                for chunk in batches:
+                    bar.update(self._compute_batch(extractor, spec, chunk))
         report.computed = len(pending)
         return report
+
+    def _compute_batch(self, extractor: FrozenExtractor, spec: FeatureSpec, chunk: Sequence) -> int:
+        """Run the extractor on one batch of (content hash, item) and store every entry; returns its size."""
+        for (digest, item), features in zip(chunk, _run(extractor, spec, [i for _, i in chunk])):
+            self.put(item, spec, features, digest)
+        return len(chunk)
+
+
+_WORKER = {}  # what a forked cache worker computes with (set by the parent right before it forks)
+
+
+def _worker_init():
+    """A cache worker: one intra-op torch thread (the workers fill the cores)."""
+    import torch
+    torch.set_num_threads(1)
+
+
+def _worker_batch(chunk) -> int:
+    return _WORKER['cache']._compute_batch(_WORKER['extractor'], _WORKER['spec'], chunk)
 
 
 def _kind_of_type(type_name) -> str:
