@@ -199,6 +199,7 @@ def test_cli_builds_real_features_once(tmp_path, images, capsys, monkeypatch):
             '--batch-size', '4']
     reports = cli.main(args)
     assert (reports['images'].computed, reports['texts'].computed) == (5, 2)
+    assert (reports['images'].workers, reports['texts'].workers) == (2, 1)  # two batches of images: two processes
     cache = FeatureCache(out)
     # the default backbone is the one a pipeline reads when it names none: EfficientNet-Lite0 at 448 px
     spec = cache.spec_for(dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448)))
@@ -216,6 +217,28 @@ def test_cli_builds_real_features_once(tmp_path, images, capsys, monkeypatch):
     assert (reports['images'].computed, reports['images'].cached) == (0, 5)
     assert (reports['texts'].computed, reports['texts'].cached) == (0, 2)
     assert '0 computed' in capsys.readouterr().out
+
+
+def test_cli_writes_the_same_entries_for_any_number_of_workers(tmp_path, images):
+    """One torch thread per process: --workers 1 (in this process, which runs two threads) and --workers 2 write
+    array-equal entries, and the caller's thread count is restored."""
+    cli = _load_cli()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for workers in (1, 2):
+            report = cli.main(['--images', str(images[0].parent), '--out', str(tmp_path / f'w{workers}'),
+                               '--backbone-cfg', '{"preprocess": {"size": 64}}', '--batch-size', '2',
+                               '--workers', str(workers), '--no-progress'])['images']
+            assert (report.computed, report.workers) == (5, workers) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    names = sorted(p.relative_to(tmp_path / 'w1') for p in (tmp_path / 'w1').rglob('*.npz'))
+    assert len(names) == 5 and names == sorted(p.relative_to(tmp_path / 'w2') for p in (tmp_path / 'w2').rglob('*.npz'))
+    for name in names:
+        with np.load(tmp_path / 'w1' / name) as one, np.load(tmp_path / 'w2' / name) as two:
+            for key in ('patch', 'pooled', 'grid_hw'):
+                np.testing.assert_array_equal(one[key], two[key], err_msg=f'{name}: {key}')
 
 
 def test_cli_reports_bad_inputs(tmp_path):

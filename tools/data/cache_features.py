@@ -1,6 +1,7 @@
 """Build the frozen-feature cache: run an image backbone once per image and a text encoder once per sentence.
 
 Only entries that are missing (or unreadable) are computed; training reads the cache, never the backbones.
+On the CPU the image features are computed by `--workers` processes (default 2) of one torch thread each.
 
     # everything a config reads: the images of its reference indexes and the sentences of every data set it loads
     # (FBM: its annotations; BEHAVE: the template sentences the data set builds), into the config's feature_cache
@@ -68,6 +69,11 @@ def parse_args(argv=None):
                         help="cache directory (default: the config's feature_cache, or <data-root>/feature_cache)")
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--device', default='cpu', help="e.g. 'cpu' or 'cuda'")
+    parser.add_argument('--workers', type=int, default=2,
+                        help='processes for the image features on the CPU (forked; default 2: both cores of a 2-core '
+                             'machine). On the CPU every process runs one torch thread (two threads in one process '
+                             'ran 4-8x slower on a shared 2-core machine: benchmarks/results/feature_throughput.md), '
+                             'so any N writes the same entries')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     if bool(args.dataset) != bool(args.data_root):
@@ -172,8 +178,9 @@ def run_extractor(cache, items, config, args, kind):
     if pending:
         extractor = MODELS.build(config).to(args.device)
         report = cache.compute(items, extractor, batch_size=args.batch_size, config=config,
-                               progress=not args.no_progress)
-    print(f'{kind}: {report} -> {osp.join(str(cache.root), report.namespace)}')
+                               progress=not args.no_progress, workers=args.workers)
+    workers = f' ({report.workers} processes)' if pending and report.workers > 1 else ''
+    print(f'{kind}: {report}{workers} -> {osp.join(str(cache.root), report.namespace)}')
     return report
 
 
@@ -277,6 +284,18 @@ def dataset_plan(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    import torch
+    threads = torch.get_num_threads()
+    if args.device == 'cpu':
+        torch.set_num_threads(1)        # see --workers
+    try:
+        return build(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def build(args):
+    """The reports of every extractor run that parsed `args` asks for."""
     import imagin4d  # noqa: F401  (compat workarounds)
     import imagin4d.datasets  # noqa: F401  (registers the data sets)
     import imagin4d.models  # noqa: F401  (registers the extractors)
