@@ -7,13 +7,17 @@ encoding (sentences/s) and the text cache path. Writes benchmarks/results/featur
 The backbone's forward and cache path are measured side by side with the reference path (`fuse=False,
 cpu_chunk=None`: the unfolded network with its batch norms, the whole batch at once, as before the
 folding), interleaved repeat by repeat so that load from other work hits both alike; the largest feature
-difference between the two is recorded.
+difference between the two is recorded. In the same rounds: the forward on 1 and on 2 torch threads, and the
+cache build by one process on one thread (`cache_features.py` now: what one core does), on two threads
+(`cache_features.py` before: the torch default of a 2-core machine) and by two forked worker processes of one
+thread each (`--workers 2`); every build's entries are compared with the one-thread build's.
 A benchmark, not a test:  python benchmarks/feature_throughput.py [--repeats 5] [--threads N]
 """
 import argparse
 import json
 import os
 import os.path as osp
+import resource
 import sys
 import tempfile
 import time
@@ -40,6 +44,7 @@ def parse_args():
     parser.add_argument('--image-size', type=int, default=448, help='side of the synthetic PNG renders')
     parser.add_argument('--num-sentences', type=int, default=256)
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
+    parser.add_argument('--workers', type=int, default=2, help='worker processes of the parallel cache build')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out-dir', default=RESULTS)
     return parser.parse_args()
@@ -75,6 +80,38 @@ def interleaved(fns, repeats, warmup=1):
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: (statistics.median(t), t) for name, t in times.items()}
+
+
+def on_threads(count, fn):
+    """`fn` run with `count` intra-op torch threads (the previous count restored)."""
+    def run():
+        previous = torch.get_num_threads()
+        torch.set_num_threads(count)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(previous)
+    return run
+
+
+def cpu_seconds():
+    """CPU time of this process and of its waited-for children (the cache workers), user + system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def entry_difference(root, other, spec):
+    """(largest |difference| of the patch / pooled entries of two caches, entries array-equal, entries)."""
+    from imagin4d.models.backbones.feature_cache import FeatureCache
+    ours, theirs = FeatureCache(root), FeatureCache(other)
+    names = sorted(p.relative_to(ours.root) for p in ours.root.rglob('*.npz'))
+    assert names == sorted(p.relative_to(theirs.root) for p in theirs.root.rglob('*.npz')), 'different entries'
+    largest, equal = 0.0, 0
+    for name in names:
+        a, b = (np.load(c.root / name) for c in (ours, theirs))
+        diffs = [float(np.abs(a[k].astype(np.float32) - b[k].astype(np.float32)).max()) for k in ('patch', 'pooled')]
+        largest, equal = max(largest, *diffs), equal + int(max(diffs) == 0)
+    return largest, equal, len(names)
 
 
 def sentences(count, seed=0):
@@ -115,37 +152,63 @@ def main():
                 torch.cuda.synchronize()
         return run
 
-    timings = interleaved({name: forward(name) for name in backbones}, args.repeats)
+    threads_now = torch.get_num_threads()
+    forwards = {name: forward(name) for name in backbones}
+    forwards.update(threads_1=on_threads(1, forward('threads_1')), threads_2=on_threads(2, forward('threads_2')))
+    backbones.update(threads_1=backbone, threads_2=backbone)
+    timings = interleaved(forwards, args.repeats)
     for name, (median, times) in timings.items():
-        key = 'efficientnet_lite0_forward' + ('' if name == 'default' else '_reference')
+        key = 'efficientnet_lite0_forward' + ('' if name == 'default' else f'_{name}')
         measure[key] = dict(
             images_per_s=round(args.batch_size / median, 2), batch_size=args.batch_size, resolution=resolution,
             median_batch_s=round(median, 4), batch_s=[round(t, 4) for t in times])
     measure['efficientnet_lite0_forward']['speedup_vs_reference'] = round(
         timings['reference'][0] / timings['default'][0], 2)
+    measure['efficientnet_lite0_forward']['threads'] = threads_now
     measure['efficientnet_lite0_max_abs_feature_difference'] = {
         key: float((outputs['default'][key] - outputs['reference'][key]).abs().max()) for key in ('patch', 'pooled')}
+    measure['efficientnet_lite0_max_abs_feature_difference_threads_2_vs_1'] = {
+        key: float((outputs['threads_2'][key] - outputs['threads_1'][key]).abs().max()) for key in ('patch', 'pooled')}
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = synthetic_renders(tmp, args.num_images, args.image_size)
         caches = iter(range(10 ** 6))
+        roots, cpu = {}, {}
 
-        def cache_images(name):
+        def cache_images(name, workers=1):
             def run():
-                FeatureCache(osp.join(tmp, f'cache{next(caches)}')).compute(
-                    paths, backbones[name], batch_size=args.batch_size, config=backbone_cfg, progress=False)
+                roots[name] = osp.join(tmp, f'cache{next(caches)}')
+                start = cpu_seconds()
+                FeatureCache(roots[name]).compute(paths, backbones['reference' if name == 'reference' else 'default'],
+                                                  batch_size=args.batch_size, config=backbone_cfg, progress=False,
+                                                  workers=workers)
+                cpu.setdefault(name, []).append(cpu_seconds() - start)
             return run
 
-        timings = interleaved({name: cache_images(name) for name in backbones}, args.repeats)
+        builds = dict(default=cache_images('default'), reference=cache_images('reference'),
+                      threads_1=on_threads(1, cache_images('threads_1')),
+                      threads_2=on_threads(2, cache_images('threads_2')),
+                      workers=cache_images('workers', args.workers))
+        timings = interleaved(builds, args.repeats)
+        spec = FeatureCache(roots['default']).spec_for(backbone_cfg)
         for name, (median, times) in timings.items():
-            key = 'image_cache_build' + ('' if name == 'default' else '_reference')
+            key = 'image_cache_build' + ('' if name == 'default' else f'_{name}')
             measure[key] = dict(
                 images_per_s=round(args.num_images / median, 2), num_images=args.num_images,
                 source=f'{args.image_size}x{args.image_size} PNG', batch_size=args.batch_size,
-                median_s=round(median, 3), runs_s=[round(t, 3) for t in times])
+                median_s=round(median, 3), runs_s=[round(t, 3) for t in times],
+                cpu_ms_per_image=round(1000 * statistics.median(cpu[name][-len(times):]) / args.num_images, 1))
+            if name != 'threads_1':
+                largest, equal, total = entry_difference(roots[name], roots['threads_1'], spec)
+                measure[key]['vs_threads_1'] = dict(max_abs_entry_difference=largest, entries_equal=equal,
+                                                    entries=total)
         measure['image_cache_build']['speedup_vs_reference'] = round(timings['reference'][0] / timings['default'][0], 2)
-        cache = FeatureCache(osp.join(tmp, 'cache0'))
-        spec = cache.spec_for(backbone_cfg)
+        measure['image_cache_build_threads_1']['speedup_vs_threads_2'] = round(
+            timings['threads_2'][0] / timings['threads_1'][0], 2)
+        measure['image_cache_build_workers'].update(
+            workers=args.workers, speedup_vs_threads_1=round(timings['threads_1'][0] / timings['workers'][0], 2),
+            speedup_vs_threads_2=round(timings['threads_2'][0] / timings['workers'][0], 2))
+        cache = FeatureCache(roots['default'])
         median, _ = timed(lambda: [cache.get(p, spec) for p in paths], args.repeats)
         measure['image_cache_read'] = dict(images_per_s=round(args.num_images / median, 1),
                                            entry_kib=round(os.path.getsize(cache.entry_path(paths[0], spec))
@@ -192,6 +255,16 @@ def markdown(results):
     fwd, fwd_ref = m['efficientnet_lite0_forward'], m['efficientnet_lite0_forward_reference']
     build, build_ref = m['image_cache_build'], m['image_cache_build_reference']
     diff = m['efficientnet_lite0_max_abs_feature_difference']
+    diff_threads = m['efficientnet_lite0_max_abs_feature_difference_threads_2_vs_1']
+    workers = m['image_cache_build_workers']
+
+    def cpu_cost(key):
+        return f", {m[key]['cpu_ms_per_image']} CPU ms/image"
+
+    def same(key):
+        vs = m[key]['vs_threads_1']
+        return (f"; entries vs one thread: {vs['entries_equal']}/{vs['entries']} equal, largest difference "
+                f"{vs['max_abs_entry_difference']:.2g}")
     rows = [
         (f"EfficientNet-Lite0 forward, {fwd['resolution']} px, batch {fwd['batch_size']}",
          f"{fwd['images_per_s']} images/s ({fwd['speedup_vs_reference']}x the reference path)"),
@@ -199,9 +272,26 @@ def markdown(results):
          f"{fwd_ref['images_per_s']} images/s"),
         ('  largest feature difference, default vs reference (patch / pooled)',
          f"{diff['patch']:.2g} / {diff['pooled']:.2g}"),
-        (f"image cache build ({build['source']} decode + preprocess + forward + write)",
+        ('  the forward on 1 / 2 torch threads',
+         f"{m['efficientnet_lite0_forward_threads_1']['images_per_s']} / "
+         f"{m['efficientnet_lite0_forward_threads_2']['images_per_s']} images/s"),
+        ('  largest feature difference, 2 vs 1 threads (patch / pooled)',
+         f"{diff_threads['patch']:.2g} / {diff_threads['pooled']:.2g}"),
+        (f"image cache build ({build['source']} decode + preprocess + forward + write), "
+         f"{fwd['threads']} torch thread{'s' if fwd['threads'] > 1 else ''}",
          f"{build['images_per_s']} images/s ({build['speedup_vs_reference']}x the reference path)"),
         ('  image cache build with the reference path', f"{build_ref['images_per_s']} images/s"),
+        ('  **one process, 1 torch thread (`cache_features.py` now)**',
+         f"**{m['image_cache_build_threads_1']['images_per_s']} images/s** "
+         f"({m['image_cache_build_threads_1']['speedup_vs_threads_2']}x two threads)"
+         f"{cpu_cost('image_cache_build_threads_1')}"),
+        ('  one process, 2 torch threads (`cache_features.py` before: the torch default)',
+         f"{m['image_cache_build_threads_2']['images_per_s']} images/s{cpu_cost('image_cache_build_threads_2')}"
+         f"{same('image_cache_build_threads_2')}"),
+        (f"  {workers['workers']} worker processes, 1 thread each (`--workers {workers['workers']}`)",
+         f"{workers['images_per_s']} images/s ({workers['speedup_vs_threads_2']}x two threads, "
+         f"{workers['speedup_vs_threads_1']}x one){cpu_cost('image_cache_build_workers')}"
+         f"{same('image_cache_build_workers')}"),
         ('image cache read (training side)', f"{m['image_cache_read']['images_per_s']} images/s, "
                                              f"{m['image_cache_read']['entry_kib']} KiB/entry"),
         (f"image cache re-run, {m['image_cache_build']['num_images']} images all cached",
@@ -217,8 +307,15 @@ def markdown(results):
              + (f" ({mach['cuda']})" if mach.get('cuda') else '') + '  ',
              f"Load average (1/5/15 min) at start {mach.get('load_average_1_5_15')}, at end "
              f"{mach.get('load_average_1_5_15_at_end')} (the machine is shared: expect noise)", '',
-             f"Median over {results['settings']['repeats']} repeats after one warm-up; the default and the "
-             'reference backbone path run in turn within each repeat.', '',
+             f"Median over {results['settings']['repeats']} repeats after one warm-up; every case (default and "
+             'reference backbone path, 1 / 2 torch threads, worker processes) runs in turn within each repeat. '
+             'Entries are float16: a difference of one float16 step (up to 0.002 at values of 2 to 4) is fp32 '
+             'rounding of the two-thread forward crossing a float16 rounding boundary.', '',
+             'On a machine shared through the kernel\'s autogroup scheduler (each login session or job gets an equal '
+             'share; here two trainings run in other sessions), this benchmark gets about one core whatever its '
+             'process count: worker processes then cannot beat one process, and two threads of one process wait on '
+             'each other. CPU ms/image is what an image costs each way; with both cores idle, two workers would run '
+             'at about 2000 / (their CPU ms/image) images/s (an estimate, not measured here).', '',
              '| what | throughput |', '|---|---|'] + [f'| {a} | {b} |' for a, b in rows]
     return '\n'.join(lines) + '\n'
 

@@ -196,7 +196,7 @@ def test_cli_builds_real_features_once(tmp_path, images, capsys, monkeypatch):
     texts.write_text(json.dumps([{'text': 'a person picks up a chair'}, {'text': ['someone lifts a stool']}]))
     out = tmp_path / 'cache'
     args = ['--images', str(images[0].parent), '--texts', str(texts), '--out', str(out), '--no-progress',
-            '--batch-size', '4']
+            '--batch-size', '4', '--workers', '2']
     reports = cli.main(args)
     assert (reports['images'].computed, reports['texts'].computed) == (5, 2)
     assert (reports['images'].workers, reports['texts'].workers) == (2, 1)  # two batches of images: two processes

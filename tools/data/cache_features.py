@@ -1,7 +1,7 @@
 """Build the frozen-feature cache: run an image backbone once per image and a text encoder once per sentence.
 
 Only entries that are missing (or unreadable) are computed; training reads the cache, never the backbones.
-On the CPU the image features are computed by `--workers` processes (default 2) of one torch thread each.
+On the CPU every process computes on one torch thread; `--workers N` computes the image features with N processes.
 
     # everything a config reads: the images of its reference indexes and the sentences of every data set it loads
     # (FBM: its annotations; BEHAVE: the template sentences the data set builds), into the config's feature_cache
@@ -69,11 +69,11 @@ def parse_args(argv=None):
                         help="cache directory (default: the config's feature_cache, or <data-root>/feature_cache)")
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--device', default='cpu', help="e.g. 'cpu' or 'cuda'")
-    parser.add_argument('--workers', type=int, default=2,
-                        help='processes for the image features on the CPU (forked; default 2: both cores of a 2-core '
-                             'machine). On the CPU every process runs one torch thread (two threads in one process '
-                             'ran 4-8x slower on a shared 2-core machine: benchmarks/results/feature_throughput.md), '
-                             'so any N writes the same entries')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes for the image features on the CPU (forked; 2 fills a 2-core machine whose '
+                             'cores are idle; on a shared one they ran 0.84x one process). On the CPU every process '
+                             'runs one torch thread (two threads in one process ran 4x slower on a shared 2-core '
+                             'machine: benchmarks/results/feature_throughput.md), so any N writes the same entries')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     if bool(args.dataset) != bool(args.data_root):
