@@ -4,8 +4,14 @@ Owns point-triangle distance (closest point over all Voronoi regions of a triang
 magnitude = distance to the nearest triangle, sign from the generalised winding number (NEGATIVE
 inside; robust for closed, consistently outward-oriented meshes and tolerant of small defects).
 Pure batched torch, chunked over points and faces so that memory stays bounded.
+
+A mesh shared by the whole batch ((V, 3) verts) is prepared once and kept in a small cache keyed by its exact
+content (dtype, device, shapes and the bytes of verts and faces), so that the few object templates the metrics
+query again and again are not rebuilt per call; verts that require grad are never cached. A cached mesh gives the
+same values bit for bit as a fresh one (the same operations on the same numbers).
 """
 import math
+from collections import OrderedDict
 
 import torch
 from einops import rearrange
@@ -122,6 +128,28 @@ class _Mesh:
         return self.triangles.shape[0]
 
 
+#: Prepared shared meshes by exact content, least recently used first (a handful of object templates in practice).
+_MESH_CACHE: 'OrderedDict[tuple, _Mesh]' = OrderedDict()
+MESH_CACHE_SIZE = 16
+
+
+def _shared_mesh(verts: torch.Tensor, faces: torch.Tensor) -> _Mesh:
+    """The prepared mesh of verts (V, 3), faces (F, 3) long on verts' device: from the cache when the same content
+    was prepared before (the key holds the bytes themselves: an edited array is a different key), else built."""
+    if verts.requires_grad:  # the mesh must stay in this call's autograd graph
+        return _Mesh(_as_batched_triangles(verts, faces)[0])
+    key = (str(verts.device), verts.dtype, tuple(verts.shape), tuple(faces.shape),
+           verts.detach().cpu().numpy().tobytes(), faces.cpu().numpy().tobytes())
+    mesh = _MESH_CACHE.get(key)
+    if mesh is None:
+        mesh = _MESH_CACHE[key] = _Mesh(_as_batched_triangles(verts, faces)[0])
+        while len(_MESH_CACHE) > MESH_CACHE_SIZE:
+            _MESH_CACHE.popitem(last=False)
+    else:
+        _MESH_CACHE.move_to_end(key)
+    return mesh
+
+
 def _winding_rows(p: torch.Tensor, mesh: _Mesh) -> torch.Tensor:
     """Generalised winding number at points p (n, 3) (mesh-centred coordinates) -> (n,), no grad.
 
@@ -131,18 +159,22 @@ def _winding_rows(p: torch.Tensor, mesh: _Mesh) -> torch.Tensor:
     Every term is expanded in p (|ra|^2 = |p|^2 - 2 p.a + |a|^2, ra . (rb x rc) = a . (b x c) - p . N with
     N = a x b + b x c + c x a), so the (n, F) terms come from matrix products, not (n, F, 3) tensors.
     In float32 the sign is reliable beyond ~1e-4 x the mesh size from the surface.
+    In place on (n, F) buffers where the result is the same: x - y is x + (-y) exactly, and 2 y = -(-2 y).
     """
     pp = _dot(p, p)[:, None]                                               # (n, 1)
     pa, pb, pc, pn = (p @ mesh.linear.transpose(1, 2)).unbind(0)           # (n, F) each
     aa, bb, cc = mesh.corner_sq
     ab, ac, bc = mesh.corner_dots
-    la = (pp - 2 * pa + aa).clamp_min(0).sqrt()
-    lb = (pp - 2 * pb + bb).clamp_min(0).sqrt()
-    lc = (pp - 2 * pc + cc).clamp_min(0).sqrt()
-    numerator = mesh.triple - pn
-    denominator = (la * lb * lc + (pp - pa - pb + ab) * lc + (pp - pa - pc + ac) * lb
-                   + (pp - pb - pc + bc) * la)
-    return torch.atan2(numerator, denominator).sum(-1) / (2.0 * math.pi)   # sum(2 atan2) / (4 pi)
+    la, lb, lc = ((x * -2).add_(pp).add_(xx).clamp_min_(0).sqrt_()       # |p - corner| = sqrt(pp - 2 p.x + x.x)
+                  for x, xx in ((pa, aa), (pb, bb), (pc, cc)))
+    denominator = (la * lb).mul_(lc)
+    pp_pa = pp - pa
+    term = torch.sub(pp_pa, pb).add_(ab).mul_(lc)
+    denominator.add_(term)
+    denominator.add_(torch.sub(pp_pa, pc, out=term).add_(ac).mul_(lb))
+    denominator.add_(torch.sub(pp, pb, out=term).sub_(pc).add_(bc).mul_(la))
+    numerator = pn.neg_().add_(mesh.triple)                                # triple - pn
+    return torch.atan2(numerator, denominator, out=numerator).sum(-1) / (2.0 * math.pi)  # sum(2 atan2) / (4 pi)
 
 
 def _nearest_sq_distance_rows(p: torch.Tensor, mesh: _Mesh, first_k: int, exact_pairs: int) -> torch.Tensor:
@@ -184,14 +216,13 @@ def _nearest_sq_distance_rows(p: torch.Tensor, mesh: _Mesh, first_k: int, exact_
     return out.index_put((torch.cat(done_rows),), torch.cat(done_sq))
 
 
-def _query_one_mesh(points: torch.Tensor, triangles: torch.Tensor, mode: str, max_pairs: int,
+def _query_one_mesh(points: torch.Tensor, mesh: _Mesh, mode: str, max_pairs: int,
                     first_k: int = 32) -> torch.Tensor:
-    """points (n, 3), triangles (F, 3, 3) -> (n,): 'winding' number, 'signed' distance or 'depth'.
+    """points (n, 3), a prepared mesh of F triangles -> (n,): 'winding' number, 'signed' distance or 'depth'.
 
     Points outside the mesh's bounding box have winding number 0 (no solid-angle work for them); the
     winding number is evaluated in row chunks of max_pairs // F points.
     """
-    mesh = _Mesh(triangles)
     p = points - mesh.origin
     n, F = p.shape[0], mesh.num_faces
     rows_per_chunk = max(1, max_pairs // F)
@@ -223,15 +254,17 @@ def _query(points: torch.Tensor, verts: torch.Tensor, faces: torch.Tensor, mode:
     if single:
         points = points[None]
     dtype = torch.promote_types(points.dtype, verts.dtype)
-    points, triangles = points.to(dtype), _as_batched_triangles(verts.to(dtype), faces)  # (B|1, F, 3, 3)
-    B = max(points.shape[0], triangles.shape[0])
+    points, verts, faces = points.to(dtype), verts.to(dtype), faces.long().to(verts.device)
+    if verts.dim() == 3 and verts.shape[0] == 1:
+        verts = verts[0]
+    B = max(points.shape[0], verts.shape[0] if verts.dim() == 3 else 1)
     P = points.shape[1]
-    if triangles.shape[0] == 1:  # one mesh for the whole batch: one flat query
+    if verts.dim() == 2:  # one mesh for the whole batch: one flat query
         flat = rearrange(points.expand(B, P, 3), 'b p c -> (b p) c')
-        out = rearrange(_query_one_mesh(flat, triangles[0], mode, max_pairs), '(b p) -> b p', b=B)
+        out = rearrange(_query_one_mesh(flat, _shared_mesh(verts, faces), mode, max_pairs), '(b p) -> b p', b=B)
     else:
-        points = points.expand(B, P, 3)
-        out = torch.stack([_query_one_mesh(points[b], triangles[b], mode, max_pairs) for b in range(B)])
+        points, triangles = points.expand(B, P, 3), _as_batched_triangles(verts, faces)  # (B, F, 3, 3)
+        out = torch.stack([_query_one_mesh(points[b], _Mesh(triangles[b]), mode, max_pairs) for b in range(B)])
     return out[0] if single else out
 
 
