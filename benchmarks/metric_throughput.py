@@ -17,9 +17,9 @@ Owns the benchmark of `imagin4d.evaluation` (issue 23: the study sweeps spend mo
     python benchmarks/metric_throughput.py ... --test-runs --baseline-tree /tmp/imagin4d_e245cc1 \\
         --reference work_dirs/sampling_study/sfie/seed0/test_metrics.json
 
-The baseline's imagin4d/evaluation is read from git (`git archive`) and loaded as a separate package next to today's
-(its metric classes are not registered). Writes JSON + markdown with the machine and the command to
-benchmarks/results/metric_throughput_<tag>.{json,md}.
+The baseline's imagin4d/evaluation and imagin4d/geometry/sdf.py are read from git (`git archive`) and loaded as
+separate modules next to today's (its metric classes are not registered; its evaluation imports its own SDF).
+Writes JSON + markdown with the machine and the command to benchmarks/results/metric_throughput_<tag>.{json,md}.
 """
 import argparse
 import datetime
@@ -95,26 +95,34 @@ def capture_samples(args, cfg) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ baseline code
+def _load_module(name: str, path: Path, package: bool = False):
+    spec = importlib.util.spec_from_file_location(name, path / '__init__.py' if package else path,
+                                                  submodule_search_locations=[str(path)] if package else None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    return spec, module
+
+
 def load_baseline_evaluation(commit: str):
-    """imagin4d/evaluation at `commit` as the package imagin4d._evaluation_<commit> (metrics not registered)."""
+    """imagin4d/evaluation at `commit` as the package imagin4d._evaluation_<commit> (metrics not registered), bound to
+    that commit's exact SDF (imagin4d/geometry/sdf.py, as imagin4d._sdf_<commit>) so that both change together."""
+    import imagin4d.geometry.sdf as today_sdf
     from imagin4d.registry import METRICS
-    archive = subprocess.run(['git', 'archive', commit, 'imagin4d/evaluation'], cwd=REPO, check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(['git', 'archive', commit, 'imagin4d/evaluation', 'imagin4d/geometry/sdf.py'],
+                             cwd=REPO, check=True, capture_output=True).stdout
     root = Path(tempfile.mkdtemp(prefix='metric_throughput_baseline_'))
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(root, filter='data')
-    name = f'imagin4d._evaluation_{commit}'
-    package = root / 'imagin4d' / 'evaluation'
-    spec = importlib.util.spec_from_file_location(name, package / '__init__.py',
-                                                  submodule_search_locations=[str(package)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sdf_spec, sdf = _load_module(f'imagin4d._sdf_{commit}', root / 'imagin4d' / 'geometry' / 'sdf.py')
+    sdf_spec.loader.exec_module(sdf)
+    spec, module = _load_module(f'imagin4d._evaluation_{commit}', root / 'imagin4d' / 'evaluation', package=True)
     register = METRICS.register_module
     METRICS.register_module = lambda *a, **k: (lambda cls: cls)       # today's classes keep the names
+    sys.modules['imagin4d.geometry.sdf'] = sdf                         # `from imagin4d.geometry.sdf import` binds it
     try:
         spec.loader.exec_module(module)
     finally:
-        METRICS.register_module = register
+        METRICS.register_module, sys.modules['imagin4d.geometry.sdf'] = register, today_sdf
     return module
 
 
@@ -232,7 +240,8 @@ def write_report(args, record: dict) -> None:
              f'{m["load_average_1_5_15"]} at the end (a shared machine: the two implementations take turns).', '',
              f'Predictions: `{args.checkpoint}` on the test split of `{args.config}` ({timing["samples"]} samples, '
              f'`{" ".join(args.cfg_options)}`), generated once and scored {timing["repeats"]} times by each '
-             f'implementation, taking turns. Baseline: imagin4d/evaluation at {args.baseline}.', '',
+             f'implementation, taking turns. Baseline: imagin4d/evaluation and imagin4d/geometry/sdf.py at '
+             f'{args.baseline}.', '',
              '| metric | baseline median (s) | today median (s) | speed-up | summary values exactly equal | '
              'max rel. diff | per-sample rows exactly equal |', '|---|---|---|---|---|---|---|']
     for kind, r in timing['metrics'].items():
@@ -266,10 +275,13 @@ def write_report(args, record: dict) -> None:
               'contact);',
               '- penetration (HOIMotionMetric): the hand points and the joints in one SDF query (`penetrations`);',
               '- the metrics\' exact SDF queries in cache-sized chunks (`SDF_CHUNK_PAIRS`, 64k point-triangle terms '
-              'instead of 1M; every query row is computed on its own, so the same values).',
-              '', 'What is left: the exact winding number of the object SDF (`imagin4d/geometry/sdf.py`, most of the '
-              'penetration time and of the remaining contact time) and the body-model forward pass of the 31 window '
-              'frames for the body silhouettes.']
+              'instead of 1M; every query row is computed on its own, so the same values);',
+              '- the exact SDF (`imagin4d/geometry/sdf.py`): an object template is prepared once (corner products, '
+              'normals, bounding spheres) and kept in a cache keyed by the exact bytes of its vertices and faces, and '
+              'the winding number works on in-place (n, F) buffers with the same floating-point operations.',
+              '', 'What is left: the winding number\'s own (n, F) arithmetic (penetration of every point in the '
+              'object\'s bounding box) and the body-model forward pass of the 31 window frames for the body '
+              'silhouettes.']
     lines += ['', 'Command:', '', f'    {record["command"]}', '']
     with open(f'{stem}.md', 'w') as f:
         f.write('\n'.join(lines))
