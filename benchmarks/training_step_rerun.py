@@ -2,13 +2,17 @@
 spread of today's full model?
 
     python benchmarks/training_step_rerun.py [--runs benchmarks/results/mini_fbm_runs/iters2000_steps20]
+        [--new-runs benchmarks/results/lean_mini_fbm_runs/iters2000_steps20]
         [--new sfie_lean] [--old sfie] [--floor no_image] [--out benchmarks/results/training_step_rerun.md]
 
 Reads the benchmark's archived runs (`ARCHIVE/iters<N>_steps<S>/<variant>/seed<k>.json`, written by
-tools/analysis/run_benchmark.py) and, per headline metric, puts the new variant's runs beside the old full model's
-(mean ± std over its seeds) and the no-image model's. Verdict per metric: `within` when |mean_new - mean_old| <=
-std_old + std_new (`claims.within_spread`), where a single new run borrows the old spread as its own (one seed
-has none); otherwise `better` / `WORSE` in the metric's direction.
+tools/analysis/run_benchmark.py; the lean runs have their own archive, since the benchmark's holds the runs of one
+scoring protocol: `run_benchmark.py --variants sfie_lean --archive benchmarks/results/lean_mini_fbm_runs
+--evaluator-ckpt benchmarks/results/mini_fbm_runs/evaluator/text_motion_evaluator.pth`) and, per headline metric,
+puts the new variant's runs beside the old full model's (mean ± std over its seeds) and the no-image model's.
+Verdict per metric: `within` when |mean_new - mean_old| <= std_old + std_new (`claims.within_spread`), where a single
+new run borrows the old spread as its own (one seed has none); otherwise `better` / `WORSE` in the metric's
+direction.
 
 Runs are compared under one scoring protocol (`imagin4d.engine.benchmark.archive`: CHOIS's floor, joints and object
 rotation choices; runs archived before protocols were recorded scored with `LEGACY_PROTOCOL`). A new run scored
@@ -126,6 +130,8 @@ def compare(new: list, old: list, floor: list) -> list:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--runs', default=str(REPO / 'benchmarks' / 'results' / 'mini_fbm_runs' / 'iters2000_steps20'))
+    parser.add_argument('--new-runs', default=str(REPO / 'benchmarks' / 'results' / 'lean_mini_fbm_runs'
+                                                  / 'iters2000_steps20'), help='archive of the new variant\'s runs')
     parser.add_argument('--new', default='sfie_lean')
     parser.add_argument('--old', default='sfie')
     parser.add_argument('--floor', default='no_image')
@@ -136,7 +142,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command = sys.argv[1:] if argv is None else argv
     runs = Path(args.runs)
-    new, old, floor = (load_runs(runs / v) for v in (args.new, args.old, args.floor))
+    new = load_runs(Path(args.new_runs) / args.new)
+    old, floor = (load_runs(runs / v) for v in (args.old, args.floor))
     protocol = one_protocol(old + floor, f'{args.old} and {args.floor}')
     rescored = [r['seed'] for r in new if r['protocol'] != protocol]
     for run in new:
@@ -146,6 +153,9 @@ def main(argv=None):
                                                           Path(args.rescored))}
     rows = compare(new, old, floor)
 
+    def shown(path: Path):
+        return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
     def fmt(s):
         return '-' if s is None else f'{s[0]:.4g} ± {s[1]:.2g} ({s[2]})'
     lines = [f'# Retraining check: {args.new} against {args.old} (issue 23)', '',
@@ -153,7 +163,7 @@ def main(argv=None):
              'Runs: ' + '; '.join(f'{name} seed {r["seed"]} at {r["record"].get("commit", "?")[:12]}'
                                   for name, group in ((args.new, new), (args.old, old), (args.floor, floor))
                                   for r in group), '',
-             f'Archived benchmark runs in `{runs.relative_to(REPO) if runs.is_relative_to(REPO) else runs}`; '
+             f'Archived benchmark runs in `{shown(runs)}` ({args.new}: `{shown(Path(args.new_runs))}`); '
              f'{args.new} seeds {[r["seed"] for r in new]}, {args.old} seeds {[r["seed"] for r in old]}, '
              f'{args.floor} seeds {[r["seed"] for r in floor]}. Verdict: within = |mean gap| <= the two seed spreads '
              'together (a single run borrows the old spread).',

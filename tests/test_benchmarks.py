@@ -71,7 +71,8 @@ def test_lean_rerun_check_verdicts(tmp_path):
     archive('sfie', [(0.50, 60.0), (0.60, 64.0), (0.55, 62.0)])     # means 0.55 / 62, std 0.05 / 2
     archive('no_image', [(0.30, 80.0), (0.32, 78.0)])
     archive('sfie_lean', [(0.46, 66.5)])                                # 0.09 below (<= 0.1), 4.5 worse (> 4)
-    run_tool(['benchmarks/training_step_rerun.py', '--runs', tmp_path, '--out', tmp_path / 'rerun.md'], cwd=REPO)
+    run_tool(['benchmarks/training_step_rerun.py', '--runs', tmp_path, '--new-runs', tmp_path,
+              '--out', tmp_path / 'rerun.md'], cwd=REPO)
     page = (tmp_path / 'rerun.md').read_text()
     assert '| ia_success | 0.46 ± 0 (1) | 0.55 ± 0.05 (3) | 0.31 ± 0.014 (2) | within |' in page
     assert '| mpjpe | 66.5 ± 0 (1) | 62 ± 2 (3) | 79 ± 1.4 (2) | WORSE |' in page
@@ -96,7 +97,7 @@ def test_lean_rerun_check_scores_under_one_protocol(tmp_path):
     (runs / 'sfie_lean' / 'seed0.json').write_text(json.dumps(dict(
         seed=0, protocol=estimate, commit='abc', commands=[dict(command=test_cmd)],
         metrics=dict(foot_sliding=9.4, mirror_consistency=0.9))))   # CHOIS's floor: about 3x the fixed floor's
-    cmd = ['benchmarks/training_step_rerun.py', '--runs', runs, '--out', tmp_path / 'rerun.md',
+    cmd = ['benchmarks/training_step_rerun.py', '--runs', runs, '--new-runs', runs, '--out', tmp_path / 'rerun.md',
            '--rescored', tmp_path / 'rescored', '--rescore-dir', tmp_path / 'work']
     refused = run_tool(cmd, cwd=REPO, check=False)
     assert refused.returncode != 0 and 'missing/iter_2000.pth: checkpoint of sfie_lean seed 0' in refused.stderr
