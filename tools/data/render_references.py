@@ -36,8 +36,8 @@ def parse_args(argv=None):
     parser.add_argument('--distance', type=float, nargs=2, default=[2.8, 4.0], metavar=('MIN', 'MAX'),
                         help='camera distance range in metres (tall or lifted objects need room)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--workers', type=int, default=2,
-                        help='render processes (default 2: both cores of a CPU machine; same images as 1)')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='render processes (2: both cores of a CPU machine; see docs/user_guides/mini_fbm.md)')
     parser.add_argument('--out', default=None)
     return parser.parse_args(argv)
 
