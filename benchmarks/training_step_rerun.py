@@ -31,7 +31,7 @@ from pathlib import Path
 from bench_common import REPO
 
 sys.path.insert(0, str(REPO))
-from imagin4d.engine.benchmark.archive import LEGACY_PROTOCOL, _resolved  # noqa: E402
+from imagin4d.engine.benchmark.archive import _resolved, archived_protocol  # noqa: E402
 from imagin4d.engine.benchmark.claims import within_spread  # noqa: E402
 
 RESCORED = REPO / 'benchmarks' / 'results' / 'training_step_rerun'
@@ -51,7 +51,7 @@ def load_runs(folder: Path) -> list:
     runs = []
     for f in files:
         record = json.loads(f.read_text())
-        runs.append(dict(seed=record['seed'], protocol=record.get('protocol') or LEGACY_PROTOCOL, record=record,
+        runs.append(dict(seed=record['seed'], protocol=archived_protocol(record), record=record,
                          metrics=record['metrics']))
     return runs
 
