@@ -110,3 +110,39 @@ def test_lean_rerun_check_scores_under_one_protocol(tmp_path):
     assert '| foot_sliding | 2.85 ± 0 (1) | 2.8 ± 0.14 (2) | 3.1 ± 0.14 (2) | within |' in page
     assert '| mirror_consistency | 0.9 ± 0 (1) | 0.8 ± 0 (2) | 0.8 ± 0 (2) | better |' in page
     assert "'floor_height': 0.0" in page and 'sfie_lean seeds [0] scored again' in page
+
+
+def _train_line(stamp: str, it: int, time: float, data_time: float) -> str:
+    return (f'2026/12/07 {stamp} - mmengine - INFO - Iter(train) [{it:>4}/2000]  lr: 1.0000e-03  eta: 0:15:51  '
+            f'time: {time:.4f}  data_time: {data_time:.4f}  grad_norm: 8.7072  loss: 1.6602\n')
+
+
+def test_training_log_reads_resumed_segments_and_windows(tmp_path):
+    """Two segments of one resumed training: the first line after each start is left out, the later segment's line
+    of an iteration replaces the earlier one, windows and shares are the medians of the remaining lines."""
+    run = tmp_path / 'run'
+    one, two = run / '20261207_010000', run / '20261207_020000'
+    one.mkdir(parents=True)
+    two.mkdir()
+    (one / '20261207_010000.log').write_text(
+        'some other line\n' + _train_line('01:00:10', 50, 9.0, 0.9)        # start-up line: left out
+        + _train_line('01:01:00', 100, 1.0, 0.05) + _train_line('01:02:00', 150, 3.0, 0.3))
+    (two / '20261207_020000.log').write_text(
+        _train_line('02:00:10', 1450, 9.0, 0.0)                            # start-up line of the resume
+        + _train_line('02:01:00', 150, 2.0, 0.1)                            # replaces segment 1's iteration 150
+        + _train_line('02:02:00', 1500, 2.4, 0.12) + _train_line('02:03:00', 1550, 2.6, 0.26))
+    loads = tmp_path / 'load.log'
+    stamp = 1796605260  # 2026-12-07 01:01:00 UTC
+    loads.write_text(f'{stamp - 10} 1.5 1 1\n{stamp + 3600 + 50} 4.0 3 2\n')
+    run_tool(['benchmarks/training_log.py', str(run), '--load-log', str(loads), '--out-dir', str(tmp_path),
+              '--tag', 'test'], cwd=REPO)
+    record = json.loads((tmp_path / 'training_log_test.json').read_text())
+    (result,) = record['runs']
+    assert result['lines'] == 4 and result['iterations'] == [100, 1550]
+    assert result['early']['lines'] == 2 and result['early']['time'] == 1.5            # median of 1.0 and 2.0
+    assert result['early']['data_share'] == (0.05 + 0.05) / 2                           # 0.05/1.0, 0.1/2.0
+    assert result['late']['time'] == 2.5 and abs(result['late']['data_share'] - 0.075) < 1e-12
+    assert abs(result['late_over_early'] - 2.5 / 1.5) < 1e-12
+    # 02:01 (iteration 150) is an hour after the last sample before it: no load; 02:02 and 02:03 read the 4.0 sample
+    assert result['early']['load'] == 1.5 and result['late']['load'] == 4.0
+    assert '| 1.500 | 1.5 | 2.500 | 4.0 | 1.67 | 5.0%, 7.5%, 5.0% |' in (tmp_path / 'training_log_test.md').read_text()
