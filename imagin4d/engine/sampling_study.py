@@ -37,16 +37,23 @@ SWEEPS = {
                                           dict(reconstruction_guidance=True, recon_lr=1.0),
                                           dict(reconstruction_guidance=True, recon_lr=1.0, contact_consistency=True)],
               False),
+    # the same samples scored as the configs score them (decoded joint positions, projected object rotation) and as
+    # CHOIS does (joints and vertices from a body-model forward pass of the predicted rotations, the raw rotation)
+    'protocol': ('Scoring protocol: predicted joints vs body-model joints (CHOIS)',
+                 [dict(), dict(joints_from='body_model', object_rotation='raw')], False),
 }
-#: where a setting lives on the built model (default: model.test_cfg.<name>)
+#: where a setting lives (default: model.test_cfg.<name>); 'model.' paths are applied to the built model by
+#: `tools/test.py --sweep`, the others (the evaluators') are config options
 SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled',
-                     recon_lr='model.reconstruction_guidance.lr')
+                     recon_lr='model.reconstruction_guidance.lr', joints_from='test_evaluator.0.joints_from',
+                     object_rotation='test_evaluator.0.object_rotation')
 #: the CI version: the same sweeps at two or three sampling steps
 SMOKE_BASE = dict(BASE, num_steps=2)
 SMOKE_SWEEPS = {
     'steps': (SWEEPS['steps'][0], [dict(sampler='ddim', num_steps=2), dict(sampler='ddpm', num_steps=3)], False),
     'guidance': (SWEEPS['guidance'][0], [dict(guidance_image=g) for g in (1.0, 2.0)], True),
     'recon': (SWEEPS['recon'][0], [SWEEPS['recon'][1][0], SWEEPS['recon'][1][-1]], False),
+    'protocol': SWEEPS['protocol'],
 }
 NO_IMAGE = ('no_image',)
 
@@ -78,7 +85,9 @@ def setting_key(setting: dict) -> str:
     return (f'{setting["sampler"]}{setting["num_steps"]}_g{float(setting["guidance_image"]):g}'
             f'_rg{int(bool(setting["reconstruction_guidance"]))}'
             + (f'_lr{float(setting["recon_lr"]):g}' if 'recon_lr' in setting else '')
-            + ('_cc1' if setting.get('contact_consistency') else ''))
+            + ('_cc1' if setting.get('contact_consistency') else '')
+            + ('_jbm' if setting.get('joints_from') == 'body_model' else '')
+            + ('_rawrot' if setting.get('object_rotation') == 'raw' else ''))
 
 
 def setting_label(setting: dict) -> str:
@@ -86,14 +95,18 @@ def setting_label(setting: dict) -> str:
     return (f'{setting["sampler"].upper()} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
             f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
             + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')
-            + (' + contact consistency' if setting.get('contact_consistency') else ''))
+            + (' + contact consistency' if setting.get('contact_consistency') else '')
+            + (', body-model joints' if setting.get('joints_from') == 'body_model' else '')
+            + (', raw object rotation' if setting.get('object_rotation') == 'raw' else ''))
 
 
 def cost(setting: dict, variant: str, mirror: bool) -> float:
     """Relative cost (denoiser passes per window): steps x (1 + one unconditional pass when G != 1 on an image
-    model), reconstruction guidance about one backward pass in its last steps, the mirror test twice the sampling."""
+    model), reconstruction guidance about one backward pass in its last steps, the body-model forward pass of the
+    scoring about 60 passes, the mirror test twice the sampling."""
     passes = 2 if float(setting['guidance_image']) != 1.0 and variant not in NO_IMAGE else 1
-    total = setting['num_steps'] * passes + (10 if setting['reconstruction_guidance'] else 0)
+    total = (setting['num_steps'] * passes + (10 if setting['reconstruction_guidance'] else 0)
+             + (60 if setting.get('joints_from') == 'body_model' else 0))
     return total * (3 if mirror else 1)
 
 
@@ -190,11 +203,14 @@ def test_command(args, item: dict, out: str, work_dir: str) -> list:
     variant, seed = item['variant'], item['seed']
     command = ['tools/test.py', config_file(variant), checkpoint_path(args, variant, seed), '--work-dir', work_dir,
                '--out', out]
+    options = [f'test_evaluator.2.evaluator_ckpt={args.evaluator_ckpt}'] if args.evaluator_ckpt else []
     for key, value in item['setting'].items():
-        command += ['--sweep', f'{setting_path(key)}={value}']
-    if args.evaluator_ckpt:
-        command += ['--cfg-options', f'test_evaluator.2.evaluator_ckpt={args.evaluator_ckpt}']
-    return command
+        path = setting_path(key)
+        if path.startswith('model.'):
+            command += ['--sweep', f'{path}={value}']
+        else:
+            options.append(f'{path}={value}')
+    return command + (['--cfg-options', *options] if options else [])
 
 
 def mirror_command(args, item: dict, out: str) -> list:

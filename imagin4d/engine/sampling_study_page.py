@@ -22,7 +22,11 @@ from .sampling_study import BASE, NO_IMAGE, SMOKE_BASE, setting_key, setting_lab
 COLUMNS = ('ia_success', 'ia_frame_err', 'ia_frame_within5', 'factor_accuracy', 'waypoint_start_err',
            'waypoint_end_err', 'waypoint_xy_err', 'contact_f1', 'foot_sliding', 'hand_penetration', 'fid')
 EXTRA_COLUMNS = dict(guidance=('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate'),
-                     recon=('body_penetration',))
+                     recon=('body_penetration',),
+                     protocol=('hand_jpe', 'mpjpe', 'mpvpe', 'root_trans_err', 'obj_rot_err', 'body_penetration'))
+#: the metrics whose value depends on the scoring protocol (the protocol sweep's answer)
+PROTOCOL_METRICS = ('hand_jpe', 'mpjpe', 'mpvpe', 'root_trans_err', 'obj_rot_err', 'contact_f1', 'foot_sliding',
+                    'hand_penetration', 'body_penetration')
 WAYPOINTS = ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err')
 IA_TARGET = 0.65          # the issue's bar for ia_success of the full model
 WAYPOINT_RATIO = 1.10     # ... with waypoint errors within 10% of the no-image baseline's
@@ -99,8 +103,9 @@ def guidance_answer(summary: dict, variant: str, names: Dict[float, str], baseli
     return text + '.'
 
 
-def recon_answer(summary: dict, variant: str, off: str, on: str, metrics) -> str:
-    """What reconstruction guidance changes: each metric on vs off, and whether beyond the seed spread."""
+def change_answer(summary: dict, variant: str, off: str, on: str, metrics) -> str:
+    """What a change (reconstruction guidance, the scoring protocol) does: each metric with (`on`) vs without it
+    (`off`), and whether beyond the seed spread."""
     if off not in summary or on not in summary:
         return f'{variant}: not measured yet.'
     parts = []
@@ -178,9 +183,18 @@ def answers(args, tables: List[tuple]) -> List[str]:
         for variant in args.variants:
             for change in others:
                 on = settings_of(args, change)
-                lines.append(f'  - {setting_label(on)}: ' + recon_answer(
+                lines.append(f'  - {setting_label(on)}: ' + change_answer(
                     summaries['recon'], variant, row_name(variant, settings_of(args, off)), row_name(variant, on),
                     metrics))
+    if 'protocol' in summaries:
+        lines.append('- **Scoring protocol**: the same samples scored with the configs\' protocol (decoded joint '
+                     'positions, projected object rotation) -> CHOIS\'s (body-model joints and vertices, raw object '
+                     'rotation); foot sliding on CHOIS\'s per-sequence floor in both, penetration from the hand '
+                     'points and joints in both:')
+        off, on = (settings_of(args, c) for c in sweeps(args)['protocol'][1])
+        for variant in args.variants:
+            lines.append('  - ' + change_answer(summaries['protocol'], variant, row_name(variant, off),
+                                                row_name(variant, on), PROTOCOL_METRICS))
     return lines
 
 

@@ -11,7 +11,7 @@ from typing import List, Optional
 from imagin4d.engine.benchmark.archive import describe_machine
 from imagin4d.engine.benchmark.runner import Runner
 
-from .sampling_study_page import compare_rows, describe_build, flat_metrics, recon_answer, shown
+from .sampling_study_page import compare_rows, describe_build, flat_metrics, change_answer, shown
 from .storyboard_study import BOARDS, LONG, SMOKE_BOARDS, STORYBOARD_INDEX, TRAINED
 
 LABELS = dict(single='one image (test split, contact-centred frame)', board1='storyboard K=1 (first frame)',
@@ -53,26 +53,26 @@ def answers(args, story: Optional[dict], long: Optional[dict]) -> List[str]:
     if story:
         lines.append('- **K = 1 is the full model** (the storyboard-trained model against the full model on the '
                      "benchmark's one-image test; within = |mean difference| <= the two seed spreads together):")
-        lines.append('  - ' + recon_answer(story, 'full model -> storyboard-trained', row_name('sfie', 'single'),
+        lines.append('  - ' + change_answer(story, 'full model -> storyboard-trained', row_name('sfie', 'single'),
                                            row_name(TRAINED, 'single'), K1_METRICS))
         lines.append('- **More images** (storyboard K=1 -> the largest K, the same test windows; per image position '
                      'in the table):')
         for model in args.models:
-            lines.append('  - ' + recon_answer(story, MODEL_LABELS.get(model, model), row_name(model, boards[0]),
+            lines.append('  - ' + change_answer(story, MODEL_LABELS.get(model, model), row_name(model, boards[0]),
                                                row_name(model, boards[-1]), K1_METRICS))
         if len(args.models) > 1:
             lines.append(f'- **Storyboard training** (full model -> storyboard-trained, at {LABELS[boards[-1]]}):')
-            lines.append('  - ' + recon_answer(story, LABELS[boards[-1]], row_name('sfie', boards[-1]),
+            lines.append('  - ' + change_answer(story, LABELS[boards[-1]], row_name('sfie', boards[-1]),
                                                row_name(TRAINED, boards[-1]), K1_METRICS))
     if long:
         lines.append('- **Long sequences, storyboard against one image** (one picture per segment at its frame):')
         for model in args.models:
-            lines.append('  - ' + recon_answer(long, MODEL_LABELS.get(model, model), row_name(model, 'long_one'),
+            lines.append('  - ' + change_answer(long, MODEL_LABELS.get(model, model), row_name(model, 'long_one'),
                                                row_name(model, 'long_board'), LONG_METRICS))
         lines.append('- **Long sequences against single windows** (one image; waypoint errors and foot sliding of '
                      'the whole chained motion against the one-window test):')
         for model in args.models:
-            lines.append('  - ' + recon_answer(long, MODEL_LABELS.get(model, model), row_name(model, 'single'),
+            lines.append('  - ' + change_answer(long, MODEL_LABELS.get(model, model), row_name(model, 'single'),
                                                row_name(model, 'long_one'), ('waypoint_xy_err', 'waypoint_end_err',
                                                                              'foot_sliding', 'hand_penetration')))
     return lines

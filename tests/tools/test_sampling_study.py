@@ -21,10 +21,17 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
     # sfie: 6 steps settings + 5 new G values (G 1 is the base) + recon on, on at lr 1, the same + contact
-    # consistency = 14; no_image: no G sweep: 6 + 3 = 9
-    assert len(items) == len(keys) == 23
+    # consistency + CHOIS scoring = 15; no_image: no G sweep: 6 + 3 + 1 = 10
+    assert len(items) == len(keys) == 25
     base = next(i for i in items if i['key'] == 'ddim20_g1_rg0' and i['variant'] == 'sfie')
-    assert base['sweeps'] == ['steps', 'guidance', 'recon'] and not base['mirror']
+    assert base['sweeps'] == ['steps', 'guidance', 'recon', 'protocol'] and not base['mirror']
+    chois = next(i for i in items if i['key'] == 'ddim20_g1_rg0_jbm_rawrot' and i['variant'] == 'sfie')
+    assert chois['sweeps'] == ['protocol'] and study.cost(chois['setting'], 'sfie', False) == 80
+    # the evaluators' options are config options; the model's are --sweep settings (the row names them)
+    command = study.test_command(_args('--seeds', '0'), chois, 'out.json', 'work')
+    options = command[command.index('--cfg-options') + 1:]
+    assert 'test_evaluator.0.joints_from=body_model' in options and 'test_evaluator.0.object_rotation=raw' in options
+    assert 'model.test_cfg.num_steps=20' in command and not any('joints_from' in c for c in command[:-len(options)])
     assert not any(i['variant'] == 'no_image' and i['setting']['guidance_image'] != 1.0 for i in items)
     costs = [study.cost(i['setting'], i['variant'], False) for i in items]
     assert costs == sorted(costs) and items[0]['key'] == 'ddim5_g1_rg0' and items[-1]['key'] == 'ddpm1000_g1_rg0'
@@ -34,7 +41,7 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     assert {i['key'] for i in mirrored if i['mirror']} == {f'ddim20_g{g}_rg0' for g in ('0', '1', '1.5', '2', '3', '5')}
 
 
-def test_fewest_steps_guidance_and_recon_answers_hand_computed():
+def test_fewest_steps_guidance_and_change_answers_hand_computed():
     names = {n: f'ddim{n}' for n in (5, 10, 20)}
     summary = {'ddpm': dict(a=(1.0, 0.1, 3), b=(10.0, 1.0, 3)),
                'ddim5': dict(a=(1.5, 0.1, 3), b=(10.0, 1.0, 3)),      # |1.5 - 1.0| = 0.5 > 0.2: outside
@@ -66,7 +73,7 @@ def test_fewest_steps_guidance_and_recon_answers_hand_computed():
 
     summary = {'off': dict(foot_sliding=(0.5, 0.1, 3), contact_f1=(0.7, 0.01, 3)),
                'on': dict(foot_sliding=(0.2, 0.1, 3), contact_f1=(0.71, 0.01, 3))}
-    text = page.recon_answer(summary, 'sfie', 'off', 'on', ('hand_penetration', 'foot_sliding', 'contact_f1'))
+    text = page.change_answer(summary, 'sfie', 'off', 'on', ('hand_penetration', 'foot_sliding', 'contact_f1'))
     assert text == 'sfie: foot_sliding 0.5 -> 0.2 (beyond the spread); contact_f1 0.7 -> 0.71 (within the spread).'
 
 
