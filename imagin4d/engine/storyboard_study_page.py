@@ -11,7 +11,7 @@ from typing import List, Optional
 from imagin4d.engine.benchmark.archive import describe_machine
 from imagin4d.engine.benchmark.runner import Runner
 
-from .sampling_study_page import compare_rows, describe_build, flat_metrics, change_answer, shown
+from .sampling_study_page import change_answer, compare_rows, describe_build, flat_metrics, shown
 from .storyboard_study import BOARDS, LONG, SMOKE_BOARDS, STORYBOARD_INDEX, TRAINED
 
 LABELS = dict(single='one image (test split, contact-centred frame)', board1='storyboard K=1 (first frame)',
