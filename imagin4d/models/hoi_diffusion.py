@@ -18,6 +18,7 @@ from imagin4d.utils.numerics import denormals_flushed
 
 from .cues.base import build_cue_encoder
 from .cues.sfie import role_quantities_from_motion
+from .layers import concat_tokens
 from .losses import binary_contact_loss, fk_joint_loss, object_surface_loss, place_object_points, reconstruction_loss
 
 __all__ = ['HOIDiffusion', 'EncodedConditions']
@@ -225,7 +226,7 @@ class HOIDiffusion(BaseModel):
                         b = b[:, None] if b.dim() == 2 else b
                     value = a + b
                 streams[name] = value
-        frame_tokens = torch.cat(tokens, 1) if tokens else None
+        frame_tokens = concat_tokens(tokens) if tokens else None          # lean FAIE tokens stay factored
         frame_token_mask = torch.cat(token_masks, 1) if tokens else None
         return EncodedConditions(streams=streams, frame_tokens=frame_tokens, frame_token_mask=frame_token_mask)
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from imagin4d.models.cues import FrameAwareImageEncoder, SpatiallyFactorizedImageEncoder
-from imagin4d.models.layers import AdaLNZero, GatedStream, PatchProjection
+from imagin4d.models.layers import AdaLNZero, GatedStream, InterpolatedTokens, PatchProjection, concat_tokens
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, osp.join(REPO, 'tests', 'fixtures'))
@@ -133,7 +133,8 @@ def test_fewer_frame_queries_shapes_and_limits():
     patches, frame_mask = torch.randn(B, N, CI), torch.ones(B, T, dtype=torch.bool)
     text = dict(text_pooled=torch.randn(B, DT), text_tokens=torch.randn(B, 5, DT))
     out = faie(patches, frame_mask=frame_mask, **text)['frame_tokens']
-    assert out.shape == (B, T, C)
+    assert isinstance(out, InterpolatedTokens) and out.shape == (B, T, C)
+    out = out.materialize()
     # the first and last frames are query tokens; a frame in between is the mix of its neighbours
     positions = faie.query_positions(T)
     assert positions.tolist() == pytest.approx([0.0, 11 / 3, 22 / 3, 11.0])
@@ -149,10 +150,57 @@ def test_fewer_frame_queries_shapes_and_limits():
                                full(patches, frame_mask=short, **text)['frame_tokens'])
     # a storyboard of two images runs too
     two = faie(torch.randn(B, 2, N, CI), frame_mask=frame_mask, image_times=torch.tensor([[1.0, 9.0], [3.0, 4.0]]),
-               **text)['frame_tokens']
+               **text)['frame_tokens'].materialize()
     assert two.shape == (B, T, C) and torch.isfinite(two).all()
     with pytest.raises(ValueError, match='num_frame_queries'):
         _faie(num_frame_queries=1)
+
+
+def test_factored_frame_tokens_give_the_denoiser_the_interpolated_tokens_function():
+    """The key / value projection on the Q tokens (then interpolated) = on the T interpolated tokens (the old path:
+    the matrix applied first), for the outputs and every gradient, with padded frames and a sample without tokens."""
+    from imagin4d.models.denoisers import RoleAwareDenoiser
+    from imagin4d.models.layers import MultiHeadAttention
+    faie = _faie(num_frame_queries=4).train()
+    torch.manual_seed(2)
+    denoiser = RoleAwareDenoiser(motion_dim=10, width=C, depth=2, num_heads=2, stream_fusion='separate').train()
+    for p in denoiser.parameters():                      # AdaLN-Zero: non-zero modulation, so the branch counts
+        p.data.normal_(0, 0.1)
+    patches, x_t, streams = torch.randn(B, N, CI), torch.randn(B, T, 10), {'base': torch.randn(B, C)}
+    frame_mask = torch.ones(B, T, dtype=torch.bool)
+    frame_mask[1, 9:] = False
+    token_mask = frame_mask.clone()
+    token_mask[0] = False                                # sample 0: image dropped (no valid token)
+    text = dict(text_pooled=torch.randn(B, DT), text_tokens=torch.randn(B, 5, DT))
+
+    def run(factored: bool):
+        for module in (faie, denoiser):
+            module.zero_grad()
+        tokens = faie(patches, frame_mask=frame_mask, **text)['frame_tokens']
+        assert isinstance(tokens, InterpolatedTokens) and tokens.value.shape == (B, 4, C)
+        if not factored:                                 # the old formula, written out
+            tokens = torch.einsum('tq,bqc->btc', faie.interpolation_matrix(faie.query_positions(T), T), tokens.value)
+        x0 = denoiser(x_t, torch.tensor([5, 500]), streams, frame_tokens=tokens, frame_token_mask=token_mask,
+                      padding_mask=frame_mask)
+        x0.square().mean().backward()
+        grads = {n: p.grad.clone() for m in (faie, denoiser) for n, p in m.named_parameters() if p.grad is not None}
+        return x0.detach(), grads
+
+    (new, new_grads), (old, old_grads) = run(True), run(False)
+    torch.testing.assert_close(new, old, rtol=1e-5, atol=1e-6)
+    assert set(new_grads) == set(old_grads) and 'blocks.1.cross_attn.to_kv.weight' in new_grads
+    for name in old_grads:
+        torch.testing.assert_close(new_grads[name], old_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    # few queries over the tokens (the absorbed attention path) materialize them: the same function
+    attn = MultiHeadAttention(8, 2, context_dim=C, head_dim=64).eval()
+    factored = InterpolatedTokens(torch.randn(B, 4, C), faie.interpolation_matrix(faie.query_positions(T), T))
+    query = torch.randn(B, 1, 8)
+    assert attn.absorbs_projections(query, factored)
+    torch.testing.assert_close(attn(query, factored, token_mask), attn(query, factored.materialize(), token_mask))
+    # one encoder's tokens stay factored; with another encoder's they are concatenated along the tokens
+    other = torch.randn(B, 3, C)
+    assert concat_tokens([factored]) is factored
+    torch.testing.assert_close(concat_tokens([factored, other]), torch.cat([factored.materialize(), other], 1))
 
 
 def test_every_lean_parameter_gets_a_gradient():
@@ -183,7 +231,7 @@ def test_every_lean_parameter_gets_a_gradient():
     # the frame-aware encoder's gradient reaches the shared projection through its tokens alone
     sfie.zero_grad()
     shared = sfie.patch_proj(patches)[:, None]
-    faie(patches, frame_mask=frame_mask, image_tokens=shared)['frame_tokens'].sum().backward()
+    faie(patches, frame_mask=frame_mask, image_tokens=shared)['frame_tokens'].value.sum().backward()
     assert float(sfie.patch_proj.proj.weight.grad.abs().sum()) > 0
 
 

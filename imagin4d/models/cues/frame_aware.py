@@ -4,13 +4,12 @@ Owns `FrameAwareImageEncoder`: queries built from a frame-index embedding and th
 text tokens, then the patch grid (Q-Former blocks), giving per-frame visual tokens μ_t (B, T, C) that the
 denoiser reads only through the cross-attention of its last layer (IMAGIN-4D paper; docs/conventions.md).
 """
-from typing import Optional
+from typing import Optional, Union
 
 import torch
-from einops import einsum
 from torch import nn
 
-from imagin4d.models.layers import FrameIndexEmbedding, QFormer, QFormerBlock
+from imagin4d.models.layers import FrameIndexEmbedding, InterpolatedTokens, QFormer, QFormerBlock
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder, resolve_frames
@@ -62,12 +61,15 @@ class FrameAwareImageEncoder(CueEncoder):
             τ_j = j (T - 1) / (Q - 1) read the image (and the text), and each frame's token is the linear
             interpolation of its two neighbouring query tokens (`interpolation_matrix` (T, Q), rows summing to 1):
             the Q-Former and text attention cost Q / T of the per-frame queries. A query is valid when the frame
-            nearest to it is. None: one query per frame (default).
+            nearest to it is. The frame tokens are returned factored (`InterpolatedTokens`: the Q tokens and the
+            matrix; `.materialize()` gives (B, T, C)), so that the denoiser projects Q tokens to keys and values,
+            not T (exact: the rows sum to 1). None: one query per frame (default).
 
     forward(image_patch (B, N, Ci) | (B, K, N, Ci), text_pooled (B, Dt) | None, text_tokens (B, L, Dt) | None,
             text_mask (B, L) | None, image_patch_mask (B, N) | (B, K, N) | None, num_frames T | None,
             frame_mask (B, T) | None, image_mask (B, K) | None, image_frames (B, K) | None,
-            image_times (B, K) | None, image_tokens (B, [K,] N, P) | None) -> {'frame_tokens': (B, T, C)}.
+            image_times (B, K) | None, image_tokens (B, [K,] N, P) | None)
+        -> {'frame_tokens': (B, T, C)} (an `InterpolatedTokens` standing for it with num_frame_queries < T).
     """
 
     streams = ('frame_tokens',)
@@ -168,12 +170,13 @@ class FrameAwareImageEncoder(CueEncoder):
             tokens = torch.where(reads[..., None], out, tokens)
         return {'frame_tokens': self._to_frames(self.out_proj(tokens), positions, frames)}
 
-    def _to_frames(self, tokens: torch.Tensor, positions: Optional[torch.Tensor], frames: int) -> torch.Tensor:
-        """(B, Q, C) query tokens -> (B, T, C) frame tokens (identity with one query per frame)."""
+    def _to_frames(self, tokens: torch.Tensor, positions: Optional[torch.Tensor],
+                   frames: int) -> Union[torch.Tensor, InterpolatedTokens]:
+        """(B, Q, C) query tokens -> the (B, T, C) frame tokens: themselves with one query per frame, else kept
+        factored as `InterpolatedTokens` (the denoiser's key / value projection then runs on the Q tokens)."""
         if positions is None:
             return tokens
-        weights = self.interpolation_matrix(positions, frames).to(tokens.device, tokens.dtype)
-        return einsum(weights, tokens, 't q, b q c -> b t c')
+        return InterpolatedTokens(tokens, self.interpolation_matrix(positions, frames).to(tokens.device, tokens.dtype))
 
     @staticmethod
     def _image_times(board, image_times: Optional[torch.Tensor], frames: int) -> torch.Tensor:

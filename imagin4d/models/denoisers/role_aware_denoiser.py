@@ -41,7 +41,9 @@ class RoleAwareDenoiser(nn.Module):
     With `stream_fusion='sum'` (default) every block is modulated by the SUM of the active streams, so a
     stream that is omitted and a stream that is all zeros give the same output; `'separate'` gives each
     stream its own modulation projection (outputs summed; see `AdaLNZero`), which keeps that property.
-    Frame tokens (B, M, Cf), e.g. FAIE's μ_t, enter ONLY through the cross-attention of the last k blocks;
+    Frame tokens (B, M, Cf), e.g. FAIE's μ_t (or an `InterpolatedTokens` standing for them: the lean FAIE's few
+    query tokens, projected to keys / values before the interpolation), enter ONLY through the cross-attention of
+    the last k blocks;
     without them those blocks skip the cross-attention branch. A sample whose frame-token mask is all False
     gets no cross-attention contribution (per-sample image dropout for classifier-free guidance).
 

@@ -9,6 +9,7 @@ from .embeddings import (
                          sinusoidal_embedding,
                          sinusoidal_positions,
 )
+from .interpolated_tokens import InterpolatedTokens, concat_tokens
 from .qformer import PatchProjection, QFormer, QFormerBlock
 from .transformer import AdaLNFinalLayer, AdaLNTransformerBlock, Mlp, MultiHeadAttention, set_attn_backend
 
@@ -16,5 +17,5 @@ __all__ = ['AttentionBackend', 'attention', 'available_backends', 'get_backend',
            'AdaLNZero', 'GatedStream', 'gated_residual', 'modulate',
            'FrameIndexEmbedding', 'TimestepEmbedding', 'sinusoidal_embedding', 'sinusoidal_positions',
            'PatchPositionEmbedding', 'grid_fourier_features',
-           'PatchProjection', 'QFormer', 'QFormerBlock',
+           'InterpolatedTokens', 'concat_tokens', 'PatchProjection', 'QFormer', 'QFormerBlock',
            'AdaLNFinalLayer', 'AdaLNTransformerBlock', 'Mlp', 'MultiHeadAttention', 'set_attn_backend']

@@ -14,6 +14,7 @@ from torch import nn
 
 from .adaln import AdaLNZero, Condition, gated_residual, modulate
 from .attention_dispatch import attention, available_backends
+from .interpolated_tokens import InterpolatedTokens
 
 __all__ = ['MultiHeadAttention', 'Mlp', 'AdaLNTransformerBlock', 'AdaLNFinalLayer', 'set_attn_backend']
 
@@ -46,7 +47,8 @@ class MultiHeadAttention(nn.Module):
 
     forward(x, context=None, key_padding_mask=None) -> (B, Lq, D). key_padding_mask: bool (B, Lk), True =
     valid key. A batch row whose keys are ALL masked gets a zero output (the dispatch would return NaN):
-    "no valid key" means "nothing to attend to", e.g. a sample whose image condition is dropped.
+    "no valid key" means "nothing to attend to", e.g. a sample whose image condition is dropped. The context may be
+    an `InterpolatedTokens` (the lean frame-aware tokens): the key / value projection then runs on its few tokens.
 
     Few queries over a wide context (16 Lq H <= inner, e.g. the FBM-size SFIE role heads: 2 queries x 4 heads,
     inner 256, reading 1280-channel patches) on the CPU with backend 'auto': the projections are absorbed instead
@@ -85,11 +87,12 @@ class MultiHeadAttention(nn.Module):
             key_padding_mask = key_padding_mask | ~has_key[:, None]      # keep the kernel NaN-free
         q = rearrange(self.to_q(x), 'b l (h d) -> b l h d', h=self.num_heads)
         if self.absorbs_projections(x, context):
+            context = context.materialize() if isinstance(context, InterpolatedTokens) else context
             out = self._absorbed_cross_attention(q, context, key_padding_mask)
         else:
             context = x if context is None else context
-            k, v = rearrange(self.to_kv(context), 'b l (two h d) -> two b l h d', two=2,
-                             h=self.num_heads).unbind(0)
+            kv = context.affine(self.to_kv) if isinstance(context, InterpolatedTokens) else self.to_kv(context)
+            k, v = rearrange(kv, 'b l (two h d) -> two b l h d', two=2, h=self.num_heads).unbind(0)
             out = attention(q, k, v, key_padding_mask=key_padding_mask,
                             dropout_p=self.attn_dropout if self.training else 0.0, backend=self.attn_backend)
         out = self.out_dropout(self.to_out(rearrange(out, 'b l h d -> b l (h d)')))
