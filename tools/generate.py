@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 import imagin4d  # noqa: E402,F401
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
+from imagin4d.models.hoi_diffusion import TEST_SAMPLERS  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 FORMATS = ('npz', 'bvh', 'glb', 'mp4')
@@ -64,7 +65,7 @@ def parse_args(argv=None):
     parser.add_argument('--blend', type=int, default=None,
                         help='frames of each seam cross-fade (default: the overlap; 0: a hard cut, for comparison)')
     parser.add_argument('--num-samples', type=int, help='samples per request (default: the config test_cfg)')
-    parser.add_argument('--sampler', choices=['ddim', 'ddpm'], help='default: the config test_cfg')
+    parser.add_argument('--sampler', choices=sorted(TEST_SAMPLERS), help='default: the config test_cfg')
     parser.add_argument('--steps', type=int, help='sampling steps (default: the config test_cfg)')
     parser.add_argument('--guidance-image', type=float, help='image guidance G (1: plain conditional model)')
     parser.add_argument('--guidance-text', type=float, help='text guidance G')

@@ -27,7 +27,9 @@ from imagin4d.utils.fileio import atomic_open
 BASE = dict(sampler='ddim', num_steps=20, guidance_image=1.0, reconstruction_guidance=False)
 #: sweep -> (title, the settings it visits (changes to BASE), variants without an image skip it)
 SWEEPS = {
+    # DPM-Solver++(2M): a training-free second-order solver, the few-step candidate before any distillation
     'steps': ('Steps and sampler', [dict(sampler='ddim', num_steps=n) for n in (5, 10, 20, 50, 100)]
+              + [dict(sampler='dpmpp', num_steps=n) for n in (5, 10, 20)]
               + [dict(sampler='ddpm', num_steps=1000)], False),
     'guidance': ('Image guidance G', [dict(guidance_image=g) for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)], True),
     # the config's step (lr 0.01, last 5 steps) and a 100x step (on the demo checkpoint lr 0.01 changed no metric
@@ -42,6 +44,7 @@ SWEEPS = {
     'protocol': ('Scoring protocol: predicted joints vs body-model joints (CHOIS)',
                  [dict(), dict(joints_from='body_model', object_rotation='raw')], False),
 }
+SAMPLER_NAMES = dict(dpmpp='DPM-Solver++')
 #: where a setting lives (default: model.test_cfg.<name>); 'model.' paths are applied to the built model by
 #: `tools/test.py --sweep`, the others (the evaluators') are config options
 SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled',
@@ -92,7 +95,8 @@ def setting_key(setting: dict) -> str:
 
 def setting_label(setting: dict) -> str:
     """A table row label: 'DDIM 20, G 1, recon off'."""
-    return (f'{setting["sampler"].upper()} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
+    sampler = SAMPLER_NAMES.get(setting['sampler'], setting['sampler'].upper())
+    return (f'{sampler} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
             f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
             + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')
             + (' + contact consistency' if setting.get('contact_consistency') else '')

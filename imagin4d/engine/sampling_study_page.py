@@ -15,7 +15,16 @@ from imagin4d.engine.benchmark.claims import within_spread
 from imagin4d.engine.benchmark.page import read_summary
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner
 
-from .sampling_study import BASE, NO_IMAGE, SMOKE_BASE, setting_key, setting_label, settings_of, sweeps
+from .sampling_study import (
+    BASE,
+    NO_IMAGE,
+    SAMPLER_NAMES,
+    SMOKE_BASE,
+    setting_key,
+    setting_label,
+    settings_of,
+    sweeps,
+)
 
 #: the metrics of every table, in order (absent ones are left out): image adherence and SFIE's depicted frame,
 #: hidden factors, waypoints (mm), contact F1, foot sliding, penetration (m), FID
@@ -47,7 +56,8 @@ def flat_metrics(entry: dict) -> dict:
 
 # ---------------------------------------------------------------------------------------------- derived answers
 def fewest_steps(summary: dict, variant: str, steps: List[int], reference: str, names: Dict[int, str]) -> str:
-    """The fewest DDIM steps whose every metric is within the seed spread of the reference (DDPM-1000) row."""
+    """The fewest steps (of one sampler's `steps`) whose every metric is within the seed spread of the reference
+    (DDPM-1000) row."""
     if reference not in summary:
         return f'{variant}: DDPM-1000 not measured yet.'
     ref = summary[reference]
@@ -70,7 +80,7 @@ def fewest_steps(summary: dict, variant: str, steps: List[int], reference: str, 
             answer = n
     judged = any('not judged' not in p and 'not measured' not in p for p in parts)
     head = f'**{answer} steps**' if answer is not None else \
-        'none of the DDIM step counts measured' if judged else 'not judged yet'
+        'none of the step counts measured' if judged else 'not judged yet'
     return f'{variant}: {head} (per step count: {"; ".join(parts)}).'
 
 
@@ -160,14 +170,16 @@ def answers(args, tables: List[tuple]) -> List[str]:
     lines = []
     if 'steps' in summaries:
         changes = sweeps(args)['steps'][1]
-        ddim = [c['num_steps'] for c in changes if c['sampler'] == 'ddim']
         ddpm = next(c for c in changes if c['sampler'] == 'ddpm')
-        lines.append(f'- **Fewest DDIM steps within the seed spread of DDPM-{ddpm["num_steps"]} on every metric** '
-                     '(|mean difference| <= the two standard deviations together, on every column of the table):')
-        for variant in args.variants:
-            names = {n: row_name(variant, settings_of(args, dict(sampler='ddim', num_steps=n))) for n in ddim}
-            lines.append('  - ' + fewest_steps(summaries['steps'], variant, ddim,
-                                               row_name(variant, settings_of(args, ddpm)), names))
+        for sampler in dict.fromkeys(c['sampler'] for c in changes if c['sampler'] != 'ddpm'):
+            steps = [c['num_steps'] for c in changes if c['sampler'] == sampler]
+            lines.append(f'- **Fewest {SAMPLER_NAMES.get(sampler, sampler.upper())} steps within the seed spread of '
+                         f'DDPM-{ddpm["num_steps"]} on every metric** (|mean difference| <= the two standard '
+                         'deviations together, on every column of the table):')
+            for variant in args.variants:
+                names = {n: row_name(variant, settings_of(args, dict(sampler=sampler, num_steps=n))) for n in steps}
+                lines.append('  - ' + fewest_steps(summaries['steps'], variant, steps,
+                                                   row_name(variant, settings_of(args, ddpm)), names))
     if 'guidance' in summaries:
         lines.append('- **Image guidance**: where ia_success peaks over G and what it costs:')
         values = [c['guidance_image'] for c in sweeps(args)['guidance'][1]]

@@ -29,8 +29,11 @@ ENCODER_SOURCES = OrderedDict(text_encoder='text', object_encoder='object', wayp
 
 DEFAULT_LOSS_WEIGHTS = dict(x0=1.0, contact=1.0, fk=0.5, object_surface=1.0, sfie=1.0)
 
+#: test_cfg.sampler -> the registered sampler (DIFFUSION_SCHEDULERS)
+TEST_SAMPLERS = dict(ddim='DDIMSampler', ddpm='DDPMSampler', dpmpp='DPMSolverPPSampler')
+
 DEFAULT_TEST_CFG = dict(
-    sampler='ddim',              # 'ddim' | 'ddpm'
+    sampler='ddim',              # 'ddim' | 'ddpm' | 'dpmpp' (DPM-Solver++(2M), deterministic)
     num_steps=50,                # sampling steps (DDPM: 1000 = CHOIS)
     eta=0.0,                     # DDIM stochasticity
     guidance_image=1.0,          # classifier-free guidance G of the image source: x0_no_img + G (x0 - x0_no_img)
@@ -343,16 +346,13 @@ class HOIDiffusion(BaseModel):
         """The test-time sampler of `test_cfg` on the training schedule."""
         cfg = self.test_cfg
         kind = str(cfg['sampler']).lower()
-        schedule = self.diffusion.schedule
-        clip = self.diffusion.clip_x0
+        if kind not in TEST_SAMPLERS:
+            raise ValueError(f'test_cfg.sampler must be one of {sorted(TEST_SAMPLERS)}, got {cfg["sampler"]!r}')
+        sampler = dict(type=TEST_SAMPLERS[kind], schedule=self.diffusion.schedule, num_steps=int(cfg['num_steps']),
+                       clip_x0=self.diffusion.clip_x0)
         if kind == 'ddim':
-            return DIFFUSION_SCHEDULERS.build(dict(type='DDIMSampler', schedule=schedule,
-                                                   num_steps=int(cfg['num_steps']), eta=float(cfg['eta']),
-                                                   clip_x0=clip))
-        if kind == 'ddpm':
-            return DIFFUSION_SCHEDULERS.build(dict(type='DDPMSampler', schedule=schedule,
-                                                   num_steps=int(cfg['num_steps']), clip_x0=clip))
-        raise ValueError(f"test_cfg.sampler must be 'ddim' or 'ddpm', got {cfg['sampler']!r}")
+            sampler['eta'] = float(cfg['eta'])
+        return DIFFUSION_SCHEDULERS.build(sampler)
 
     def guidance_scales(self) -> Dict[str, float]:
         """Per-source w = G - 1 of `ClassifierFreeGuidance` (eq. 1) from test_cfg's G values."""

@@ -145,6 +145,13 @@ def test_guidance_scale_zero_makes_the_image_irrelevant(mini_fbm_prepared):
     assert change_1 > 1e-3 and change_3 > change_1
     ddpm = generate(data['inputs'], 1.0, 'ddpm', 4)
     assert ddpm.shape == data['inputs']['motion'].shape and torch.isfinite(ddpm).all()
+    # DPM-Solver++: one step is DDIM's (the last step returns the prediction at the first index either way), two
+    # steps differ from DDIM's by its second-order term
+    assert torch.equal(generate(data['inputs'], 1.0, 'dpmpp', 1), generate(data['inputs'], 1.0, 'ddim', 1))
+    assert not torch.allclose(generate(data['inputs'], 1.0, 'dpmpp', 3), generate(data['inputs'], 1.0, 'ddim', 3))
+    model.test_cfg.update(sampler='euler')
+    with pytest.raises(ValueError, match=r"test_cfg.sampler must be one of \['ddim', 'ddpm', 'dpmpp'\]"):
+        model.build_sampler()
 
 
 def test_bad_inputs_have_clear_errors(mini_fbm_prepared, tmp_path):

@@ -20,9 +20,11 @@ def _args(*extra):
 def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
-    # sfie: 6 steps settings + 5 new G values (G 1 is the base) + recon on, on at lr 1, the same + contact
-    # consistency + CHOIS scoring = 15; no_image: no G sweep: 6 + 3 + 1 = 10
-    assert len(items) == len(keys) == 25
+    # sfie: 9 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDPM 1000) + 5 new G values (G 1 is the base) + recon
+    # on, on at lr 1, the same + contact consistency + CHOIS scoring = 18; no_image: no G sweep: 9 + 3 + 1 = 13
+    assert len(items) == len(keys) == 31
+    assert study.setting_label(next(i for i in items if i['key'] == 'dpmpp10_g1_rg0')['setting']) == \
+        'DPM-Solver++ 10, G 1, recon off'
     base = next(i for i in items if i['key'] == 'ddim20_g1_rg0' and i['variant'] == 'sfie')
     assert base['sweeps'] == ['steps', 'guidance', 'recon', 'protocol'] and not base['mirror']
     chois = next(i for i in items if i['key'] == 'ddim20_g1_rg0_jbm_rawrot' and i['variant'] == 'sfie')
@@ -54,7 +56,7 @@ def test_fewest_steps_guidance_and_change_answers_hand_computed():
     one_seed = {k: {m: (v[0], 0.0, 1) for m, v in row.items()} for k, row in summary.items()}
     assert page.fewest_steps(one_seed, 'sfie', [5, 10, 20], 'ddpm', names).startswith('sfie: not judged yet (')
     summary['ddim20']['a'] = (1.3, 0.1, 3)                            # 0.3 > 0.2: no step count is within
-    assert 'none of the DDIM step counts' in page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm', names)
+    assert 'none of the step counts' in page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm', names)
 
     g = {1.0: 'g1', 2.0: 'g2', 3.0: 'g3'}
     wp = dict(waypoint_start_err=(20.0, 1, 3), waypoint_end_err=(20.0, 1, 3), waypoint_xy_err=(20.0, 1, 3))
