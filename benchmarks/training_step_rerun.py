@@ -31,7 +31,11 @@ from pathlib import Path
 from bench_common import REPO
 
 sys.path.insert(0, str(REPO))
-from imagin4d.engine.benchmark.archive import _resolved, archived_protocol  # noqa: E402
+from imagin4d.engine.benchmark.archive import (  # noqa: E402
+    archived_protocol,
+    protocol_cfg_options,
+    protocol_groups,
+)
 from imagin4d.engine.benchmark.claims import within_spread  # noqa: E402
 
 RESCORED = REPO / 'benchmarks' / 'results' / 'training_step_rerun'
@@ -57,22 +61,11 @@ def load_runs(folder: Path) -> list:
 
 
 def one_protocol(runs: list, what: str) -> dict:
-    protocols = {json.dumps(r['protocol'], sort_keys=True) for r in runs}
-    if len(protocols) != 1:
-        raise ValueError(f'{what}: archived runs scored under different protocols {sorted(protocols)}; '
+    groups = protocol_groups([r['record'] for r in runs])
+    if len(groups) != 1:
+        raise ValueError(f'{what}: archived runs scored under different protocols {sorted(groups)}; '
                          'compare runs of one protocol')
     return runs[0]['protocol']
-
-
-def protocol_options(config: str, protocol: dict) -> list:
-    """`--cfg-options` that make the config's test evaluator score with `protocol`."""
-    evaluators = _resolved(config)['test_evaluator']
-    options = []
-    for index, metric in enumerate(evaluators if isinstance(evaluators, list) else [evaluators]):
-        for option, value in protocol.get(metric.get('type'), {}).items():
-            options.append(f'test_evaluator.{index}.{option}={value}' if isinstance(evaluators, list)
-                           else f'test_evaluator.{option}={value}')
-    return options
 
 
 def rescore(run: dict, protocol: dict, variant: str, work_dir: Path, rescored: Path = RESCORED) -> dict:
@@ -93,7 +86,7 @@ def rescore(run: dict, protocol: dict, variant: str, work_dir: Path, rescored: P
     out = work_dir / variant / f'seed{run["seed"]}' / 'test_metrics.json'
     for flag, value in (('--work-dir', out.parent), ('--out', out)):
         argv[argv.index(flag) + 1] = str(value)
-    argv += protocol_options(config, protocol)
+    argv += protocol_cfg_options(config, protocol)
     print('+', shlex.join(argv), flush=True)
     subprocess.run([sys.executable] + argv, cwd=REPO, check=True)
     metrics = json.loads(out.read_text())

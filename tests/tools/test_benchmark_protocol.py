@@ -84,3 +84,23 @@ def test_committed_archive_is_labelled_with_its_protocol():
     line = archive.archive_provenance(args, tasks)[2]
     assert line.startswith('Scored with: HOIMotionMetric floor_height=0.0 (fixed floor)')
     assert 'The configs now score with HOIMotionMetric floor_height=estimate' in line
+
+
+def test_protocol_groups_and_the_options_that_score_with_a_protocol(tmp_path):
+    """Runs are grouped by their protocol (a run archived without one has the legacy protocol); the options given
+    for a protocol, merged into the config, make its test evaluator score with exactly that protocol."""
+    from mmengine.config import Config
+    estimate = {'HOIMotionMetric': dict(FIXED, floor_height='estimate')}
+    runs = [dict(variant='sfie', seed=0), dict(variant='sfie', seed=1, protocol=estimate),
+            dict(variant='no_image', seed=0, protocol=archive.LEGACY_PROTOCOL)]
+    groups = archive.protocol_groups(runs)
+    assert [json.loads(key) for key in groups] == [archive.LEGACY_PROTOCOL, estimate]
+    assert [[(r['variant'], r['seed']) for r in group] for group in groups.values()] == \
+        [[('sfie', 0), ('no_image', 0)], [('sfie', 1)]]
+    config = _config(tmp_path, 'scored', floor_height=0.0, joints_from='predicted')
+    options = archive.protocol_cfg_options(config, estimate)
+    assert options == ['test_evaluator.0.floor_height=estimate', 'test_evaluator.0.joints_from=predicted',
+                       'test_evaluator.0.object_rotation=projected']
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in options))
+    assert {k: cfg.test_evaluator[0][k] for k in FIXED} == estimate['HOIMotionMetric']

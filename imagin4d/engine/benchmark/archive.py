@@ -149,16 +149,35 @@ def archived_protocol(entry: dict) -> dict:
     return entry.get('protocol') or LEGACY_PROTOCOL
 
 
+def protocol_groups(entries) -> dict:
+    """Archived runs (entries as archived) grouped by their scoring protocol (`archived_protocol`): {the protocol as
+    sorted JSON: [entry, ...]}, in the order first seen. One table or comparison must not mix two groups."""
+    groups = {}
+    for entry in entries:
+        groups.setdefault(json.dumps(archived_protocol(entry), sort_keys=True), []).append(entry)
+    return groups
+
+
+def protocol_cfg_options(config: str, protocol: dict) -> list:
+    """`--cfg-options` that make the config's test evaluator score with `protocol` ({metric type: {option: value}})."""
+    evaluators = _resolved(config)['test_evaluator']
+    options = []
+    for index, metric in enumerate(evaluators if isinstance(evaluators, list) else [evaluators]):
+        for option, value in protocol.get(metric.get('type'), {}).items():
+            options.append(f'test_evaluator.{index}.{option}={value}' if isinstance(evaluators, list)
+                           else f'test_evaluator.{option}={value}')
+    return options
+
+
 def protocol_lines(args, tasks, entries) -> list:
     """The page line naming the scoring protocol of the archived runs, and what the configs score with now when
     that differs; stops when the runs were scored with different protocols (one table must not mix them)."""
-    groups = {}
-    for entry in entries:
-        key = json.dumps(archived_protocol(entry), sort_keys=True)
-        groups.setdefault(key, []).append(f'{entry["variant"]} seed {entry["seed"]}')
+    groups = protocol_groups(entries)
     if len(groups) > 1:
+        def named(runs):
+            return ', '.join(f'{e["variant"]} seed {e["seed"]}' for e in runs)
         raise SystemExit('error: the archived runs were scored with different protocols: '
-                         + '; '.join(f'{describe_protocol(json.loads(key))} ({", ".join(runs)})'
+                         + '; '.join(f'{describe_protocol(json.loads(key))} ({named(runs)})'
                                      for key, runs in groups.items())
                          + '; score them again with one protocol (tools/test.py on their checkpoints) or move some '
                          'away')
