@@ -6,6 +6,12 @@ Evaluation windows get their contact-centred frame; training windows `frames_per
 frames. The camera azimuth is measured from the body's facing at the depicted frame (`body_heading`). The camera
 sequence id is `<dataset>/<seq_name>@<window_start>` because each window has its own canonical frame. Styles that
 dress the body (`scene`) get its parts from the body model's skinning weights (`appearance.parts_from_skinning`).
+
+Each depicted frame is posed (window assembly, decoded joints, the body model's forward: every torch computation of
+an image) and then rendered (camera tries, rasterisation, cache). With render workers, the calling process poses and
+the workers render: the body's float32 sums split over torch's threads, so the vertices' last bits depend on the
+thread count, and a forked worker cannot run more threads than one (libgomp hangs in a child of a process that used
+its thread pool). Posed in one process, the images are those of that process, however many render.
 """
 import json
 import os
@@ -62,50 +68,70 @@ def _object_box_corners(dataset, window: dict, frame: int) -> np.ndarray:
     return float(window['obj_scale'][frame]) * corners @ rot.T + np.asarray(window['obj_trans'][frame], np.float64)
 
 
+def _frame_pose(dataset, window: dict, t_star: int, decoded, parts_cache: dict, geometry_now: bool = False) -> dict:
+    """What the renderer needs of depicted frame `t_star` of an assembled window, computed in this process:
+    {seq_id, t_star, look_at (3,), facing (3,), geometry (dict of numpy arrays, or a callable building it on a
+    cache miss when not `geometry_now`)}. Camera aimed at the body's joints and the object's box, azimuth from
+    the body's facing."""
+    joints = decoded['joints'][t_star]
+    look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
+
+    def geometry():
+        return _frame_geometry(dataset, window, t_star, parts_cache)
+    return dict(seq_id=window_id(window), t_star=int(t_star), look_at=look_at, facing=body_heading(joints).numpy(),
+                geometry=geometry() if geometry_now else geometry)
+
+
+def _render_pose(renderer: ReferenceRenderer, pose: dict):
+    return renderer(pose['seq_id'], pose['t_star'], pose['geometry'], look_at=pose['look_at'], facing=pose['facing'])
+
+
 def render_window_reference(dataset, renderer: ReferenceRenderer, window: dict, t_star: int, decoded=None,
                             parts_cache: Optional[dict] = None):
     """The `ReferenceImage` of one assembled window at depicted frame `t_star`, rendered as the index builder
     renders it (camera aimed at the body's joints and the object's box, azimuth from the body's facing).
     decoded: `dataset.codec.decode(window['motion'])` when already at hand. Raises RenderError like the renderer."""
     decoded = dataset.codec.decode(window['motion']) if decoded is None else decoded
-    joints = decoded['joints'][t_star]
-    look_at = look_at_point(joints.numpy(), _object_box_corners(dataset, window, t_star))
-    parts_cache = {} if parts_cache is None else parts_cache
-    return renderer(window_id(window), t_star, lambda: _frame_geometry(dataset, window, t_star, parts_cache),
-                    look_at=look_at, facing=body_heading(joints).numpy())
+    return _render_pose(renderer, _frame_pose(dataset, window, t_star, decoded, {} if parts_cache is None
+                                              else parts_cache))
 
 
-def _window_entries(dataset, renderer: ReferenceRenderer, idx: int, frames_per_window, seed: int, root: str,
-                    parts_cache: dict):
-    """(index entries, failure messages, images from the cache, images rendered) of window `idx`."""
+def _window_poses(dataset, idx: int, frames_per_window, seed: int, parts_cache: dict, geometry_now: bool = False):
+    """(seq_name, window_start, [`_frame_pose` of each depicted frame]) of window `idx`."""
     window = dataset.assemble_window(dataset.get_data_info(idx))
     decoded = dataset.codec.decode(window['motion'])
+    poses = [_frame_pose(dataset, window, t_star, decoded, parts_cache, geometry_now)
+             for t_star in _depicted_frames(window, frames_per_window, seed)]
+    return window['seq_name'], int(window['window_start']), poses
+
+
+def _window_entries(renderer: ReferenceRenderer, root: str, seq_name: str, window_start: int, poses: list):
+    """(index entries, failure messages, images from the cache, images rendered) of one window's posed frames."""
     entries, failed, cached, renders = [], [], 0, renderer.renders
-    for t_star in _depicted_frames(window, frames_per_window, seed):
+    for pose in poses:
         try:
-            ref = render_window_reference(dataset, renderer, window, t_star, decoded, parts_cache)
+            ref = _render_pose(renderer, pose)
         except RenderError as err:
             failed.append(str(err))
             continue
         cached += int(ref.cached)
         png = renderer.cache.paths(ref.key)[0]
-        entries.append(dict(seq_name=window['seq_name'], window_start=int(window['window_start']),
-                            t_star=int(t_star), image=os.path.relpath(png, root),
-                            camera=ref.camera.to_dict(), style=renderer.style.name))
+        entries.append(dict(seq_name=seq_name, window_start=window_start, t_star=pose['t_star'],
+                            image=os.path.relpath(png, root), camera=ref.camera.to_dict(), style=renderer.style.name))
     return entries, failed, cached, renderer.renders - renders
 
 
 _WORKER = {}  # what a forked render worker renders with (set by the parent right before it forks)
 
 
-def _worker_window(idx: int):
-    job = _WORKER
-    return _window_entries(job['dataset'], job['renderer'], idx, job['frames'], job['seed'], job['root'],
-                           job['parts_cache'])
+def _worker_window(posed):
+    """Render one window posed by the parent: (seq_name, window_start, poses) -> `_window_entries`."""
+    return _window_entries(_WORKER['renderer'], _WORKER['root'], *posed)
 
 
 def _worker_init():
-    """A render worker: one rasteriser thread (the workers fill the cores) and one torch thread."""
+    """A render worker: one rasteriser thread (the workers fill the cores) and one torch thread (more hang in a
+    forked child of a process that has used torch's thread pool; the worker computes nothing that needs them)."""
     import torch
     os.environ['LP_NUM_THREADS'] = '1'   # read by Mesa llvmpipe when this process creates its context
     torch.set_num_threads(1)
@@ -119,8 +145,8 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
     dataset: a BaseHOIDataset (assemble_window / frame_geometry); renderer: with a `cache_root`.
     frames_per_window: None = the evaluation rule (contact-centred frame), k = k training frames per window.
     workers: render processes (forked; each renders whole windows with its own OpenGL context and one rasteriser
-    thread). Every image depends only on (seed, sequence, frame, camera try), so the index and the images are
-    those of one process. A process that has rendered already cannot fork renderers (see
+    thread) while this process poses the frames (see the module docstring): the index and the image bytes are
+    those of this process rendering alone. A process that has rendered already cannot fork renderers (see
     `scene._check_fork_safety`) and renders alone.
     A window whose every sampled camera fails the visibility checks is left out of the index and reported
     (`failed`: one message per image naming the sequence and frame); nothing blank is ever indexed.
@@ -135,20 +161,23 @@ def render_dataset_references(dataset, renderer: ReferenceRenderer, index_file: 
     entries, failed, cached, rendered = [], [], 0, 0
     desc = f'references ({renderer.style.name})'
     workers = min(int(workers), len(dataset)) if not gl_context_created() else 1
+    parts_cache = {}
     if workers > 1:
         import multiprocessing
-        _WORKER.update(dataset=dataset, renderer=renderer, frames=frames_per_window, seed=seed, root=root,
-                       parts_cache={})
+        _WORKER.update(renderer=renderer, root=root)
+        # this process poses every frame (eagerly: a worker cannot run the body model as this process does) while
+        # the workers render; the pool's task thread pulls the poses only as fast as the workers take them
+        posed = (_window_poses(dataset, idx, frames_per_window, seed, parts_cache, geometry_now=True)
+                 for idx in range(len(dataset)))
         try:
             with multiprocessing.get_context('fork').Pool(workers, _worker_init) as pool:
-                results = list(tqdm(pool.imap(_worker_window, range(len(dataset))), total=len(dataset), desc=desc,
+                results = list(tqdm(pool.imap(_worker_window, posed), total=len(dataset), desc=desc,
                                     disable=not progress))
         finally:
             _WORKER.clear()
         renderer.renders += sum(r[3] for r in results)  # the workers' renders, counted as this renderer's
     else:
-        parts_cache = {}
-        results = (_window_entries(dataset, renderer, idx, frames_per_window, seed, root, parts_cache)
+        results = (_window_entries(renderer, root, *_window_poses(dataset, idx, frames_per_window, seed, parts_cache))
                    for idx in tqdm(range(len(dataset)), desc=desc, disable=not progress))
     for window_entries, window_failed, window_cached, window_rendered in results:
         entries += window_entries
