@@ -2,7 +2,7 @@
 
     git worktree add /tmp/imagin4d_old e245cc1
     python benchmarks/training_step_versions.py --old-tree /tmp/imagin4d_old [--old-name e245cc1] [--repeats 7]
-        [--sizes mini] [--fused-adamw] [--tag lean_fast_cpu]
+        [--sizes mini] [--fused-adamw] [--ablate adaln tokens] [--tag lean_fast_cpu]
 
 Two worker processes, one per source tree (the old commit's worktree and this checkout), each build the lean full
 model (`*_sfie_lean.py`) and the no-image model (`*_no_image.py`) with the config's optimiser, from the same seed,
@@ -42,14 +42,27 @@ def _adaln_per_stream_adds(self, cond):
     return out
 
 
-#: Ablations of the new tree (--ablate): each reverts one change of the lean step while the step runs.
-ABLATIONS = ('AdaLN per-stream adds',)
+def _frame_tokens_materialized(self, tokens, positions, frames):
+    """The frame-aware encoder's output of 87d48fc: the Q query tokens interpolated to (B, T, C) in the encoder, so the
+    denoiser projects T rows to keys / values (today: `InterpolatedTokens`, Q rows), for the ablation of the new one."""
+    from imagin4d.models.layers import InterpolatedTokens
+    if positions is None:
+        return tokens
+    return InterpolatedTokens(tokens, self.interpolation_matrix(positions, frames).to(tokens.device,
+                                                                                      tokens.dtype)).materialize()
+
+
+#: Ablations of the new tree (--ablate KEY ...): each reverts one change of the lean step while the step runs.
+ABLATIONS = {'adaln': 'AdaLN per-stream adds', 'tokens': 'frame tokens interpolated before K/V'}
 
 
 def ablated(step, what: str):
     """`step` with one change reverted (monkeypatched) for its duration."""
+    from imagin4d.models.cues import FrameAwareImageEncoder
     from imagin4d.models.layers import AdaLNZero
-    owner, attr, value = {'AdaLN per-stream adds': (AdaLNZero, '_separate', _adaln_per_stream_adds)}[what]
+    owner, attr, value = {'AdaLN per-stream adds': (AdaLNZero, '_separate', _adaln_per_stream_adds),
+                          'frame tokens interpolated before K/V': (FrameAwareImageEncoder, '_to_frames',
+                                                                   _frame_tokens_materialized)}[what]
 
     def run():
         saved = getattr(owner, attr)
@@ -84,7 +97,7 @@ def timed_step(model, optim_wrapper, saved, data_fn, seed_fn, keep: list):
     return run
 
 
-def worker(tree: str, size: str, batch: int, fused: bool, ablate: bool, check_checkpoint: str = None) -> None:
+def worker(tree: str, size: str, batch: int, fused: bool, ablate: list, check_checkpoint: str = None) -> None:
     """Build the variants of `tree`, print READY, then answer 'index round' lines with one timed step each."""
     protocol = os.fdopen(os.dup(1), 'w')               # the answers; everything else printed goes to stderr
     os.dup2(2, 1)
@@ -126,7 +139,8 @@ def worker(tree: str, size: str, batch: int, fused: bool, ablate: bool, check_ch
                                         lambda: counter['i'], keep))
                 kept.append(keep)
                 step = steps[-1]
-                for what in (ABLATIONS if ablate and suffix == 'sfie_lean' and optimiser == 'foreach' else ()):
+                for what in ([ABLATIONS[k] for k in ablate or ()] if suffix == 'sfie_lean' and optimiser == 'foreach'
+                             else ()):
                     keys.append([f'{label}, {what}', kind])
                     steps.append(ablated(step, what))
                     kept.append(keep)
@@ -210,9 +224,19 @@ def run_size(size: str, trees: dict, repeats: int, batch: int, new_flags: list, 
                 max_loss_difference_old_new=loss_diff, trained_checkpoint_check=check_diff)
 
 
+def balanced_ratio(runs: dict, a: str, b: str) -> float:
+    """The mean of the per-round ratios runs[a][r] / runs[b][r] over the rounds run in the listed order and over the
+    rounds run in reverse, averaged: a step's time can depend on its place in the round (at the FBM size the steps
+    of alternate rounds differ by ~15%), which this estimate weighs equally whatever the number of rounds."""
+    import statistics
+    ratios = [x / y for x, y in zip(runs[a], runs[b])]
+    return statistics.mean(statistics.mean(half) for half in (ratios[0::2], ratios[1::2]) if half)
+
+
 def ratio_cell(runs: dict, a: str, b: str) -> str:
+    """'paired median [q1, q3] / balanced' (`training_step_report.paired_ratio`, `balanced_ratio`)."""
     from training_step_report import paired_ratio
-    return paired_ratio(runs, a, b)
+    return f'{paired_ratio(runs, a, b)} / {balanced_ratio(runs, a, b):.3f}'
 
 
 def tables(runs: dict, measure: str, old_name: str) -> list:
@@ -240,7 +264,7 @@ def tables(runs: dict, measure: str, old_name: str) -> list:
                 both = ratio_cell(runs, f'new | lean full, AdamW fused | {kind}',
                                   f'new | no image, AdamW fused | {kind}') if v == 'lean full' else ''
                 lines.append(f'| {kind} | {v} | {against} | {both} |')
-    ablations = [what for what in ABLATIONS if any(what in name for name in runs)]
+    ablations = [what for what in ABLATIONS.values() if any(what in name for name in runs)]
     if ablations:
         lines += ['', f'Each change on its own ({measure}): the new tree with ONE change undone while its step runs '
                   f'({old_name}\'s form, monkeypatched), against the new tree:', '',
@@ -261,10 +285,12 @@ def write_page(record: dict, out: Path, old_name: str) -> None:
              f'worker, new commit {info["git_commit"]} (plus the working tree), old commit {old_name}  ',
              'One `train_step` (forward, backward, clipping, AdamW; flushed) per (code version, model, data), all '
              'interleaved round by round in two worker processes (one per source tree) that take turns, so both '
-             'versions see the same load. "Paired": the median of the per-round ratios, the middle half of the rounds '
-             'in brackets. Two measures of each step: the CPU time of the stepping thread (torch runs on that one '
-             'thread; it leaves out the waits for a core of an oversubscribed machine, so it is the one to read when '
-             'the load average is above the 2 cores) and the wall-clock time.', '']
+             'versions see the same load, and the order of the round alternates. Ratios: "paired" median of the '
+             'per-round ratios [the middle half of the rounds] / "balanced": the mean over the rounds of each order, '
+             'averaged over the two orders (the one to read where the step time depends on its place in the round, '
+             'as at the FBM size). Two measures of each step: the CPU time of the stepping thread (torch runs on that '
+             'one thread; it leaves out the waits for a core of an oversubscribed machine, so it is the one to read '
+             'when the load average is above the 2 cores) and the wall-clock time.', '']
     for res in record['sizes']:
         lines += [f'## {res["size"]} size, batch {res["batch"]}, {res["repeats"]} rounds (load {res["load_before"]} '
                   f'-> {res["load_after"]})', '', '### CPU time of the step', '']
@@ -296,7 +322,8 @@ def main():
     parser.add_argument('--batch', type=int, default=16)
     parser.add_argument('--sizes', nargs='+', default=['mini'], choices=list(SIZES))
     parser.add_argument('--fused-adamw', action='store_true')
-    parser.add_argument('--ablate', action='store_true', help=f'also the new tree with one change undone: {ABLATIONS}')
+    parser.add_argument('--ablate', nargs='+', choices=list(ABLATIONS), default=[],
+                        help=f'also the new tree with one change undone: {ABLATIONS}')
     parser.add_argument('--check-checkpoint', help='a trained checkpoint of the lean model: both versions compute '
                         'its training losses on the synthetic batch (same seed), the page gives the largest difference')
     parser.add_argument('--tag', default='lean_fast_cpu')
@@ -313,7 +340,7 @@ def main():
     record = dict(sizes=[])
     out = REPO / 'benchmarks' / 'results' / f'training_step_{args.tag}'
     for size in args.sizes:
-        flags = ['--fused-adamw'] * args.fused_adamw + ['--ablate'] * args.ablate
+        flags = ['--fused-adamw'] * args.fused_adamw + (['--ablate', *args.ablate] if args.ablate else [])
         check = ['--check-checkpoint', str(Path(args.check_checkpoint).resolve())] if args.check_checkpoint else []
         record['sizes'].append(run_size(size, trees, args.repeats, args.batch, flags, check))
         record['machine'] = machine_info(command=command_line().replace(str(Path(args.old_tree).resolve()),
