@@ -27,6 +27,15 @@ def _tensor_property(name: str, doc: str):
     return property(getter, setter, deleter, doc=doc)
 
 
+def _own_storage(value):
+    """A tensor that views part of a larger storage -> a copy of just its elements (dicts of tensors walked)."""
+    if isinstance(value, dict):
+        return {k: _own_storage(v) for k, v in value.items()}
+    if isinstance(value, torch.Tensor) and value.untyped_storage().nbytes() > value.numel() * value.element_size():
+        return value.clone(memory_format=torch.contiguous_format)
+    return value
+
+
 class HOIDataSample(BaseDataElement):
     """One HOI window: ground truth, conditions and (after inference) predictions.
 
@@ -45,6 +54,10 @@ class HOIDataSample(BaseDataElement):
         contacts (T, 4): contact labels lh, rh, lf, rf.
         text (str): the sentence describing the interaction.
     Other fields may be set freely (e.g. obj_ref_rot (3, 3), template_centroid (3,), smpl params).
+
+    Pickling (and deep copies) writes each data field with its own elements only, although a loader worker's
+    sample holds views into one storage (`PackHOIInputs`); only that worker's hand-over, marked by
+    `keep_views_once`, sends the views of the shared storage as they are.
     """
 
     gt_motion = _tensor_property('gt_motion', 'Encoded ground-truth motion (T, D).')
@@ -53,6 +66,18 @@ class HOIDataSample(BaseDataElement):
     waypoint_values = _tensor_property('waypoint_values', 'Masked copy of gt_motion (T, D).')
     bps = _tensor_property('bps', 'BPS offsets (N, 3) at the reference frame.')
     contacts = _tensor_property('contacts', 'Contact labels (T, 4): lh, rh, lf, rf.')
+
+    def keep_views_once(self) -> None:
+        """The next pickle of this sample keeps views as views (the loader hand-over of one shared storage)."""
+        object.__setattr__(self, '_keep_views', True)        # not a data field: BaseDataElement's setattr is not used
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if state.pop('_keep_views', False):
+            del self.__dict__['_keep_views']
+            return state
+        fields = state['_data_fields']
+        return {k: _own_storage(v) if k in fields else v for k, v in state.items()}
 
     @property
     def text(self) -> Optional[str]:
