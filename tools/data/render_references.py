@@ -37,7 +37,8 @@ def parse_args(argv=None):
                         help='camera distance range in metres (tall or lifted objects need room)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--workers', type=int, default=1,
-                        help='render processes (2: both cores of a CPU machine; see docs/user_guides/mini_fbm.md)')
+                        help='render processes; this one poses the bodies, so the images are the same for any N '
+                             '(see docs/user_guides/mini_fbm.md)')
     parser.add_argument('--out', default=None)
     return parser.parse_args(argv)
 
