@@ -20,17 +20,22 @@ def sequences(free_body_dir):
 
     from imagin4d.datasets.synthetic import OBJECTS, SynthesisFailed, feasible_options, sample_subjects, synthesize
     from imagin4d.datasets.synthetic.body import ShapedSkeleton
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # the synthesis on one thread; restored so later tests run as they do alone
     out = []
-    for sub in sample_subjects(0)[15:]:
-        skel = ShapedSkeleton.from_model(free_body_dir, sub.gender, sub.betas)
-        for k, (name, obj) in enumerate(OBJECTS.items()):
-            for j, (program, height) in enumerate(feasible_options(obj, skel)):
-                for attempt in range(6):
-                    rng = np.random.default_rng([sub.index, k, j, attempt])
-                    try:
-                        out.append((synthesize(obj, program, height, skel, sub.gender, sub.betas, rng), skel, obj))
-                        break
-                    except SynthesisFailed:
-                        continue
+    try:
+        for sub in sample_subjects(0)[15:]:
+            skel = ShapedSkeleton.from_model(free_body_dir, sub.gender, sub.betas)
+            for k, (name, obj) in enumerate(OBJECTS.items()):
+                for j, (program, height) in enumerate(feasible_options(obj, skel)):
+                    for attempt in range(6):
+                        rng = np.random.default_rng([sub.index, k, j, attempt])
+                        try:
+                            out.append((synthesize(obj, program, height, skel, sub.gender, sub.betas, rng), skel,
+                                        obj))
+                            break
+                        except SynthesisFailed:
+                            continue
+    finally:
+        torch.set_num_threads(threads)
     return out
