@@ -85,6 +85,8 @@ def child(args) -> dict:
         cpu.append(time.thread_time() - start_cpu)
     storages = set()
     tensors = count_tensors(batch, storages)
+    for sample in batch['data_samples']:                      # pickle as the worker does (new code: views kept)
+        getattr(sample, 'keep_views_once', lambda: None)()
     return dict(tree=args.child, strategy=args.strategy, num_workers=cfg.train_dataloader.num_workers,
                 batch_size=cfg.train_dataloader.batch_size, tensors_per_batch=tensors,
                 storages_per_batch=len(storages), pipe_kb=round(len(ForkingPickler.dumps(batch)) / 2 ** 10, 1),
