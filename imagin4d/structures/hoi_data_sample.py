@@ -79,6 +79,13 @@ class HOIDataSample(BaseDataElement):
         fields = state['_data_fields']
         return {k: _own_storage(v) if k in fields else v for k, v in state.items()}
 
+    def __copy__(self) -> 'HOIDataSample':
+        """A shallow copy shares every field with this sample (`__getstate__` is for pickles and deep copies)."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.pop('_keep_views', None)
+        return new
+
     @property
     def text(self) -> Optional[str]:
         return getattr(self, '_text', None)

@@ -1,5 +1,6 @@
 """The loader hand-over of a packed window (issue 23): in a loader worker PackHOIInputs copies every tensor of a
 window into one storage; the model, the data preprocessor and a pickle of the sample see the same values as before."""
+import copy
 import os.path as osp
 import pickle
 from multiprocessing.reduction import ForkingPickler
@@ -62,6 +63,8 @@ def test_pickle_keeps_views_for_the_handover_only():
     for old, new in zip(tensors({}, sample), tensors({}, restored)):
         assert new.dtype == old.dtype and torch.equal(new, old)
     assert not hasattr(restored, '_keep_views') and '_keep_views' not in restored.keys()
+    shallow = copy.copy(sample)                             # a shallow copy shares the fields, as before
+    assert all(a is b for a, b in zip(tensors({}, shallow), tensors({}, sample)))
 
 
 @pytest.fixture(scope='module')
