@@ -4,6 +4,7 @@ import copy
 import os.path as osp
 import pickle
 from multiprocessing.reduction import ForkingPickler
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -71,6 +72,15 @@ def test_pickle_keeps_views_for_the_handover_only():
 def train_set(fbm_root, body_model_dir):
     return FBMDataset(data_root=fbm_root, split='train', body_model_root=osp.join(body_model_dir),
                       pipeline=[dict(type='PackHOIInputs')])
+
+
+@pytest.mark.parametrize('test_mode', [False, True])
+def test_only_a_training_sets_worker_shares_one_storage(train_set, monkeypatch, test_mode):
+    from imagin4d.datasets.transforms import formatting
+    worker = SimpleNamespace(dataset=SimpleNamespace(test_mode=test_mode))
+    monkeypatch.setattr(formatting, 'get_worker_info', lambda: worker)
+    storages = {v.untyped_storage().data_ptr() for v in tensors({}, train_set[0]['data_samples'])}
+    assert (len(storages) == 1) is not test_mode
 
 
 def preprocess(batch):

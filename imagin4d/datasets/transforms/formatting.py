@@ -74,8 +74,10 @@ class PackHOIInputs:
     `extra_input_keys` a plugin's transform adds (required, converted to tensors); the data
     sample holds the same tensors (no copy) as gt_motion, waypoint_mask,
     waypoint_values, bps, plus contacts, text, `field_keys` tensors and the `meta_keys` metainfo.
-    In a loader worker every tensor of the window is then copied into one storage (`share_one_storage`):
-    the main process receives one shared-memory block per window instead of one per tensor.
+    In a loader worker of a training data set every tensor of the window is then copied into one storage
+    (`share_one_storage`): the main process receives one shared-memory block per window instead of one per
+    tensor. Not for `test_mode` data sets: metrics keep views of a sample's fields (e.g. `DumpHOIResults`),
+    which would keep each window's whole storage (its image features) alive until the evaluation ends.
     """
 
     META_KEYS = ('seq_name', 'window_start', 'window_len', 'seq_len', 'object_name', 'subject', 'gender', 'fps',
@@ -114,7 +116,8 @@ class PackHOIInputs:
         for k in self.field_keys:
             if k in results:
                 sample.set_data({k: results[k]})
-        if get_worker_info() is not None:                   # only a worker hands the window over
+        worker = get_worker_info()                          # only a worker hands the window over
+        if worker is not None and not getattr(worker.dataset, 'test_mode', False):
             share_one_storage(inputs, sample)
         return dict(inputs=inputs, data_samples=sample)
 
