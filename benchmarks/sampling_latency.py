@@ -32,6 +32,7 @@ from pathlib import Path
 from bench_common import REPO, command_line, machine_info
 
 sys.path.insert(0, str(REPO))
+from imagin4d.models.hoi_diffusion import SAMPLER_LABELS, TEST_SAMPLERS  # noqa: E402
 
 TEXT = 'Lift the box, carry it and put it down.'
 #: CHOIS's own code on this class of 2-core CPU, DDPM 1000 steps, FBM size, fp32 (issue 26)
@@ -46,7 +47,7 @@ def parse_args(argv=None):
     parser.add_argument('--fbm-config', default='projects/imagin4d/fbm_sfie.py')
     parser.add_argument('--models', nargs='+', default=['mini', 'fbm'], choices=['mini', 'fbm'])
     parser.add_argument('--settings', nargs='+', default=['ddim5', 'ddim10', 'ddim20', 'ddpm1000'],
-                        help='sampler and steps, e.g. ddim20 or ddpm1000')
+                        help='sampler and steps, e.g. ddim20, dpmpp10 or ddpm1000')
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--repeats', type=int, default=3, help='timed calls of one request (median)')
     parser.add_argument('--batch-repeats', type=int, default=2, help='timed calls of the batch (median)')
@@ -60,11 +61,12 @@ def parse_args(argv=None):
 
 
 def parse_setting(text: str):
-    """'ddim20' -> ('ddim', 20)."""
-    for sampler in ('ddim', 'ddpm'):
+    """'ddim20' -> ('ddim', 20); the samplers of `test_cfg.sampler` (ddim, ddpm, dpmpp)."""
+    for sampler in TEST_SAMPLERS:
         if text.startswith(sampler) and text[len(sampler):].isdigit():
             return sampler, int(text[len(sampler):])
-    raise SystemExit(f'error: --settings: expected ddimN or ddpmN (e.g. ddim20, ddpm1000), got {text!r}')
+    raise SystemExit(f'error: --settings: expected <sampler>N with a sampler of {sorted(TEST_SAMPLERS)} (e.g. ddim20, '
+                     f'dpmpp10, ddpm1000), got {text!r}')
 
 
 class _StepStop(Exception):
@@ -212,7 +214,8 @@ def page(record: dict) -> str:
         if r['model'] == 'fbm' and r['batch'] == 1:
             note += ('; ' if note else '') + (f'within {TARGET_FBM_ONE_S:g} s' if r['generation_s'] <= TARGET_FBM_ONE_S
                                               else f'over {TARGET_FBM_ONE_S:g} s')
-        lines.append(f'| {r["model"]} | {r["batch"]} | {r["sampler"].upper()} | {r["steps"]} | {r["per_step_ms"]:.1f} '
+        label = SAMPLER_LABELS.get(r['sampler'], r['sampler'].upper())
+        lines.append(f'| {r["model"]} | {r["batch"]} | {label} | {r["steps"]} | {r["per_step_ms"]:.1f} '
                      f'| {r["features_s"]:.3f} | {r["sampling_s"]:.2f} | {r["generation_s"]:.2f} | {ratio} | {note} |')
     lines += ['', 'CHOIS (its own code, this class of 2-core CPU, DDPM 1000 steps, FBM size, fp32): '
               f'{CHOIS_SECONDS[1]} s for one sample, about {CHOIS_SECONDS[32]:.0f} s for a batch of 32 (issue 26). The '
@@ -224,7 +227,7 @@ def page(record: dict) -> str:
 
 
 def ratio_lines(rows) -> list:
-    """Speed-ups of each DDIM setting over DDPM-1000 of the same model and batch (measured in this run)."""
+    """Speed-ups of each few-step setting over DDPM-1000 of the same model and batch (measured in this run)."""
     out = []
     for model in ('mini', 'fbm'):
         for batch in sorted({r['batch'] for r in rows}):
@@ -232,10 +235,10 @@ def ratio_lines(rows) -> list:
             ref = next((r for r in group if r['sampler'] == 'ddpm'), None)
             if ref is None:
                 continue
-            parts = [f'DDIM {r["steps"]} {ref["generation_s"] / r["generation_s"]:.0f}x'
-                     for r in group if r['sampler'] == 'ddim']
+            parts = [f'{SAMPLER_LABELS.get(r["sampler"], r["sampler"].upper())} {r["steps"]} '
+                     f'{ref["generation_s"] / r["generation_s"]:.0f}x' for r in group if r['sampler'] != 'ddpm']
             if parts:
-                out.append(f'- {model}, batch {batch}: generation time of DDPM-{ref["steps"]} / DDIM: '
+                out.append(f'- {model}, batch {batch}: generation time of DDPM-{ref["steps"]} / each: '
                            + ', '.join(parts) + '.')
     return ['', 'Speed-ups over DDPM at the same model and batch (same run):', ''] + out if out else []
 

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, file_identity, git_commit, machine
 from imagin4d.engine.benchmark.runner import REPO, Runner, config_file
+from imagin4d.models.hoi_diffusion import SAMPLER_LABELS
 from imagin4d.utils.fileio import atomic_open
 
 #: Every evaluation starts from these test_cfg values (the benchmark's: DDIM 20, no guidance, no reconstruction).
@@ -44,7 +45,6 @@ SWEEPS = {
     'protocol': ('Scoring protocol: predicted joints vs body-model joints (CHOIS)',
                  [dict(), dict(joints_from='body_model', object_rotation='raw')], False),
 }
-SAMPLER_NAMES = dict(dpmpp='DPM-Solver++')
 #: where a setting lives (default: model.test_cfg.<name>); 'model.' paths are applied to the built model by
 #: `tools/test.py --sweep`, the others (the evaluators') are config options
 SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled',
@@ -95,7 +95,7 @@ def setting_key(setting: dict) -> str:
 
 def setting_label(setting: dict) -> str:
     """A table row label: 'DDIM 20, G 1, recon off'."""
-    sampler = SAMPLER_NAMES.get(setting['sampler'], setting['sampler'].upper())
+    sampler = SAMPLER_LABELS.get(setting['sampler'], setting['sampler'].upper())
     return (f'{sampler} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
             f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
             + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')

@@ -14,11 +14,11 @@ from imagin4d.engine.benchmark.archive import describe_machine
 from imagin4d.engine.benchmark.claims import within_spread
 from imagin4d.engine.benchmark.page import read_summary
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner
+from imagin4d.models.hoi_diffusion import SAMPLER_LABELS
 
 from .sampling_study import (
     BASE,
     NO_IMAGE,
-    SAMPLER_NAMES,
     SMOKE_BASE,
     setting_key,
     setting_label,
@@ -173,7 +173,7 @@ def answers(args, tables: List[tuple]) -> List[str]:
         ddpm = next(c for c in changes if c['sampler'] == 'ddpm')
         for sampler in dict.fromkeys(c['sampler'] for c in changes if c['sampler'] != 'ddpm'):
             steps = [c['num_steps'] for c in changes if c['sampler'] == sampler]
-            lines.append(f'- **Fewest {SAMPLER_NAMES.get(sampler, sampler.upper())} steps within the seed spread of '
+            lines.append(f'- **Fewest {SAMPLER_LABELS.get(sampler, sampler.upper())} steps within the seed spread of '
                          f'DDPM-{ddpm["num_steps"]} on every metric** (|mean difference| <= the two standard '
                          'deviations together, on every column of the table):')
             for variant in args.variants:

@@ -31,6 +31,7 @@ DEFAULT_LOSS_WEIGHTS = dict(x0=1.0, contact=1.0, fk=0.5, object_surface=1.0, sfi
 
 #: test_cfg.sampler -> the registered sampler (DIFFUSION_SCHEDULERS)
 TEST_SAMPLERS = dict(ddim='DDIMSampler', ddpm='DDPMSampler', dpmpp='DPMSolverPPSampler')
+SAMPLER_LABELS = dict(ddim='DDIM', ddpm='DDPM', dpmpp='DPM-Solver++')   # in tables and pages
 
 DEFAULT_TEST_CFG = dict(
     sampler='ddim',              # 'ddim' | 'ddpm' | 'dpmpp' (DPM-Solver++(2M), deterministic)
