@@ -14,6 +14,8 @@ Evaluations:
     board<K>      the storyboard test references (`<data>/references_storyboard/test_mesh.json`, 3 depicted
                   frames per window, `prepare_mini_fbm.py --storyboard-test`), the first K in time
                   (`max_images=K`), adherence and hidden factors at every depicted frame (`per_image`)
+    board3_flip   the storyboard of 3 with its middle image mirrored (`tools/analysis/mirror_test.py --flip-image 1`):
+                  the grasp side and layout flip at that image's moment, the other two moments stay
     long_one      the long test sequences with the first segment's picture (`storyboard_study_long`)
     long_board    ... with one picture per segment at its depicted frame
 
@@ -36,14 +38,15 @@ MODELS = ('storyboard', 'sfie')
 TRAINED = 'storyboard'              # trained by the study; the others are read from the reference dir
 BOARDS, SMOKE_BOARDS = (1, 2, 3), (1, 3)
 LONG = ('long_one', 'long_board')
+FLIP, FLIP_IMAGE = 'board3_flip', 1     # the storyboard of 3 with its middle image mirrored
 STORYBOARD_INDEX = 'references_storyboard/test_mesh.json'
 #: cost order of the evaluations (relative; the single rows cost nothing here, the benchmark chain measured them)
-COST = dict(single=0, board1=1, board2=2, board3=3, long_one=5, long_board=6)
+COST = dict(single=0, board1=1, board2=2, board3=3, board3_flip=4, long_one=5, long_board=6)
 
 
 def evaluations(args) -> List[str]:
     boards = SMOKE_BOARDS if args.smoke else BOARDS
-    return ['single'] + [f'board{k}' for k in boards] + list(LONG)
+    return ['single'] + [f'board{k}' for k in boards] + [FLIP] + list(LONG)
 
 
 def plan(args) -> List[dict]:
@@ -133,17 +136,29 @@ def per_image_factors(metrics: dict) -> dict:
     return out
 
 
+def _storyboard_options(args, k: int) -> list:
+    """--cfg-options of a test on the first K storyboard test references per window."""
+    return [f'model.test_cfg.num_steps={args.num_steps}',
+            f'test_dataloader.dataset.pipeline.0.reference_index={{data_root}}/{STORYBOARD_INDEX}',
+            f'test_dataloader.dataset.pipeline.0.max_images={k}']
+
+
 def board_command(args, item: dict, out: str, work: str) -> list:
     """tools/test.py of the first K storyboard test references per window, scored at every depicted frame."""
     k = int(item['key'][len('board'):])
     model, seed = item['variant'], item['seed']
     command = ['tools/test.py', config_file(model), checkpoint_path(args, model, seed), '--work-dir', work, '--out',
-               out, '--cfg-options', f'model.test_cfg.num_steps={args.num_steps}',
-               f'test_dataloader.dataset.pipeline.0.reference_index={{data_root}}/{STORYBOARD_INDEX}',
-               f'test_dataloader.dataset.pipeline.0.max_images={k}', 'test_evaluator.1.per_image=True']
+               out, '--cfg-options', *_storyboard_options(args, k), 'test_evaluator.1.per_image=True']
     if args.evaluator_ckpt:
         command.append(f'test_evaluator.2.evaluator_ckpt={args.evaluator_ckpt}')
     return command
+
+
+def flip_command(args, item: dict, out: str) -> list:
+    """tools/analysis/mirror_test.py on the storyboards of 3 with the middle image mirrored."""
+    model, seed = item['variant'], item['seed']
+    return ['tools/analysis/mirror_test.py', config_file(model), checkpoint_path(args, model, seed), '--out', out,
+            '--flip-image', str(FLIP_IMAGE), '--cfg-options', *_storyboard_options(args, 3)]
 
 
 def _numbers(row: dict) -> dict:
@@ -168,6 +183,16 @@ def evaluate(run: Runner, args, item: dict, ident: dict) -> dict:
             metrics = _numbers(json.load(f))
         entry = dict(base, metrics=metrics, source=osp.relpath(osp.join(folder, 'metrics.json'), REPO),
                      commands=_commands_of(folder))
+    elif key == FLIP:
+        out = osp.join(args.work_dir, key, model, f'seed{seed}', 'mirror.json')
+        os.makedirs(osp.dirname(out), exist_ok=True)
+        command = flip_command(args, item, out)
+        start = time.time()
+        seconds = run(*command)
+        with open(out) as f:
+            metrics = {f'flip_{k}': v for k, v in _numbers(json.load(f)).items()}
+        entry = dict(base, metrics=metrics,
+                     commands=[dict(command=' '.join(map(str, command)), start=start, seconds=seconds)])
     elif key.startswith('board'):
         work = osp.join(args.work_dir, key, model, f'seed{seed}')
         out = osp.join(work, 'test.json')

@@ -12,11 +12,12 @@ from imagin4d.engine.benchmark.archive import describe_machine
 from imagin4d.engine.benchmark.runner import Runner
 
 from .sampling_study_page import change_answer, compare_rows, describe_build, flat_metrics, shown
-from .storyboard_study import BOARDS, LONG, SMOKE_BOARDS, STORYBOARD_INDEX, TRAINED
+from .storyboard_study import BOARDS, FLIP, LONG, SMOKE_BOARDS, STORYBOARD_INDEX, TRAINED
 
 LABELS = dict(single='one image (test split, contact-centred frame)', board1='storyboard K=1 (first frame)',
               board2='storyboard K=2', board3='storyboard K=3', long_one='long, one image',
-              long_board='long, storyboard (one image per segment)')
+              long_board='long, storyboard (one image per segment)',
+              board3_flip='storyboard K=3, middle image mirrored')
 MODEL_LABELS = dict(storyboard='storyboard-trained', sfie='full model (one image)')
 STORY_COLUMNS = ('ia_success', 'ia_success_img0', 'ia_success_img1', 'ia_success_img2', 'factor_accuracy',
                  'factor_accuracy_img0', 'factor_accuracy_img1', 'factor_accuracy_img2', 'ia_frame_err',
@@ -27,6 +28,9 @@ LONG_COLUMNS = ('waypoint_start_err', 'waypoint_xy_err', 'waypoint_end_err', 'fo
                 'seam_joint_jump_ratio', 'seam_joint_velocity_jump_ratio', 'seam_object_jump_ratio',
                 'factor_accuracy_seg0', 'factor_accuracy_seg1', 'factor_accuracy_seg2', 'factor_accuracy_segments')
 K1_METRICS = ('ia_success', 'factor_accuracy', 'waypoint_xy_err', 'waypoint_end_err', 'foot_sliding', 'contact_f1')
+FLIP_COLUMNS = ('flip_contact_side_flip_rate', 'flip_layout_flip_rate', 'flip_others_unchanged_rate',
+                'flip_others_grasp_unchanged_rate', 'flip_others_layout_unchanged_rate', 'flip_contact_side_windows',
+                'flip_layout_windows', 'flip_other_moments')
 LONG_METRICS = ('waypoint_xy_err', 'waypoint_end_err', 'foot_sliding', 'seam_joint_jump_ratio',
                 'seam_object_jump_ratio', 'factor_accuracy_segments')
 
@@ -46,7 +50,20 @@ def _table(run: Runner, args, rows: List[dict], keys, columns, name: str) -> Opt
                         osp.join(flat_dir, f'{name}.md'), [c for c in columns if c in present])
 
 
-def answers(args, story: Optional[dict], long: Optional[dict]) -> List[str]:
+def flip_answer(flip: dict, model: str) -> str:
+    """One model's mirrored-middle-image line: the flipped moment's flip rates, the other moments' unchanged rate."""
+    row = flip.get(row_name(model, FLIP))
+    if row is None:
+        return f'{MODEL_LABELS.get(model, model)}: not measured yet.'
+    def cell(metric):
+        mean, std, runs = row.get(metric, (float('nan'), 0.0, 0))
+        return f'{mean:.2f}' + (f' ± {std:.2f}' if runs > 1 else '')
+    return (f'{MODEL_LABELS.get(model, model)}: at the mirrored picture\'s moment the grasp side flips in '
+            f'{cell("flip_contact_side_flip_rate")} and the layout in {cell("flip_layout_flip_rate")} of the one-sided '
+            f'windows; the other two moments keep grasp and layout in {cell("flip_others_unchanged_rate")}.')
+
+
+def answers(args, story: Optional[dict], long: Optional[dict], flip: Optional[dict] = None) -> List[str]:
     """The answers the tables give (summaries {row: {metric: (mean, std, runs)}})."""
     lines = []
     boards = [f'board{k}' for k in (SMOKE_BOARDS if args.smoke else BOARDS)]
@@ -64,6 +81,10 @@ def answers(args, story: Optional[dict], long: Optional[dict]) -> List[str]:
             lines.append(f'- **Storyboard training** (full model -> storyboard-trained, at {LABELS[boards[-1]]}):')
             lines.append('  - ' + change_answer(story, LABELS[boards[-1]], row_name('sfie', boards[-1]),
                                                row_name(TRAINED, boards[-1]), K1_METRICS))
+    if flip:
+        lines.append('- **One picture of the storyboard mirrored** (the middle one of 3; only its moment should '
+                     'follow, `tools/analysis/mirror_test.py --flip-image 1`):')
+        lines += ['  - ' + flip_answer(flip, model) for model in args.models]
     if long:
         lines.append('- **Long sequences, storyboard against one image** (one picture per segment at its frame):')
         for model in args.models:
@@ -104,6 +125,7 @@ def write_page(run: Runner, args, rows: List[dict], missing: List[dict], truth: 
     boards = [f'board{k}' for k in (SMOKE_BOARDS if args.smoke else BOARDS)]
     story = _table(run, args, rows, ['single'] + boards, STORY_COLUMNS, 'storyboards')
     long = _table(run, args, rows, ['single'] + list(LONG), LONG_COLUMNS, 'long')
+    flip = _table(run, args, rows, [FLIP], FLIP_COLUMNS, 'flip')
     entries = [r['entry'] for r in rows]
     machines = Counter(describe_machine(e.get('machine')) for e in entries)
     builds = Counter(describe_build(e.get('data')) for e in entries)
@@ -125,9 +147,15 @@ def write_page(run: Runner, args, rows: List[dict], missing: List[dict], truth: 
         lines.append(f'Not measured yet ({len(missing)} evaluations): '
                      + ', '.join(f'{m["variant"]} seed {m["seed"]} {m["key"]}' for m in missing[:40])
                      + (' ...' if len(missing) > 40 else '') + '.')
-    lines += ['', '## Answers', ''] + answers(args, story and story[1], long and long[1])
+    lines += ['', '## Answers', ''] + answers(args, story and story[1], long and long[1], flip and flip[1])
     if story:
         lines += ['', '## One image against storyboards', '', story[0]]
+    if flip:
+        lines += ['', '## One picture of the storyboard mirrored', '',
+                  'The storyboard of 3 with its middle picture flipped horizontally (the other two unchanged), '
+                  'generated again with the same seed: flip rates at the middle picture\'s moment over the windows '
+                  'whose original generation is one-sided there; unchanged rates (grasp hand and layout as in the '
+                  'original generation) at the other two moments.', '', flip[0]]
     if long:
         lines += ['', '## Long sequences', '', 'The one-image rows repeat the single-window test (120 frames) for '
                   'comparison; seam ratios <= 1: the seams are no rougher than the windows.', '', long[0]]

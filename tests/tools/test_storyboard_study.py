@@ -20,13 +20,13 @@ def _args(*extra):
 
 def test_plan_covers_every_model_seed_and_evaluation_cheapest_first():
     items = study.plan(_args())
-    # 2 models x 3 seeds x (single, board1-3, long_one, long_board)
-    assert len(items) == 2 * 3 * 6 == len({(i['key'], i['variant'], i['seed']) for i in items})
+    # 2 models x 3 seeds x (single, board1-3, board3 with its middle image mirrored, long_one, long_board)
+    assert len(items) == 2 * 3 * 7 == len({(i['key'], i['variant'], i['seed']) for i in items})
     assert [i['key'] for i in items[:6]] == ['single'] * 6 and [i['key'] for i in items[-6:]] == ['long_board'] * 6
     assert [(i['variant'], i['seed']) for i in items[:3]] == [('storyboard', 0), ('sfie', 0), ('storyboard', 1)]
     smoke = study.plan(_args('--smoke'))
-    assert [i['key'] for i in smoke] == ['single', 'single', 'board1', 'board1', 'board3', 'board3', 'long_one',
-                                         'long_one', 'long_board', 'long_board']
+    assert [i['key'] for i in smoke] == ['single', 'single', 'board1', 'board1', 'board3', 'board3', 'board3_flip',
+                                         'board3_flip', 'long_one', 'long_one', 'long_board', 'long_board']
 
 
 def test_runs_are_read_from_the_study_and_the_reference_dir():
@@ -47,6 +47,16 @@ def test_board_command_reads_the_first_k_storyboard_references_scored_per_image(
                        'test_dataloader.dataset.pipeline.0.reference_index={data_root}/references_storyboard/'
                        'test_mesh.json', 'test_dataloader.dataset.pipeline.0.max_images=2',
                        'test_evaluator.1.per_image=True', 'test_evaluator.2.evaluator_ckpt=E.pth']
+
+
+def test_flip_command_mirrors_the_middle_image_of_three():
+    args = _args('--study-dir', 'S', '--reference-dir', 'R')
+    command = study.flip_command(args, dict(key='board3_flip', variant='storyboard', seed=1), 'm.json')
+    assert command[:6] == ['tools/analysis/mirror_test.py', 'projects/imagin4d/mini_fbm_storyboard.py',
+                           'S/storyboard/seed1/iter_2000.pth', '--out', 'm.json', '--flip-image']
+    assert command[6] == '1' and 'test_dataloader.dataset.pipeline.0.max_images=3' in command
+    assert 'test_dataloader.dataset.pipeline.0.reference_index={data_root}/references_storyboard/test_mesh.json' \
+        in command
 
 
 def test_per_image_factor_accuracy_is_the_mean_of_the_three_factors():
@@ -87,6 +97,14 @@ def test_answers_hand_computed():
                         'waypoint_xy_err 18 -> 21 (beyond the spread).')
     assert lines[3] == '  - storyboard-trained: ia_success 0.4 -> 0.6 (beyond the spread).'
     assert lines[4] == '  - full model (one image): not measured yet.'
+    flip = {page.row_name('storyboard', 'board3_flip'): dict(
+        flip_contact_side_flip_rate=(0.5, 0.1, 3), flip_layout_flip_rate=(0.25, 0.0, 3),
+        flip_others_unchanged_rate=(0.875, 0.05, 3))}
+    lines = page.answers(args, None, None, flip)
+    assert lines[1] == ("  - storyboard-trained: at the mirrored picture's moment the grasp side flips in 0.50 ± 0.10 "
+                        'and the layout in 0.25 ± 0.00 of the one-sided windows; the other two moments keep grasp '
+                        'and layout in 0.88 ± 0.05.')
+    assert lines[2] == '  - full model (one image): not measured yet.'
 
 
 @pytest.mark.slow
@@ -106,8 +124,13 @@ def test_smoke_run_end_to_end_resumes_and_collects(mini_fbm_prepared, free_body_
     run_tool(command, cwd=REPO, env=env, timeout=1800)
     archive = work / 'archive'
     entries = {p.relative_to(archive).as_posix(): json.loads(p.read_text()) for p in archive.rglob('seed0.json')}
-    assert sorted(entries) == sorted(f'{k}/storyboard/seed0.json' for k in ('single', 'board1', 'board3', 'long_one',
-                                                                             'long_board'))
+    assert sorted(entries) == sorted(f'{k}/storyboard/seed0.json' for k in ('single', 'board1', 'board3',
+                                                                             'board3_flip', 'long_one', 'long_board'))
+    flipped = entries['board3_flip/storyboard/seed0.json']
+    assert '--flip-image 1' in flipped['commands'][0]['command']
+    assert {'flip_contact_side_flip_rate', 'flip_others_unchanged_rate', 'flip_other_moments'} <= \
+        set(flipped['metrics'])
+    assert flipped['metrics']['flip_other_moments'] > 0
     board = entries['board3/storyboard/seed0.json']
     assert board['checkpoint']['digest'] and 'max_images=3' in board['commands'][0]['command']
     assert {'ia_success_img0', 'ia_success_img2', 'factor_accuracy_img2'} <= set(board['metrics'])
