@@ -89,7 +89,8 @@ def window(rows: dict, centre: int, halfwidth: int, load) -> dict:
 def summarise(work_dir: str, early: int, late: int, halfwidth: int, load) -> dict:
     rows = read_log(work_dir)
     share = statistics.median(r['data_time'] / r['time'] for r in rows.values())
-    out = dict(run=os.path.relpath(os.path.abspath(work_dir), REPO), lines=len(rows),
+    path = Path(work_dir).resolve()
+    out = dict(run=str(path.relative_to(REPO) if path.is_relative_to(REPO) else work_dir), lines=len(rows),
                iterations=[min(rows), max(rows)] if rows else None, data_share_all=share,
                early=window(rows, early, halfwidth, load), late=window(rows, late, halfwidth, load))
     if out['early'].get('time') and out['late'].get('time'):
