@@ -28,9 +28,13 @@ from imagin4d.utils.fileio import atomic_open
 BASE = dict(sampler='ddim', num_steps=20, guidance_image=1.0, reconstruction_guidance=False)
 #: sweep -> (title, the settings it visits (changes to BASE), variants without an image skip it)
 SWEEPS = {
-    # DPM-Solver++(2M): a training-free second-order solver, the few-step candidate before any distillation
+    # DPM-Solver++(2M): a training-free second-order solver, the few-step candidate before any distillation;
+    # 'linspace' spacing: the last x0 prediction at t = 0 instead of 'trailing''s N/k - 1 (few-step DDIM and
+    # DPM-Solver++ agree at equal steps and foot sliding falls with k: the last prediction's noise level, not the
+    # solver's order, looked like the few-step cost)
     'steps': ('Steps and sampler', [dict(sampler='ddim', num_steps=n) for n in (5, 10, 20, 50, 100)]
               + [dict(sampler='dpmpp', num_steps=n) for n in (5, 10, 20)]
+              + [dict(sampler='ddim', num_steps=n, timestep_spacing='linspace') for n in (5, 10)]
               + [dict(sampler='ddpm', num_steps=1000)], False),
     'guidance': ('Image guidance G', [dict(guidance_image=g) for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)], True),
     # the config's step (lr 0.01, last 5 steps) and a 100x step (on the demo checkpoint lr 0.01 changed no metric
@@ -90,12 +94,16 @@ def setting_key(setting: dict) -> str:
             + (f'_lr{float(setting["recon_lr"]):g}' if 'recon_lr' in setting else '')
             + ('_cc1' if setting.get('contact_consistency') else '')
             + ('_jbm' if setting.get('joints_from') == 'body_model' else '')
-            + ('_rawrot' if setting.get('object_rotation') == 'raw' else ''))
+            + ('_rawrot' if setting.get('object_rotation') == 'raw' else '')
+            + (f'_{setting["timestep_spacing"][:3]}' if setting.get('timestep_spacing', 'trailing') != 'trailing'
+               else ''))
 
 
 def setting_label(setting: dict) -> str:
     """A table row label: 'DDIM 20, G 1, recon off'."""
     sampler = SAMPLER_LABELS.get(setting['sampler'], setting['sampler'].upper())
+    if setting.get('timestep_spacing', 'trailing') != 'trailing':
+        sampler += f' ({setting["timestep_spacing"]})'
     return (f'{sampler} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
             f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
             + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')

@@ -171,13 +171,17 @@ def answers(args, tables: List[tuple]) -> List[str]:
     if 'steps' in summaries:
         changes = sweeps(args)['steps'][1]
         ddpm = next(c for c in changes if c['sampler'] == 'ddpm')
-        for sampler in dict.fromkeys(c['sampler'] for c in changes if c['sampler'] != 'ddpm'):
-            steps = [c['num_steps'] for c in changes if c['sampler'] == sampler]
-            lines.append(f'- **Fewest {SAMPLER_LABELS.get(sampler, sampler.upper())} steps within the seed spread of '
-                         f'DDPM-{ddpm["num_steps"]} on every metric** (|mean difference| <= the two standard '
-                         'deviations together, on every column of the table):')
+        def family(change):             # a sampler and its timestep spacing, e.g. ('ddim', 'linspace')
+            return change['sampler'], change.get('timestep_spacing', 'trailing')
+        for sampler, spacing in dict.fromkeys(family(c) for c in changes if c['sampler'] != 'ddpm'):
+            members = [c for c in changes if family(c) == (sampler, spacing)]
+            steps = [c['num_steps'] for c in members]
+            label = SAMPLER_LABELS.get(sampler, sampler.upper()) + ('' if spacing == 'trailing' else f' ({spacing})')
+            lines.append(f'- **Fewest {label} steps within the seed spread of DDPM-{ddpm["num_steps"]} on every '
+                         'metric** (|mean difference| <= the two standard deviations together, on every column of '
+                         'the table):')
             for variant in args.variants:
-                names = {n: row_name(variant, settings_of(args, dict(sampler=sampler, num_steps=n))) for n in steps}
+                names = {c['num_steps']: row_name(variant, settings_of(args, c)) for c in members}
                 lines.append('  - ' + fewest_steps(summaries['steps'], variant, steps,
                                                    row_name(variant, settings_of(args, ddpm)), names))
     if 'guidance' in summaries:

@@ -37,6 +37,7 @@ DEFAULT_TEST_CFG = dict(
     sampler='ddim',              # 'ddim' | 'ddpm' | 'dpmpp' (DPM-Solver++(2M), deterministic)
     num_steps=50,                # sampling steps (DDPM: 1000 = CHOIS)
     eta=0.0,                     # DDIM stochasticity
+    timestep_spacing='trailing',  # visited indices (`spaced_timesteps`): 'trailing' ends at N/k - 1, 'linspace' at 0
     guidance_image=1.0,          # classifier-free guidance G of the image source: x0_no_img + G (x0 - x0_no_img)
                                  # (1: the plain conditional model; 0: the image changes nothing; > 1: amplified)
     guidance_text=1.0,           # ... of the text source
@@ -350,7 +351,7 @@ class HOIDiffusion(BaseModel):
         if kind not in TEST_SAMPLERS:
             raise ValueError(f'test_cfg.sampler must be one of {sorted(TEST_SAMPLERS)}, got {cfg["sampler"]!r}')
         sampler = dict(type=TEST_SAMPLERS[kind], schedule=self.diffusion.schedule, num_steps=int(cfg['num_steps']),
-                       clip_x0=self.diffusion.clip_x0)
+                       timestep_spacing=cfg['timestep_spacing'], clip_x0=self.diffusion.clip_x0)
         if kind == 'ddim':
             sampler['eta'] = float(cfg['eta'])
         return DIFFUSION_SCHEDULERS.build(sampler)

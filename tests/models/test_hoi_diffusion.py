@@ -149,6 +149,8 @@ def test_guidance_scale_zero_makes_the_image_irrelevant(mini_fbm_prepared):
     # steps differ from DDIM's by its second-order term
     assert torch.equal(generate(data['inputs'], 1.0, 'dpmpp', 1), generate(data['inputs'], 1.0, 'ddim', 1))
     assert not torch.allclose(generate(data['inputs'], 1.0, 'dpmpp', 3), generate(data['inputs'], 1.0, 'ddim', 3))
+    model.test_cfg.update(sampler='ddim', num_steps=5, timestep_spacing='linspace')   # the last prediction at t = 0
+    assert model.build_sampler().timesteps().tolist() == [999, 749, 500, 250, 0]
     model.test_cfg.update(sampler='euler')
     with pytest.raises(ValueError, match=r"test_cfg.sampler must be one of \['ddim', 'ddpm', 'dpmpp'\]"):
         model.build_sampler()

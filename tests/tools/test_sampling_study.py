@@ -20,11 +20,16 @@ def _args(*extra):
 def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
-    # sfie: 9 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDPM 1000) + 5 new G values (G 1 is the base) + recon
-    # on, on at lr 1, the same + contact consistency + CHOIS scoring = 18; no_image: no G sweep: 9 + 3 + 1 = 13
-    assert len(items) == len(keys) == 31
+    # sfie: 11 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDIM 5 and 10 on 'linspace' indices, DDPM 1000) + 5 new G
+    # values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency + CHOIS scoring = 20;
+    # no_image: no G sweep: 11 + 3 + 1 = 15
+    assert len(items) == len(keys) == 35
     assert study.setting_label(next(i for i in items if i['key'] == 'dpmpp10_g1_rg0')['setting']) == \
         'DPM-Solver++ 10, G 1, recon off'
+    linspace = next(i for i in items if i['key'] == 'ddim5_g1_rg0_lin')
+    assert study.setting_label(linspace['setting']) == 'DDIM (linspace) 5, G 1, recon off'
+    assert '--sweep' in (command := study.test_command(_args('--seeds', '0'), linspace, 'o.json', 'w')) and \
+        'model.test_cfg.timestep_spacing=linspace' in command
     base = next(i for i in items if i['key'] == 'ddim20_g1_rg0' and i['variant'] == 'sfie')
     assert base['sweeps'] == ['steps', 'guidance', 'recon', 'protocol'] and not base['mirror']
     chois = next(i for i in items if i['key'] == 'ddim20_g1_rg0_jbm_rawrot' and i['variant'] == 'sfie')
