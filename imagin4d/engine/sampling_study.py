@@ -99,12 +99,16 @@ def setting_key(setting: dict) -> str:
                else ''))
 
 
+def sampler_label(setting: dict) -> str:
+    """The sampler of a setting as tables name it: 'DDIM', 'DPM-Solver++', 'DDIM (linspace)'."""
+    label = SAMPLER_LABELS.get(setting['sampler'], setting['sampler'].upper())
+    spacing = setting.get('timestep_spacing', 'trailing')
+    return label if spacing == 'trailing' else f'{label} ({spacing})'
+
+
 def setting_label(setting: dict) -> str:
     """A table row label: 'DDIM 20, G 1, recon off'."""
-    sampler = SAMPLER_LABELS.get(setting['sampler'], setting['sampler'].upper())
-    if setting.get('timestep_spacing', 'trailing') != 'trailing':
-        sampler += f' ({setting["timestep_spacing"]})'
-    return (f'{sampler} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
+    return (f'{sampler_label(setting)} {setting["num_steps"]}, G {float(setting["guidance_image"]):g}, '
             f'recon {"on" if setting["reconstruction_guidance"] else "off"}'
             + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')
             + (' + contact consistency' if setting.get('contact_consistency') else '')

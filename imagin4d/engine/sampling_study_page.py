@@ -14,12 +14,12 @@ from imagin4d.engine.benchmark.archive import describe_machine
 from imagin4d.engine.benchmark.claims import within_spread
 from imagin4d.engine.benchmark.page import read_summary
 from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner
-from imagin4d.models.hoi_diffusion import SAMPLER_LABELS
 
 from .sampling_study import (
     BASE,
     NO_IMAGE,
     SMOKE_BASE,
+    sampler_label,
     setting_key,
     setting_label,
     settings_of,
@@ -176,10 +176,9 @@ def answers(args, tables: List[tuple]) -> List[str]:
         for sampler, spacing in dict.fromkeys(family(c) for c in changes if c['sampler'] != 'ddpm'):
             members = [c for c in changes if family(c) == (sampler, spacing)]
             steps = [c['num_steps'] for c in members]
-            label = SAMPLER_LABELS.get(sampler, sampler.upper()) + ('' if spacing == 'trailing' else f' ({spacing})')
-            lines.append(f'- **Fewest {label} steps within the seed spread of DDPM-{ddpm["num_steps"]} on every '
-                         'metric** (|mean difference| <= the two standard deviations together, on every column of '
-                         'the table):')
+            lines.append(f'- **Fewest {sampler_label(members[0])} steps within the seed spread of '
+                         f'DDPM-{ddpm["num_steps"]} on every metric** (|mean difference| <= the two standard '
+                         'deviations together, on every column of the table):')
             for variant in args.variants:
                 names = {c['num_steps']: row_name(variant, settings_of(args, c)) for c in members}
                 lines.append('  - ' + fewest_steps(summaries['steps'], variant, steps,
