@@ -2,7 +2,8 @@
 
     python tools/generate.py CONFIG CHECKPOINT --text "lift the box, carry it and put it down" --object box.obj
         --image ref.png [--waypoints demo/waypoints.json] [--start-body body.npz] [--num-samples N] [--steps K]
-        [--guidance-image G] [--seed S] [--device cpu|cuda] [--out DIR] [--frames N [--overlap O]]
+        [--timestep-spacing linspace] [--guidance-image G] [--seed S] [--device cpu|cuda] [--out DIR]
+        [--frames N [--overlap O]]
     python tools/generate.py CONFIG CHECKPOINT --requests requests.jsonl [--out DIR]
     python tools/generate.py CONFIG CHECKPOINT --text ... --object box.obj --image grasp.png --image carry.png
         --image place.png [--image-frame 20 --image-frame auto --image-frame 100]      (a storyboard)
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 import imagin4d  # noqa: E402,F401
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
 from imagin4d.models.hoi_diffusion import TEST_SAMPLERS  # noqa: E402
+from imagin4d.models.schedulers.base import TIMESTEP_SPACINGS  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 FORMATS = ('npz', 'bvh', 'glb', 'mp4')
@@ -67,6 +69,9 @@ def parse_args(argv=None):
     parser.add_argument('--num-samples', type=int, help='samples per request (default: the config test_cfg)')
     parser.add_argument('--sampler', choices=sorted(TEST_SAMPLERS), help='default: the config test_cfg')
     parser.add_argument('--steps', type=int, help='sampling steps (default: the config test_cfg)')
+    parser.add_argument('--timestep-spacing', choices=TIMESTEP_SPACINGS,
+                        help="which training steps the sampler visits ('linspace' ends at t = 0; default: the config "
+                             'test_cfg)')
     parser.add_argument('--guidance-image', type=float, help='image guidance G (1: plain conditional model)')
     parser.add_argument('--guidance-text', type=float, help='text guidance G')
     parser.add_argument('--inpaint-waypoints', action='store_true', default=None,
@@ -85,9 +90,9 @@ def parse_args(argv=None):
 
 def build_requests(args):
     from imagin4d.apis import HOIRequest
+    from imagin4d.apis.inference import SAMPLING_KEYS
     from imagin4d.apis.requests import read_requests_jsonl
-    overrides = {k: getattr(args, k) for k in ('num_samples', 'sampler', 'steps', 'guidance_image', 'guidance_text',
-                                               'inpaint_waypoints', 'seed') if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ('num_samples', *SAMPLING_KEYS, 'seed') if getattr(args, k) is not None}
     if args.frames is not None:
         overrides['num_frames'] = args.frames
     if args.requests:

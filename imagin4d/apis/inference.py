@@ -26,6 +26,8 @@ from imagin4d.body_models.locate import body_model_dirs
 from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
 from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS, check_checkpoint_matches, checkpoint_state_dict, config_name
 from imagin4d.geometry import make_bps_basis
+from imagin4d.models.hoi_diffusion import TEST_SAMPLERS
+from imagin4d.models.schedulers.base import TIMESTEP_SPACINGS
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.plugins import load_plugins, record_custom_imports
@@ -52,9 +54,9 @@ from .storyboard import NO_IMAGE, request_images, window_image_indices, window_s
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
-SAMPLING_KEYS = ('sampler', 'steps', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
+SAMPLING_KEYS = ('sampler', 'steps', 'timestep_spacing', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
 #: test_cfg key of each of SAMPLING_KEYS
-_TEST_CFG_KEYS = ('sampler', 'num_steps', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
+_TEST_CFG_KEYS = ('sampler', 'num_steps', 'timestep_spacing', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
 
 
 def _load_config(config) -> Config:
@@ -227,7 +229,13 @@ class HOIInferencer:
     def sampling(self, request: HOIRequest) -> tuple:
         """The sampling settings of a request (SAMPLING_KEYS), the config's test_cfg where it gives none."""
         cfg = self.model.test_cfg
+        for field, value, known in (('sampler', request.sampler, TEST_SAMPLERS),
+                                    ('timestep_spacing', request.timestep_spacing, TIMESTEP_SPACINGS)):
+            if value is not None and value not in known:
+                raise RequestError(f'{request.name or "request"}: {field}: expected one of {sorted(known)}, '
+                                   f'got {value!r}')
         return (request.sampler or cfg['sampler'], int(request.steps or cfg['num_steps']),
+                request.timestep_spacing or cfg['timestep_spacing'],
                 float(cfg['guidance_image'] if request.guidance_image is None else request.guidance_image),
                 float(cfg['guidance_text'] if request.guidance_text is None else request.guidance_text),
                 bool(cfg['inpaint_waypoints'] if request.inpaint_waypoints is None else request.inpaint_waypoints))

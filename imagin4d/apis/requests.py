@@ -45,9 +45,9 @@ class HOIRequest:
     standing pose with mean shape at the origin facing +Y. gender: overrides the start body file's.
     num_frames: the length of the motion (None: the waypoints' `num_frames`, else one model window); longer than
     the window, it is generated as overlapping windows chained and blended (docs: Long interactions).
-    num_samples, sampler, steps, guidance_image, guidance_text, inpaint_waypoints (the given waypoint values and
-    start state replace the model's at every step, so they are met exactly), seed: None takes the config's
-    `test_cfg`.
+    num_samples, sampler, steps, timestep_spacing, guidance_image, guidance_text, inpaint_waypoints (the given
+    waypoint values and start state replace the model's at every step, so they are met exactly), seed: None takes
+    the config's `test_cfg`.
     name: file prefix of the outputs (default: request_<index>).
     """
 
@@ -64,6 +64,7 @@ class HOIRequest:
     num_samples: Optional[int] = None
     sampler: Optional[str] = None
     steps: Optional[int] = None
+    timestep_spacing: Optional[str] = None
     guidance_image: Optional[float] = None
     guidance_text: Optional[float] = None
     inpaint_waypoints: Optional[bool] = None

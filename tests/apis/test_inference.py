@@ -113,6 +113,20 @@ def test_same_seed_same_result_alone_or_in_a_batch(inferencer, inputs):
     assert alone[1].meta['seed'] == 8
 
 
+def test_request_sampling_settings_reach_the_sampler_and_the_result(inferencer, inputs, monkeypatch):
+    built, build = [], inferencer.model.build_sampler
+    monkeypatch.setattr(inferencer.model, 'build_sampler', lambda: built.append(build()) or built[-1])
+    before = dict(inferencer.model.test_cfg)
+    trailing, linspace = inferencer([_request(inputs, timestep_spacing='trailing'),
+                                     _request(inputs, timestep_spacing='linspace')])
+    # one sampler per setting; 5 of 1000 training steps: 'trailing' ends at N/k - 1, 'linspace' at t = 0
+    assert sorted(s.timesteps().tolist() for s in built) == [[999, 749, 500, 250, 0], [999, 799, 599, 399, 199]]
+    assert trailing[0].meta['sampling']['timestep_spacing'] == 'trailing'
+    assert linspace[0].meta['sampling']['timestep_spacing'] == 'linspace'
+    assert np.abs(trailing[0].joints - linspace[0].joints).max() > 1e-4
+    assert inferencer.model.test_cfg == before                              # the config's settings come back
+
+
 def test_default_start_stands_at_the_origin_facing_forward(inferencer, inputs):
     inferencer.model.test_cfg['inpaint_waypoints'] = True      # frame 0 = the start state given to the model
     try:
@@ -146,6 +160,8 @@ def test_default_start_stands_at_the_origin_facing_forward(inferencer, inputs):
     ('waypoints', dict(points=[]), r"unknown key\(s\) \['points'\]"),
     ('object_up', 'up', r'object_up: expected one of'),
     ('reference_image', None, r'this model reads a reference image'),
+    ('sampler', 'euler', r"sampler: expected one of \['ddim', 'ddpm', 'dpmpp'\], got 'euler'"),
+    ('timestep_spacing', 'last', r"timestep_spacing: expected one of \['leading', 'linspace', 'trailing'\]"),
 ])
 def test_bad_inputs_get_one_line(inferencer, inputs, field, value, message):
     from imagin4d.apis import RequestError
