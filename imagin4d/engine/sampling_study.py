@@ -44,6 +44,9 @@ SWEEPS = {
                                           dict(reconstruction_guidance=True, recon_lr=1.0),
                                           dict(reconstruction_guidance=True, recon_lr=1.0, contact_consistency=True)],
               False),
+    # SFIE's placement t-hat against the true depicted frame given to the gate (an oracle): how much of the
+    # adherence the frame error costs
+    'frame': ('Depicted frame: predicted by SFIE vs given (oracle)', [dict(), dict(depicted_frame='given')], True),
     # the same samples scored as the configs score them (decoded joint positions, projected object rotation) and as
     # CHOIS does (joints and vertices from a body-model forward pass of the predicted rotations, the raw rotation)
     'protocol': ('Scoring protocol: predicted joints vs body-model joints (CHOIS)',
@@ -60,6 +63,7 @@ SMOKE_SWEEPS = {
     'steps': (SWEEPS['steps'][0], [dict(sampler='ddim', num_steps=2), dict(sampler='ddpm', num_steps=3)], False),
     'guidance': (SWEEPS['guidance'][0], [dict(guidance_image=g) for g in (1.0, 2.0)], True),
     'recon': (SWEEPS['recon'][0], [SWEEPS['recon'][1][0], SWEEPS['recon'][1][-1]], False),
+    'frame': SWEEPS['frame'],
     'protocol': SWEEPS['protocol'],
 }
 NO_IMAGE = ('no_image',)
@@ -95,6 +99,7 @@ def setting_key(setting: dict) -> str:
             + ('_cc1' if setting.get('contact_consistency') else '')
             + ('_jbm' if setting.get('joints_from') == 'body_model' else '')
             + ('_rawrot' if setting.get('object_rotation') == 'raw' else '')
+            + ('_given' if setting.get('depicted_frame') == 'given' else '')
             + (f'_{setting["timestep_spacing"][:3]}' if setting.get('timestep_spacing', 'trailing') != 'trailing'
                else ''))
 
@@ -113,7 +118,8 @@ def setting_label(setting: dict) -> str:
             + (f' (lr {float(setting["recon_lr"]):g})' if 'recon_lr' in setting else '')
             + (' + contact consistency' if setting.get('contact_consistency') else '')
             + (', body-model joints' if setting.get('joints_from') == 'body_model' else '')
-            + (', raw object rotation' if setting.get('object_rotation') == 'raw' else ''))
+            + (', raw object rotation' if setting.get('object_rotation') == 'raw' else '')
+            + (', depicted frame given' if setting.get('depicted_frame') == 'given' else ''))
 
 
 def cost(setting: dict, variant: str, mirror: bool) -> float:

@@ -31,12 +31,14 @@ from .sampling_study import (
 COLUMNS = ('ia_success', 'ia_frame_err', 'ia_frame_within5', 'factor_accuracy', 'waypoint_start_err',
            'waypoint_end_err', 'waypoint_xy_err', 'contact_f1', 'foot_sliding', 'hand_penetration', 'fid')
 EXTRA_COLUMNS = dict(guidance=('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate'),
-                     recon=('body_penetration',),
+                     recon=('body_penetration',), frame=('ia_success_best', 'ia_contact_both'),
                      protocol=('hand_jpe', 'mpjpe', 'mpvpe', 'root_trans_err', 'obj_rot_err', 'body_penetration'))
 #: the metrics whose value depends on the scoring protocol (the protocol sweep's answer)
 PROTOCOL_METRICS = ('hand_jpe', 'mpjpe', 'mpvpe', 'root_trans_err', 'obj_rot_err', 'contact_f1', 'foot_sliding',
                     'hand_penetration', 'body_penetration')
 WAYPOINTS = ('waypoint_start_err', 'waypoint_end_err', 'waypoint_xy_err')
+#: the depicted-frame sweep's answer ('_best': the best frame within the metric's window around t*)
+FRAME_METRICS = ('ia_frame_err', 'ia_success', 'ia_success_best', 'ia_contact_both', 'factor_accuracy', *WAYPOINTS)
 IA_TARGET = 0.65          # the issue's bar for ia_success of the full model
 WAYPOINT_RATIO = 1.10     # ... with waypoint errors within 10% of the no-image baseline's
 
@@ -201,6 +203,12 @@ def answers(args, tables: List[tuple]) -> List[str]:
                 lines.append(f'  - {setting_label(on)}: ' + change_answer(
                     summaries['recon'], variant, row_name(variant, settings_of(args, off)), row_name(variant, on),
                     metrics))
+    if 'frame' in summaries:
+        lines.append('- **Depicted frame**: SFIE\'s predicted frame t-hat -> the true t* given to the gate (oracle):')
+        predicted, given = (settings_of(args, c) for c in sweeps(args)['frame'][1])
+        for variant in (v for v in args.variants if v not in NO_IMAGE):
+            lines.append('  - ' + change_answer(summaries['frame'], variant, row_name(variant, predicted),
+                                                row_name(variant, given), FRAME_METRICS))
     if 'protocol' in summaries:
         lines.append('- **Scoring protocol**: the same samples scored with the configs\' protocol (decoded joint '
                      'positions, projected object rotation) -> CHOIS\'s (body-model joints and vertices, raw object '

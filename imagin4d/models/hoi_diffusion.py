@@ -43,6 +43,8 @@ DEFAULT_TEST_CFG = dict(
     guidance_text=1.0,           # ... of the text source
     reconstruction_guidance=False,   # CHOIS-style guidance in the last steps (needs model.reconstruction_guidance)
     inpaint_waypoints=False,     # overwrite the given waypoint values in x0 at every step
+    depicted_frame='predicted',  # 'predicted': SFIE places each image (t-hat); 'given': the data's true depicted
+                                 # frames gate the images (an evaluation oracle: what a user who gives the frame gets)
     num_samples=1,               # generations per window (multimodality); pred_motion is the first
     seed=0,
 )
@@ -239,7 +241,13 @@ class HOIDiffusion(BaseModel):
         cond = dict(inputs)
         if not training:
             # the depicted frames are predicted (SFIE), never given at test time: t_star and a storyboard's
-            # image_t_star / sketch_t_star (a user's storyboard gives its frames as image_frames)
+            # image_t_star / sketch_t_star (a user's storyboard gives its frames as image_frames), except as the
+            # given frames of the 'given' oracle
+            truth, mode = cond.get('image_t_star', cond.get('t_star')), self.test_cfg['depicted_frame']
+            if mode not in ('predicted', 'given'):
+                raise ValueError(f"test_cfg.depicted_frame must be 'predicted' or 'given', got {mode!r}")
+            if mode == 'given' and truth is not None and cond.get('image_frames') is None:
+                cond['image_frames'] = truth.reshape(truth.shape[0], -1).long()
             for key in [k for k in cond if k == 't_star' or k.endswith('_t_star')]:
                 cond.pop(key)
         return cond

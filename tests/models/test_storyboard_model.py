@@ -103,3 +103,20 @@ def test_a_single_image_encoder_refuses_a_storyboard_in_one_line():
                    frame_image_encoder=None)
     with pytest.raises(UserError, match='reads one reference image, but the batch has 2 per sample'):
         model.encode(model._condition(_inputs(k=2), False))
+
+
+def test_given_depicted_frame_gates_the_image_at_the_true_frame_only_when_asked():
+    model, inputs = _model(), _inputs(k=1)
+    model.test_cfg.update(num_steps=2)
+    _, predicted = model.generate(_as_single(inputs))
+    model.test_cfg['depicted_frame'] = 'given'
+    _, given = model.generate(_as_single(inputs))
+    assert given['image_times'][:, 0].tolist() == [5.0, 12.0]                  # the data's t*, not SFIE's t-hat
+    assert predicted['image_times'][:, 0].tolist() != [5.0, 12.0]
+    board = dict(inputs, image_patch=torch.randn(B, 2, N, CI), image_mask=torch.ones(B, 2, dtype=torch.bool),
+                 image_t_star=torch.tensor([[3, 9], [4, 15]]))
+    _, info = model.generate(board)
+    assert info['image_times'].tolist() == [[3.0, 9.0], [4.0, 15.0]]            # a storyboard's frames, each image
+    model.test_cfg['depicted_frame'] = 'oracle'
+    with pytest.raises(ValueError, match="depicted_frame must be 'predicted' or 'given'"):
+        model.generate(_as_single(inputs))

@@ -21,9 +21,9 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
     # sfie: 11 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDIM 5 and 10 on 'linspace' indices, DDPM 1000) + 5 new G
-    # values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency + CHOIS scoring = 20;
-    # no_image: no G sweep: 11 + 3 + 1 = 15
-    assert len(items) == len(keys) == 35
+    # values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency + CHOIS scoring + the depicted
+    # frame given = 21; no_image: no G or frame sweep: 11 + 3 + 1 = 15
+    assert len(items) == len(keys) == 36
     assert study.setting_label(next(i for i in items if i['key'] == 'dpmpp10_g1_rg0')['setting']) == \
         'DPM-Solver++ 10, G 1, recon off'
     linspace = next(i for i in items if i['key'] == 'ddim5_g1_rg0_lin')
@@ -31,7 +31,11 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     assert '--sweep' in (command := study.test_command(_args('--seeds', '0'), linspace, 'o.json', 'w')) and \
         'model.test_cfg.timestep_spacing=linspace' in command
     base = next(i for i in items if i['key'] == 'ddim20_g1_rg0' and i['variant'] == 'sfie')
-    assert base['sweeps'] == ['steps', 'guidance', 'recon', 'protocol'] and not base['mirror']
+    assert base['sweeps'] == ['steps', 'guidance', 'recon', 'frame', 'protocol'] and not base['mirror']
+    given = next(i for i in items if i['key'] == 'ddim20_g1_rg0_given')
+    assert given['variant'] == 'sfie' and given['sweeps'] == ['frame'] and \
+        'model.test_cfg.depicted_frame=given' in study.test_command(_args('--seeds', '0'), given, 'o.json', 'w')
+    assert study.setting_label(given['setting']) == 'DDIM 20, G 1, recon off, depicted frame given'
     chois = next(i for i in items if i['key'] == 'ddim20_g1_rg0_jbm_rawrot' and i['variant'] == 'sfie')
     assert chois['sweeps'] == ['protocol'] and study.cost(chois['setting'], 'sfie', False) == 80
     # the evaluators' options are config options; the model's are --sweep settings (the row names them)
