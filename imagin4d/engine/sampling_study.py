@@ -34,7 +34,7 @@ SWEEPS = {
     # solver's order, looked like the few-step cost)
     'steps': ('Steps and sampler', [dict(sampler='ddim', num_steps=n) for n in (5, 10, 20, 50, 100)]
               + [dict(sampler='dpmpp', num_steps=n) for n in (5, 10, 20)]
-              + [dict(sampler='ddim', num_steps=n, timestep_spacing='linspace') for n in (5, 10)]
+              + [dict(sampler='ddim', num_steps=n, timestep_spacing='linspace') for n in (5, 10, 20)]
               + [dict(sampler='ddpm', num_steps=1000)], False),
     'guidance': ('Image guidance G', [dict(guidance_image=g) for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)], True),
     # the config's step (lr 0.01, last 5 steps) and a 100x step (on the demo checkpoint lr 0.01 changed no metric
