@@ -20,12 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, file_identity, git_commit, machine
-from imagin4d.engine.benchmark.runner import REPO, Runner, config_file
+from imagin4d.engine.benchmark.runner import BENCHMARK_SAMPLING, REPO, Runner, config_file
 from imagin4d.models.hoi_diffusion import SAMPLER_LABELS
 from imagin4d.utils.fileio import atomic_open
 
-#: Every evaluation starts from these test_cfg values (the benchmark's: DDIM 20, no guidance, no reconstruction).
-BASE = dict(sampler='ddim', num_steps=20, guidance_image=1.0, reconstruction_guidance=False)
+#: Every evaluation starts from these test_cfg values (the benchmark's: DDIM 20 on 'trailing' indices, no guidance,
+#: no reconstruction), each pinned in the command
+BASE = dict(BENCHMARK_SAMPLING)
 #: sweep -> (title, the settings it visits (changes to BASE), variants without an image skip it)
 SWEEPS = {
     # DPM-Solver++(2M): a training-free second-order solver, the few-step candidate before any distillation;

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, git_commit, machine
 from imagin4d.engine.benchmark.jobs import map_jobs, run_tasks
-from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner, config_file
+from imagin4d.engine.benchmark.runner import FACTORS, REPO, Runner, config_file, sampling_options
 from imagin4d.engine.sampling_study import archive_file, check_entry, checkpoint_digest, read_entry, write_entry
 from imagin4d.engine.sampling_study import collected as archived
 from imagin4d.utils.fileio import atomic_open
@@ -138,7 +138,7 @@ def per_image_factors(metrics: dict) -> dict:
 
 def _storyboard_options(args, k: int) -> list:
     """--cfg-options of a test on the first K storyboard test references per window."""
-    return [f'model.test_cfg.num_steps={args.num_steps}',
+    return [*sampling_options(args.num_steps),
             f'test_dataloader.dataset.pipeline.0.reference_index={{data_root}}/{STORYBOARD_INDEX}',
             f'test_dataloader.dataset.pipeline.0.max_images={k}']
 

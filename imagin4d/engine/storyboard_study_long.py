@@ -22,6 +22,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from imagin4d.engine.benchmark.runner import BENCHMARK_SAMPLING
+
 __all__ = ['LONG_SETTINGS', 'render_sequence_frame', 'long_requests', 'evaluate_long', 'ground_truth_long',
            'segment_factor_accuracy']
 
@@ -88,7 +90,8 @@ def read_long_index(long_root: str) -> dict:
 
 def long_requests(long_root: str, setting: str, num: int, cache_dir: str, body_model_root: str,
                   steps: Optional[int] = None) -> list:
-    """The HOIRequests of the first `num` long test sequences (sorted by name) for `setting` ('one' or 'board')."""
+    """The HOIRequests of the first `num` long test sequences (sorted by name) for `setting` ('one' or 'board'),
+    sampled as the benchmark samples (`BENCHMARK_SAMPLING`, `steps` steps)."""
     from imagin4d.apis import HOIRequest
     from imagin4d.datasets.synthetic.long_test import LONG_TEST_DIR
     if setting not in LONG_SETTINGS:
@@ -102,7 +105,8 @@ def long_requests(long_root: str, setting: str, num: int, cache_dir: str, body_m
         pictures = [_picture(cache_dir, body_model_root, folder, name, info, f) for f in frames]
         common = dict(text=info['text'], object_mesh=str(folder / info['object_mesh']),
                       object_scale=info['object_scale'], waypoints=str(folder / info['waypoints']),
-                      start_body=str(folder / info['body']), name=name, steps=steps)
+                      start_body=str(folder / info['body']), name=name, steps=steps,
+                      **{k: BENCHMARK_SAMPLING[k] for k in ('sampler', 'timestep_spacing', 'guidance_image')})
         requests.append(HOIRequest(images=pictures, frames=list(frames), **common) if setting == 'board'
                         else HOIRequest(reference_image=pictures[0], **common))
     return requests

@@ -30,7 +30,7 @@ from typing import Dict, List, Optional
 from imagin4d.engine.benchmark.archive import config_identity, git_commit, machine
 from imagin4d.engine.benchmark.jobs import map_jobs
 from imagin4d.engine.benchmark.jobs import train_command as benchmark_train_command
-from imagin4d.engine.benchmark.runner import REPO, Runner
+from imagin4d.engine.benchmark.runner import REPO, Runner, sampling_options
 
 from .sampling_study import check_entry, checkpoint_digest, read_entry, write_entry
 
@@ -161,7 +161,7 @@ def probe_plan(args) -> List[dict]:
 
 
 def eval_options(args, test: str) -> list:
-    return [f'model.test_cfg.num_steps={args.num_steps}', domain_option(test)]
+    return [*sampling_options(args.num_steps), domain_option(test)]
 
 
 def test_command(args, item: dict, out: str, work: str) -> list:

@@ -36,6 +36,29 @@ def test_protocol_options_are_not_part_of_the_config_identity(tmp_path):
     assert archive.scoring_protocol(SFIE) == {'HOIMotionMetric': dict(FIXED, floor_height='estimate')}
 
 
+def test_sampling_defaults_are_not_the_run_and_the_benchmark_pins_its_own(tmp_path):
+    """The configs' test_cfg (what users get) may move to other settings without touching archived runs: it is not
+    part of the config identity, and every benchmark test samples with DDIM 20 'trailing', G 1, no reconstruction."""
+    faster = tmp_path / 'faster.py'
+    faster.write_text(f"_base_ = ['{REPO / SFIE}']\n"
+                      "model = dict(test_cfg=dict(num_steps=5, timestep_spacing='linspace', guidance_image=2.0))\n")
+    assert archive.config_identity(str(faster))['digest'] == archive.config_identity(SFIE)['digest']
+    wider = tmp_path / 'wider.py'
+    wider.write_text(f"_base_ = ['{REPO / SFIE}']\nmodel = dict(denoiser=dict(latent_dim=256))\n")
+    assert archive.config_identity(str(wider))['digest'] != archive.config_identity(SFIE)['digest']
+    import argparse
+
+    from mmengine.config import Config
+
+    from imagin4d.engine.config_checks import ConfigOptionsAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction)
+    cfg = Config.fromfile(str(faster))
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *runner.sampling_options(20)]).cfg_options)
+    assert {k: cfg.model.test_cfg[k] for k in runner.BENCHMARK_SAMPLING} == dict(
+        sampler='ddim', num_steps=20, timestep_spacing='trailing', guidance_image=1.0, reconstruction_guidance=False)
+
+
 def _args(tmp_path):
     data = tmp_path / 'data'
     (data / 'references').mkdir(parents=True)

@@ -43,7 +43,9 @@ def test_board_command_reads_the_first_k_storyboard_references_scored_per_image(
     command = study.board_command(args, dict(key='board2', variant='sfie', seed=0), 'out.json', 'W')
     assert command[:3] == ['tools/test.py', 'projects/imagin4d/mini_fbm_sfie.py', 'R/sfie/seed0/iter_2000.pth']
     options = command[command.index('--cfg-options') + 1:]
-    assert options == ['model.test_cfg.num_steps=20',
+    assert options == ['model.test_cfg.sampler=ddim', 'model.test_cfg.num_steps=20',
+                       'model.test_cfg.timestep_spacing=trailing', 'model.test_cfg.guidance_image=1.0',
+                       'model.test_cfg.reconstruction_guidance=False',
                        'test_dataloader.dataset.pipeline.0.reference_index={data_root}/references_storyboard/'
                        'test_mesh.json', 'test_dataloader.dataset.pipeline.0.max_images=2',
                        'test_evaluator.1.per_image=True', 'test_evaluator.2.evaluator_ckpt=E.pth']

@@ -5,7 +5,7 @@ import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 
 from .archive import EVALUATOR_FILE, archive_run, config_identity, finished, restore_archived
-from .runner import CHECK_VARIANTS, FACTORS, REPO, Runner, config_file, run_dir
+from .runner import CHECK_VARIANTS, FACTORS, REPO, Runner, config_file, run_dir, sampling_options
 
 #: iterations between the checkpoints of a benchmark training (the configs keep the last two and the final one)
 RESUME_INTERVAL = 250
@@ -78,7 +78,7 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     if not osp.isfile(ckpt):
         run(*train_command(config, wd, args.iters, seed))
-    options = [f'model.test_cfg.num_steps={args.num_steps}']
+    options = sampling_options(args.num_steps)
     run('tools/test.py', config, ckpt, '--work-dir', wd, '--out', osp.join(wd, 'test_metrics.json'),
         '--cfg-options', *options, f'test_evaluator.2.evaluator_ckpt={evaluator}')
     mirror = {}

@@ -16,6 +16,15 @@ VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie',
 CHECK_VARIANTS = {'sfie_spatial_separate': 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py',
                   'sfie_lean': 'projects/imagin4d/mini_fbm_sfie_lean.py'}     # issue 23: the lean image cues
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
+#: The benchmark's test-time sampling, every study's base setting: pinned in each test command (`sampling_options`),
+#: so that archived numbers stay comparable when the configs' `test_cfg` (what users get) moves to other settings.
+BENCHMARK_SAMPLING = dict(sampler='ddim', num_steps=20, timestep_spacing='trailing', guidance_image=1.0,
+                          reconstruction_guidance=False)
+
+
+def sampling_options(num_steps: int) -> list:
+    """--cfg-options of the benchmark's sampling at `num_steps` steps."""
+    return [f'model.test_cfg.{key}={value}' for key, value in dict(BENCHMARK_SAMPLING, num_steps=num_steps).items()]
 
 
 def config_file(variant: str) -> str:
