@@ -13,4 +13,5 @@ EVALUATOR=benchmarks/results/mini_fbm_runs/evaluator/text_motion_evaluator.pth
 
 nice -n 5 "$PY" tools/analysis/run_benchmark.py --variants sfie no_image --seeds 0 1 2 --jobs 2 --archive none \
     --work-dir "$STUDY" --out "$STUDY/benchmark_page.md" --evaluator-ckpt "$EVALUATOR"
-nice -n 5 "$PY" tools/analysis/sampling_study.py --study-dir "$STUDY" --jobs 2 "$@"
+nice -n 5 "$PY" tools/analysis/sampling_study.py --study-dir "$STUDY" --jobs 2 \
+    --notes docs/results/sampling_mini_fbm_notes.md "$@"
