@@ -66,6 +66,15 @@ def test_fewest_steps_guidance_and_change_answers_hand_computed():
     assert page.fewest_steps(one_seed, 'sfie', [5, 10, 20], 'ddpm', names).startswith('sfie: not judged yet (')
     summary['ddim20']['a'] = (1.3, 0.1, 3)                            # 0.3 > 0.2: no step count is within
     assert 'none of the step counts' in page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm', names)
+    # beyond the spread on the better side matches: a lower error (b), a higher ia_success
+    summary['ddim10'].update(b=(7.5, 0.2, 3), ia_success=(0.7, 0.01, 3))
+    summary['ddpm']['ia_success'] = (0.5, 0.01, 3)
+    text = page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm', names)
+    assert text.startswith('sfie: **10 steps**') and \
+        '10: within on 1 metrics, better on b (7.500 vs 10.000), ia_success (0.700 vs 0.500)' in text
+    summary['ddim10']['ia_success'] = (0.3, 0.01, 3)                  # lower ia_success: worse, outside
+    assert '10: outside on ia_success (0.300 vs 0.500)' in page.fewest_steps(summary, 'sfie', [5, 10, 20], 'ddpm',
+                                                                              names)
 
     g = {1.0: 'g1', 2.0: 'g2', 3.0: 'g3'}
     wp = dict(waypoint_start_err=(20.0, 1, 3), waypoint_end_err=(20.0, 1, 3), waypoint_xy_err=(20.0, 1, 3))
