@@ -161,7 +161,8 @@ def test_default_start_stands_at_the_origin_facing_forward(inferencer, inputs):
     ('object_up', 'up', r'object_up: expected one of'),
     ('reference_image', None, r'this model reads a reference image'),
     ('sampler', 'euler', r"sampler: expected one of \['ddim', 'ddpm', 'dpmpp'\], got 'euler'"),
-    ('timestep_spacing', 'last', r"timestep_spacing: expected one of \['leading', 'linspace', 'trailing'\]"),
+    ('timestep_spacing', 'last', r"timestep_spacing: expected one of \['leading', 'linspace', 'quadratic', "
+                                 r"'trailing'\]"),
 ])
 def test_bad_inputs_get_one_line(inferencer, inputs, field, value, message):
     from imagin4d.apis import RequestError

@@ -20,10 +20,12 @@ def _args(*extra):
 def test_plan_measures_shared_settings_once_and_cheapest_first():
     items = study.plan(_args('--seeds', '0', '--no-mirror'))
     keys = {(i['key'], i['variant']) for i in items}
-    # sfie: 12 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDIM 5, 10, 20 on 'linspace' indices, DDPM 1000) + 5 new
-    # G values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency + CHOIS scoring + the depicted
-    # frame given = 22; no_image: no G or frame sweep: 12 + 3 + 1 = 16
-    assert len(items) == len(keys) == 38
+    # sfie: 14 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDIM 5, 10, 20 on 'linspace' and 5, 10 on 'quadratic'
+    # indices, DDPM 1000) + 5 new G values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency +
+    # CHOIS scoring + the depicted frame given = 24; no_image: no G or frame sweep: 14 + 3 + 1 = 18
+    assert len(items) == len(keys) == 42
+    assert study.setting_label(next(i for i in items if i['key'] == 'ddim10_g1_rg0_qua')['setting']) == \
+        'DDIM (quadratic) 10, G 1, recon off'
     assert study.setting_label(next(i for i in items if i['key'] == 'dpmpp10_g1_rg0')['setting']) == \
         'DPM-Solver++ 10, G 1, recon off'
     linspace = next(i for i in items if i['key'] == 'ddim5_g1_rg0_lin')

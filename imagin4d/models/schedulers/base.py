@@ -24,7 +24,7 @@ from .schedules import NoiseSchedule, Timestep, build_schedule
 
 __all__ = ['TIMESTEP_SPACINGS', 'spaced_timesteps', 'SamplingStep', 'BaseSampler', 'batch_randn']
 
-TIMESTEP_SPACINGS = ('trailing', 'linspace', 'leading')
+TIMESTEP_SPACINGS = ('trailing', 'linspace', 'leading', 'quadratic')
 
 
 def spaced_timesteps(num_train_steps: int, num_steps: int, spacing: str = 'trailing') -> torch.Tensor:
@@ -36,6 +36,8 @@ def spaced_timesteps(num_train_steps: int, num_steps: int, spacing: str = 'trail
     - 'linspace': round(linspace(N - 1, 0, k)): starts at N - 1 and ends at 0.
     - 'leading': (k - 1 - i) * (N // k) (DDIM paper / diffusers default): ends at 0 but starts at
       (k - 1) (N // k) < N - 1, so the first state is not pure noise for small k.
+    - 'quadratic': round((N - 1) ((k - 1 - i) / (k - 1))^2), each at least one above the next: from N - 1 to 0,
+      dense near t = 0 where the fine detail is made (the DDIM paper's 'quad' skip, here starting from pure noise).
     For k = N every spacing gives N - 1, ..., 0. The loop appends t_prev = -1 (the clean data) after the last.
     """
     N, k = int(num_train_steps), int(num_steps)
@@ -48,6 +50,10 @@ def spaced_timesteps(num_train_steps: int, num_steps: int, spacing: str = 'trail
         t = torch.round(torch.linspace(N - 1, 0, k, dtype=torch.float64)) if k > 1 else torch.tensor([N - 1.0])
     elif spacing == 'leading':
         t = (k - 1 - i) * (N // k)
+    elif spacing == 'quadratic':
+        t = torch.round((N - 1) * ((k - 1 - i) / (k - 1)) ** 2) if k > 1 else torch.tensor([N - 1.0])
+        for j in range(k - 2, -1, -1):              # distinct: near t = 0 the squares of large k collide
+            t[j] = max(t[j], t[j + 1] + 1)
     else:
         raise ValueError(f'unknown timestep spacing {spacing!r}; use one of {TIMESTEP_SPACINGS}')
     return t.long()

@@ -25,10 +25,16 @@ def test_timestep_spacings():
     assert spaced_timesteps(1000, 10, 'leading').tolist() == list(range(900, -1, -100))
     assert spaced_timesteps(1000, 5, 'linspace').tolist() == [999, 749, 500, 250, 0]
     assert spaced_timesteps(1000, 1, 'trailing').tolist() == [999]
-    for spacing in ('trailing', 'linspace', 'leading'):
+    # quadratic: 999 x (4/4, 3/4, 2/4, 1/4, 0)^2 = 999, 561.9, 249.75, 62.4, 0
+    assert spaced_timesteps(1000, 5, 'quadratic').tolist() == [999, 562, 250, 62, 0]
+    assert spaced_timesteps(1000, 1, 'quadratic').tolist() == spaced_timesteps(1000, 1, 'linspace').tolist() == [999]
+    # 100 steps: 999 (1/99)^2 = 0.1 and (2/99)^2 x 999 = 0.4 round to 0: pushed up to stay distinct
+    assert spaced_timesteps(1000, 100, 'quadratic').tolist()[-4:] == [3, 2, 1, 0]
+    for spacing in ('trailing', 'linspace', 'leading', 'quadratic'):
         assert spaced_timesteps(1000, 1000, spacing).tolist() == list(range(999, -1, -1))
-        t = spaced_timesteps(1000, 37, spacing)
-        assert len(set(t.tolist())) == 37 and torch.all(t[1:] < t[:-1])
+        for k in (2, 37, 300, 999):
+            t = spaced_timesteps(1000, k, spacing)
+            assert len(set(t.tolist())) == k and torch.all(t[1:] < t[:-1]) and int(t.max()) <= 999
     with pytest.raises(ValueError):
         spaced_timesteps(1000, 0)
     with pytest.raises(ValueError):
