@@ -27,6 +27,9 @@ from imagin4d.engine.benchmark.runner import BENCHMARK_SAMPLING
 __all__ = ['LONG_SETTINGS', 'render_sequence_frame', 'long_requests', 'evaluate_long', 'ground_truth_long',
            'segment_factor_accuracy']
 
+#: foot sliding on CHOIS's per-sequence floor, as the configs' HOIMotionMetric scores the single windows beside
+#: them on the page (`projects/imagin4d/_base_/datasets/hoi_references.py`)
+FLOOR_HEIGHT = 'estimate'
 #: setting -> what its requests carry (see the module docstring)
 LONG_SETTINGS = {'one': 'the first segment\'s picture, no frame given',
                  'board': 'one picture per segment at its depicted frame, frames given'}
@@ -134,7 +137,7 @@ def _mean_rows(rows: List[dict]) -> Dict[str, float]:
     from imagin4d.evaluation.metrics.long_sequence_metric import LongSequenceMetric
     numbers = [{k: v for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
                for r in rows]
-    return LongSequenceMetric().compute_metrics(numbers)
+    return LongSequenceMetric(floor_height=FLOOR_HEIGHT).compute_metrics(numbers)
 
 
 def evaluate_long(config: str, checkpoint: str, long_root: str, setting: str, num: int, cache_dir: str,
@@ -151,7 +154,8 @@ def evaluate_long(config: str, checkpoint: str, long_root: str, setting: str, nu
     rows = []
     for request, result in zip(requests, results):
         info = index['sequences'][request.name]
-        row = LongSequenceMetric().sample_row(long_sample(result, waypoints=_given_waypoints(folder, info)))
+        metric = LongSequenceMetric(floor_height=FLOOR_HEIGHT)
+        row = metric.sample_row(long_sample(result, waypoints=_given_waypoints(folder, info)))
         row.update(segment_factor_accuracy(result.joints, np.asarray(result.meta['object_centre']), result.contacts,
                                            info['depicted_frames'], info['factors']))
         rows.append(dict(row, seq_name=request.name, windows=len(result.meta['windows'])))
@@ -172,7 +176,7 @@ def ground_truth_long(long_root: str, num: int) -> dict:
         info = index['sequences'][name]
         seq = dict(np.load(folder / info['body']))
         mesh = trimesh.load(folder / info['object_mesh'], force='mesh', process=False)
-        row = LongSequenceMetric().sample_row(dict(
+        row = LongSequenceMetric(floor_height=FLOOR_HEIGHT).sample_row(dict(
             joints=seq['joints24'], obj_com=seq['obj_centre'], obj_rot=seq['obj_rot'], obj_trans=seq['obj_trans'],
             obj_scale=float(seq['obj_scale']), object_verts=np.asarray(mesh.vertices),
             object_faces=np.asarray(mesh.faces), waypoints=_given_waypoints(folder, info), seams=[], seq_name=name))

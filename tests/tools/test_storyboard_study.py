@@ -12,6 +12,7 @@ from testing_utils import REPO, expected_cell, load_tool, markdown_table_rows, r
 
 from imagin4d.engine import storyboard_study as study
 from imagin4d.engine import storyboard_study_page as page
+from imagin4d.engine.benchmark.runner import config_file
 
 
 def _args(*extra):
@@ -59,6 +60,14 @@ def test_flip_command_mirrors_the_middle_image_of_three():
     assert command[6] == '1' and 'test_dataloader.dataset.pipeline.0.max_images=3' in command
     assert 'test_dataloader.dataset.pipeline.0.reference_index={data_root}/references_storyboard/test_mesh.json' \
         in command
+
+
+def test_long_sequences_slide_on_the_floor_the_single_windows_use():
+    """The page sets the long sequences' foot sliding beside the single windows': both on the configs' floor."""
+    from imagin4d.engine.benchmark.archive import scoring_protocol
+    from imagin4d.engine.storyboard_study_long import FLOOR_HEIGHT
+    for model in study.MODELS:
+        assert scoring_protocol(config_file(model))['HOIMotionMetric']['floor_height'] == FLOOR_HEIGHT
 
 
 def test_per_image_factor_accuracy_is_the_mean_of_the_three_factors():
