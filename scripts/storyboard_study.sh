@@ -22,4 +22,4 @@ if ! "$PY" -c "$CURRENT" "$STUDY/long/long_test/index.json" 2>/dev/null; then
     nice -n 5 "$PY" tools/data/make_mini_fbm.py --out "$STUDY/long" --long-test 4 --long-test-only
 fi
 nice -n 5 "$PY" tools/analysis/storyboard_study.py --study-dir "$STUDY" --data-root "$DATA" --long-root "$STUDY/long" \
-    --jobs 2 "$@"
+    --jobs 2 --notes docs/results/storyboard_mini_fbm_notes.md "$@"

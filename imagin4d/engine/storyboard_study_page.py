@@ -148,6 +148,9 @@ def write_page(run: Runner, args, rows: List[dict], missing: List[dict], truth: 
                      + ', '.join(f'{m["variant"]} seed {m["seed"]} {m["key"]}' for m in missing[:40])
                      + (' ...' if len(missing) > 40 else '') + '.')
     lines += ['', '## Answers', ''] + answers(args, story and story[1], long and long[1], flip and flip[1])
+    if args.notes:
+        with open(args.notes) as f:
+            lines += ['', f.read().rstrip()]
     if story:
         lines += ['', '## One image against storyboards', '', story[0]]
     if flip:

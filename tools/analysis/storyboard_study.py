@@ -56,6 +56,8 @@ def parse_args(argv=None):
                                                         '(<work-dir>/archive with --smoke)')
     parser.add_argument('--out', default=None, help='default: docs/results/storyboard_mini_fbm.md '
                                                     '(<work-dir>/storyboard.md with --smoke)')
+    parser.add_argument('--notes', default=None, help='hand-written Markdown placed after the answers (kept when the '
+                                                      'page is written again)')
     parser.add_argument('--work-dir', default='work_dirs/storyboard_study_eval', help='test outputs and logs')
     parser.add_argument('--jobs', type=int, default=1, help='trainings / tests at a time (one per core)')
     parser.add_argument('--collect', action='store_true', help='write the page from the archive; run nothing')
