@@ -175,7 +175,7 @@ def test_smoke_run_end_to_end_resumes_and_refuses_a_retrained_checkpoint(mini_fb
         for metric in ('ia_success', 'waypoint_start_err', 'contact_f1', 'foot_sliding'):
             assert row[metric] == expected_cell([entries[(key, 'sfie', s)]['metrics'][metric]
                                                   for s in ('seed0', 'seed1')])
-    assert re.search(r'Fewest DDIM steps within the seed spread of DDPM-3', text)
+    assert re.search(r'Fewest DDIM steps as good as DDPM-3 on every metric', text)
     # resumed: nothing is evaluated again
     again = run_tool(command, cwd=REPO, env=env)
     assert 'sampling study: 0 evaluations to do' in again.stdout and '+ tools/test.py' not in again.stdout
