@@ -189,6 +189,11 @@ class HOIInferencer:
         if not isinstance(request.text, str) or not request.text.strip():
             raise RequestError(f'request {request.name or index}: text is empty; a sentence describing the '
                                'interaction is expected')
+        for field, known in (('sampler', TEST_SAMPLERS), ('timestep_spacing', TIMESTEP_SPACINGS)):
+            value = getattr(request, field)
+            if value is not None and value not in known:
+                raise RequestError(f'request {request.name or index}: {field}: expected one of {sorted(known)}, '
+                                   f'got {value!r}')
         if not (isinstance(request.object_scale, (int, float)) and request.object_scale > 0):
             raise RequestError(f'request {request.name or index}: object_scale must be a positive number, got '
                                f'{request.object_scale!r}')
@@ -229,11 +234,6 @@ class HOIInferencer:
     def sampling(self, request: HOIRequest) -> tuple:
         """The sampling settings of a request (SAMPLING_KEYS), the config's test_cfg where it gives none."""
         cfg = self.model.test_cfg
-        for field, value, known in (('sampler', request.sampler, TEST_SAMPLERS),
-                                    ('timestep_spacing', request.timestep_spacing, TIMESTEP_SPACINGS)):
-            if value is not None and value not in known:
-                raise RequestError(f'{request.name or "request"}: {field}: expected one of {sorted(known)}, '
-                                   f'got {value!r}')
         return (request.sampler or cfg['sampler'], int(request.steps or cfg['num_steps']),
                 request.timestep_spacing or cfg['timestep_spacing'],
                 float(cfg['guidance_image'] if request.guidance_image is None else request.guidance_image),

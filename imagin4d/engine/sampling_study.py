@@ -103,14 +103,18 @@ def setting_key(setting: dict) -> str:
             + ('_jbm' if setting.get('joints_from') == 'body_model' else '')
             + ('_rawrot' if setting.get('object_rotation') == 'raw' else '')
             + ('_given' if setting.get('depicted_frame') == 'given' else '')
-            + (f'_{setting["timestep_spacing"][:3]}' if setting.get('timestep_spacing', 'trailing') != 'trailing'
-               else ''))
+            + (f'_{spacing_of(setting)[:3]}' if spacing_of(setting) != 'trailing' else ''))
+
+
+def spacing_of(setting: dict) -> str:
+    """A setting's timestep spacing ('trailing', the benchmark's, when it names none)."""
+    return setting.get('timestep_spacing', BENCHMARK_SAMPLING['timestep_spacing'])
 
 
 def sampler_label(setting: dict) -> str:
     """The sampler of a setting as tables name it: 'DDIM', 'DPM-Solver++', 'DDIM (linspace)'."""
     label = SAMPLER_LABELS.get(setting['sampler'], setting['sampler'].upper())
-    spacing = setting.get('timestep_spacing', 'trailing')
+    spacing = spacing_of(setting)
     return label if spacing == 'trailing' else f'{label} ({spacing})'
 
 

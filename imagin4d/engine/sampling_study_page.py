@@ -23,6 +23,7 @@ from .sampling_study import (
     setting_key,
     setting_label,
     settings_of,
+    spacing_of,
     sweeps,
 )
 
@@ -185,7 +186,7 @@ def answers(args, tables: List[tuple]) -> List[str]:
         changes = sweeps(args)['steps'][1]
         ddpm = next(c for c in changes if c['sampler'] == 'ddpm')
         def family(change):             # a sampler and its timestep spacing, e.g. ('ddim', 'linspace')
-            return change['sampler'], change.get('timestep_spacing', 'trailing')
+            return change['sampler'], spacing_of(change)
         for sampler, spacing in dict.fromkeys(family(c) for c in changes if c['sampler'] != 'ddpm'):
             members = [c for c in changes if family(c) == (sampler, spacing)]
             steps = [c['num_steps'] for c in members]

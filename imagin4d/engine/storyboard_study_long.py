@@ -151,10 +151,10 @@ def evaluate_long(config: str, checkpoint: str, long_root: str, setting: str, nu
     folder = Path(long_root) / LONG_TEST_DIR
     requests = long_requests(long_root, setting, num, cache_dir, body_model_root, steps)
     results = [samples[0] for samples in HOIInferencer(config, checkpoint, body_model_root=body_model_root)(requests)]
+    metric = LongSequenceMetric(floor_height=FLOOR_HEIGHT)
     rows = []
     for request, result in zip(requests, results):
         info = index['sequences'][request.name]
-        metric = LongSequenceMetric(floor_height=FLOOR_HEIGHT)
         row = metric.sample_row(long_sample(result, waypoints=_given_waypoints(folder, info)))
         row.update(segment_factor_accuracy(result.joints, np.asarray(result.meta['object_centre']), result.contacts,
                                            info['depicted_frames'], info['factors']))

@@ -37,7 +37,7 @@ DEFAULT_TEST_CFG = dict(
     sampler='ddim',              # 'ddim' | 'ddpm' | 'dpmpp' (DPM-Solver++(2M), deterministic)
     num_steps=50,                # sampling steps (DDPM: 1000 = CHOIS)
     eta=0.0,                     # DDIM stochasticity
-    timestep_spacing='trailing',  # visited indices (`spaced_timesteps`): 'trailing' ends at N/k - 1, 'linspace' at 0
+    timestep_spacing='trailing',  # visited indices (`spaced_timesteps`): 'trailing' | 'linspace' | 'quadratic' ...
     guidance_image=1.0,          # classifier-free guidance G of the image source: x0_no_img + G (x0 - x0_no_img)
                                  # (1: the plain conditional model; 0: the image changes nothing; > 1: amplified)
     guidance_text=1.0,           # ... of the text source
