@@ -54,7 +54,16 @@ SWEEPS = {
     # CHOIS does (joints and vertices from a body-model forward pass of the predicted rotations, the raw rotation)
     'protocol': ('Scoring protocol: predicted joints vs body-model joints (CHOIS)',
                  [dict(), dict(joints_from='body_model', object_rotation='raw')], False),
+    # the configs' sampling defaults (CONFIG_SAMPLING) and image guidance on top of them: the issue's adherence
+    # target is asked at the chosen settings (no-image rows: the steps sweep's, at G 1)
+    'defaults': ("The configs' defaults (DDIM 5, 'quadratic') with image guidance",
+                 [dict(sampler='ddim', num_steps=5, timestep_spacing='quadratic', guidance_image=g)
+                  for g in (1.0, 1.5, 2.0)], True),
 }
+#: the mini configs' model.test_cfg sampling (projects/imagin4d/_base_/models/imagin4d_mini.py; a test ties them)
+CONFIG_SAMPLING = dict(sampler='ddim', num_steps=5, timestep_spacing='quadratic')
+#: sweeps whose evaluations also run the mirrored-reference test (with --mirror)
+MIRRORED = ('guidance', 'defaults')
 #: where a setting lives (default: model.test_cfg.<name>); 'model.' paths are applied to the built model by
 #: `tools/test.py --sweep`, the others (the evaluators') are config options
 SETTING_PATHS = dict(contact_consistency='model.reconstruction_guidance.terms.contact_consistency.enabled',
@@ -68,6 +77,8 @@ SMOKE_SWEEPS = {
     'recon': (SWEEPS['recon'][0], [SWEEPS['recon'][1][0], SWEEPS['recon'][1][-1]], False),
     'frame': SWEEPS['frame'],
     'protocol': SWEEPS['protocol'],
+    'defaults': (SWEEPS['defaults'][0], [dict(timestep_spacing='quadratic', guidance_image=g) for g in (1.0, 2.0)],
+                 True),
 }
 NO_IMAGE = ('no_image',)
 
@@ -154,7 +165,7 @@ def plan(args) -> List[dict]:
                         key=setting_key(setting), setting=setting, variant=variant, seed=seed, mirror=False,
                         sweeps=[]))
                     item['sweeps'].append(name)
-                    item['mirror'] |= bool(args.mirror and name == 'guidance')
+                    item['mirror'] |= bool(args.mirror and name in MIRRORED)
     return sorted(found.values(), key=lambda e: (cost(e['setting'], e['variant'], False), e['seed'],
                                                  e['variant'], e['key']))
 

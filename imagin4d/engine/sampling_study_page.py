@@ -31,7 +31,8 @@ from .sampling_study import (
 #: hidden factors, waypoints (mm), contact F1, foot sliding, penetration (m), FID
 COLUMNS = ('ia_success', 'ia_frame_err', 'ia_frame_within5', 'factor_accuracy', 'waypoint_start_err',
            'waypoint_end_err', 'waypoint_xy_err', 'contact_f1', 'foot_sliding', 'hand_penetration', 'fid')
-EXTRA_COLUMNS = dict(guidance=('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate'),
+MIRROR_COLUMNS = ('mirror_contact_side_flip_rate', 'mirror_layout_flip_rate')
+EXTRA_COLUMNS = dict(guidance=MIRROR_COLUMNS, defaults=MIRROR_COLUMNS,
                      recon=('body_penetration',), frame=('ia_success_best', 'ia_contact_both'),
                      protocol=('hand_jpe', 'mpjpe', 'mpvpe', 'root_trans_err', 'obj_rot_err', 'body_penetration'))
 #: the metrics whose value depends on the scoring protocol (the protocol sweep's answer)
@@ -204,6 +205,16 @@ def answers(args, tables: List[tuple]) -> List[str]:
         merged = dict(summaries['guidance'], **summaries.get('steps', {}))
         for variant in (v for v in args.variants if v not in NO_IMAGE):
             names = {g: row_name(variant, settings_of(args, dict(guidance_image=g))) for g in values}
+            lines.append('  - ' + guidance_answer(merged, variant, names, baseline))
+    if 'defaults' in summaries:
+        lines.append("- **At the configs' defaults** (image guidance on top; waypoints against the no-image baseline "
+                     "at the same sampler):")
+        changes = sweeps(args)['defaults'][1]
+        sampler = {k: v for k, v in changes[0].items() if k != 'guidance_image'}
+        baseline = row_name('no_image', settings_of(args, sampler)) if 'no_image' in args.variants else None
+        merged = dict(summaries['defaults'], **summaries.get('steps', {}))
+        for variant in (v for v in args.variants if v not in NO_IMAGE):
+            names = {c['guidance_image']: row_name(variant, settings_of(args, c)) for c in changes}
             lines.append('  - ' + guidance_answer(merged, variant, names, baseline))
     if 'recon' in summaries:
         lines.append('- **Reconstruction guidance** (against off, at the base setting):')

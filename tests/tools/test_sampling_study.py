@@ -22,8 +22,9 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     keys = {(i['key'], i['variant']) for i in items}
     # sfie: 14 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDIM 5, 10, 20 on 'linspace' and 5, 10 on 'quadratic'
     # indices, DDPM 1000) + 5 new G values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency +
-    # CHOIS scoring + the depicted frame given = 24; no_image: no G or frame sweep: 14 + 3 + 1 = 18
-    assert len(items) == len(keys) == 42
+    # CHOIS scoring + the depicted frame given + G 1.5 and 2 at the configs' defaults = 26; no_image: no G, frame or
+    # defaults sweep: 14 + 3 + 1 = 18
+    assert len(items) == len(keys) == 44
     assert study.setting_label(next(i for i in items if i['key'] == 'ddim10_g1_rg0_qua')['setting']) == \
         'DDIM (quadratic) 10, G 1, recon off'
     assert study.setting_label(next(i for i in items if i['key'] == 'dpmpp10_g1_rg0')['setting']) == \
@@ -51,7 +52,19 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     # G = 3 on an image model: 20 steps x 2 passes = 40, between DDIM 20 (20) and DDIM 50 (50)
     assert study.cost(dict(study.BASE, guidance_image=3.0), 'sfie', False) == 40
     mirrored = study.plan(_args('--seeds', '0', '--mirror'))
-    assert {i['key'] for i in mirrored if i['mirror']} == {f'ddim20_g{g}_rg0' for g in ('0', '1', '1.5', '2', '3', '5')}
+    assert {i['key'] for i in mirrored if i['mirror']} == {f'ddim20_g{g}_rg0' for g in ('0', '1', '1.5', '2', '3', '5')} \
+        | {f'ddim5_g{g}_rg0_qua' for g in ('1', '1.5', '2')}
+    defaults = next(i for i in mirrored if i['key'] == 'ddim5_g1_rg0_qua' and i['variant'] == 'sfie')
+    assert defaults['sweeps'] == ['steps', 'defaults'] and defaults['mirror']
+
+
+def test_defaults_sweep_is_the_configs_sampling():
+    from mmengine.config import Config
+    for variant in ('sfie', 'no_image'):
+        test_cfg = Config.fromfile(f'{REPO}/projects/imagin4d/mini_fbm_{variant}.py').model.test_cfg
+        assert {k: test_cfg[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING
+    first = study.SWEEPS['defaults'][1][0]
+    assert {k: first[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING and first['guidance_image'] == 1.0
 
 
 def test_fewest_steps_guidance_and_change_answers_hand_computed():
