@@ -32,7 +32,7 @@ from pathlib import Path
 from bench_common import REPO, command_line, machine_info
 
 sys.path.insert(0, str(REPO))
-from imagin4d.models.hoi_diffusion import SAMPLER_LABELS, TEST_SAMPLERS  # noqa: E402
+from imagin4d.models.schedulers.test_cfg import SAMPLER_LABELS, TEST_SAMPLERS  # noqa: E402
 
 TEXT = 'Lift the box, carry it and put it down.'
 #: CHOIS's own code on this class of 2-core CPU, DDPM 1000 steps, FBM size, fp32 (issue 26)

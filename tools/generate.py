@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 
 import imagin4d  # noqa: E402,F401
 from imagin4d.engine.runner_setup import run_cli  # noqa: E402
-from imagin4d.models.hoi_diffusion import TEST_SAMPLERS  # noqa: E402
 from imagin4d.models.schedulers.base import TIMESTEP_SPACINGS  # noqa: E402
+from imagin4d.models.schedulers.test_cfg import TEST_SAMPLERS  # noqa: E402
 from imagin4d.utils.errors import UserError  # noqa: E402
 
 FORMATS = ('npz', 'bvh', 'glb', 'mp4')

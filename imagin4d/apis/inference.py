@@ -26,8 +26,8 @@ from imagin4d.body_models.locate import body_model_dirs
 from imagin4d.datasets.transforms.reference_features import DEFAULT_IMAGE_BACKBONE
 from imagin4d.engine.checkpoint import OPTIONAL_STATE_KEYS, check_checkpoint_matches, checkpoint_state_dict, config_name
 from imagin4d.geometry import make_bps_basis
-from imagin4d.models.hoi_diffusion import TEST_SAMPLERS
 from imagin4d.models.schedulers.base import TIMESTEP_SPACINGS
+from imagin4d.models.schedulers.test_cfg import TEST_SAMPLERS
 from imagin4d.registry import MODELS
 from imagin4d.utils.errors import UserError
 from imagin4d.utils.plugins import load_plugins, record_custom_imports

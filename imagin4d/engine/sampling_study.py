@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 from imagin4d.engine.benchmark.archive import config_identity, file_identity, git_commit, machine
 from imagin4d.engine.benchmark.runner import BENCHMARK_SAMPLING, REPO, Runner, config_file
-from imagin4d.models.hoi_diffusion import SAMPLER_LABELS
+from imagin4d.models.schedulers.test_cfg import SAMPLER_LABELS
 from imagin4d.utils.fileio import atomic_open
 
 #: Every evaluation starts from these test_cfg values (the benchmark's: DDIM 20 on 'trailing' indices, no guidance,

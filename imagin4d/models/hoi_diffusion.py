@@ -20,6 +20,7 @@ from .cues.base import build_cue_encoder
 from .cues.sfie import role_quantities_from_motion
 from .layers import concat_tokens
 from .losses import binary_contact_loss, fk_joint_loss, object_surface_loss, place_object_points, reconstruction_loss
+from .schedulers.test_cfg import build_test_sampler, resolve_test_cfg
 
 __all__ = ['HOIDiffusion', 'EncodedConditions']
 
@@ -28,26 +29,6 @@ ENCODER_SOURCES = OrderedDict(text_encoder='text', object_encoder='object', wayp
                               image_encoder='image', frame_image_encoder='image')
 
 DEFAULT_LOSS_WEIGHTS = dict(x0=1.0, contact=1.0, fk=0.5, object_surface=1.0, sfie=1.0)
-
-#: test_cfg.sampler -> the registered sampler (DIFFUSION_SCHEDULERS)
-TEST_SAMPLERS = dict(ddim='DDIMSampler', ddpm='DDPMSampler', dpmpp='DPMSolverPPSampler')
-SAMPLER_LABELS = dict(ddim='DDIM', ddpm='DDPM', dpmpp='DPM-Solver++')   # in tables and pages
-
-DEFAULT_TEST_CFG = dict(
-    sampler='ddim',              # 'ddim' | 'ddpm' | 'dpmpp' (DPM-Solver++(2M), deterministic)
-    num_steps=50,                # sampling steps (DDPM: 1000 = CHOIS)
-    eta=0.0,                     # DDIM stochasticity
-    timestep_spacing='trailing',  # visited indices (`spaced_timesteps`): 'trailing' | 'linspace' | 'quadratic' ...
-    guidance_image=1.0,          # classifier-free guidance G of the image source: x0_no_img + G (x0 - x0_no_img)
-                                 # (1: the plain conditional model; 0: the image changes nothing; > 1: amplified)
-    guidance_text=1.0,           # ... of the text source
-    reconstruction_guidance=False,   # CHOIS-style guidance in the last steps (needs model.reconstruction_guidance)
-    inpaint_waypoints=False,     # overwrite the given waypoint values in x0 at every step
-    depicted_frame='predicted',  # 'predicted': SFIE places each image (t-hat); 'given': the data's true depicted
-                                 # frames gate the images (an evaluation oracle: what a user who gives the frame gets)
-    num_samples=1,               # generations per window (multimodality); pred_motion is the first
-    seed=0,
-)
 
 
 class EncodedConditions(dict):
@@ -83,7 +64,8 @@ class HOIDiffusion(BaseModel):
         x0_loss: 'l1' (CHOIS) or 'mse'.
         contact_loss: 'l1' (CHOIS) or 'bce'.
         reconstruction_guidance: `ReconstructionGuidance` config used when test_cfg.reconstruction_guidance.
-        test_cfg: sampling options, see `DEFAULT_TEST_CFG` (each can be swept: `--sweep model.test_cfg.K=a,b`).
+        test_cfg: sampling options, see `schedulers.test_cfg.DEFAULT_TEST_CFG` (each can be swept:
+            `--sweep model.test_cfg.K=a,b`).
         data_preprocessor: `HOIDataPreprocessor` config.
         flush_denormal: train / val / test steps and `generate` run with subnormal floats flushed to zero on the
             CPU (`denormals_flushed`; True). False keeps IEEE subnormals (slower on CPU, see issue 23).
@@ -128,10 +110,7 @@ class HOIDiffusion(BaseModel):
         self.x0_loss, self.contact_loss = x0_loss, contact_loss
         self.cfg_guidance = MODELS.build(dict(type='ClassifierFreeGuidance', scales=dict(image=0.0, text=0.0)))
         self.reconstruction_guidance = MODELS.build(reconstruction_guidance) if reconstruction_guidance else None
-        unknown = set(test_cfg or {}) - set(DEFAULT_TEST_CFG)
-        if unknown:
-            raise KeyError(f'unknown test_cfg key(s) {sorted(unknown)}; known: {sorted(DEFAULT_TEST_CFG)}')
-        self.test_cfg = {**DEFAULT_TEST_CFG, **(test_cfg or {})}
+        self.test_cfg = resolve_test_cfg(test_cfg)            # defaults and meaning: schedulers/test_cfg.py
 
     # ------------------------------------------------------------------ structure
     @property
@@ -354,15 +333,7 @@ class HOIDiffusion(BaseModel):
     # ------------------------------------------------------------------ sampling
     def build_sampler(self):
         """The test-time sampler of `test_cfg` on the training schedule."""
-        cfg = self.test_cfg
-        kind = str(cfg['sampler']).lower()
-        if kind not in TEST_SAMPLERS:
-            raise ValueError(f'test_cfg.sampler must be one of {sorted(TEST_SAMPLERS)}, got {cfg["sampler"]!r}')
-        sampler = dict(type=TEST_SAMPLERS[kind], schedule=self.diffusion.schedule, num_steps=int(cfg['num_steps']),
-                       timestep_spacing=cfg['timestep_spacing'], clip_x0=self.diffusion.clip_x0)
-        if kind == 'ddim':
-            sampler['eta'] = float(cfg['eta'])
-        return DIFFUSION_SCHEDULERS.build(sampler)
+        return build_test_sampler(self.test_cfg, self.diffusion)
 
     def guidance_scales(self) -> Dict[str, float]:
         """Per-source w = G - 1 of `ClassifierFreeGuidance` (eq. 1) from test_cfg's G values."""

@@ -4,6 +4,8 @@
 - `DDPMSampler` (`ddpm.py`), `DDIMSampler` (`ddim.py`), `DPMSolverPPSampler` (`dpm_solver.py`): `timesteps(k)`,
   `step(x_t, x0_pred, t, t_prev, generator)` and the shared loop `sample(denoise_fn, shape, num_steps, generator,
   guidance_fn, inpaint)` (`base.py`), for an x0-prediction network. Motion tensors are (B, T, D).
+- `test_cfg.py`: a model's test-time sampling options (`model.test_cfg`), the sampler names users give and the
+  sampler they build.
 
 Config example: `scheduler=dict(type='DDPMSampler', schedule='cosine', num_train_steps=1000)`,
 `test_scheduler=dict(type='DDIMSampler', schedule='cosine', num_steps=50, eta=0.0)`.
