@@ -362,3 +362,17 @@ def test_depicted_frame_error_of_sfie_t_hat():
     assert not {'ia_frame_err', 'ia_frame_within5'} & set(metric.compute_metrics(metric.results))
     with pytest.raises(ValueError, match="'bad'.*pred_t_star.*finite"):
         metric.process(None, [_encoded_sample(gt, gt, BOX, 20, 'bad', pred_t_star=float('nan'))])
+
+
+def test_success_criteria_and_breakdown_by_hand():
+    from imagin4d.evaluation.functional import criteria_breakdown, success_criteria
+    # four windows: all pass; contact fails; contact and position fail; position 0.15 m exactly (not < 0.15)
+    criteria = success_criteria(contact_both=[1, 0, 0, 1], layout=[1, 1, 1, 1], obj_pos_err=[0.1, 0.1, 0.2, 0.15],
+                                pose_err=[0.05, 0.05, 0.05, 0.099])
+    assert [list(v) for v in criteria.values()] == [[True, False, False, True], [True] * 4,
+                                                    [True, True, False, False], [True] * 4]
+    out = criteria_breakdown(criteria)
+    assert out['success'] == 0.25 and out['pass_contact_both'] == 0.5 and out['pass_obj_pos'] == 0.5
+    # without contacts: windows 0, 1 succeed; without the position: 0, 3; layout and pose cost nothing
+    assert out['without_contact_both'] == 0.5 and out['without_obj_pos'] == 0.5
+    assert out['without_layout'] == out['without_pose'] == out['success'] == 0.25
