@@ -22,9 +22,9 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     keys = {(i['key'], i['variant']) for i in items}
     # sfie: 14 steps settings (DDIM 5-100, DPM-Solver++ 5-20, DDIM 5, 10, 20 on 'linspace' and 5, 10 on 'quadratic'
     # indices, DDPM 1000) + 5 new G values (G 1 is the base) + recon on, on at lr 1, the same + contact consistency +
-    # CHOIS scoring + the depicted frame given + G 1.5 and 2 at the configs' defaults = 26; no_image: no G, frame or
-    # defaults sweep: 14 + 3 + 1 = 18
-    assert len(items) == len(keys) == 44
+    # CHOIS scoring + the depicted frame given + at the configs' defaults G 1.5, 2 and reconstruction guidance (lr 1)
+    # at G 1 and 1.5 = 28; no_image: no G or frame sweep: 14 + 3 + 1 + reconstruction guidance at the defaults = 19
+    assert len(items) == len(keys) == 47
     assert study.setting_label(next(i for i in items if i['key'] == 'ddim10_g1_rg0_qua')['setting']) == \
         'DDIM (quadratic) 10, G 1, recon off'
     assert study.setting_label(next(i for i in items if i['key'] == 'dpmpp10_g1_rg0')['setting']) == \
@@ -53,8 +53,10 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
     assert study.cost(dict(study.BASE, guidance_image=3.0), 'sfie', False) == 40
     mirrored = study.plan(_args('--seeds', '0', '--mirror'))
     expected = {f'ddim20_g{g}_rg0' for g in ('0', '1', '1.5', '2', '3', '5')} | \
-        {f'ddim5_g{g}_rg0_qua' for g in ('1', '1.5', '2')}
+        {f'ddim5_g{g}_rg0_qua' for g in ('1', '1.5', '2')} | {f'ddim5_g{g}_rg1_lr1_qua' for g in ('1', '1.5')}
     assert {i['key'] for i in mirrored if i['mirror']} == expected
+    assert not any(i['mirror'] for i in mirrored if i['variant'] == 'no_image')
+    assert {i['variant'] for i in mirrored if i['key'] == 'ddim5_g1_rg1_lr1_qua'} == {'sfie', 'no_image'}
     defaults = next(i for i in mirrored if i['key'] == 'ddim5_g1_rg0_qua' and i['variant'] == 'sfie')
     assert defaults['sweeps'] == ['steps', 'defaults'] and defaults['mirror']
 
@@ -66,6 +68,18 @@ def test_defaults_sweep_is_the_configs_sampling():
         assert {k: test_cfg[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING
     first = study.SWEEPS['defaults'][1][0]
     assert {k: first[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING and first['guidance_image'] == 1.0
+
+
+def test_target_answer_hand_computed():
+    summary = {'sfie': dict(ia_success=(0.66, 0.02, 3), waypoint_xy_err=(20.0, 1.0, 3), waypoint_end_err=(40.0, 1, 3)),
+               'base': dict(ia_success=(0.3, 0.0, 3), waypoint_xy_err=(19.0, 1.0, 3), waypoint_end_err=(36.0, 1, 3))}
+    text = page.target_answer(summary, 'sfie', 'base')
+    # 20 <= 1.1 x 19 = 20.9: within; 40 > 1.1 x 36 = 39.6: not
+    assert text.startswith('sfie: ia_success 0.660 ± 0.020 (3 seed(s); met)')
+    assert 'waypoint_xy_err 20.0 vs 19.0 mm (within 10%)' in text and 'waypoint_end_err 40.0 vs 36.0 mm (NOT' in text
+    summary['sfie']['ia_success'] = (0.6, 0.02, 3)
+    assert '(3 seed(s); short by 0.050)' in page.target_answer(summary, 'sfie', None)
+    assert page.target_answer(summary, 'other', 'base') == 'other: not measured yet.'
 
 
 def test_fewest_steps_guidance_and_change_answers_hand_computed():

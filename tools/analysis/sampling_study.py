@@ -15,7 +15,8 @@ setting a change of DDIM 20 / G 1 / no reconstruction guidance:
   recon:    reconstruction guidance off and on (the config's `model.reconstruction_guidance`)
   frame:    SFIE's predicted depicted frame against the true one given (an oracle)
   protocol: the configs' scoring against CHOIS's (body-model joints, raw object rotation)
-  defaults: the configs' sampling (DDIM 5 on 'quadratic' indices) at G 1, 1.5 and 2, with the mirror test
+  defaults: the configs' sampling (DDIM 5 on 'quadratic' indices) at G 1, 1.5 and 2 (with the mirror test) and with
+            reconstruction guidance at lr 1 (G 1 and 1.5)
 Each (setting, variant, seed) is one `tools/test.py --sweep` run as a subprocess, cheapest first, `--jobs` at a
 time; its metrics and commands are kept as one small JSON in the archive (`ARCHIVE/<setting>/<variant>/seed<k>.json`),
 so that a later invocation (another session) runs only what is missing, and `--collect` writes the page from the
