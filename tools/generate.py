@@ -76,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument('--guidance-text', type=float, help='text guidance G')
     parser.add_argument('--inpaint-waypoints', action='store_true', default=None,
                         help='meet the start state and waypoints exactly (they replace the model values each step)')
+    parser.add_argument('--reconstruction-guidance', action=argparse.BooleanOptionalAction, default=None,
+                        help='physical-cost guidance in the last steps: hands on the object where contact is '
+                             'predicted, feet and object on the floor (default: the config test_cfg)')
     parser.add_argument('--seed', type=int, help='seed (the same request and seed give the same result)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--batch-size', type=int, default=32, help='windows sampled together')

@@ -54,9 +54,11 @@ from .storyboard import NO_IMAGE, request_images, window_image_indices, window_s
 
 __all__ = ['init_model', 'HOIInferencer', 'default_body_model_root']
 
-SAMPLING_KEYS = ('sampler', 'steps', 'timestep_spacing', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
+SAMPLING_KEYS = ('sampler', 'steps', 'timestep_spacing', 'guidance_image', 'guidance_text', 'inpaint_waypoints',
+                 'reconstruction_guidance')
 #: test_cfg key of each of SAMPLING_KEYS
-_TEST_CFG_KEYS = ('sampler', 'num_steps', 'timestep_spacing', 'guidance_image', 'guidance_text', 'inpaint_waypoints')
+_TEST_CFG_KEYS = ('sampler', 'num_steps', 'timestep_spacing', 'guidance_image', 'guidance_text', 'inpaint_waypoints',
+                  'reconstruction_guidance')
 
 
 def _load_config(config) -> Config:
@@ -194,6 +196,9 @@ class HOIInferencer:
             if value is not None and value not in known:
                 raise RequestError(f'request {request.name or index}: {field}: expected one of {sorted(known)}, '
                                    f'got {value!r}')
+        if request.reconstruction_guidance and self.model.reconstruction_guidance is None:
+            raise RequestError(f'request {request.name or index}: reconstruction_guidance: this model has none '
+                               '(its config sets no model.reconstruction_guidance)')
         if not (isinstance(request.object_scale, (int, float)) and request.object_scale > 0):
             raise RequestError(f'request {request.name or index}: object_scale must be a positive number, got '
                                f'{request.object_scale!r}')
@@ -238,7 +243,9 @@ class HOIInferencer:
                 request.timestep_spacing or cfg['timestep_spacing'],
                 float(cfg['guidance_image'] if request.guidance_image is None else request.guidance_image),
                 float(cfg['guidance_text'] if request.guidance_text is None else request.guidance_text),
-                bool(cfg['inpaint_waypoints'] if request.inpaint_waypoints is None else request.inpaint_waypoints))
+                bool(cfg['inpaint_waypoints'] if request.inpaint_waypoints is None else request.inpaint_waypoints),
+                bool(cfg['reconstruction_guidance'] if request.reconstruction_guidance is None
+                     else request.reconstruction_guidance))
 
     def _features(self, items: List[dict]) -> None:
         """Text and image features of every resolved request, batched, rounded to float16 as the caches store."""

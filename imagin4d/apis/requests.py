@@ -46,8 +46,9 @@ class HOIRequest:
     num_frames: the length of the motion (None: the waypoints' `num_frames`, else one model window); longer than
     the window, it is generated as overlapping windows chained and blended (docs: Long interactions).
     num_samples, sampler, steps, timestep_spacing, guidance_image, guidance_text, inpaint_waypoints (the given
-    waypoint values and start state replace the model's at every step, so they are met exactly), seed: None takes
-    the config's `test_cfg`.
+    waypoint values and start state replace the model's at every step, so they are met exactly),
+    reconstruction_guidance (the physical-cost guidance of the last steps: hands on the object where the model
+    predicts contact, feet and object on the floor), seed: None takes the config's `test_cfg`.
     name: file prefix of the outputs (default: request_<index>).
     """
 
@@ -68,6 +69,7 @@ class HOIRequest:
     guidance_image: Optional[float] = None
     guidance_text: Optional[float] = None
     inpaint_waypoints: Optional[bool] = None
+    reconstruction_guidance: Optional[bool] = None
     seed: Optional[int] = None
     name: Optional[str] = None
     images: Optional[list] = None

@@ -127,6 +127,22 @@ def test_request_sampling_settings_reach_the_sampler_and_the_result(inferencer, 
     assert inferencer.model.test_cfg == before                              # the config's settings come back
 
 
+def test_request_reconstruction_guidance_switches_the_guidance(inferencer, inputs, monkeypatch):
+    from imagin4d.apis import RequestError
+    guidance = inferencer.model.reconstruction_guidance
+    bound, bind = [], guidance.bind
+    monkeypatch.setattr(guidance, 'bind', lambda **kw: bound.append(1) or bind(**kw))
+    on, off = inferencer([_request(inputs, reconstruction_guidance=True),
+                          _request(inputs, reconstruction_guidance=False)])
+    assert len(bound) == 1                                  # one batch with the guidance, one without
+    assert on[0].meta['sampling']['reconstruction_guidance'] is True
+    assert off[0].meta['sampling']['reconstruction_guidance'] is False
+    assert np.abs(on[0].obj_trans - off[0].obj_trans).max() > 1e-5
+    monkeypatch.setattr(inferencer.model, 'reconstruction_guidance', None)
+    with pytest.raises(RequestError, match='reconstruction_guidance: this model has none'):
+        inferencer(_request(inputs, reconstruction_guidance=True))
+
+
 def test_default_start_stands_at_the_origin_facing_forward(inferencer, inputs):
     inferencer.model.test_cfg['inpaint_waypoints'] = True      # frame 0 = the start state given to the model
     try:
@@ -201,7 +217,7 @@ def test_generate_tool_writes_every_file_and_keeps_user_files(checkpoint, inputs
     out = tmp_path / 'out'
     args = ['tools/generate.py', CONFIG, checkpoint, '--text', 'carry the box', '--object', inputs['mesh'],
             '--object-scale', '0.01', '--object-up', 'y', '--image', inputs['image'], '--steps', '3', '--out', out,
-            '--name', 'crate', '--body-model-root', free_body_root, '--no-progress']
+            '--name', 'crate', '--body-model-root', free_body_root, '--no-progress', '--no-reconstruction-guidance']
     run_tool(args, cwd=REPO, timeout=600)
     names = sorted(p.name for p in out.iterdir())
     assert names == ['crate_s0.bvh', 'crate_s0.glb', 'crate_s0.mp4', 'crate_s0_object.npz', 'crate_s0_smplx.npz',
@@ -209,6 +225,7 @@ def test_generate_tool_writes_every_file_and_keeps_user_files(checkpoint, inputs
     summary = json.loads((out / 'summary.json').read_text())
     sample = summary['requests'][0]['samples'][0]
     assert sample['object_start']['placed_by'].startswith('default') and sample['t_hat'] is not None
+    assert sample['sampling']['steps'] == 3 and sample['sampling']['reconstruction_guidance'] is False
     assert {'features', 'sampling', 'export', 'video'} <= set(summary['timings_s'])
     smplx = np.load(out / 'crate_s0_smplx.npz', allow_pickle=False)
     assert smplx['poses'].shape == (120, 165) and int(smplx['mocap_frame_rate']) == 30
