@@ -27,8 +27,10 @@ from imagin4d.utils.fileio import atomic_open
 #: Every evaluation starts from these test_cfg values (the benchmark's: DDIM 20 on 'trailing' indices, no guidance,
 #: no reconstruction), each pinned in the command
 BASE = dict(BENCHMARK_SAMPLING)
-#: the mini configs' model.test_cfg sampling (projects/imagin4d/_base_/models/imagin4d_mini.py; a test ties them)
+#: the mini configs' sampling: test_cfg's sampler and the reconstruction guidance's step
+#: (projects/imagin4d/_base_/models/imagin4d_mini.py; a test ties them)
 CONFIG_SAMPLING = dict(sampler='ddim', num_steps=5, timestep_spacing='quadratic')
+CONFIG_RECONSTRUCTION = dict(reconstruction_guidance=True, recon_lr=1.0)
 #: sweep -> (title, the settings it visits (changes to BASE), variants without an image skip it)
 SWEEPS = {
     # DPM-Solver++(2M): a training-free second-order solver, the few-step candidate before any distillation;
@@ -42,10 +44,11 @@ SWEEPS = {
               + [dict(sampler='ddim', num_steps=n, timestep_spacing='quadratic') for n in (5, 10)]
               + [dict(sampler='ddpm', num_steps=1000)], False),
     'guidance': ('Image guidance G', [dict(guidance_image=g) for g in (0.0, 1.0, 1.5, 2.0, 3.0, 5.0)], True),
-    # the config's step (lr 0.01, last 5 steps) and a 100x step (on the demo checkpoint lr 0.01 changed no metric
-    # measurably, lr 1 raised contact F1 by 0.1, lr 10 broke the waypoints), the latter also with CHOIS's
-    # contact-consistency term
-    'recon': ('Reconstruction guidance', [dict(reconstruction_guidance=False), dict(reconstruction_guidance=True),
+    # the configs' step before the study (lr 0.01, last 5 steps) and a 100x step (on the demo checkpoint lr 0.01
+    # changed no metric measurably, lr 1 raised contact F1 by 0.1, lr 10 broke the waypoints), the latter also with
+    # CHOIS's contact-consistency term; each step named, since the configs' own moved to the 100x one
+    'recon': ('Reconstruction guidance', [dict(reconstruction_guidance=False),
+                                          dict(reconstruction_guidance=True, recon_lr=0.01),
                                           dict(reconstruction_guidance=True, recon_lr=1.0),
                                           dict(reconstruction_guidance=True, recon_lr=1.0, contact_consistency=True)],
               False),
@@ -56,13 +59,12 @@ SWEEPS = {
     # CHOIS does (joints and vertices from a body-model forward pass of the predicted rotations, the raw rotation)
     'protocol': ('Scoring protocol: predicted joints vs body-model joints (CHOIS)',
                  [dict(), dict(joints_from='body_model', object_rotation='raw')], False),
-    # the configs' sampling defaults (CONFIG_SAMPLING) with image guidance and with reconstruction guidance at the
-    # 100x step (at DDIM 20 it raised contact F1 and ia_success on seed 0): the issue's adherence target is asked at
-    # the chosen settings (no-image rows: only where G = 1, the baselines of the waypoint check)
-    'defaults': ("The configs' defaults (DDIM 5, 'quadratic') with image and reconstruction guidance",
-                 [dict(CONFIG_SAMPLING, guidance_image=g) for g in (1.0, 1.5, 2.0)]
-                 + [dict(CONFIG_SAMPLING, guidance_image=g, reconstruction_guidance=True, recon_lr=1.0)
-                    for g in (1.0, 1.5)], False),
+    # the configs' sampling (first) and its neighbours: image guidance with and without the reconstruction
+    # guidance; the issue's adherence target is asked at the chosen settings (no-image rows: only where G = 1, the
+    # baselines of the waypoint check)
+    'defaults': ("The configs' sampling (DDIM 5 'quadratic', reconstruction guidance at step 1) and its neighbours",
+                 [dict(CONFIG_SAMPLING, **CONFIG_RECONSTRUCTION, guidance_image=g) for g in (1.0, 1.5)]
+                 + [dict(CONFIG_SAMPLING, guidance_image=g) for g in (1.0, 1.5, 2.0)], False),
 }
 #: sweeps whose evaluations also run the mirrored-reference test (with --mirror)
 MIRRORED = ('guidance', 'defaults')

@@ -227,11 +227,12 @@ def answers(args, tables: List[tuple]) -> List[str]:
         lines.append("- **At the configs' sampling** (the issue's bar: ia_success >= 0.65 with waypoint errors within "
                      '10% of the no-image baseline sampled the same way):')
         merged = dict(summaries['defaults'], **summaries.get('steps', {}))
-        for change in sweeps(args)['defaults'][1]:
+        for index, change in enumerate(sweeps(args)['defaults'][1]):
             setting = settings_of(args, change)
             baseline = row_name('no_image', dict(setting, guidance_image=1.0)) if 'no_image' in args.variants else None
             for variant in (v for v in args.variants if v not in NO_IMAGE):
-                lines.append('  - ' + target_answer(merged, row_name(variant, setting), baseline))
+                lines.append('  - ' + ('the configs\' choice: ' if index == 0 else '')
+                             + target_answer(merged, row_name(variant, setting), baseline))
     if 'recon' in summaries:
         lines.append('- **Reconstruction guidance** (against off, at the base setting):')
         metrics = ('hand_penetration', 'body_penetration', 'contact_f1', 'foot_sliding', *WAYPOINTS, 'ia_success')

@@ -64,10 +64,12 @@ def test_plan_measures_shared_settings_once_and_cheapest_first():
 def test_defaults_sweep_is_the_configs_sampling():
     from mmengine.config import Config
     for variant in ('sfie', 'no_image'):
-        test_cfg = Config.fromfile(f'{REPO}/projects/imagin4d/mini_fbm_{variant}.py').model.test_cfg
-        assert {k: test_cfg[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING
+        model = Config.fromfile(f'{REPO}/projects/imagin4d/mini_fbm_{variant}.py').model
+        assert {k: model.test_cfg[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING
+        assert model.test_cfg.reconstruction_guidance is study.CONFIG_RECONSTRUCTION['reconstruction_guidance']
+        assert model.reconstruction_guidance.lr == study.CONFIG_RECONSTRUCTION['recon_lr']
     first = study.SWEEPS['defaults'][1][0]
-    assert {k: first[k] for k in study.CONFIG_SAMPLING} == study.CONFIG_SAMPLING and first['guidance_image'] == 1.0
+    assert first == dict(study.CONFIG_SAMPLING, **study.CONFIG_RECONSTRUCTION, guidance_image=1.0)
 
 
 def test_target_answer_hand_computed():

@@ -45,11 +45,13 @@ def config_identity(config: str) -> dict:
     defaults, so that the digest does not depend on where the data lies). The body-model folder is left out: it is
     a location, not a setting of the run (the body models' content is part of the data set's cache key). So are the
     metrics' protocol options (`PROTOCOL_OPTIONS`): they change how a run is scored, not the run; the archive records
-    them as the run's `protocol` and the page names it. So is the model's `test_cfg`: the configs' sampling defaults
-    are what users get, and every benchmark test command pins its own (`runner.sampling_options`)."""
+    them as the run's `protocol` and the page names it. So are the model's sampling-time parts, `test_cfg` and
+    `reconstruction_guidance` (training never reads them): the configs' sampling defaults are what users get, and
+    every benchmark test command pins its own (`runner.sampling_options`)."""
     resolved = _resolved(config)
     resolved.pop('body_model_root', None)
-    resolved.get('model', {}).pop('test_cfg', None)
+    for sampling_time in ('test_cfg', 'reconstruction_guidance'):
+        resolved.get('model', {}).pop(sampling_time, None)
     for metric, options in _protocol_metrics(resolved):
         for option in options:
             metric.pop(option, None)

@@ -10,7 +10,8 @@ model = dict(
     waypoint_encoder=dict(out_dim=width, hidden_dim=512),
     image_encoder=dict(out_dim=width, head_dim=256, depth=2, role_latent_dim=32),
     frame_image_encoder=dict(out_dim=width, dim=256, depth=2),
-    # the mini-FBM choice (DDIM on 'quadratic' indices, docs/results/sampling_mini_fbm.md) with twice its 5 steps as
-    # a margin: no trained model of this size has been measured yet
+    # the mini-FBM choice (DDIM on 'quadratic' indices and the mini base's reconstruction guidance, over the last 5
+    # of the 10 steps; docs/results/sampling_mini_fbm.md) with twice its 5 steps as a margin: no trained model of
+    # this size has been measured yet
     test_cfg=dict(sampler='ddim', num_steps=10, timestep_spacing='quadratic'),
 )
