@@ -1,15 +1,16 @@
 """What limits image adherence (issue 26): ia_success asks four things at the depicted frame at once (both hands'
 contacts, the body-object layout, the object's body-relative position within 15 cm, the pose within 10 cm); this
-tool measures how often each one holds and what ia_success would be without it, per seed, at the configs' sampling.
+tool measures how often each one holds and what ia_success would be without it, per seed, at the configs' sampler.
 
     python tools/analysis/adherence_limits.py --study-dir work_dirs/sampling_study [--variant sfie]
-        [--seeds 0 1 2] [--guidance 1 1.5] [--data-root data/mini_fbm] [--iters 2000]
+        [--seeds 0 1 2] [--guidance 1 1.5] [--reconstruction off on] [--data-root data/mini_fbm] [--iters 2000]
         [--work-dir work_dirs/adherence_limits] [--out benchmarks/results/adherence_limits_mini_fbm]
 
-For each guidance value and seed it runs `tools/test.py CONFIG <study>/<variant>/seed<k>/iter_<iters>.pth --dump`
-with the config's own test_cfg (only `model.test_cfg.guidance_image` set) unless that dump exists, then reads the
-per-sample scores of the dumps (ia_contact_both, ia_layout, ia_obj_pos_err, ia_pose_err at t*), checks that the
-four criteria give each sample's dumped ia_success, and writes OUT.md (mean ± std over seeds) and OUT.json.
+For each image guidance G, reconstruction guidance off / on (at the config's step) and seed it runs `tools/test.py
+CONFIG <study>/<variant>/seed<k>/iter_<iters>.pth --dump` with the config's sampler (G and the reconstruction guidance
+pinned in the command) unless that dump exists, then reads the per-sample scores of the dumps (ia_contact_both,
+ia_layout, ia_obj_pos_err, ia_pose_err at t*), checks that the four criteria give each sample's dumped ia_success,
+and writes OUT.md (mean ± std over seeds) and OUT.json.
 """
 import argparse
 import json
@@ -43,6 +44,8 @@ def parse_args(argv=None):
     parser.add_argument('--variant', default='sfie')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--guidance', type=float, nargs='+', default=[1.0, 1.5], help='image guidance values G')
+    parser.add_argument('--reconstruction', nargs='+', default=['off', 'on'], choices=['off', 'on'],
+                        help="reconstruction guidance (at the config's step)")
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--iters', type=int, default=2000)
     parser.add_argument('--work-dir', default='work_dirs/adherence_limits', help='the dumps and test outputs')
@@ -80,17 +83,17 @@ def page(record: dict) -> str:
     lines = ['# What limits image adherence (issue 26)', '',
              f'Command: `{record["command"]}`  ',
              f'Machine: {record["machine"]["cpu"]}, {record["machine"]["cores"]} cores; commit {record["commit"]}.  ',
-             f'Model: `{record["config"]}` (the configs\' sampling: {record["sampling"]}), the sampling study\'s '
+             f'Model: `{record["config"]}` (the config\'s sampler: {record["sampling"]}), the sampling study\'s '
              f'checkpoints, seeds {", ".join(map(str, record["seeds"]))}; {record["samples"]} test windows each. '
              'Mean ± standard deviation over seeds of per-window rates at the depicted frame t*.', '',
              'ia_success asks all four conditions at once; "without" is what it would be if that condition alone '
              'were not asked, so the gap to ia_success is what the condition costs.', '',
-             '| rate | ' + ' | '.join(f'G = {g:g}' for g in record['guidance']) + ' |',
-             '|---|' + '---|' * len(record['guidance'])]
+             '| rate | ' + ' | '.join(f'G = {g:g}, recon {rg}' for g, rg in record['settings']) + ' |',
+             '|---|' + '---|' * len(record['settings'])]
     for key, label in LABELS.items():
         cells = []
-        for g in record['guidance']:
-            values = [r[key] for r in record['results'] if r['guidance'] == g]
+        for g, rg in record['settings']:
+            values = [r[key] for r in record['results'] if (r['guidance'], r['reconstruction']) == (g, rg)]
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f'{statistics.mean(values):.3f} ± {std:.3f}')
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
@@ -104,25 +107,29 @@ def main(argv=None):
     run = Runner(args.data_root, osp.join(args.work_dir, 'commands.jsonl'))
     config = config_file(args.variant)
     from mmengine.config import Config
-    test_cfg = Config.fromfile(osp.join(REPO, config)).model.test_cfg
+    model = Config.fromfile(osp.join(REPO, config)).model
     results, commands = [], []
-    for g in args.guidance:
+    settings = [(g, rg) for rg in args.reconstruction for g in args.guidance]
+    for g, rg in settings:
         for seed in args.seeds:
             ckpt = osp.join(args.study_dir, args.variant, f'seed{seed}', f'iter_{args.iters}.pth')
             if not osp.isfile(ckpt):
                 raise SystemExit(f'error: {ckpt}: no such checkpoint (train it: scripts/sampling_study.sh)')
-            folder = osp.join(args.work_dir, args.variant, f'g{g:g}', f'seed{seed}')
+            folder = osp.join(args.work_dir, args.variant, f'g{g:g}_rg{int(rg == "on")}', f'seed{seed}')
             dump = osp.join(folder, 'results.npz')
             command = ['tools/test.py', config, ckpt, '--work-dir', folder, '--out', osp.join(folder, 'test.json'),
-                       '--dump', dump, '--cfg-options', f'model.test_cfg.guidance_image={g:g}']
+                       '--dump', dump, '--cfg-options', f'model.test_cfg.guidance_image={g:g}',
+                       f'model.test_cfg.reconstruction_guidance={rg == "on"}']
             commands.append(' '.join(command))
             if not osp.isfile(dump):
                 run(*command)
-            results.append(dict(guidance=g, seed=seed, **breakdown(dump)))
+            results.append(dict(guidance=g, reconstruction=rg, seed=seed, **breakdown(dump)))
+    test_cfg, recon = model.test_cfg, model.get('reconstruction_guidance') or {}
     sampling = (f'{test_cfg["sampler"].upper()} {test_cfg["num_steps"]} on '
-                f'\'{test_cfg.get("timestep_spacing", "trailing")}\' indices')
+                f'\'{test_cfg.get("timestep_spacing", "trailing")}\' indices; reconstruction guidance at step '
+                f'{recon.get("lr")} over the last {recon.get("last_steps")} steps when on')
     record = dict(command=' '.join(['tools/analysis/adherence_limits.py', *sys.argv[1:]]), commit=git_commit(),
-                  machine=machine(), config=config, sampling=sampling, seeds=args.seeds, guidance=args.guidance,
+                  machine=machine(), config=config, sampling=sampling, seeds=args.seeds, settings=settings,
                   samples=results[0]['samples'], commands=commands, results=results)
     out = args.out if osp.isabs(args.out) else osp.join(REPO, args.out)
     os.makedirs(osp.dirname(out), exist_ok=True)
