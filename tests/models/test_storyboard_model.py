@@ -19,6 +19,7 @@ def _model(**overrides):
     from imagin4d.registry import MODELS
     cfg = copy.deepcopy(Config.fromfile(str(REPO / 'projects' / 'imagin4d' / 'mini_fbm_sfie.py')).model)
     cfg.update(loss_weights=dict(fk=0.0, object_surface=0.0), condition_dropout=dict(image=0.0, text=0.0))
+    cfg.test_cfg.update(reconstruction_guidance=False)      # the batches here carry no object points
     cfg.update(overrides)
     torch.manual_seed(0)
     model = MODELS.build(cfg)
