@@ -138,9 +138,12 @@ def test_request_reconstruction_guidance_switches_the_guidance(inferencer, input
     assert on[0].meta['sampling']['reconstruction_guidance'] is True
     assert off[0].meta['sampling']['reconstruction_guidance'] is False
     assert np.abs(on[0].obj_trans - off[0].obj_trans).max() > 1e-5
-    monkeypatch.setattr(inferencer.model, 'reconstruction_guidance', None)
-    with pytest.raises(RequestError, match='reconstruction_guidance: this model has none'):
-        inferencer(_request(inputs, reconstruction_guidance=True))
+    inferencer.model.reconstruction_guidance = None      # (monkeypatch cannot restore a torch submodule)
+    try:
+        with pytest.raises(RequestError, match='reconstruction_guidance: this model has none'):
+            inferencer(_request(inputs, reconstruction_guidance=True))
+    finally:
+        inferencer.model.reconstruction_guidance = guidance
 
 
 def test_default_start_stands_at_the_origin_facing_forward(inferencer, inputs):
