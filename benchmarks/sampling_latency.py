@@ -203,7 +203,8 @@ def page(record: dict) -> str:
              f'**extrapolated**: the loop was not run in full (estimated over {s["full_limit"]} s): median step time '
              f'of {s["probe_steps"]} timed steps x the steps (plus the first step once); the feature stage is that '
              "call's. The few-step samplers use each config's timestep spacing (in brackets); a spacing changes which "
-             'noise levels are visited, not the cost of a step.',
+             'noise levels are visited, not the cost of a step. `+ recon`: with the config\'s reconstruction guidance '
+             '(gradient steps on the decoded motion in the last sampling steps).',
              '',
              '| model | batch | sampler | steps | ms / step | features (s) | sampling (s) | generation (s) | '
              'vs CHOIS DDPM-1000 | note |', '|---|---|---|---|---|---|---|---|---|---|']
@@ -218,6 +219,8 @@ def page(record: dict) -> str:
         label = SAMPLER_LABELS.get(r['sampler'], r['sampler'].upper())
         if r['sampler'] != 'ddpm' and r.get('timestep_spacing'):
             label += f' ({r["timestep_spacing"]})'
+        if r.get('reconstruction_guidance'):
+            label += ' + recon'
         lines.append(f'| {r["model"]} | {r["batch"]} | {label} | {r["steps"]} | {r["per_step_ms"]:.1f} '
                      f'| {r["features_s"]:.3f} | {r["sampling_s"]:.2f} | {r["generation_s"]:.2f} | {ratio} | {note} |')
     lines += ['', 'CHOIS (its own code, this class of 2-core CPU, DDPM 1000 steps, FBM size, fp32): '
@@ -264,9 +267,10 @@ def main(argv=None):
             call(inferencer, requests(1, 'ddim', 5))                             # warm-up
             for batch, repeats in ((1, args.repeats), (args.batch, args.batch_repeats)):
                 known = None            # settings in the given order (cheapest first): the first runs in full
-                spacing = inferencer.model.test_cfg['timestep_spacing']    # the config's: requests name none
+                test_cfg = inferencer.model.test_cfg           # the config's spacing and guidance: requests name none
                 for sampler, steps in settings:
-                    rows.append(dict(model=model, timestep_spacing=spacing,
+                    rows.append(dict(model=model, timestep_spacing=test_cfg['timestep_spacing'],
+                                     reconstruction_guidance=bool(test_cfg['reconstruction_guidance']),
                                      **measure(inferencer, batch, sampler, steps, repeats, args, known)))
                     known = rows[-1]['per_step_ms'] / 1000.0
     record = dict(command=command_line(), settings=dict(vars(args)), machine=machine_info(), niceness=os.nice(0),
