@@ -51,7 +51,8 @@ DEFAULT_TERMS = dict(
     hand_contact=dict(enabled=True, weight=1.0, contact_threshold=0.95, margin=0.02),
     feet_floor=dict(enabled=True, weight=1.0, mode='support', height=0.02, contact_threshold=0.5),
     object_floor=dict(enabled=True, weight=1.0),
-    # off until measured on a trained model (issue 26's sweep); CHOIS uses it (CHOIS_PRESET)
+    # off: on mini-FBM at step 1 it doubled the xy waypoint error and lowered contact F1 (sampling study, 3 seeds);
+    # CHOIS uses it (CHOIS_PRESET)
     contact_consistency=dict(enabled=False, weight=1.0, contact_threshold=0.95, mode='cosine'),
 )
 
