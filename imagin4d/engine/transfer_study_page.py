@@ -93,7 +93,8 @@ def evidence(summary: dict, probes: dict, test: str, metric: str, iters: int) ->
     level, mesh = probe_level(probes, test), probe_level(probes, 'mesh')
     if level and mesh:
         parts.append(f'features: the reference probe reads the factors from {test} images at {level[0]:.3f} (test) / '
-                     f'{level[1]:.3f} (cv), from mesh images at {mesh[0]:.3f} / {mesh[1]:.3f}')
+                     f'{level[1]:.3f} (cv)' + ('' if test == 'mesh' else
+                                               f', from mesh images at {mesh[0]:.3f} / {mesh[1]:.3f}'))
     own = 'scene' if test == 'scene' else None
     if own and own in TRAIN_DOMAINS and row(own, test) in summary and metric in summary[row(own, test)]:
         parts.append(f'capacity: the {test}-only model reaches {cell(summary[row(own, test)][metric])} on {test}')

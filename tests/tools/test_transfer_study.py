@@ -147,6 +147,7 @@ def test_collect_page_matrices_and_bar_verdicts_hand_computed(tmp_path):
     why = text.split('- on scene, `ia_success`: NOT met', 1)[1].split('\n')[1]
     assert 'from scene images at 0.600 (test) / 0.500 (cv), from mesh images at 0.900 / 0.800' in why
     assert 'mesh only on scene: 0.320 ± 0.020' in why and '2000 iterations' in why
+    assert 'from mesh images at 0.900 (test) / 0.800 (cv), from mesh images' not in text   # mesh: said once
     probe = markdown_table_rows(text, 'What the references tell: linear probe per style')
     assert probe['scene']['grasp hand test'] == '0.600' and probe['scene']['grasp side test'] == '0.600'
     assert 'seed(s) 0, 1, 2 are the sampling study' in text and 'Not measured yet (2): probe sketch, probe degraded' \
