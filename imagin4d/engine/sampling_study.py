@@ -81,8 +81,8 @@ SMOKE_SWEEPS = {
     'recon': (SWEEPS['recon'][0], [SWEEPS['recon'][1][0], SWEEPS['recon'][1][-1]], False),
     'frame': SWEEPS['frame'],
     'protocol': SWEEPS['protocol'],
-    'defaults': (SWEEPS['defaults'][0], [dict(timestep_spacing='quadratic', guidance_image=g) for g in (1.0, 2.0)]
-                 + [dict(timestep_spacing='quadratic', reconstruction_guidance=True, recon_lr=1.0)], False),
+    'defaults': (SWEEPS['defaults'][0], [dict(timestep_spacing='quadratic', **CONFIG_RECONSTRUCTION)]
+                 + [dict(timestep_spacing='quadratic', guidance_image=g) for g in (1.0, 2.0)], False),
 }
 NO_IMAGE = ('no_image',)
 

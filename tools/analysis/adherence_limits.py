@@ -25,8 +25,9 @@ import numpy as np  # noqa: E402
 
 from imagin4d.engine.benchmark.archive import git_commit, machine  # noqa: E402
 from imagin4d.engine.benchmark.runner import REPO, Runner, config_file  # noqa: E402
-from imagin4d.evaluation.functional import SUCCESS_CRITERIA, criteria_breakdown, success_criteria  # noqa: E402
+from imagin4d.evaluation.functional import all_met, criteria_breakdown, success_criteria  # noqa: E402
 from imagin4d.evaluation.metrics import read_dump  # noqa: E402
+from imagin4d.models.schedulers.test_cfg import resolve_test_cfg  # noqa: E402
 
 #: the table's rows: dumped key -> label
 LABELS = dict(success='ia_success (all four)', pass_contact_both='both hands\' contacts as pictured',
@@ -71,7 +72,7 @@ def breakdown(path: str) -> dict:
     rows = sample_rows(path)
     criteria = success_criteria(rows['ia_contact_both'] > 0.5, rows['ia_layout'] > 0.5, rows['ia_obj_pos_err'],
                                 rows['ia_pose_err'])
-    recomputed = np.logical_and.reduce([criteria[c] for c in SUCCESS_CRITERIA])
+    recomputed = all_met(criteria)
     if not np.array_equal(recomputed, rows['ia_success'] > 0.5):
         raise SystemExit(f'error: {path}: the four criteria at the default thresholds do not give the dumped '
                          'ia_success (was the metric run with other thresholds?)')
@@ -124,9 +125,9 @@ def main(argv=None):
             if not osp.isfile(dump):
                 run(*command)
             results.append(dict(guidance=g, reconstruction=rg, seed=seed, **breakdown(dump)))
-    test_cfg, recon = model.test_cfg, model.get('reconstruction_guidance') or {}
+    test_cfg, recon = resolve_test_cfg(model.test_cfg), model.get('reconstruction_guidance') or {}
     sampling = (f'{test_cfg["sampler"].upper()} {test_cfg["num_steps"]} on '
-                f'\'{test_cfg.get("timestep_spacing", "trailing")}\' indices; reconstruction guidance at step '
+                f'\'{test_cfg["timestep_spacing"]}\' indices; reconstruction guidance at step '
                 f'{recon.get("lr")} over the last {recon.get("last_steps")} steps when on')
     record = dict(command=' '.join(['tools/analysis/adherence_limits.py', *sys.argv[1:]]), commit=git_commit(),
                   machine=machine(), config=config, sampling=sampling, seeds=args.seeds, settings=settings,

@@ -46,7 +46,7 @@ __all__ = ['HOIFrames', 'ObjectMesh', 'IA_THRESHOLDS', 'body_frame', 'body_relat
            'reprojection_error', 'rasterize_silhouette', 'rasterize_silhouettes', 'silhouette_iou',
            'silhouette_ious', 'body_params_from_global_rotations',
            'candidate_frames', 'recover_hidden_factors', 'image_adherence_scores', 'SCORE_NAMES',
-           'RENDER_SCORE_NAMES', 'SUCCESS_CRITERIA', 'success_criteria', 'criteria_breakdown']
+           'RENDER_SCORE_NAMES', 'success_criteria', 'all_met', 'criteria_breakdown']
 
 LEFT_HAND, RIGHT_HAND = 22, 23
 #: Default thresholds: contact distance (m), success bounds on the relative object position error (m) and the
@@ -282,10 +282,6 @@ def _best(values: np.ndarray, larger_is_better: bool) -> float:
     return float(finite.max() if larger_is_better else finite.min())
 
 
-#: what ia_success asks at once (`success_criteria`), in the order tables name them
-SUCCESS_CRITERIA = ('contact_both', 'layout', 'obj_pos', 'pose')
-
-
 def success_criteria(contact_both, layout, obj_pos_err, pose_err, pos_threshold: float = IA_THRESHOLDS['pos_threshold'],
                      pose_threshold: float = IA_THRESHOLDS['pose_threshold']) -> Dict[str, np.ndarray]:
     """The four conditions of image-adherence success, each a bool array of the inputs' shape: both hands' contacts
@@ -295,15 +291,18 @@ def success_criteria(contact_both, layout, obj_pos_err, pose_err, pos_threshold:
                 obj_pos=np.asarray(obj_pos_err) < pos_threshold, pose=np.asarray(pose_err) < pose_threshold)
 
 
+def all_met(criteria: Dict[str, np.ndarray]) -> np.ndarray:
+    """Where every criterion of `criteria` holds (ia_success for `success_criteria`)."""
+    return np.logical_and.reduce(list(criteria.values()))
+
+
 def criteria_breakdown(criteria: Dict[str, np.ndarray]) -> Dict[str, float]:
     """What limits success, from `success_criteria` over samples (N,): 'success' (all four), 'pass_<c>' (the
     fraction meeting criterion c) and 'without_<c>' (the success rate if c were not asked: how much c costs)."""
-    names = list(criteria)
-    out = dict(success=float(np.logical_and.reduce([criteria[n] for n in names]).mean()))
-    for name in names:
+    out = dict(success=float(all_met(criteria).mean()))
+    for name in criteria:
         out[f'pass_{name}'] = float(criteria[name].mean())
-        others = [criteria[n] for n in names if n != name]
-        out[f'without_{name}'] = float(np.logical_and.reduce(others).mean())
+        out[f'without_{name}'] = float(all_met({n: c for n, c in criteria.items() if n != name}).mean())
     return out
 
 
@@ -364,8 +363,7 @@ def image_adherence_scores(gt: HOIFrames, pred: HOIFrames, t_star: int, mesh: Ob
     both = agree.all(1)
     gt_layout = classify_layout(gt.joints[t_star], gt.obj_centre[t_star])
     layout = np.array([classify_layout(pred.joints[t], pred.obj_centre[t]) == gt_layout for t in frames])
-    success = np.logical_and.reduce(list(success_criteria(both, layout, obj_pos_err, pose_err, pos_threshold,
-                                                          pose_threshold).values()))
+    success = all_met(success_criteria(both, layout, obj_pos_err, pose_err, pos_threshold, pose_threshold))
 
     per_frame = dict(pose_err=(pose_err, False), obj_pos_err=(obj_pos_err, False), obj_rot_err=(obj_rot_err, False),
                      contact_left=(agree[:, 0].astype(float), True), contact_right=(agree[:, 1].astype(float), True),
