@@ -311,13 +311,22 @@ def markdown(results):
              'reference backbone path, 1 / 2 torch threads, worker processes) runs in turn within each repeat. '
              'Entries are float16: a difference of one float16 step (up to 0.002 at values of 2 to 4) is fp32 '
              'rounding of the two-thread forward crossing a float16 rounding boundary.', '',
-             'On a machine shared through the kernel\'s autogroup scheduler (each login session or job gets an equal '
-             'share; here two trainings run in other sessions), this benchmark gets about one core whatever its '
-             'process count: worker processes then cannot beat one process, and two threads of one process wait on '
-             'each other. CPU ms/image is what an image costs each way; with both cores idle, two workers would run '
-             'at about 2000 / (their CPU ms/image) images/s (an estimate, not measured here).', '',
+             shared_note(mach), '',
              '| what | throughput |', '|---|---|'] + [f'| {a} | {b} |' for a, b in rows]
     return '\n'.join(lines) + '\n'
+
+
+def shared_note(mach: dict) -> str:
+    """How to read the one-thread / two-thread / two-worker cases, from the load when the benchmark started."""
+    load, cores = (mach.get('load_average_1_5_15') or [0.0])[0], mach.get('logical_cores') or 1
+    if load < cores:
+        return (f'The 1-minute load at the start ({load}) was below the {cores} cores: the two-thread and '
+                'two-worker cases had both cores.')
+    return ('On a machine shared through the kernel\'s autogroup scheduler (each login session or job gets an '
+            'equal share), this benchmark gets about one core whatever its process count: worker processes then '
+            'cannot beat one process, and two threads of one process wait on each other. CPU ms/image is what an '
+            'image costs each way; with both cores idle, two workers would run at about 2000 / (their CPU '
+            'ms/image) images/s (an estimate, not measured here).')
 
 
 if __name__ == '__main__':
