@@ -146,3 +146,28 @@ def test_training_log_reads_resumed_segments_and_windows(tmp_path):
     # 02:01 (iteration 150) is an hour after the last sample before it: no load; 02:02 and 02:03 read the 4.0 sample
     assert result['early']['load'] == 1.5 and result['late']['load'] == 4.0
     assert '| 1.500 | 1.5 | 2.500 | 4.0 | 1.67 | 5.0%, 7.5%, 5.0% |' in (tmp_path / 'training_log_test.md').read_text()
+
+
+def test_model_throughput_rows_per_precision_and_backend_start_from_the_same_step(tmp_path):
+    """One row per (config, precision, attention backend), all from the same weights, batch and noise: the first
+    loss is the same for two exact attention backends and close (not equal) under bf16 autocast."""
+    run_tool(['benchmarks/model_throughput.py', '--only', 'mini_fbm_no_image', '--precision', 'fp32', 'bf16',
+              '--attn-backend', 'sdpa', 'math', '--repeats', '1', '--batch', '2', '--gen-batch', '1', '2',
+              '--out-dir', tmp_path, '--tag', 'test'], cwd=REPO)
+    rows = json.loads((tmp_path / 'model_throughput_test.json').read_text())['rows']
+    loss = {(r['precision'], r['attn_backend']): r['first_loss'] for r in rows}
+    assert sorted(loss) == [('bf16', 'math'), ('bf16', 'sdpa'), ('fp32', 'math'), ('fp32', 'sdpa')]
+    assert abs(loss['fp32', 'sdpa'] - loss['fp32', 'math']) < 1e-4 * abs(loss['fp32', 'math'])
+    assert loss['bf16', 'sdpa'] != loss['fp32', 'sdpa']
+    assert abs(loss['bf16', 'sdpa'] - loss['fp32', 'sdpa']) < 0.05 * abs(loss['fp32', 'sdpa'])
+    for r in rows:
+        assert r['gen_s_batch1'] > 0 and r['gen_s_batch2'] > 0 and r['peak_gpu_mb'] is None
+
+
+def test_attention_backends_reports_each_backends_difference_from_math(tmp_path):
+    run_tool(['benchmarks/attention_backends.py', '--repeats', '1', '--out', tmp_path / 'attn'], cwd=REPO)
+    rows = json.loads((tmp_path / 'attn.json').read_text())['rows']
+    for row in rows:
+        assert row['max_abs_diff_vs_math']['math'] == 0.0
+        assert row['max_abs_diff_vs_math']['sdpa'] < 1e-5         # fp32: the same softmax, another kernel
+        assert 'xformers' not in row['max_abs_diff_vs_math']      # CUDA only: not run on a CPU
