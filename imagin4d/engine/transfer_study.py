@@ -1,6 +1,7 @@
 """The domain-transfer study (issue 28): models trained on one image domain (mesh only, scene only, the mixture)
-tested on every domain (mesh, scene, sketch, degraded), with the mirrored-reference test per test domain and the
-linear reference probe per style.
+tested on every domain (mesh, scene, sketch, degraded), with the mirrored-reference test per test domain, the
+linear reference probe per style and the probes' own transfer table (fitted on a train domain's references, scored
+on every test domain's).
 
 Owns the stages and the archive that makes them restartable:
   1. data: the study's mini-FBM root (`--data-root`, default data/mini_fbm_transfer) with the scene and degraded
@@ -16,7 +17,8 @@ Owns the stages and the archive that makes them restartable:
      pipeline's reference index pointed at the domain (`DOMAIN_OPTION`), and `tools/analysis/reference_probe.py`
      per style. Each result is one small JSON in the archive, written by `sampling_study.write_entry`:
      `ARCHIVE/<train domain>/<test domain>/seed<k>.json` (the sampling study's key/variant/seed layout, with the
-     train domain as the key and the test domain as the variant) and `ARCHIVE/probe/<style>.json`. An archived
+     train domain as the key and the test domain as the variant), `ARCHIVE/probe/<style>/seed0.json` and
+     `ARCHIVE/probe_transfer/<train domain>/seed0.json` (reference_probe.py --test-styles). An archived
      evaluation is not run again; one of another checkpoint or data build stops the study naming the file and field.
   4. the page (`transfer_study_page`).
 """
@@ -45,6 +47,11 @@ MIXTURE = ('mesh', 'scene', 'degraded')
 #: the config option that points the test pipeline (its first transform, LoadReferenceFeatures) at a domain
 DOMAIN_OPTION = 'test_dataloader.dataset.pipeline.0.reference_index'
 PROBE = 'probe'   # the archive folder of the reference probes
+PROBE_TRANSFER = 'probe_transfer'   # ... and of the probes fitted on a train domain, scored on every test domain
+#: pooled cells of the transfer probes: the mixture's training references are three times a style's (about 7100
+#: images at 448 px), which 7 x 7 cells of 1280 channels would make a 3.6 GB float64 matrix; 3 x 3 read the factors
+#: about as well (benchmarks/results/reference_probe_sketch_r448.md)
+TRANSFER_PROBE_CELLS = 3
 
 
 def domain_option(domain: str) -> str:
@@ -146,8 +153,8 @@ def item_of(train: str, test: str, seed: int) -> dict:
     return dict(key=train, variant=test, seed=seed, train=train, test=test)
 
 
-def probe_item(style: str) -> dict:
-    return dict(key=PROBE, variant=style, seed=0, style=style)
+def probe_item(style: str, key: str = PROBE) -> dict:
+    return dict(key=key, variant=style, seed=0, style=style)
 
 
 def plan(args) -> List[dict]:
@@ -157,7 +164,11 @@ def plan(args) -> List[dict]:
 
 
 def probe_plan(args) -> List[dict]:
-    return [probe_item(style) for style in args.test_domains] if args.probe else []
+    """The probe per test domain's style, then the transfer probe per train domain."""
+    if not args.probe:
+        return []
+    return ([probe_item(style) for style in args.test_domains]
+            + [probe_item(train, PROBE_TRANSFER) for train in args.train_domains])
 
 
 def eval_options(args, test: str) -> list:
@@ -178,9 +189,11 @@ def mirror_command(args, item: dict, out: str) -> list:
             '--cfg-options', *eval_options(args, item['test'])]
 
 
-def probe_command(args, style: str, out: str) -> list:
-    return ['tools/analysis/reference_probe.py', '--data-root', args.data_root, '--style', style,
-            '--cells', args.probe_cells, '--cv', args.probe_cv, '--out', out]
+def probe_command(args, item: dict, out: str) -> list:
+    command = ['tools/analysis/reference_probe.py', '--data-root', args.data_root, '--style', item['style']]
+    if item['key'] == PROBE_TRANSFER:
+        return command + ['--cells', TRANSFER_PROBE_CELLS, '--test-styles', *args.test_domains, '--out', out]
+    return command + ['--cells', args.probe_cells, '--cv', args.probe_cv, '--out', out]
 
 
 def mirror_rates(report: dict) -> dict:
@@ -225,14 +238,14 @@ def evaluate(run: Runner, args, item: dict, identity: dict) -> dict:
 
 
 def probe(run: Runner, args, item: dict, data: dict) -> dict:
-    """The reference probe of one style (archived without its per-image parts)."""
+    """The reference probe of one style, or the transfer probe of one train domain."""
     entry = read_entry(args, item)
     if entry is not None:
         check_entry(args, item, entry, dict(data=data))
         return entry
-    out = osp.join(args.work_dir, 'probe', f'{item["style"]}.json')
+    out = osp.join(args.work_dir, item['key'], f'{item["style"]}.json')
     os.makedirs(osp.dirname(out), exist_ok=True)
-    command, start = probe_command(args, item['style'], out), time.time()
+    command, start = probe_command(args, item, out), time.time()
     seconds = run(*command)
     with open(out) as f:
         report = json.load(f)
@@ -253,7 +266,7 @@ def identity_of(args, train: str, seed: int, data: dict) -> dict:
 
 def is_missing(args, item: dict) -> bool:
     entry = read_entry(args, item)
-    return entry is None or (item['key'] != PROBE and args.mirror and 'mirror' not in entry)
+    return entry is None or (item['key'] not in (PROBE, PROBE_TRANSFER) and args.mirror and 'mirror' not in entry)
 
 
 def chain(run: Runner, args, train: str, seed: int, data: dict) -> str:
@@ -301,9 +314,12 @@ def missing(args) -> List[dict]:
 
 
 def collected(args) -> Dict[str, List[dict]]:
-    """The archived entries: {'cells': [plan item + entry], 'probes': [...]} (what the page is written from)."""
-    out = dict(cells=[], probes=[])
-    for name, items in (('cells', plan(args)), ('probes', probe_plan(args))):
+    """The archived entries: {'cells': [plan item + entry], 'probes': [...], 'transfer_probes': [...]} (what the
+    page is written from)."""
+    probes = probe_plan(args)
+    out = dict(cells=[], probes=[], transfer_probes=[])
+    for name, items in (('cells', plan(args)), ('probes', [i for i in probes if i['key'] == PROBE]),
+                        ('transfer_probes', [i for i in probes if i['key'] == PROBE_TRANSFER])):
         for item in items:
             entry = read_entry(args, item)
             if entry is not None:

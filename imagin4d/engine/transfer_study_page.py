@@ -15,7 +15,7 @@ from imagin4d.engine.benchmark.claims import _above, within_spread
 from imagin4d.engine.benchmark.runner import Runner
 
 from .sampling_study_page import compare_rows, describe_build, flat_metrics, shown
-from .transfer_study import TRAIN_DOMAINS
+from .transfer_study import MIXTURE, TRAIN_DOMAINS
 
 #: the cells of the transfer table: (metric, title)
 CELLS = (('ia_success', 'Image adherence `ia_success`'),
@@ -86,15 +86,29 @@ def probe_level(probes: dict, style: str) -> Optional[tuple]:
     return (sum(f['accuracy'] for f in factors) / len(factors), sum(cv) / len(cv) if cv else math.nan)
 
 
-def evidence(summary: dict, probes: dict, test: str, metric: str, iters: int) -> str:
+def transfer_level(transfer: dict, train: str, test: str) -> Optional[float]:
+    """Mean accuracy over the three factors of the probe fitted on `train`'s references, scored on `test`'s."""
+    scores = transfer.get(train, {}).get(test)
+    if not scores or any(name not in scores for name in PROBE_FACTORS):
+        return None
+    return sum(scores[name] for name in PROBE_FACTORS) / len(PROBE_FACTORS)
+
+
+def evidence(summary: dict, probes: dict, test: str, metric: str, iters: int, transfer: Optional[dict] = None) -> str:
     """What the study measured that bears on why the mixture misses a bar on `test`: whether the features carry
-    the factors there (probe), what a model trained on that domain alone reaches, and the budget."""
+    the factors there (probe), whether a read-out learnt from the mixture's references holds there (transfer
+    probe), what a model trained on that domain alone reaches, and the budget."""
     parts = []
     level, mesh = probe_level(probes, test), probe_level(probes, 'mesh')
     if level and mesh:
         parts.append(f'features: the reference probe reads the factors from {test} images at {level[0]:.3f} (test) / '
                      f'{level[1]:.3f} (cv)' + ('' if test == 'mesh' else
                                                f', from mesh images at {mesh[0]:.3f} / {mesh[1]:.3f}'))
+    mixed, own = transfer_level(transfer or {}, 'mixture', test), transfer_level(transfer or {}, test, test)
+    if mixed is not None:
+        parts.append(f'read-out: a linear probe fitted on the mixture\'s references reads them from {test} images at '
+                     f'{mixed:.3f}' + (f', one fitted on {test} references at {own:.3f}' if own is not None else '')
+                     + ('' if test in MIXTURE else f' ({test} is in no training set)'))
     own = 'scene' if test == 'scene' else None
     if own and own in TRAIN_DOMAINS and row(own, test) in summary and metric in summary[row(own, test)]:
         parts.append(f'capacity: the {test}-only model reaches {cell(summary[row(own, test)][metric])} on {test}')
@@ -105,7 +119,7 @@ def evidence(summary: dict, probes: dict, test: str, metric: str, iters: int) ->
     return '; '.join(parts)
 
 
-def bar_lines(summary: dict, probes: dict, tests, iters: int) -> List[str]:
+def bar_lines(summary: dict, probes: dict, tests, iters: int, transfer: Optional[dict] = None) -> List[str]:
     """The issue's two bars per test domain and metric, each verdict followed by the evidence where it is missed."""
     bars = ((f'- **The mixture within {TOLERANCE} of mesh only on mesh references, on every test domain**:', tests,
              within_bar, 'met'),
@@ -122,7 +136,7 @@ def bar_lines(summary: dict, probes: dict, tests, iters: int) -> List[str]:
                 judged = True
                 lines.append(f'  - on {test}, `{metric}`: {verdict}.')
                 if not verdict.startswith(passed):
-                    lines.append(f'    Why: {evidence(summary, probes, test, metric, iters)}.')
+                    lines.append(f'    Why: {evidence(summary, probes, test, metric, iters, transfer)}.')
     return lines if judged else ['- Not judged yet: the mesh-only and mixture rows are not measured.']
 
 
@@ -142,6 +156,20 @@ def probe_lines(probes: dict) -> List[str]:
     return lines
 
 
+def transfer_lines(transfer: dict, trains, tests) -> List[str]:
+    """Rows: the domain a probe was fitted on; columns: the test domain; cells: mean factor accuracy (grasp side)."""
+    if not transfer:
+        return ['Not measured yet.']
+    lines = ['| fitted on \\ scored on | ' + ' | '.join(tests) + ' |', '|---' * (len(tests) + 1) + '|']
+    for train in (t for t in trains if t in transfer):
+        cells = []
+        for test in tests:
+            level, side = transfer_level(transfer, train, test), transfer[train].get(test, {}).get('grasp_side')
+            cells.append('–' if level is None else f'{level:.3f}' + ('' if side is None else f' (side {side:.3f})'))
+        lines.append(f'| {LABELS.get(train, train)} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------- the page
 def summarise(run: Runner, args, cells: List[dict]) -> tuple:
     """(summary, Markdown table of every metric) over the archived cells, by tools/analysis/compare.py."""
@@ -156,8 +184,9 @@ def summarise(run: Runner, args, cells: List[dict]) -> tuple:
 
 def write_page(run: Runner, args, found: dict, missing: List[dict]) -> str:
     cells, probes = found['cells'], {p['style']: p['entry']['metrics'] for p in found['probes']}
+    transfer = {p['style']: p['entry']['metrics'].get('transfer', {}) for p in found.get('transfer_probes', [])}
     summary, full = summarise(run, args, cells) if cells else ({}, 'Not measured yet.')
-    entries = [c['entry'] for c in cells] + [p['entry'] for p in found['probes']]
+    entries = [c['entry'] for c in cells] + [p['entry'] for p in found['probes'] + found.get('transfer_probes', [])]
     machines = Counter(describe_machine(e.get('machine')) for e in entries)
     commits = Counter((e.get('commit') or 'not recorded').replace((e.get('commit') or '')[10:40], '')
                       for e in entries)   # short hashes, '+changes' kept
@@ -178,9 +207,10 @@ def write_page(run: Runner, args, found: dict, missing: List[dict]) -> str:
              f'Written by: `python tools/analysis/transfer_study.py {shown(" ".join(map(str, args.argv)))}`.']
     if missing:
         lines.append(f'Not measured yet ({len(missing)}): ' + ', '.join(
-            f'probe {m["style"]}' if 'style' in m else f'{m["train"]} → {m["test"]} seed {m["seed"]}'
+            f'{m["key"].replace("_", " ")} {m["style"]}' if 'style' in m else
+            f'{m["train"]} → {m["test"]} seed {m["seed"]}'
             for m in missing[:40]) + (' ...' if len(missing) > 40 else '') + '.')
-    lines += ['', '## The issue\'s bars', ''] + bar_lines(summary, probes, args.test_domains, args.iters)
+    lines += ['', '## The issue\'s bars', ''] + bar_lines(summary, probes, args.test_domains, args.iters, transfer)
     if args.notes:
         with open(args.notes) as f:
             lines += ['', f.read().rstrip()]
@@ -191,6 +221,14 @@ def write_page(run: Runner, args, found: dict, missing: List[dict]) -> str:
               'the test references, and cross-validated over the training references grouped by sequence, ± the '
               'fold spread): the level any model reading these features can be expected to approach.', '']
     lines += probe_lines(probes)
+    lines += ['', '## What a read-out learnt on one domain reads in another: the probes\' transfer table', '',
+              'The same linear probe fitted on the training references of a train domain (the mixture: its index of '
+              'mesh, scene and degraded references) and scored on the test references of every domain '
+              '(`reference_probe.py --test-styles`, 3 x 3 cells): mean accuracy over grasp hand, carry height and '
+              'layout, the grasp side of one-handed sequences in brackets. The features\' part of the transfer '
+              'table above: where a cell here drops, the frozen features of the two domains differ along what the '
+              'factors are read from.', '']
+    lines += transfer_lines(transfer, args.train_domains, args.test_domains)
     lines += ['', '## Every metric (rows: trained on → tested on)', '', full]
     lines += ['', '## Commands', '', '<details><summary>every command</summary>', '']
     lines += [f'- `python {shown(c["command"])}` ({c["seconds"] / 60:.1f} min)' for e in entries

@@ -122,3 +122,55 @@ def test_tool_on_the_prepared_mini_fbm(mini_fbm_prepared, tmp_path):
     parts = report['grasp_side']['cv_breakdown']   # every held-out one-handed image counted once per breakdown
     for kind in ('layout', 'view'):
         assert sum(v['images'] for k, v in parts.items() if k.startswith(kind)) == report['grasp_side']['cv_images']
+
+
+def test_transfer_holds_where_the_cue_is_the_same_and_not_where_it_moved():
+    """Probes fitted on one domain, scored on a test set of the same look and on one where the grasp-hand cue sits
+    in another channel: high on the first, near chance on the second; a factor drawn into no image stays near
+    chance in both."""
+    from imagin4d.datasets.synthetic import FACTOR_NAMES
+    probe = _module()
+    rng = np.random.default_rng(1)
+    hands, heights = np.array(['left', 'right', 'both']), np.array(['low', 'mid', 'high'])
+    factors = {f's{i}': dict(grasp_hand=str(rng.choice(hands)), carry_height=str(rng.choice(heights)),
+                             layout=str(rng.choice(['front', 'left', 'right']))) for i in range(900)}
+
+    def domain(names, channel):
+        x = rng.standard_normal((len(names), 3 * 3 * 2))
+        for row, name in zip(x, names):
+            cells = {'left': (0,), 'right': (2,), 'both': (0, 2)}[factors[name]['grasp_hand']]
+            for cell in cells:                             # column `cell` of the 3 x 3 grid, channel `channel`
+                row[[2 * (3 * r + cell) + channel for r in range(3)]] += 2.0
+        return x
+    names = np.array(sorted(factors))
+    train, test = names[:600], names[600:]
+    same = probe.transfer_accuracies(domain(train, 0), train, factors, domain(test, 0), test)
+    moved = probe.transfer_accuracies(domain(train, 0), train, factors, domain(test, 1), test)
+    assert set(same) == set(FACTOR_NAMES) | {'grasp_side'}
+    assert same['grasp_hand'] > 0.9 and same['grasp_side'] > 0.9
+    assert moved['grasp_hand'] < 0.6 and moved['grasp_side'] < 0.75
+    assert same['carry_height'] < 0.5 and moved['carry_height'] < 0.5    # chance 1/3
+
+
+def test_tool_transfer_to_a_styles_test_references(mini_fbm_prepared, tmp_path):
+    """A style with training references only (as the mixture) is probed on other styles' test references; fitted
+    on the same images as the mesh probe, it scores exactly what the mesh probe scores on mesh."""
+    refs = tmp_path / 'references'
+    refs.mkdir()
+    source = Path(mini_fbm_prepared) / 'references'
+    for split, name in (('train', 'train_copy'), ('test', 'test_mesh'), ('train', 'train_mesh')):
+        entries = json.loads((source / f'{split}_mesh.json').read_text())
+        for entry in entries:
+            entry['image'] = str(source / entry['image'])
+        (refs / f'{name}.json').write_text(json.dumps(entries))
+    mesh, copy = tmp_path / 'mesh.json', tmp_path / 'copy.json'
+    run_tool(['tools/analysis/reference_probe.py', '--data-root', mini_fbm_prepared, '--references', refs,
+              '--test-styles', 'mesh', '--out', mesh], cwd=REPO)
+    run_tool(['tools/analysis/reference_probe.py', '--data-root', mini_fbm_prepared, '--references', refs,
+              '--style', 'copy', '--test-styles', 'mesh', '--out', copy], cwd=REPO)
+    mesh, copy = json.loads(mesh.read_text()), json.loads(copy.read_text())
+    assert 'factors' not in copy and copy['style'] == 'copy' and copy['train_images'] == mesh['train_images']
+    assert copy['transfer']['mesh'] == mesh['transfer']['mesh']
+    assert {k: v['accuracy'] for k, v in mesh['factors'].items()} == {
+        k: v for k, v in mesh['transfer']['mesh'].items() if k != 'grasp_side'}
+    assert mesh['grasp_side']['accuracy'] == mesh['transfer']['mesh']['grasp_side']

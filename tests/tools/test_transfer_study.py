@@ -113,6 +113,14 @@ def _write_archive(args):
                                                                 for f in ('grasp_hand', 'carry_height', 'layout')},
                       grasp_side=dict(accuracy=level))
         sampling_study.write_entry(args, study.probe_item(style), dict(style=style, metrics=report, commands=[]))
+    # transfer probes: grasp hand / carry height / layout = level + 0.1 / level / level - 0.1 (mean: level)
+    for train, levels in (('mesh', dict(mesh=0.9, scene=0.5, sketch=0.6, degraded=0.7)),
+                          ('mixture', dict(mesh=0.85, scene=0.75, sketch=0.55, degraded=0.8))):
+        report = dict(style=train, cells=3, transfer={test: dict(grasp_hand=level + 0.1, carry_height=level,
+                                                                 layout=level - 0.1, grasp_side=0.5)
+                                                      for test, level in levels.items()})
+        sampling_study.write_entry(args, study.probe_item(train, study.PROBE_TRANSFER),
+                                   dict(style=train, metrics=report, commands=[]))
 
 
 def test_collect_page_matrices_and_bar_verdicts_hand_computed(tmp_path):
@@ -148,6 +156,15 @@ def test_collect_page_matrices_and_bar_verdicts_hand_computed(tmp_path):
     assert 'from scene images at 0.600 (test) / 0.500 (cv), from mesh images at 0.900 / 0.800' in why
     assert 'mesh only on scene: 0.320 ± 0.020' in why and '2000 iterations' in why
     assert 'from mesh images at 0.900 (test) / 0.800 (cv), from mesh images' not in text   # mesh: said once
+    # ... and the read-out learnt from the mixture's references, there (scene is one of the mixture's domains) and on
+    # the held-out sketch; on mesh against the one learnt from mesh references
+    assert 'read-out: a linear probe fitted on the mixture\'s references reads them from scene images at 0.750;' in why
+    sketch_why = text.split('- on sketch, `factor_accuracy`: NOT met', 1)[1].split('\n')[1]
+    assert 'from sketch images at 0.550 (sketch is in no training set)' in sketch_why
+    transfer = markdown_table_rows(text, 'What a read-out learnt on one domain reads in another: the probes\' '
+                                         'transfer table')
+    assert transfer['mesh only']['scene'] == '0.500 (side 0.500)'
+    assert transfer['mixture']['mesh'] == '0.850 (side 0.500)'
     probe = markdown_table_rows(text, 'What the references tell: linear probe per style')
     assert probe['scene']['grasp hand test'] == '0.600' and probe['scene']['grasp side test'] == '0.600'
     assert 'seed(s) 0, 1, 2 are the sampling study' in text and 'Not measured yet (2): probe sketch, probe degraded' \
@@ -174,7 +191,9 @@ def test_smoke_run_end_to_end_and_resumed(mini_fbm_prepared, tmp_path):
     assert not (Path(mini_fbm_prepared) / 'references' / 'test_degraded.json').exists()
     entries = {p.relative_to(work / 'archive').as_posix(): json.loads(p.read_text())
                for p in (work / 'archive').rglob('*.json')}
-    assert set(entries) == {'mixture/degraded/seed0.json', 'probe/degraded/seed0.json'}
+    assert set(entries) == {'mixture/degraded/seed0.json', 'probe/degraded/seed0.json',
+                            'probe_transfer/mixture/seed0.json'}
+    assert set(entries['probe_transfer/mixture/seed0.json']['metrics']['transfer']) == {'degraded'}
     cell = entries['mixture/degraded/seed0.json']
     assert 'ia_success' in cell['metrics'] and 'mirror_contact_side_flip_rate' in cell['mirror']
     assert entries['probe/degraded/seed0.json']['metrics']['style'] == 'degraded'

@@ -1,7 +1,7 @@
 """What can the reference image tell? Predict each mini-FBM hidden factor from the frozen reference features alone.
 
     python tools/analysis/reference_probe.py [--data-root data/mini_fbm] [--references DIR] [--style mesh]
-        [--cells 3] [--cv 5] [--out reference_probe.json]
+        [--cells 3] [--cv 5] [--test-styles mesh scene ...] [--out reference_probe.json]
 
 The counterpart of factor_leak.py (what the other conditions tell): for every indexed reference image of the
 training and test splits (`<references>/<split>_<style>.json`, default `<data-root>/references`) the cached patch
@@ -21,6 +21,12 @@ depicted frames of one sequence stay in one fold; `grouped_cv_predictions`): abo
 It breaks the held-out grasp-side accuracy down by layout and by the camera's side of the body at t* (from the
 window's joints): towards the grasping hand ('grasp_side'), towards the other hand ('other_side'), or within
 FRONTAL_DEG of the body's facing ('frontal').
+
+Domain transfer at the level of the features: --test-styles S ... scores the probes fitted on --style's training
+references also on the test references of each style S (the report's 'transfer': {S: {factor: accuracy,
+'grasp_side': accuracy}}): how far what a linear read-out learns from one image domain holds in another. A style
+with a training index but no test index of its own (`mixture`: references/train_mixture.json, every domain of a
+window) is probed only so.
 """
 import argparse
 import json
@@ -116,7 +122,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', default='data/mini_fbm')
     parser.add_argument('--references', help='folder of the reference indexes (default: <data-root>/references)')
-    parser.add_argument('--style', default='mesh', help='reference style (mesh | sketch)')
+    parser.add_argument('--style', default='mesh',
+                        help='reference style whose training references the probe is fitted on (mesh | sketch | '
+                             'scene | degraded | mixture)')
     parser.add_argument('--backbone-cfg', default=None,
                         help='JSON config of the frozen image backbone whose cached features are probed (default: the '
                              'one the configs read, EfficientNet-Lite0 at 448 px)')
@@ -124,19 +132,26 @@ def main(argv=None):
                         help='pool the patch grid to cells x cells (the grid size itself probes every patch)')
     parser.add_argument('--cv', type=int, default=0, metavar='K',
                         help='also score by K-fold cross-validation over the training references grouped by sequence')
+    parser.add_argument('--test-styles', nargs='+', default=None, metavar='STYLE',
+                        help="also score the probes on these styles' test references (domain transfer)")
     parser.add_argument('--out', help='JSON with the accuracies and reference levels')
     args = parser.parse_args(argv)
     from imagin4d.datasets.synthetic import FACTOR_NAMES, LEVEL_NAMES, load_factors, reference_levels
-    from imagin4d.evaluation.functional.probe import cv_scores, grouped_cv_predictions, linear_probe_accuracy
+    from imagin4d.evaluation.functional.probe import cv_scores, grouped_cv_predictions
     factors = load_factors(args.data_root)['sequences']
     backbone = json.loads(args.backbone_cfg) if args.backbone_cfg else DEFAULT_IMAGE_BACKBONE
     references = args.references or osp.join(args.data_root, 'references')
     x_train, train_names = reference_features(args.data_root, references, 'train', args.style, backbone, args.cells)
+    train_names = np.array(train_names)
+    transfer = {style: transfer_accuracies(x_train, train_names, factors, *reference_features(
+        args.data_root, references, 'test', style, backbone, args.cells)) for style in args.test_styles or ()}
+    if transfer and not osp.isfile(osp.join(references, f'test_{args.style}.json')):   # e.g. the mixture
+        return write_report(args.out, dict(train_images=len(train_names), style=args.style, cells=args.cells,
+                                           backbone=backbone, transfer=transfer))
     x_test, test_names = reference_features(args.data_root, references, 'test', args.style, backbone, args.cells)
     levels = reference_levels(factors)
     report = dict(train_images=len(train_names), test_images=len(test_names), style=args.style, cells=args.cells,
-                  backbone=backbone, factors={})
-    train_names = np.array(train_names)
+                  backbone=backbone, factors={}, **(dict(transfer=transfer) if transfer else {}))
 
     held_out = {}   # factor -> held-out cross-validated predictions (N,) of the training rows it uses
 
@@ -150,16 +165,17 @@ def main(argv=None):
     print(f'{"factor":14s} {"probe":>7s} {"cv":>7s} {"chance":>7s} {"prior":>7s}   ({len(train_names)} training, '
           f'{len(test_names)} test images, {args.style})')
     every = np.ones(len(train_names), bool)
+    own = transfer.get(args.style) or transfer_accuracies(x_train, train_names, factors, x_test, test_names)
     for name in FACTOR_NAMES:
         labels = [factors[s][name] for s in train_names]
-        acc = linear_probe_accuracy(x_train, labels, x_test, [factors[s][name] for s in test_names], C=PROBE_C)
+        acc = own[name]
         entry = report['factors'][name] = dict(accuracy=acc, **cross_validated(name, every, labels),
                                                **dict(zip(LEVEL_NAMES, levels[name])))
         print(f"{name:14s} {acc:7.3f} {entry.get('cv_accuracy', float('nan')):7.3f} {entry['chance']:7.3f} "
               f"{entry['prior']:7.3f}")
     hand_train, hand_test = (np.array([factors[s]['grasp_hand'] for s in names]) for names in (train_names, test_names))
     tr, te = hand_train != 'both', hand_test != 'both'
-    side = linear_probe_accuracy(x_train[tr], hand_train[tr], x_test[te], hand_test[te], C=PROBE_C)
+    side = own['grasp_side']
     report['grasp_side'] = dict(accuracy=side, test_images=int(te.sum()), chance=0.5,
                                 **cross_validated('grasp_side', tr, hand_train[tr]))
     print(f'{"grasp side":14s} {side:7.3f} {report["grasp_side"].get("cv_accuracy", float("nan")):7.3f} '
@@ -173,10 +189,32 @@ def main(argv=None):
                                                                       azimuth)
         print('  held-out grasp side by ' + ', '.join(f'{k} {v["accuracy"]:.3f} ({v["images"]})'
                                                       for k, v in parts.items()))
-    if args.out:
-        with open(args.out, 'w') as f:
+    write_report(args.out, report)
+
+
+def transfer_accuracies(x_train: np.ndarray, train_names: np.ndarray, factors: dict, x_test: np.ndarray,
+                        test_names) -> dict:
+    """{factor: accuracy, 'grasp_side': accuracy} of the probes fitted on (x_train, train_names), scored on another
+    test set (x_test (N, D), test_names (N,)): the factors on every image, the side on the one-handed ones."""
+    from imagin4d.datasets.synthetic import FACTOR_NAMES
+    from imagin4d.evaluation.functional.probe import linear_probe_accuracy
+    label = {name: (np.array([factors[s][name] for s in train_names]), np.array([factors[s][name] for s in test_names]))
+             for name in FACTOR_NAMES}
+    out = {name: linear_probe_accuracy(x_train, y_train, x_test, y_test, C=PROBE_C)
+           for name, (y_train, y_test) in label.items()}
+    hand_train, hand_test = label['grasp_hand']
+    tr, te = hand_train != 'both', hand_test != 'both'
+    out['grasp_side'] = linear_probe_accuracy(x_train[tr], hand_train[tr], x_test[te], hand_test[te], C=PROBE_C)
+    return out
+
+
+def write_report(out: str, report: dict):
+    for style, accuracies in report.get('transfer', {}).items():
+        print(f'{report["style"]} -> {style}: ' + ', '.join(f'{k} {v:.3f}' for k, v in accuracies.items()))
+    if out:
+        with open(out, 'w') as f:
             json.dump(report, f, indent=1)
-        print(f'written: {args.out}')
+        print(f'written: {out}')
 
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ Stages, each doing only what is missing (run it again after an interruption):
      sampling study's checkpoints (--mesh-from: <dir>/sfie/seed<k>/iter_<iters>.pth, read only; "none": train here).
   3. evaluation: per checkpoint and test domain tools/test.py and tools/analysis/mirror_test.py with
      `test_dataloader.dataset.pipeline.0.reference_index={data_root}/references/test_<domain>.json`, and
-     tools/analysis/reference_probe.py per style; each result one small JSON in the archive (not repeated).
+     tools/analysis/reference_probe.py per style, and per train domain the probe fitted on its references scored
+     on every test domain's (--test-styles); each result one small JSON in the archive (not repeated).
   4. the page, from the archive (--collect: only this).
 `--jobs` (train, seed) chains at a time, seed by seed, the probes after the first seed's chains. --smoke is the CI
 version: a few iterations, two sampling steps, one seed, no reuse, the small demo data set (data/mini_fbm_demo) unless
