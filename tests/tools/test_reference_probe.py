@@ -144,8 +144,11 @@ def test_transfer_holds_where_the_cue_is_the_same_and_not_where_it_moved():
         return x
     names = np.array(sorted(factors))
     train, test = names[:600], names[600:]
-    same = probe.transfer_accuracies(domain(train, 0), train, factors, domain(test, 0), test)
-    moved = probe.transfer_accuracies(domain(train, 0), train, factors, domain(test, 1), test)
+    x_train, x_same, x_moved = domain(train, 0), domain(test, 0), domain(test, 1)
+    scores = probe.transfer_accuracies(x_train, train, factors, dict(same=(x_same, test), moved=(x_moved, test)))
+    same, moved = scores['same'], scores['moved']
+    # fitted once and scored on the stacked sets: each set's accuracies are those of scoring it alone
+    assert probe.transfer_accuracies(x_train, train, factors, dict(alone=(x_moved, test)))['alone'] == moved
     assert set(same) == set(FACTOR_NAMES) | {'grasp_side'}
     assert same['grasp_hand'] > 0.9 and same['grasp_side'] > 0.9
     assert moved['grasp_hand'] < 0.6 and moved['grasp_side'] < 0.75

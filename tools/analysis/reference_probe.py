@@ -143,8 +143,9 @@ def main(argv=None):
     references = args.references or osp.join(args.data_root, 'references')
     x_train, train_names = reference_features(args.data_root, references, 'train', args.style, backbone, args.cells)
     train_names = np.array(train_names)
-    transfer = {style: transfer_accuracies(x_train, train_names, factors, *reference_features(
-        args.data_root, references, 'test', style, backbone, args.cells)) for style in args.test_styles or ()}
+    transfer = transfer_accuracies(x_train, train_names, factors, {
+        style: reference_features(args.data_root, references, 'test', style, backbone, args.cells)
+        for style in args.test_styles}) if args.test_styles else {}
     if transfer and not osp.isfile(osp.join(references, f'test_{args.style}.json')):   # e.g. the mixture
         return write_report(args.out, dict(train_images=len(train_names), style=args.style, cells=args.cells,
                                            backbone=backbone, transfer=transfer))
@@ -165,7 +166,8 @@ def main(argv=None):
     print(f'{"factor":14s} {"probe":>7s} {"cv":>7s} {"chance":>7s} {"prior":>7s}   ({len(train_names)} training, '
           f'{len(test_names)} test images, {args.style})')
     every = np.ones(len(train_names), bool)
-    own = transfer.get(args.style) or transfer_accuracies(x_train, train_names, factors, x_test, test_names)
+    own = transfer.get(args.style) or transfer_accuracies(x_train, train_names, factors,
+                                                          {args.style: (x_test, test_names)})[args.style]
     for name in FACTOR_NAMES:
         labels = [factors[s][name] for s in train_names]
         acc = own[name]
@@ -192,19 +194,30 @@ def main(argv=None):
     write_report(args.out, report)
 
 
-def transfer_accuracies(x_train: np.ndarray, train_names: np.ndarray, factors: dict, x_test: np.ndarray,
-                        test_names) -> dict:
-    """{factor: accuracy, 'grasp_side': accuracy} of the probes fitted on (x_train, train_names), scored on another
-    test set (x_test (N, D), test_names (N,)): the factors on every image, the side on the one-handed ones."""
+def transfer_accuracies(x_train: np.ndarray, train_names: np.ndarray, factors: dict, tests: dict) -> dict:
+    """{style: {factor: accuracy, 'grasp_side': accuracy}} of the probes fitted once on (x_train (N, D),
+    train_names (N,)) and scored on each test set of `tests` ({style: (x_test (M, D), test_names (M,))}): the
+    factors on every image, the side on the one-handed ones."""
     from imagin4d.datasets.synthetic import FACTOR_NAMES
-    from imagin4d.evaluation.functional.probe import linear_probe_accuracy
-    label = {name: (np.array([factors[s][name] for s in train_names]), np.array([factors[s][name] for s in test_names]))
-             for name in FACTOR_NAMES}
-    out = {name: linear_probe_accuracy(x_train, y_train, x_test, y_test, C=PROBE_C)
-           for name, (y_train, y_test) in label.items()}
-    hand_train, hand_test = label['grasp_hand']
-    tr, te = hand_train != 'both', hand_test != 'both'
-    out['grasp_side'] = linear_probe_accuracy(x_train[tr], hand_train[tr], x_test[te], hand_test[te], C=PROBE_C)
+    from imagin4d.evaluation.functional.probe import linear_probe_predict
+    styles = list(tests)
+    x_all = np.concatenate([tests[style][0] for style in styles])
+    names_all = np.concatenate([np.asarray(tests[style][1]) for style in styles])
+    which = np.concatenate([np.full(len(tests[style][1]), i) for i, style in enumerate(styles)])
+    out = {style: {} for style in styles}
+
+    def score(name, rows_train, rows_test, y_train, y_test):   # one fit, predictions on every test set at once
+        pred = linear_probe_predict(x_train[rows_train], y_train[rows_train], x_all[rows_test], C=PROBE_C)
+        for i, style in enumerate(styles):
+            mine = which[rows_test] == i
+            out[style][name] = float(np.mean(pred[mine] == y_test[rows_test][mine]))
+    every_train, every_test = np.ones(len(train_names), bool), np.ones(len(names_all), bool)
+    for name in FACTOR_NAMES:
+        y_train = np.array([factors[s][name] for s in train_names])
+        score(name, every_train, every_test, y_train, np.array([factors[s][name] for s in names_all]))
+    hand_train = np.array([factors[s]['grasp_hand'] for s in train_names])
+    hand_test = np.array([factors[s]['grasp_hand'] for s in names_all])
+    score('grasp_side', hand_train != 'both', hand_test != 'both', hand_train, hand_test)
     return out
 
 
