@@ -13,10 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${TRANSFER_WORK_DIR:-work_dirs/transfer_study}
+NOTES=(--notes docs/results/transfer_mini_fbm_notes.md)   # hand-written reading of the table, kept on the page
 mkdir -p "$WORK"
 for arg in "$@"; do
-    if [ "$arg" = "--collect" ]; then exec "$PY" tools/analysis/transfer_study.py --work-dir "$WORK" "$@"; fi
+    if [ "$arg" = "--collect" ]; then
+        exec "$PY" tools/analysis/transfer_study.py --work-dir "$WORK" "${NOTES[@]}" "$@"
+    fi
 done
 nice -n 15 "$PY" tools/analysis/transfer_study.py --work-dir "$WORK" "$@" --stage data
 for arg in "$@"; do [ "$arg" = "--stage" ] && exit 0; done   # --stage data: stage 1 only
-nice -n 5 "$PY" tools/analysis/transfer_study.py --work-dir "$WORK" --jobs 2 "$@"
+nice -n 5 "$PY" tools/analysis/transfer_study.py --work-dir "$WORK" --jobs 2 "${NOTES[@]}" "$@"
