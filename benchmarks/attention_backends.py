@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import torch
-from bench_common import command_line, machine_info, timed
+from bench_common import command_line, machine_info, synchronize, timed
 
 from imagin4d.models.layers import attention, available_backends
 
@@ -20,13 +20,6 @@ SHAPES = [  # (name, B, Lq, Lk, H, D): denoiser self-attention at the mini and F
 ]
 
 
-def synchronized(out: torch.Tensor) -> torch.Tensor:
-    """`out` once the device has computed it (CUDA kernels run asynchronously: a timer must wait for them)."""
-    if out.is_cuda:
-        torch.cuda.synchronize()
-    return out
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--repeats', type=int, default=30)
@@ -35,9 +28,9 @@ def main():
                         help='of q, k and v (the math reference computes in it too)')
     args = parser.parse_args()
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    dtype = getattr(torch, args.dtype)
     rows = []
     for name, b, lq, lk, h, d in SHAPES:
-        dtype = getattr(torch, args.dtype)
         q = torch.randn(b, lq, h, d, device=device, dtype=dtype)
         k, v = (torch.randn(b, lk, h, d, device=device, dtype=dtype) for _ in range(2))
         mask = torch.ones(b, lk, dtype=torch.bool, device=device)
@@ -46,10 +39,12 @@ def main():
         with torch.no_grad():
             reference = attention(q, k, v, mask, backend='math')
             for backend in available_backends():
+                def forward():
+                    attention(q, k, v, mask, backend=backend)
+                    synchronize(device)
                 try:
                     diff[backend] = float((attention(q, k, v, mask, backend=backend) - reference).abs().max())
-                    row[backend] = 1e3 * timed(lambda: synchronized(attention(q, k, v, mask, backend=backend)),
-                                               args.repeats)[0]
+                    row[backend] = 1e3 * timed(forward, args.repeats)[0]
                 except ValueError:
                     row[backend] = None  # constraints not met on this machine (e.g. xformers on a CPU)
         row['max_abs_diff_vs_math'] = diff

@@ -21,6 +21,14 @@ def timed(fn, repeats: int, warmup: int = 1):
     return statistics.median(times), times
 
 
+def synchronize(device) -> None:
+    """Wait for the device's queued work (CUDA kernels run asynchronously: a timer must wait for them).
+    device: a torch.device or its name; nothing to wait for on the CPU."""
+    if str(device).startswith('cuda'):
+        import torch
+        torch.cuda.synchronize()
+
+
 def command_line() -> str:
     """This benchmark's command as a user types it from the repository root (no interpreter or machine paths)."""
     import shlex

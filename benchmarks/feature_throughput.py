@@ -29,7 +29,7 @@ import statistics  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_common import command_line, machine_info, timed  # noqa: E402
+from bench_common import command_line, machine_info, synchronize, timed  # noqa: E402
 
 RESULTS = osp.join(osp.dirname(osp.abspath(__file__)), 'results')
 VERBS = ['picks up', 'pushes', 'lifts', 'drags', 'carries', 'puts down', 'rotates', 'kicks']
@@ -148,8 +148,7 @@ def main():
         def run():
             with torch.no_grad():
                 outputs[name] = backbones[name](pixels)
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
+            synchronize(args.device)
         return run
 
     threads_now = torch.get_num_threads()

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import torch
-from bench_common import REPO, machine_info, timed
+from bench_common import REPO, machine_info, synchronize, timed
 
 sys.path.insert(0, str(REPO))
 
@@ -77,11 +77,6 @@ def build_model(name: str, device: str):
              for n in ('obj_com', 'joints') for e in ('min', 'max')}
     model.data_preprocessor.set_stats(stats)
     return model
-
-
-def synchronize(device: str):
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
 
 
 def bench_one(size: str, name: str, batch: int, repeats: int, device: str, peak: float, precision: str = 'fp32',

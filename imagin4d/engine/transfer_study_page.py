@@ -104,10 +104,11 @@ def evidence(summary: dict, probes: dict, test: str, metric: str, iters: int, tr
         parts.append(f'features: the reference probe reads the factors from {test} images at {level[0]:.3f} (test) / '
                      f'{level[1]:.3f} (cv)' + ('' if test == 'mesh' else
                                                f', from mesh images at {mesh[0]:.3f} / {mesh[1]:.3f}'))
-    mixed, own = transfer_level(transfer or {}, 'mixture', test), transfer_level(transfer or {}, test, test)
+    mixed, in_domain = transfer_level(transfer or {}, 'mixture', test), transfer_level(transfer or {}, test, test)
     if mixed is not None:
         parts.append(f'read-out: a linear probe fitted on the mixture\'s references reads them from {test} images at '
-                     f'{mixed:.3f}' + (f', one fitted on {test} references at {own:.3f}' if own is not None else '')
+                     f'{mixed:.3f}' + (f', one fitted on {test} references at {in_domain:.3f}'
+                                       if in_domain is not None else '')
                      + ('' if test in MIXTURE else f' ({test} is in no training set)'))
     own = 'scene' if test == 'scene' else None
     if own and own in TRAIN_DOMAINS and row(own, test) in summary and metric in summary[row(own, test)]:
