@@ -42,7 +42,7 @@ def component_of(name: str) -> str:
             return f'{enc} Q-Former patch LayerNorm + positions'
         if '.autoencoders' in name:
             return 'SFIE role autoencoders'
-        if '.heads.' in name or '.head_out' in name or '.qformer' in name:
+        if '.heads.' in name or '.role_heads' in name or '.head_out' in name or '.qformer' in name:
             return f'{enc} Q-Former (queries, attention, MLP)'
         if '.text_attn' in name:
             return 'FAIE text-token attention'

@@ -5,6 +5,6 @@
 _base_ = ['./fbm_sfie.py']
 patch_dim = 256
 model = dict(
-    image_encoder=dict(patch_dim=patch_dim, spatial_stream='gated'),
+    image_encoder=dict(patch_dim=patch_dim, spatial_stream='gated', stacked_heads=True),
     frame_image_encoder=dict(patch_dim=patch_dim, num_frame_queries=30),
 )

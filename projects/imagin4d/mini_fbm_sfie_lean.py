@@ -7,6 +7,6 @@
 _base_ = ['./mini_fbm_sfie.py']
 patch_dim = 64
 model = dict(
-    image_encoder=dict(patch_dim=patch_dim, spatial_stream='gated'),
+    image_encoder=dict(patch_dim=patch_dim, spatial_stream='gated', stacked_heads=True),
     frame_image_encoder=dict(patch_dim=patch_dim, num_frame_queries=30),
 )

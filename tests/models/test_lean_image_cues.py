@@ -33,7 +33,9 @@ def test_defaults_load_todays_state_dicts_strictly_and_give_its_outputs():
         module.load_state_dict(state, strict=True)
     out = ref.run(*modules, ref.inputs())
     for key, expected in stored['outputs'].items():
-        torch.testing.assert_close(out[key], expected, rtol=1e-5, atol=1e-6, msg=key)
+        # float rounding differs between CPUs (the reference was written on an Intel Xeon; an AMD EPYC gives x0
+        # within 3.4e-5 of |x0| <= 6): a drifted default (renamed parameter, changed formula) moves it by O(1)
+        torch.testing.assert_close(out[key], expected, rtol=1e-4, atol=1e-4, msg=key)
 
 
 def _sfie(**kwargs):
@@ -233,6 +235,36 @@ def test_every_lean_parameter_gets_a_gradient():
     shared = sfie.patch_proj(patches)[:, None]
     faie(patches, frame_mask=frame_mask, image_tokens=shared)['frame_tokens'].value.sum().backward()
     assert float(sfie.patch_proj.proj.weight.grad.abs().sum()) > 0
+
+
+def test_stacked_role_heads_start_from_the_same_weights_and_compute_the_same_function():
+    separate, stacked = _sfie(patch_dim=8), _sfie(patch_dim=8, stacked_heads=True)
+    # built from the same seed: the four heads are made first, then stacked, so every value is the same
+    ours = dict(stacked.named_parameters())
+    for i, role in enumerate(separate.roles):
+        head = separate.heads[role]
+        assert torch.equal(ours['role_heads.queries'][i], head.queries)
+        assert torch.equal(ours['role_heads.blocks.0.cross_kv.weight'][i], head.blocks[0].cross_attn.to_kv.weight)
+        assert torch.equal(ours['role_heads.blocks.0.fc1.bias'][i], head.blocks[0].mlp.net[0].bias)
+    others = {k: v for k, v in separate.named_parameters() if not k.startswith('heads.')}
+    assert all(torch.equal(v, ours[k]) for k, v in others.items())
+    assert sum(p.numel() for p in ours.values()) == sum(p.numel() for p in separate.parameters())
+    for module in (separate, stacked):                   # off the LayerNorms' 1 / 0 init (same draws for both)
+        torch.manual_seed(3)
+        for name, p in sorted(module.named_parameters(), key=lambda kv: kv[0].replace('role_heads', 'heads')):
+            if 'norm' in name:
+                p.data.add_(0.1 * torch.ones_like(p))
+    patches, frame_mask = torch.randn(B, 2, N, CI), torch.ones(B, T, dtype=torch.bool)
+    image_mask = torch.tensor([[True, True], [True, False]])            # a storyboard with a padded image
+    out_sep = separate(patches, frame_mask=frame_mask, image_mask=image_mask)
+    out_stk = stacked(patches, frame_mask=frame_mask, image_mask=image_mask)
+    for key in ('spatial_image', 'base'):
+        torch.testing.assert_close(out_stk[key], out_sep[key], rtol=1e-4, atol=1e-5)
+    for role in separate.roles:
+        torch.testing.assert_close(stacked.last_aux['role_tokens'][role], separate.last_aux['role_tokens'][role],
+                                   rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match='stacked_heads=True needs patch_dim'):
+        _sfie(stacked_heads=True)
 
 
 def test_demo_checkpoint_loads_strictly_into_the_default_full_model():

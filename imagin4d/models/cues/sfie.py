@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import einsum, rearrange
 from torch import nn
 
-from imagin4d.models.layers import PatchProjection, QFormer
+from imagin4d.models.layers import PatchProjection, QFormer, StackedQFormer
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder, resolve_frames
@@ -170,6 +170,10 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
             denoiser projects frame by frame; 'gated' returns it factored, `GatedStream(W_s s (B, K, C), w
             (B, K, T))`, which the denoiser modulates as w ⊗ (W SiLU(W_s s)): one projection per sequence instead of
             T. The two agree where the gate is 0 or 1 (`GatedStream`).
+        stacked_heads: run the four role heads as one `StackedQFormer` (needs patch_dim: the heads then read the
+            same patch tokens): one batched matmul per layer instead of four, the context normalised once; the same
+            function and the same initial weights as the four separate heads (built first, then stacked), rounded
+            differently. Its parameters are `role_heads.*` instead of `heads.<role>.*`.
 
     Storyboards (issue 29; cues/storyboard.py): image_patch (B, K, N, Ci) with image_mask (B, K) runs the heads on
     every valid image; each image gets its own t̂ (or its given `image_frames` entry, -1 = predict) and window,
@@ -203,8 +207,10 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
                  frame_loss: str = 'ce', latent_loss_weight: float = 1.0, recon_loss_weight: float = 1.0,
                  frame_loss_weight: float = 1.0,
                  feature_key: str = 'image', attn_backend: str = 'auto', patch_positions: bool = True,
-                 patch_dim: Optional[int] = None, spatial_stream: str = 'per_frame'):
+                 patch_dim: Optional[int] = None, spatial_stream: str = 'per_frame', stacked_heads: bool = False):
         super().__init__()
+        if stacked_heads and not patch_dim:
+            raise ValueError('stacked_heads=True needs patch_dim (the stacked role heads read one shared token grid)')
         if spatial_stream not in self.SPATIAL_STREAMS:
             raise ValueError(f'spatial_stream must be one of {self.SPATIAL_STREAMS}, got {spatial_stream!r}')
         if t_hat not in self.T_HAT_MODES:
@@ -233,10 +239,15 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         self.patch_dim, self.spatial_stream = patch_dim, spatial_stream
         if patch_dim:
             self.patch_proj = PatchProjection(image_dim, patch_dim, patch_positions=patch_positions)
-        self.heads = nn.ModuleDict({
+        heads = nn.ModuleDict({
             r: QFormer(head_dim, patch_dim or image_dim, num_queries=queries_per_role, depth=depth,
                        num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout, attn_backend=attn_backend,
                        patch_positions=patch_positions and not patch_dim) for r in self.roles})
+        self.stacked_heads = stacked_heads
+        if stacked_heads:
+            self.role_heads = StackedQFormer([heads[r] for r in self.roles])
+        else:
+            self.heads = heads
         self.head_out = nn.ModuleDict({r: nn.Linear(head_dim * queries_per_role, self.latent_dims[r])
                                        for r in self.roles})
         self.autoencoders = nn.ModuleDict({
@@ -257,11 +268,12 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         """{role: (B, L_r)} head tokens from the patch grid (B, N, Ci) (projected=True: patch tokens (B, N, P))."""
         if self.patch_dim and not projected:
             image_patch = self.patch_proj(image_patch)
-        tokens = OrderedDict()
-        for r in self.roles:
-            queries = self.heads[r](image_patch, context_mask=image_patch_mask)            # (B, Q, head_dim)
-            tokens[r] = self.head_out[r](rearrange(queries, 'b q d -> b (q d)'))
-        return tokens
+        if self.stacked_heads:
+            stacked = self.role_heads(image_patch, context_mask=image_patch_mask)          # (R, B, Q, head_dim)
+            queries = dict(zip(self.roles, stacked.unbind(0)))
+        else:
+            queries = {r: self.heads[r](image_patch, context_mask=image_patch_mask) for r in self.roles}
+        return OrderedDict((r, self.head_out[r](rearrange(queries[r], 'b q d -> b (q d)'))) for r in self.roles)
 
     def forward(self, image_patch: torch.Tensor, image_patch_mask: Optional[torch.Tensor] = None,
                 num_frames: Optional[int] = None, frame_mask: Optional[torch.Tensor] = None,

@@ -11,6 +11,7 @@ from .embeddings import (
 )
 from .interpolated_tokens import InterpolatedTokens, concat_tokens
 from .qformer import PatchProjection, QFormer, QFormerBlock
+from .stacked_qformer import StackedLayerNorm, StackedLinear, StackedQFormer
 from .transformer import AdaLNFinalLayer, AdaLNTransformerBlock, Mlp, MultiHeadAttention, set_attn_backend
 
 __all__ = ['AttentionBackend', 'attention', 'available_backends', 'get_backend',
@@ -18,4 +19,5 @@ __all__ = ['AttentionBackend', 'attention', 'available_backends', 'get_backend',
            'FrameIndexEmbedding', 'TimestepEmbedding', 'sinusoidal_embedding', 'sinusoidal_positions',
            'PatchPositionEmbedding', 'grid_fourier_features',
            'InterpolatedTokens', 'concat_tokens', 'PatchProjection', 'QFormer', 'QFormerBlock',
+           'StackedLayerNorm', 'StackedLinear', 'StackedQFormer',
            'AdaLNFinalLayer', 'AdaLNTransformerBlock', 'Mlp', 'MultiHeadAttention', 'set_attn_backend']
