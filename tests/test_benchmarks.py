@@ -109,7 +109,29 @@ def test_lean_rerun_check_scores_under_one_protocol(tmp_path):
     page = (tmp_path / 'rerun.md').read_text()
     assert '| foot_sliding | 2.85 ± 0 (1) | 2.8 ± 0.14 (2) | 3.1 ± 0.14 (2) | within |' in page
     assert '| mirror_consistency | 0.9 ± 0 (1) | 0.8 ± 0 (2) | 0.8 ± 0 (2) | better |' in page
-    assert "'floor_height': 0.0" in page and 'sfie_lean seeds [0] scored again' in page
+    assert "'floor_height': 0.0" in page and 'sfie_lean seed 0 scored again' in page
+
+
+def test_lean_rerun_check_control(tmp_path):
+    """--control: an unchanged variant retrained into the new archive is judged against its own archived runs."""
+    def archive(folder, variant, values):
+        (folder / variant).mkdir(parents=True)
+        for seed, (success, mpjpe) in enumerate(values):
+            (folder / variant / f'seed{seed}.json').write_text(json.dumps(dict(seed=seed, metrics=dict(
+                ia_success=success, mpjpe=mpjpe))))
+    old, new = tmp_path / 'old', tmp_path / 'new'
+    archive(old, 'sfie', [(0.50, 60.0), (0.60, 64.0), (0.55, 62.0)])
+    archive(old, 'no_image', [(0.30, 80.0), (0.32, 78.0)])            # 0.31 ± 0.014, 79 ± 1.4
+    archive(new, 'sfie_lean', [(0.52, 63.0), (0.56, 61.0)])
+    archive(new, 'no_image', [(0.33, 84.0)])                            # +0.02 (<= 0.028), +5 (> 2.8): worse
+    run_tool(['benchmarks/training_step_rerun.py', '--runs', old, '--new-runs', new, '--control', 'no_image',
+              '--out', tmp_path / 'rerun.md'], cwd=REPO)
+    page = (tmp_path / 'rerun.md').read_text()
+    assert '| metric | sfie_lean | sfie | no_image | verdict | no_image (control) | control verdict |' in page
+    assert '| ia_success | 0.54 ± 0.028 (2) | 0.55 ± 0.05 (3) | 0.31 ± 0.014 (2) | within | 0.33 ± 0 (1) | within |' \
+        in page
+    assert '| mpjpe | 62 ± 1.4 (2) | 62 ± 2 (3) | 79 ± 1.4 (2) | within | 84 ± 0 (1) | WORSE |' in page
+    assert 'Control: 1 of 2 metrics of no_image within its archived spread; outside: mpjpe (WORSE).' in page
 
 
 def _train_line(stamp: str, it: int, time: float, data_time: float) -> str:
