@@ -3,7 +3,7 @@ spread of today's full model?
 
     python benchmarks/training_step_rerun.py [--runs benchmarks/results/mini_fbm_runs/iters2000_steps20]
         [--new-runs benchmarks/results/lean_mini_fbm_runs/iters2000_steps20]
-        [--new sfie_lean] [--old sfie] [--floor no_image] [--control no_image]
+        [--new sfie_lean] [--old sfie] [--floor no_image] [--control sfie no_image]
         [--out benchmarks/results/training_step_rerun.md]
 
 Reads the benchmark's archived runs (`ARCHIVE/iters<N>_steps<S>/<variant>/seed<k>.json`, written by
@@ -15,9 +15,10 @@ Verdict per metric: `within` when |mean_new - mean_old| <= std_old + std_new (`c
 new run borrows the old spread as its own (one seed has none); otherwise `better` / `WORSE` in the metric's
 direction.
 
---control VARIANT: runs of an UNCHANGED variant retrained beside the new ones (in the new archive, e.g. the
-no-image model on the machine and code of the new runs), compared with its own archived runs the same way: a
-control outside its spread says the machine or the code around the model moved the numbers, not the new variant.
+--control VARIANT ...: runs of UNCHANGED variants retrained beside the new ones (in the new archive, e.g. the full
+and the no-image model on the machine, data build and code of the new runs), each compared with its own archived
+runs the same way: a control outside its spread says the machine, the build or the code around the model moved the
+numbers, not the new variant.
 
 Runs are compared under one scoring protocol (`imagin4d.engine.benchmark.archive`: CHOIS's floor, joints and object
 rotation choices; runs archived before protocols were recorded scored with `LEGACY_PROTOCOL`). A new run scored
@@ -133,8 +134,8 @@ def main(argv=None):
     parser.add_argument('--new', default='sfie_lean')
     parser.add_argument('--old', default='sfie')
     parser.add_argument('--floor', default='no_image')
-    parser.add_argument('--control', default=None,
-                        help='an unchanged variant retrained into the new archive, compared with its archived runs')
+    parser.add_argument('--control', nargs='*', default=[],
+                        help='unchanged variants retrained into the new archive, each compared with its archived runs')
     parser.add_argument('--out', default=str(REPO / 'benchmarks' / 'results' / 'training_step_rerun.md'))
     parser.add_argument('--rescore-dir', default=str(REPO / 'work_dirs' / 'training_step_rerun'),
                         help='work dir of the tests that score a new run under the old runs\' protocol')
@@ -145,17 +146,21 @@ def main(argv=None):
     new = load_runs(Path(args.new_runs) / args.new)
     old, floor = (load_runs(runs / v) for v in (args.old, args.floor))
     protocol = one_protocol(old + floor, f'{args.old} and {args.floor}')
-    control = load_runs(Path(args.new_runs) / args.control) if args.control else []
-    rescored = [f'{name} seed {r["seed"]}' for name, group in ((args.new, new), (args.control, control))
-                for r in group if r['protocol'] != protocol]
-    for name, group in ((args.new, new), (args.control, control)):
+    controls = {name: load_runs(Path(args.new_runs) / name) for name in args.control}
+    groups = ((args.new, new), *controls.items())
+    rescored = [f'{name} seed {r["seed"]}' for name, group in groups for r in group if r['protocol'] != protocol]
+    for name, group in groups:
         for run in group:
             if run['protocol'] != protocol:
                 # the test's metrics rescored; those of the mirrored test (not scored by this protocol) as archived
                 run['metrics'] = {**run['metrics'], **rescore(run, protocol, name, Path(args.rescore_dir),
                                                               Path(args.rescored))}
     rows = compare(new, old, floor)
-    checks = {r['metric']: r for r in compare(control, floor, floor)} if control else {}
+    archived = {args.old: old, args.floor: floor}
+    checks = {}
+    for name, group in controls.items():
+        own = archived[name] if name in archived else load_runs(runs / name)
+        checks[name] = {r['metric']: r for r in compare(group, own, floor)}
 
     def shown(path: Path):
         return path.relative_to(REPO) if path.is_relative_to(REPO) else path
@@ -166,7 +171,7 @@ def main(argv=None):
              f'Command: `{shlex.join(["python", "benchmarks/training_step_rerun.py", *map(str, command)])}`  ',
              'Runs: ' + '; '.join(f'{name} seed {r["seed"]} at {r["record"].get("commit", "?")[:12]}'
                                   for name, group in ((args.new, new), (args.old, old), (args.floor, floor),
-                                                      (f'{args.control} (control)', control))
+                                                      *((f'{c} (control)', g) for c, g in controls.items()))
                                   for r in group), '',
              f'Archived benchmark runs in `{shown(runs)}` ({args.new}: `{shown(Path(args.new_runs))}`); '
              f'{args.new} seeds {[r["seed"] for r in new]}, {args.old} seeds {[r["seed"] for r in old]}, '
@@ -176,23 +181,25 @@ def main(argv=None):
              + (f' ({", ".join(rescored)} scored again under it from their checkpoints: '
                 f'`{Path(args.rescored).name}/`).' if rescored else '.'), '']
     head = f'| metric | {args.new} | {args.old} | {args.floor} | verdict |'
-    if control:
-        lines += [f'Control: {args.control} retrained beside the new runs (`{shown(Path(args.new_runs))}`) against '
-                  f'its archived runs, same verdict rule.', '']
-        head += f' {args.control} (control) | control verdict |'
+    if controls:
+        lines += [f'Controls: {", ".join(controls)} retrained beside the new runs (`{shown(Path(args.new_runs))}`), '
+                  'each against its own archived runs, same verdict rule.', '']
+        head += ''.join(f' {c} (control) | verdict |' for c in controls)
     lines += [head, '|---' * head.count(' | ') + '|---|']
 
     def row(r):
         cells = f'| {r["metric"]} | {fmt(r["new"])} | {fmt(r["old"])} | {fmt(r["floor"])} | {r["verdict"]} |'
-        check = checks.get(r['metric'])
-        return cells + (f' {fmt(check["new"])} | {check["verdict"]} |' if check else (' - | - |' if control else ''))
+        for name in controls:
+            check = checks[name].get(r['metric'])
+            cells += f' {fmt(check["new"])} | {check["verdict"]} |' if check else ' - | - |'
+        return cells
     lines += [row(r) for r in rows]
     worse = [r['metric'] for r in rows if r['verdict'] == 'WORSE']
     lines += ['', f'{len(rows) - len(worse)} of {len(rows)} metrics within the spread or better'
               + (f'; worse: {", ".join(worse)}.' if worse else '.')]
-    if control:
-        off = [f'{m} ({r["verdict"]})' for m, r in checks.items() if r['verdict'] != 'within']
-        lines += [f'Control: {len(checks) - len(off)} of {len(checks)} metrics of {args.control} within its archived '
+    for name, rows_of in checks.items():
+        off = [f'{m} ({r["verdict"]})' for m, r in rows_of.items() if r['verdict'] != 'within']
+        lines += [f'Control: {len(rows_of) - len(off)} of {len(rows_of)} metrics of {name} within its archived '
                   'spread' + (f'; outside: {", ".join(off)}.' if off else '.')]
     Path(args.out).write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))

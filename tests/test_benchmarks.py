@@ -124,13 +124,17 @@ def test_lean_rerun_check_control(tmp_path):
     archive(old, 'no_image', [(0.30, 80.0), (0.32, 78.0)])            # 0.31 ± 0.014, 79 ± 1.4
     archive(new, 'sfie_lean', [(0.52, 63.0), (0.56, 61.0)])
     archive(new, 'no_image', [(0.33, 84.0)])                            # +0.02 (<= 0.028), +5 (> 2.8): worse
-    run_tool(['benchmarks/training_step_rerun.py', '--runs', old, '--new-runs', new, '--control', 'no_image',
+    archive(new, 'sfie', [(0.44, 61.0)])                                # -0.11 (> 0.05 + 0.05), -1 (<= 4)
+    run_tool(['benchmarks/training_step_rerun.py', '--runs', old, '--new-runs', new, '--control', 'sfie', 'no_image',
               '--out', tmp_path / 'rerun.md'], cwd=REPO)
     page = (tmp_path / 'rerun.md').read_text()
-    assert '| metric | sfie_lean | sfie | no_image | verdict | no_image (control) | control verdict |' in page
-    assert '| ia_success | 0.54 ± 0.028 (2) | 0.55 ± 0.05 (3) | 0.31 ± 0.014 (2) | within | 0.33 ± 0 (1) | within |' \
+    assert ('| metric | sfie_lean | sfie | no_image | verdict | sfie (control) | verdict | no_image (control) | '
+            'verdict |') in page
+    assert ('| ia_success | 0.54 ± 0.028 (2) | 0.55 ± 0.05 (3) | 0.31 ± 0.014 (2) | within | 0.44 ± 0 (1) | WORSE '
+            '| 0.33 ± 0 (1) | within |') in page
+    assert '| mpjpe | 62 ± 1.4 (2) | 62 ± 2 (3) | 79 ± 1.4 (2) | within | 61 ± 0 (1) | within | 84 ± 0 (1) | WORSE |' \
         in page
-    assert '| mpjpe | 62 ± 1.4 (2) | 62 ± 2 (3) | 79 ± 1.4 (2) | within | 84 ± 0 (1) | WORSE |' in page
+    assert 'Control: 1 of 2 metrics of sfie within its archived spread; outside: ia_success (WORSE).' in page
     assert 'Control: 1 of 2 metrics of no_image within its archived spread; outside: mpjpe (WORSE).' in page
 
 
