@@ -3,7 +3,7 @@ generation per request and per sampling step, and where the image cues' extra tr
 
     IMAGIN4D_MINI_FBM_ROOT=data/mini_fbm_demo IMAGIN4D_BODY_MODEL_DIR=data/body_models \\
         python benchmarks/training_step.py [--checkpoint work_dirs/demo/iter_500.pth] [--repeats 5] [--threads 1]
-        [--parts real generation breakdown absorbed lean] [--sizes mini fbm] [--tag cpu]
+        [--parts real generation breakdown absorbed lean bound] [--sizes mini fbm] [--tag cpu]
 
 Parts (each measured side by side in one process: the variants of a part are interleaved, repeat by repeat, and
 the medians are compared as ratios; the load average is recorded before and after every part):
@@ -25,9 +25,12 @@ the medians are compared as ratios; the load average is recorded before and afte
 - absorbed: the absorbed few-query cross-attention against the dispatch path (the same function).
 - lean: the lean image cues (issue 23): old full (`*_sfie.py`) / new full (`*_sfie_lean.py`) / no image, one
   training step each, interleaved, on a synthetic batch and on real batches, with their FLOPs, at both sizes.
+- bound: what bounds the step's rate against the fp32 matmul peak (training_step_bound.py): the self time of one
+  profiled step per class of op (matmuls with their FLOPs, attention, optimiser, norms, copies, elementwise), the
+  time outside the ops (Python, dispatch), and the step's matmuls at the rate their shapes reach alone.
 Writes benchmarks/results/training_step_<tag>.{json,md}. The parts live in training_step_real.py (real,
-generation), training_step_cost.py (breakdown, absorbed, lean) and training_step_report.py (the page);
-training_step_common.py has what they share.
+generation), training_step_cost.py (breakdown, absorbed, lean), training_step_bound.py (bound) and
+training_step_report.py (the page); training_step_common.py has what they share.
 """
 import argparse
 import json
@@ -36,11 +39,12 @@ import sys
 
 import torch
 from bench_common import REPO, machine_info
+from training_step_bound import part_bound
 from training_step_cost import part_absorbed, part_breakdown, part_lean
 from training_step_real import part_generation, part_real
 from training_step_report import write_report
 
-PARTS = ('real', 'generation', 'breakdown', 'absorbed', 'lean')
+PARTS = ('real', 'generation', 'breakdown', 'absorbed', 'lean', 'bound')
 
 
 def main():
@@ -64,7 +68,8 @@ def main():
             'generation': lambda: part_generation(args.repeats, args.sizes),
             'breakdown': lambda: part_breakdown(args.batch, args.sizes),
             'absorbed': lambda: part_absorbed(args.checkpoint, args.repeats, args.sizes),
-            'lean': lambda: part_lean(args.repeats, args.sizes, args.batch)}
+            'lean': lambda: part_lean(args.repeats, args.sizes, args.batch),
+            'bound': lambda: part_bound(args.batch)}
     record = {}
     for part in [p for p in args.parts if p in runs]:        # in the order given; the page is written after each
         record[part] = runs[part]()

@@ -1,6 +1,8 @@
 """The Markdown page of benchmarks/training_step.py: one section per part that ran, from the JSON record."""
 import statistics
 
+from training_step_bound import report_bound
+
 
 def paired_ratio(runs: dict, a: str, b: str) -> str:
     """'median [q1, q3]' of the per-round ratios runs[a][r] / runs[b][r] (rounds interleaved: same load)."""
@@ -113,5 +115,7 @@ def write_report(record: dict, out) -> None:
                     lines.append(f'- {full_name} / no image = {full["step_s"] / base["step_s"]:.2f}x time, '
                                  f'{full["gflops"] / base["gflops"]:.2f}x FLOPs')
         lines += ['']
+    if record.get('bound'):
+        lines += report_bound(record['bound'])
     out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
