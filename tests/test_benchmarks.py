@@ -60,6 +60,49 @@ def test_training_step_breakdown_accounts_for_the_whole_step(tmp_path):
     assert 'training_step.py --parts breakdown' in (tmp_path / 'training_step_test.md').read_text()
 
 
+def test_training_step_bound_classes_cover_the_step(tmp_path):
+    """--parts bound: the classes add up to the profiled ops, the matmul FLOPs are the step's FlopCounterMode count
+    (the configs' attention runs in SDPA kernels, which neither counts as matmuls), and the page has one row per
+    config."""
+    run_tool(['benchmarks/training_step.py', '--parts', 'bound', '--batch', '2', '--tag', 'test', '--out-dir',
+              tmp_path], cwd=REPO)
+    record = json.loads((tmp_path / 'training_step_test.json').read_text())
+    bound = record['bound']
+    assert set(bound['results']) == {'mini_fbm_no_image', 'mini_fbm_sfie_lean', 'mini_fbm_sfie'}
+    for result in bound['results'].values():
+        classes = result['classes']
+        assert abs(sum(c['seconds'] for c in classes.values()) - result['profiled_s']) < 1e-3
+        assert classes['matrix multiplies']['seconds'] > 0 and classes['optimiser (AdamW, clipping)']['seconds'] > 0
+        assert result['matmul_alone_s'] > 0 and result['top_shapes']
+    breakdown_gflop = {'mini_fbm_no_image': 16.406}                   # FlopCounterMode at batch 16 (the page above)
+    assert abs(bound['results']['mini_fbm_no_image']['matmul_gflop'] * 8 - breakdown_gflop['mini_fbm_no_image']) \
+        < 0.05 * breakdown_gflop['mini_fbm_no_image']
+    page = (tmp_path / 'training_step_test.md').read_text()
+    assert '## What bounds the step against the matmul peak' in page
+    assert sum(line.startswith('| mini_fbm_') for line in page.splitlines()) == 3
+
+
+def _event(name, parent=None):
+    from types import SimpleNamespace
+    return SimpleNamespace(name=name, cpu_parent=parent)
+
+
+def test_training_step_bound_op_classes():
+    import sys
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    from training_step_bound import matmul_operands, op_class
+    step = _event('Optimizer.step#AdamW.step')
+    assert op_class(_event('aten::mul_', _event('aten::_single_tensor_adamw', step))) == 'optimiser (AdamW, clipping)'
+    assert op_class(_event('aten::_foreach_norm')) == 'optimiser (AdamW, clipping)'
+    assert op_class(_event('aten::addmm', _event('aten::linear'))) == 'matrix multiplies'
+    assert op_class(_event('aten::_scaled_dot_product_flash_attention_for_cpu')) == 'attention kernels'
+    assert op_class(_event('aten::native_layer_norm_backward')) == 'norms and softmax'
+    assert op_class(_event('aten::copy_')) == 'copies and layout'
+    assert op_class(_event('aten::gelu')) == 'elementwise and reductions'
+    addmm = type('E', (), dict(name='aten::addmm', input_shapes=[[512], [1920, 128], [128, 512], [], []]))()
+    assert matmul_operands(addmm) == [[1920, 128], [128, 512]]
+
+
 def test_lean_rerun_check_verdicts(tmp_path):
     """benchmarks/training_step_rerun.py on hand-made archives: a single new run borrows the old spread."""
     def archive(variant, values):
