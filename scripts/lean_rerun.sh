@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 23: the lean full model's retraining check, with controls trained on the same machine and data build.
 # Trains (2000 iterations, the benchmark's budget and sampling) into the lean archive, two at a time:
-#   round 1: sfie_lean seed 0 and the default full model sfie seed 0 (control: same machine, same references);
-#   round 2: sfie_lean seed 1 and no_image seed 0 (control).
+#   round 1: sfie_lean seed 0 beside the default full model sfie seed 0 (control: same machine, same references);
+#   round 2: sfie_lean seeds 1 then 2, beside no_image seed 0 (control).
 # then writes benchmarks/results/training_step_rerun.md: the lean runs against the archived sfie / no_image runs,
 # each control against its own archived runs. Restartable: finished runs are reused from the archive, an interrupted
 # training resumes from its last checkpoint (tools/analysis/run_benchmark.py).
@@ -21,7 +21,7 @@ run() {  # run NAME ARGS...: one benchmark invocation with its own page and log
   "$PY" tools/analysis/run_benchmark.py "${common[@]}" --out "$WORK/$name.md" "$@" > "$WORK/$name.log" 2>&1
 }
 run round1 --variants sfie_lean sfie --seeds 0 --jobs 2
-run round2_lean --variants sfie_lean --seeds 1 --jobs 1 & lean=$!
+run round2_lean --variants sfie_lean --seeds 1 2 --jobs 1 & lean=$!
 run round2_control --variants no_image --seeds 0 --jobs 1 & control=$!
 wait "$lean"
 wait "$control"
