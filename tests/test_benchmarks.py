@@ -103,6 +103,22 @@ def test_training_step_bound_op_classes():
     assert matmul_operands(addmm) == [[1920, 128], [128, 512]]
 
 
+def test_loader_worker_times_batches_and_compares_them(mini_fbm_prepared, free_body_root, tmp_path):
+    """benchmarks/loader_worker.py with the same code as both trees: CPU time per batch, the BPS share, and the
+    digests of every batch agree between the runs (the same seeds give the same batches)."""
+    run_tool(['benchmarks/loader_worker.py', '--old-tree', REPO, '--old-name', 'same', '--batches', '2', '--rounds',
+              '1', '--out', tmp_path / 'worker'], cwd=REPO, timeout=600,
+             env=dict(IMAGIN4D_MINI_FBM_ROOT=mini_fbm_prepared, IMAGIN4D_BODY_MODEL_DIR=str(free_body_root)))
+    record = json.loads((tmp_path / 'worker.json').read_text())
+    assert [r['name'] for r in record['runs']] == ['same', 'new']
+    for run in record['runs']:
+        assert len(run['cpu_s']) == 2 and all(t > 0 for t in run['cpu_s']) and 0 < run['bps_s'] < sum(run['cpu_s'])
+        assert len(set(run['digests'])) == 2                          # two different batches
+    assert record['same_batches']
+    page = (tmp_path / 'worker.md').read_text()
+    assert 'Batches: the same in every run of both trees' in page and 'new / same:' in page
+
+
 def test_lean_rerun_check_verdicts(tmp_path):
     """benchmarks/training_step_rerun.py on hand-made archives: a single new run borrows the old spread."""
     def archive(variant, values):

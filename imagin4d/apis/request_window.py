@@ -12,7 +12,7 @@ import torch
 
 from imagin4d.body_models import skeletons
 from imagin4d.body_models.fk import forward_kinematics
-from imagin4d.datasets.preprocessing import body_kinematics, placed_object_bps
+from imagin4d.datasets.preprocessing import body_kinematics, placed_object_bps, template_tree
 from imagin4d.geometry import canonical_transform, matrix_to_axis_angle, sample_surface_points
 
 from .requests import RequestError, StartBody, WaypointSpec, up_axis_rotation
@@ -45,7 +45,6 @@ class ObjectTemplate:
 def prepare_object(mesh, up_axis: str = 'z') -> ObjectTemplate:
     """A trimesh.Trimesh in file coordinates -> ObjectTemplate (Z up, resampled to a uniform density)."""
     import trimesh
-    from scipy.spatial import cKDTree
     up = up_axis_rotation(up_axis)
     verts = np.asarray(mesh.vertices, np.float64) @ up.T
     faces = np.asarray(mesh.faces, np.int64)
@@ -59,7 +58,7 @@ def prepare_object(mesh, up_axis: str = 'z') -> ObjectTemplate:
         if edges <= max_edge or len(dense_v) * 4 > MAX_TEMPLATE_VERTICES:
             break
         dense_v, dense_f = trimesh.remesh.subdivide(dense_v, dense_f)
-    return ObjectTemplate(verts=dense_v, faces=dense_f, centroid=verts.mean(0), up=up, tree=cKDTree(dense_v))
+    return ObjectTemplate(verts=dense_v, faces=dense_f, centroid=verts.mean(0), up=up, tree=template_tree(dense_v))
 
 
 def default_start_body(pose: Optional[np.ndarray]) -> StartBody:

@@ -16,6 +16,7 @@ __all__ = [
     'BadSequenceError', 'SkipSequence', 'BAD_REASONS', 'read_field', 'as_str', 'window_starts',
     'body_kinematics', 'geometry_contacts', 'CONTACT_JOINTS',
     'placed_object_bps',
+    'template_tree',
 ]
 
 # Why a sequence could not be used (bad input), as counted in the skip report.
@@ -161,6 +162,15 @@ def geometry_contacts(joints24: torch.Tensor, template_verts: torch.Tensor, obj_
     return torch.cat(out) if out else torch.zeros(0, 4, dtype=torch.bool)
 
 
+def template_tree(template_verts: np.ndarray):
+    """The k-d tree `placed_object_bps` queries: `cKDTree` over the template's vertices (V, 3) as float64, built
+    with `compact_nodes=False, balanced_tree=False` (issue 23: the BPS basis points lie mostly away from the surface,
+    where the default tree visits many more nodes; on mini-FBM windows a query takes 1.2 ms instead of 3.0 ms, the
+    nearest vertices identical: both trees answer the exact nearest neighbour)."""
+    from scipy.spatial import cKDTree
+    return cKDTree(np.asarray(template_verts, np.float64), compact_nodes=False, balanced_tree=False)
+
+
 def placed_object_bps(tree, template_verts: np.ndarray, scale: float, rot: np.ndarray, trans: np.ndarray,
                       centre: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """BPS offsets of a placed object, equal to `geometry.bps_encode(place_object(...), basis, centre)`.
@@ -168,7 +178,7 @@ def placed_object_bps(tree, template_verts: np.ndarray, scale: float, rot: np.nd
     The nearest placed vertex to a basis point b is the placement of the nearest template vertex to
     q = R^T (b - (trans - centre)) / scale (a similarity transform preserves nearest neighbours), so one
     k-d tree per template answers every frame and rotation in O(N log V) instead of O(N V).
-    tree: `scipy.spatial.cKDTree(template_verts)`; template_verts: (V, 3); scale: float; rot: (3, 3);
+    tree: `template_tree(template_verts)`; template_verts: (V, 3); scale: float; rot: (3, 3);
     trans, centre: (3,); basis: (N, 3) -> (N, 3) offsets (nearest centred point minus basis point).
     """
     shift = np.asarray(trans, np.float64) - np.asarray(centre, np.float64)

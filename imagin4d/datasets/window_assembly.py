@@ -20,7 +20,7 @@ from imagin4d.geometry import (
 )
 from imagin4d.geometry.depicted_frame import contact_centred_frame
 
-from .preprocessing import placed_object_bps
+from .preprocessing import placed_object_bps, template_tree
 
 __all__ = ['WindowAssemblyMixin']
 
@@ -39,8 +39,7 @@ class WindowAssemblyMixin:
         """k-d tree over an object's template vertices (built lazily, once per process)."""
         trees = self.__dict__.setdefault('_kdtrees', {})
         if name not in trees:
-            from scipy.spatial import cKDTree
-            trees[name] = cKDTree(self._objects[name]['verts'].astype(np.float64))
+            trees[name] = template_tree(self._objects[name]['verts'])
         return trees[name]
 
     def frame_geometry(self, window: dict, frame: int) -> dict:

@@ -4,7 +4,13 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from imagin4d.datasets.preprocessing import BadSequenceError, placed_object_bps, read_field, window_starts
+from imagin4d.datasets.preprocessing import (
+    BadSequenceError,
+    placed_object_bps,
+    read_field,
+    template_tree,
+    window_starts,
+)
 from imagin4d.datasets.transforms import SampleDepictedFrame
 from imagin4d.geometry import axis_angle_to_matrix, bps_encode, make_bps_basis, place_object
 from imagin4d.geometry.depicted_frame import contact_centred_frame
@@ -33,11 +39,15 @@ def test_read_field_messages():
     assert err.value.reason == 'non_finite' and err.value.field == 'c' and err.value.seq_name == 's'
 
 
-def test_placed_object_bps_equals_brute_force():
+@pytest.mark.parametrize('flat', [False, True])
+def test_placed_object_bps_equals_brute_force(flat):
     g = torch.Generator().manual_seed(0)
     verts = torch.randn(700, 3, generator=g, dtype=torch.float64) * 10.0
+    if flat:          # a table top: the basis points lie far from most vertices (where the tree's layout matters)
+        verts[:, 2] *= 0.01
     basis = make_bps_basis(256, 1.0, seed=1).double()
-    tree = cKDTree(verts.numpy())
+    tree = template_tree(verts.numpy())
+    assert isinstance(tree, cKDTree)
     for k in range(3):
         scale = 0.02 + 0.01 * k
         rot = axis_angle_to_matrix(torch.randn(3, generator=g, dtype=torch.float64))
