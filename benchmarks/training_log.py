@@ -139,6 +139,7 @@ def main():
     results = [summarise(d, args.early, args.late, args.halfwidth, load) for d in args.work_dirs]
     info = machine_info()
     out = Path(args.out_dir) / f'training_log_{args.tag}'
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(dict(command=command_line(), machine=info, runs=results),
                                                    indent=1))
     out.with_suffix('.md').write_text(page(results, args, info))
