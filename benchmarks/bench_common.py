@@ -1,4 +1,5 @@
-"""What every benchmark shares: median wall-clock timing and a description of the machine it ran on."""
+"""What every benchmark shares: median wall-clock timing, a description of the machine it ran on, and runs of one
+script's child mode in two source trees, alternating."""
 import os
 import platform
 import statistics
@@ -27,6 +28,36 @@ def synchronize(device) -> None:
     if str(device).startswith('cuda'):
         import torch
         torch.cuda.synchronize()
+
+
+def alternate_trees(script: str, old_tree, old_name: str, rounds: int, child_args: list):
+    """Run `python script --child TREE *child_args` for the old worktree (when given, named `old_name`) and this
+    checkout ('new'), in turns, `rounds` times, each in its own process run from this checkout (so the data and
+    config are this checkout's). Returns (trees {name: path}, runs: each run's last stdout line as a JSON record
+    with its tree's `name`, machine info with the load average before and after)."""
+    import json
+    import sys
+    trees = {old_name: str(Path(old_tree).resolve())} if old_tree else {}
+    trees['new'] = str(REPO)
+    info = machine_info(command=command_line())
+    runs = []
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            out = subprocess.run([sys.executable, script, '--child', tree, *map(str, child_args)], cwd=REPO,
+                                 check=True, capture_output=True, text=True, env=dict(os.environ)).stdout
+            runs.append(dict(json.loads(out.strip().splitlines()[-1]), name=name))
+    info['load_average_at_end'] = [round(v, 2) for v in os.getloadavg()]
+    return trees, runs, info
+
+
+def write_results(out: str, record: dict, page: str) -> None:
+    """`out`.json (the record) and `out`.md (the page; also printed); `out` relative to the repository or absolute."""
+    import json
+    path = Path(out if os.path.isabs(out) else REPO / out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix('.json').write_text(json.dumps(record, indent=1))
+    path.with_suffix('.md').write_text(page)
+    print(page)
 
 
 def command_line() -> str:

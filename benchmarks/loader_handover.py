@@ -15,14 +15,12 @@ Writes <out>.json and <out>.md. Without --old-tree only this checkout is measure
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_common import REPO, command_line, machine_info
+from bench_common import REPO, alternate_trees, write_results
 
 
 def parse_args(argv=None):
@@ -99,17 +97,9 @@ def main():
     if args.child:
         print(json.dumps(child(args)))
         return
-    trees = {args.old_name: str(Path(args.old_tree).resolve())} if args.old_tree else {}
-    trees['new'] = str(REPO)
-    info = machine_info(command=command_line())
-    runs = []
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            out = subprocess.run([sys.executable, __file__, '--child', tree, '--config', args.config, '--strategy',
-                                  args.strategy, '--batches', str(args.batches), '--pause', str(args.pause)],
-                                 cwd=REPO, check=True, capture_output=True, text=True, env=dict(os.environ)).stdout
-            runs.append(dict(json.loads(out.strip().splitlines()[-1]), name=name))
-    info['load_average_at_end'] = [round(v, 2) for v in os.getloadavg()]
+    trees, runs, info = alternate_trees(__file__, args.old_tree, args.old_name, args.rounds,
+                                        ['--config', args.config, '--strategy', args.strategy, '--batches',
+                                         args.batches, '--pause', args.pause])
     summary = {}
     for name in trees:
         mine = [r for r in runs if r['name'] == name]
@@ -118,11 +108,7 @@ def main():
                              **{k: mine[0][k] for k in ('tensors_per_batch', 'storages_per_batch', 'pipe_kb',
                                                         'data_samples_pickled_mb')})
     report = dict(machine=info, config=args.config, strategy=args.strategy, runs=runs, summary=summary)
-    out = Path(args.out if os.path.isabs(args.out) else REPO / args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(report, indent=1))
-    out.with_suffix('.md').write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.out, report, markdown(report))
 
 
 def markdown(r: dict) -> str:

@@ -15,14 +15,12 @@ the two trees produce the same batches. Writes <out>.json and <out>.md.
 import argparse
 import hashlib
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_common import REPO, command_line, machine_info
+from bench_common import REPO, alternate_trees, write_results
 
 
 def parse_args(argv=None):
@@ -97,17 +95,8 @@ def main():
     if args.child:
         print(json.dumps(child(args)))
         return
-    trees = {args.old_name: str(Path(args.old_tree).resolve())} if args.old_tree else {}
-    trees['new'] = str(REPO)
-    info = machine_info(command=command_line())
-    runs = []
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            out = subprocess.run([sys.executable, __file__, '--child', tree, '--config', args.config, '--batches',
-                                  str(args.batches)], cwd=REPO, check=True, capture_output=True, text=True,
-                                 env=dict(os.environ)).stdout
-            runs.append(dict(json.loads(out.strip().splitlines()[-1]), name=name))
-    info['load_average_at_end'] = [round(v, 2) for v in os.getloadavg()]
+    trees, runs, info = alternate_trees(__file__, args.old_tree, args.old_name, args.rounds,
+                                        ['--config', args.config, '--batches', args.batches])
     summary = {}
     for name in trees:
         mine = [r for r in runs if r['name'] == name]
@@ -117,11 +106,7 @@ def main():
     same = len({tuple(s['digests']) for s in summary.values()}) == 1 and \
         all(r['digests'] == runs[0]['digests'] for r in runs)
     report = dict(machine=info, config=args.config, runs=runs, summary=summary, same_batches=same)
-    out = Path(args.out if os.path.isabs(args.out) else REPO / args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(report, indent=1))
-    out.with_suffix('.md').write_text(markdown(report))
-    print(markdown(report))
+    write_results(args.out, report, markdown(report))
 
 
 def markdown(r: dict) -> str:

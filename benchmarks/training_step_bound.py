@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 
 import torch
+from bench_common import timed
 from training_step_common import as_data_batch, build, load_average, synthetic_batch
 
 MATMULS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm')
@@ -45,15 +46,8 @@ def matmul_rate(shapes: list, repeats: int = 20) -> float:
     """GFLOP/s of a matmul of these input shapes run alone (mm: (M, K) x (K, N); bmm: (B, M, K) x (B, K, N))."""
     a, b = (torch.randn(*s) for s in shapes[:2])
     run = (lambda: torch.bmm(a, b)) if a.dim() == 3 else (lambda: torch.mm(a, b))
-    flops = 2 * a.numel() * b.shape[-1]
-    for _ in range(3):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return flops / sorted(times)[len(times) // 2] / 1e9
+    median, _ = timed(run, repeats, warmup=3)
+    return 2 * a.numel() * b.shape[-1] / median / 1e9
 
 
 def matmul_operands(event):
