@@ -180,12 +180,12 @@ def main(argv=None):
              f'All scored under one protocol: {protocol}'
              + (f' ({", ".join(rescored)} scored again under it from their checkpoints: '
                 f'`{Path(args.rescored).name}/`).' if rescored else '.'), '']
-    head = f'| metric | {args.new} | {args.old} | {args.floor} | verdict |'
+    columns = ['metric', args.new, args.old, args.floor, 'verdict']
     if controls:
         lines += [f'Controls: {", ".join(controls)} retrained beside the new runs (`{shown(Path(args.new_runs))}`), '
                   'each against its own archived runs, same verdict rule.', '']
-        head += ''.join(f' {c} (control) | verdict |' for c in controls)
-    lines += [head, '|---' * head.count(' | ') + '|---|']
+        columns += [cell for c in controls for cell in (f'{c} (control)', 'verdict')]
+    lines += ['| ' + ' | '.join(columns) + ' |', '|---' * len(columns) + '|']
 
     def row(r):
         cells = f'| {r["metric"]} | {fmt(r["new"])} | {fmt(r["old"])} | {fmt(r["floor"])} | {r["verdict"]} |'

@@ -58,22 +58,19 @@ class StackedLayerNorm(nn.Module):
         self.weight = _stack([norm.weight for norm in norms])
         self.bias = _stack([norm.bias for norm in norms])
 
-    def affine(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-stack affine part on already normalised x (R, ..., D)."""
-        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-        return torch.addcmul(self.bias.reshape(shape), x, self.weight.reshape(shape))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.affine(F.layer_norm(x, x.shape[-1:], eps=self.eps))
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)             # (R, 1, ..., 1, D)
+        normalised = F.layer_norm(x, x.shape[-1:], eps=self.eps)
+        return torch.addcmul(self.bias.reshape(shape), normalised, self.weight.reshape(shape))
 
 
 def _check_alike(blocks: Sequence[QFormerBlock]):
-    first = blocks[0]
+    first = {name: param.shape for name, param in blocks[0].named_parameters()}
     for block in blocks[1:]:
-        for name, param in first.named_parameters():
-            other = dict(block.named_parameters()).get(name)
-            if other is None or other.shape != param.shape:
-                raise ValueError(f'StackedQFormer needs Q-Formers of the same shapes; parameter {name!r} differs')
+        shapes = {name: param.shape for name, param in block.named_parameters()}
+        differ = [name for name in {**first, **shapes} if first.get(name) != shapes.get(name)]
+        if differ:
+            raise ValueError(f'StackedQFormer needs Q-Formers of the same shapes; parameter {differ[0]!r} differs')
     for block in blocks:
         for attn in ([block.self_attn] if block.self_attention else []) + [block.cross_attn]:
             if attn.to_kv.bias is None or attn.to_q.bias is None:
@@ -195,7 +192,6 @@ class StackedQFormer(nn.Module):
                                  'patch positions (give them projected tokens, e.g. PatchProjection)')
             if len(qformer.blocks) != len(qformers[0].blocks) or qformer.queries.shape != qformers[0].queries.shape:
                 raise ValueError('StackedQFormer needs Q-Formers of the same depth and queries')
-        self.num_stacks, self.dim = len(qformers), qformers[0].dim
         self.queries = _stack([q.queries for q in qformers])                                  # (R, Q, D)
         self.blocks = nn.ModuleList([StackedQFormerBlock([q.blocks[i] for q in qformers])
                                      for i in range(len(qformers[0].blocks))])

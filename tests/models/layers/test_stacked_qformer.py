@@ -83,5 +83,7 @@ def test_refuses_heads_it_cannot_stack():
         StackedQFormer([QFormer(32, 16, num_queries=2, depth=1), QFormer(32, 16, num_queries=2, depth=2)])
     with pytest.raises(ValueError, match="parameter 'mlp.net.0.weight' differs"):
         StackedQFormer([QFormer(32, 16, num_queries=2, mlp_ratio=2.0), QFormer(32, 16, num_queries=2)])
+    with pytest.raises(ValueError, match="parameter 'norm_self.weight' differs"):   # the first lacks a layer
+        StackedQFormer([QFormer(32, 16, num_queries=2, self_attention=False), QFormer(32, 16, num_queries=2)])
     with pytest.raises(ValueError, match='learned queries'):
         StackedQFormer([QFormer(32, 16, num_queries=0)])
