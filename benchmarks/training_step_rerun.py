@@ -15,10 +15,10 @@ Verdict per metric: `within` when |mean_new - mean_old| <= std_old + std_new (`c
 new run borrows the old spread as its own (one seed has none); otherwise `better` / `WORSE` in the metric's
 direction.
 
---control VARIANT ...: runs of UNCHANGED variants retrained beside the new ones (in the new archive, e.g. the full
-and the no-image model on the machine, data build and code of the new runs), each compared with its own archived
-runs the same way: a control outside its spread says the machine, the build or the code around the model moved the
-numbers, not the new variant.
+--control VARIANT[=ARCHIVED] ...: runs of UNCHANGED variants retrained beside the new ones (in the new archive, e.g. the
+full and the no-image model on the machine, data build and code of the new runs), each compared with its own archived
+runs (or those of ARCHIVED: `no_image_bf16=no_image`) the same way: a control outside its spread says the machine,
+the build or the code around the model moved the numbers, not the new variant.
 
 Runs are compared under one scoring protocol (`imagin4d.engine.benchmark.archive`: CHOIS's floor, joints and object
 rotation choices; runs archived before protocols were recorded scored with `LEGACY_PROTOCOL`). A new run scored
@@ -134,8 +134,9 @@ def main(argv=None):
     parser.add_argument('--new', default='sfie_lean')
     parser.add_argument('--old', default='sfie')
     parser.add_argument('--floor', default='no_image')
-    parser.add_argument('--control', nargs='*', default=[],
-                        help='unchanged variants retrained into the new archive, each compared with its archived runs')
+    parser.add_argument('--control', nargs='*', default=[], metavar='VARIANT[=ARCHIVED]',
+                        help='variants retrained into the new archive, each compared with its archived runs (of '
+                             'ARCHIVED when given: no_image_bf16=no_image)')
     parser.add_argument('--out', default=str(REPO / 'benchmarks' / 'results' / 'training_step_rerun.md'))
     parser.add_argument('--rescore-dir', default=str(REPO / 'work_dirs' / 'training_step_rerun'),
                         help='work dir of the tests that score a new run under the old runs\' protocol')
@@ -146,7 +147,8 @@ def main(argv=None):
     new = load_runs(Path(args.new_runs) / args.new)
     old, floor = (load_runs(runs / v) for v in (args.old, args.floor))
     protocol = one_protocol(old + floor, f'{args.old} and {args.floor}')
-    controls = {name: load_runs(Path(args.new_runs) / name) for name in args.control}
+    archived_name = dict(c.split('=', 1) if '=' in c else (c, c) for c in args.control)
+    controls = {name: load_runs(Path(args.new_runs) / name) for name in archived_name}
     groups = ((args.new, new), *controls.items())
     rescored = [f'{name} seed {r["seed"]}' for name, group in groups for r in group if r['protocol'] != protocol]
     for name, group in groups:
@@ -159,7 +161,8 @@ def main(argv=None):
     archived = {args.old: old, args.floor: floor}
     checks = {}
     for name, group in controls.items():
-        own = archived[name] if name in archived else load_runs(runs / name)
+        own_name = archived_name[name]
+        own = archived[own_name] if own_name in archived else load_runs(runs / own_name)
         checks[name] = {r['metric']: r for r in compare(group, own, floor)}
 
     def shown(path: Path):
@@ -182,7 +185,8 @@ def main(argv=None):
                 f'`{Path(args.rescored).name}/`).' if rescored else '.'), '']
     columns = ['metric', args.new, args.old, args.floor, 'verdict']
     if controls:
-        lines += [f'Controls: {", ".join(controls)} retrained beside the new runs (`{shown(Path(args.new_runs))}`), '
+        against = ', '.join(c if archived_name[c] == c else f'{c} (against {archived_name[c]})' for c in controls)
+        lines += [f'Controls: {against} retrained beside the new runs (`{shown(Path(args.new_runs))}`), '
                   'each against its own archived runs, same verdict rule.', '']
         columns += [cell for c in controls for cell in (f'{c} (control)', 'verdict')]
     lines += ['| ' + ' | '.join(columns) + ' |', '|---' * len(columns) + '|']

@@ -14,7 +14,7 @@ from mmengine.model import BaseModel
 
 from imagin4d.registry import DIFFUSION_SCHEDULERS, MODELS
 from imagin4d.utils.errors import UserError
-from imagin4d.utils.numerics import denormals_flushed
+from imagin4d.utils.numerics import AUTOCAST_DTYPES, denormals_flushed, network_autocast
 
 from .cues.base import build_cue_encoder
 from .cues.sfie import role_quantities_from_motion
@@ -69,6 +69,10 @@ class HOIDiffusion(BaseModel):
         data_preprocessor: `HOIDataPreprocessor` config.
         flush_denormal: train / val / test steps and `generate` run with subnormal floats flushed to zero on the
             CPU (`denormals_flushed`; True). False keeps IEEE subnormals (slower on CPU, see issue 23).
+        train_autocast: None (fp32) or 'bfloat16' / 'float16': the training step runs the cue encoders and the
+            denoiser under `torch.autocast` with this dtype (`network_autocast`; `tools/train.py --amp` sets
+            'bfloat16'); the prediction is cast back to fp32 and every loss (decoding, forward kinematics, object
+            points, SFIE heads) is computed in fp32. Sampling (val / test / `generate`) stays fp32.
     """
 
     def __init__(self, denoiser: dict, text_encoder: Optional[dict] = None, object_encoder: Optional[dict] = None,
@@ -78,9 +82,12 @@ class HOIDiffusion(BaseModel):
                  loss_weights: Optional[Mapping[str, float]] = None, x0_loss: str = 'l1', contact_loss: str = 'l1',
                  reconstruction_guidance: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 flush_denormal: bool = True):
+                 flush_denormal: bool = True, train_autocast: Optional[str] = None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='HOIDataPreprocessor'), init_cfg=init_cfg)
         self.flush_denormal = bool(flush_denormal)
+        if train_autocast is not None and train_autocast not in AUTOCAST_DTYPES:
+            raise ValueError(f'train_autocast must be None or one of {AUTOCAST_DTYPES}, got {train_autocast!r}')
+        self.train_autocast = train_autocast
         self.denoiser = MODELS.build(denoiser)
         self.encoders = torch.nn.ModuleDict()
         self.sources: Dict[str, str] = {}
@@ -278,11 +285,14 @@ class HOIDiffusion(BaseModel):
         x0 = inputs['motion']                                                   # (B, T, D) normalised
         frame_mask = inputs.get('frame_mask')
         batch = x0.shape[0]
-        enc = self.encode(self._condition(inputs, training=True), self.sample_dropout(batch, x0.device),
-                          data_samples)
+        drop = self.sample_dropout(batch, x0.device)
+        with network_autocast(self.train_autocast, x0.device):
+            enc = self.encode(self._condition(inputs, training=True), drop, data_samples)
         t = self.diffusion.sample_timesteps(batch, device=x0.device)
         x_t = self.diffusion.add_noise(x0, torch.randn_like(x0), t)
-        pred = self.denoise(x_t, t, enc, frame_mask)
+        with network_autocast(self.train_autocast, x0.device):
+            pred = self.denoise(x_t, t, enc, frame_mask)
+        pred = pred.to(x0.dtype)
         w = self.loss_weights
         contacts = self.codec.slices['contacts']
         losses = OrderedDict()

@@ -1,10 +1,14 @@
-"""Numerical settings of the CPU runtime: `denormals_flushed` (subnormal floats flushed to zero, for speed)."""
+"""Numerical settings of the model's steps: `denormals_flushed` (subnormal floats flushed to zero on the CPU, for
+speed) and `network_autocast` (the networks of a training step in bf16 autocast, `--amp`)."""
 import contextlib
 import struct
 
 import torch
 
-__all__ = ['denormals_flushed']
+__all__ = ['AUTOCAST_DTYPES', 'denormals_flushed', 'network_autocast']
+
+#: what `HOIDiffusion(train_autocast=...)` accepts
+AUTOCAST_DTYPES = ('bfloat16', 'float16')
 
 _SMALLEST_SUBNORMAL = struct.unpack('<d', struct.pack('<Q', 1))[0]
 
@@ -30,3 +34,17 @@ def denormals_flushed(enabled: bool = True):
         yield
     finally:
         torch.set_flush_denormal(was)
+
+
+def network_autocast(dtype, device: torch.device):
+    """`torch.autocast` on `device`'s type with `dtype` ('bfloat16' | 'float16'), or a no-op for None.
+
+    Under autocast the matrix multiplies (linear layers, attention) run in `dtype` and the reductions autocast
+    keeps in fp32 (norms, softmax, losses) stay there. On a CPU with AVX512-BF16 the bf16 matmuls run at several
+    times the fp32 rate (benchmarks/results/training_step_bf16_cpu.md); without it bf16 can be slower.
+    """
+    if dtype is None:
+        return contextlib.nullcontext()
+    if dtype not in AUTOCAST_DTYPES:
+        raise ValueError(f'autocast dtype must be one of {AUTOCAST_DTYPES} or None, got {dtype!r}')
+    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))

@@ -14,7 +14,10 @@ DATA_ROOT_VARS = ('IMAGIN4D_MINI_FBM_ROOT', 'IMAGIN4D_FBM_ROOT', 'IMAGIN4D_BEHAV
 VARIANTS = ('no_image', 'global_token', 'uniform_image', 'sfie_spatial', 'sfie', 'sketch', 'sfie_fused')
 # Checks of a cause, run only when named in --variants (not part of the default benchmark): variant -> config.
 CHECK_VARIANTS = {'sfie_spatial_separate': 'projects/imagin4d/checks/mini_fbm_sfie_spatial_separate.py',
-                  'sfie_lean': 'projects/imagin4d/mini_fbm_sfie_lean.py'}     # issue 23: the lean image cues
+                  'sfie_lean': 'projects/imagin4d/mini_fbm_sfie_lean.py',     # issue 23: the lean image cues
+                  # issue 23: bf16 autocast training (scripts/bf16_rerun.sh)
+                  'sfie_lean_bf16': 'projects/imagin4d/checks/mini_fbm_sfie_lean_bf16.py',
+                  'no_image_bf16': 'projects/imagin4d/checks/mini_fbm_no_image_bf16.py'}
 FACTORS = ('factor_grasp_hand', 'factor_carry_height', 'factor_layout')
 #: The benchmark's test-time sampling, every study's base setting: pinned in each test command (`sampling_options`),
 #: so that archived numbers stay comparable when the configs' `test_cfg` (what users get) moves to other settings.

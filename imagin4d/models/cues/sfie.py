@@ -359,15 +359,16 @@ class SpatiallyFactorizedImageEncoder(CueEncoder):
         if not aux:
             raise RuntimeError('head_losses needs a forward pass first (or aux=...)')
         losses = OrderedDict()
+        dtype = torch.promote_types(aux['summary'].dtype, torch.float32)    # fp32 losses after bf16 autocast
         for r in self.roles:
-            target = gt_role_quantities[r].to(aux['summary'].dtype)
+            target = gt_role_quantities[r].to(dtype)
             latent, recon = self.autoencoders[r](target)
             if r in self.binary_roles:
                 recon_loss = F.binary_cross_entropy_with_logits(recon, target)
             else:
                 recon_loss = F.mse_loss(recon, target)
-            losses[f'loss_sfie_{r}_latent'] = self.latent_loss_weight * self._latent_loss(aux['role_tokens'][r],
-                                                                                          latent.detach())
+            losses[f'loss_sfie_{r}_latent'] = self.latent_loss_weight * self._latent_loss(
+                aux['role_tokens'][r].to(dtype), latent.detach())
             losses[f'loss_sfie_{r}_recon'] = self.recon_loss_weight * recon_loss
         logits = aux['frame_logits']
         t_star = t_star.reshape(-1).to(logits.device)
