@@ -105,13 +105,6 @@ def test_corrupt_checkpoint_is_named(tools_runner, tmp_path):
     assert f'{bad} is not a readable checkpoint' in message
 
 
-def test_amp_on_cpu_is_a_clear_error(tools_runner, tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip('CPU-only behaviour')
-    assert '--amp needs a CUDA device' in _error(
-        tools_runner('tools/train.py', TINY_TOY, '--work-dir', tmp_path, '--amp', check=False))
-
-
 def _write_entry_point_plugins(root):
     """Two installed-looking distributions: a working plugin and a broken one (metadata on sys.path)."""
     (root / 'goodcues.py').write_text(textwrap.dedent('''

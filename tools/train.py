@@ -25,7 +25,9 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help="resume from the latest checkpoint in the work dir ('auto', or no value), "
                              'or from a given checkpoint PATH')
-    parser.add_argument('--amp', action='store_true', help='bf16 automatic mixed precision (CUDA only)')
+    parser.add_argument('--amp', action='store_true',
+                        help='train the networks in bf16 autocast (model.train_autocast): faster on GPUs and on CPUs '
+                             'with AVX512-BF16 / AMX')
     parser.add_argument('--cfg-options', nargs='+', action=ConfigOptionsAction,
                         help='override config settings, e.g. model.image_encoder.type=UniformImageEncoder')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -65,14 +67,23 @@ def configure_resume(cfg, resume):
 
 
 def configure_amp(cfg):
-    import torch
-    if not torch.cuda.is_available():
-        raise UserError('--amp needs a CUDA device (mmengine AmpOptimWrapper asserts a GPU); '
-                        'run without --amp on a CPU')
-    wrapper = cfg.optim_wrapper
-    if wrapper.get('type') == 'AmpOptimWrapper':
-        return
-    wrapper.type, wrapper.dtype = 'AmpOptimWrapper', 'bfloat16'
+    """--amp: the networks of every training step in bf16 autocast (`model.train_autocast`), losses in fp32."""
+    import inspect
+
+    from mmengine.logging import print_log
+    from mmengine.registry import init_default_scope
+
+    from imagin4d.registry import MODELS
+    from imagin4d.utils.numerics import bf16_is_fast
+    init_default_scope('imagin4d')
+    model_type = MODELS.get(cfg.model.get('type'))
+    if model_type is None or 'train_autocast' not in inspect.signature(model_type).parameters:
+        raise UserError(f"--amp: the model {cfg.model.get('type')} of {cfg.filename} has no train_autocast option "
+                        '(HOIDiffusion has)')
+    if not bf16_is_fast():
+        print_log('note: --amp on a CPU without bf16 instructions (AVX512-BF16 / AMX): bf16 autocast is emulated '
+                  'there and usually slower than fp32', logger='current', level=logging.WARNING)
+    cfg.model.train_autocast = 'bfloat16'
 
 
 def say_cpu_cost(cfg):

@@ -5,7 +5,7 @@ import struct
 
 import torch
 
-__all__ = ['AUTOCAST_DTYPES', 'denormals_flushed', 'network_autocast']
+__all__ = ['AUTOCAST_DTYPES', 'bf16_is_fast', 'denormals_flushed', 'network_autocast']
 
 #: what `HOIDiffusion(train_autocast=...)` accepts
 AUTOCAST_DTYPES = ('bfloat16', 'float16')
@@ -48,3 +48,9 @@ def network_autocast(dtype, device: torch.device):
     if dtype not in AUTOCAST_DTYPES:
         raise ValueError(f'autocast dtype must be one of {AUTOCAST_DTYPES} or None, got {dtype!r}')
     return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
+
+
+def bf16_is_fast() -> bool:
+    """True with a CUDA device or a CPU with bf16 matrix instructions (AVX512-BF16 / AMX), where oneDNN runs bf16
+    matmuls natively (on the 2-core AVX512-BF16 machine: 4.8x the fp32 rate at the mini model's shapes)."""
+    return torch.cuda.is_available() or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
