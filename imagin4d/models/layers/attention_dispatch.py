@@ -6,6 +6,7 @@ constraints; `backend='auto'` picks the first registered backend whose constrain
 priority order (xformers on CUDA when it imports, then sdpa). Asking explicitly for a backend whose
 constraints fail raises a ValueError that says which constraint failed.
 """
+import contextlib
 import functools
 import math
 from typing import Callable, Optional, Sequence, Tuple
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from imagin4d.registry import ATTENTION_BACKENDS
+from imagin4d.utils.compat import sdpa_dtype
 
 Constraint = Callable[..., Tuple[bool, str]]
 
@@ -70,16 +72,19 @@ class MathAttention(AttentionBackend):
 
 @ATTENTION_BACKENDS.register_module(name='sdpa')
 class SDPAAttention(AttentionBackend):
-    """torch.nn.functional.scaled_dot_product_attention (flash / memory-efficient / cuDNN kernels on GPU)."""
+    """torch.nn.functional.scaled_dot_product_attention (flash / memory-efficient / cuDNN kernels on GPU). On the CPU,
+    bf16 / fp16 inputs (autocast training) are computed in fp32 and the output cast back (`compat.sdpa_dtype`)."""
     priority = 0
     constraints = (_same_shape_rules,)
 
     def forward(self, q, k, v, key_padding_mask, dropout_p):
         mask = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(
-            rearrange(q, 'b l h d -> b h l d'), rearrange(k, 'b l h d -> b h l d'),
-            rearrange(v, 'b l h d -> b h l d'), attn_mask=mask, dropout_p=dropout_p)
-        return rearrange(out, 'b h l d -> b l h d')
+        dtype = sdpa_dtype(q)
+        with torch.autocast(q.device.type, enabled=False) if dtype != q.dtype else contextlib.nullcontext():
+            out = F.scaled_dot_product_attention(
+                rearrange(q.to(dtype), 'b l h d -> b h l d'), rearrange(k.to(dtype), 'b l h d -> b h l d'),
+                rearrange(v.to(dtype), 'b l h d -> b h l d'), attn_mask=mask, dropout_p=dropout_p)
+        return rearrange(out.to(q.dtype), 'b h l d -> b l h d')
 
 
 @functools.lru_cache(maxsize=1)

@@ -38,6 +38,18 @@ def test_backends_match_manual_softmax(backend, masked, dtype, tol):
     torch.testing.assert_close(out.float(), _manual(q, k, v, mask), atol=tol, rtol=tol)
 
 
+def test_sdpa_computes_cpu_bf16_in_fp32_also_under_autocast():
+    """compat.sdpa_dtype: bf16 inputs on the CPU are attended in fp32 (torch's bf16 CPU kernel is slow), the output
+    rounded back to bf16: exactly the fp32 attention of the same (bf16-valued) inputs, rounded."""
+    q, k, v, mask = _inputs(torch.bfloat16)
+    expected = attention(q.float(), k.float(), v.float(), mask, backend='sdpa').to(torch.bfloat16)
+    for autocast in (False, True):
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            out = attention(q, k, v, mask, backend='sdpa')
+        assert out.dtype == torch.bfloat16
+        assert torch.equal(out, expected), autocast
+
+
 def test_padding_keys_have_no_influence():
     q, k, v, mask = _inputs(torch.float32)
     k2, v2 = k.clone(), v.clone()
