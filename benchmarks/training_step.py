@@ -28,9 +28,12 @@ the medians are compared as ratios; the load average is recorded before and afte
 - bound: what bounds the step's rate against the fp32 matmul peak (training_step_bound.py): the self time of one
   profiled step per class of op (matmuls with their FLOPs, attention, optimiser, norms, copies, elementwise), the
   time outside the ops (Python, dispatch), and the step's matmuls at the rate their shapes reach alone.
+- precision: fp32 against bf16 autocast training (`train_autocast`, `--amp`) for the full, the lean full and the
+  no-image model at both sizes, on real batches (training_step_precision.py).
 Writes benchmarks/results/training_step_<tag>.{json,md}. The parts live in training_step_real.py (real,
-generation), training_step_cost.py (breakdown, absorbed, lean), training_step_bound.py (bound) and
-training_step_report.py (the page); training_step_common.py has what they share.
+generation), training_step_cost.py (breakdown, absorbed, lean), training_step_bound.py (bound),
+training_step_precision.py (precision) and training_step_report.py (the page); training_step_common.py has what they
+share.
 """
 import argparse
 import json
@@ -41,10 +44,11 @@ import torch
 from bench_common import REPO, machine_info
 from training_step_bound import part_bound
 from training_step_cost import part_absorbed, part_breakdown, part_lean
+from training_step_precision import part_precision
 from training_step_real import part_generation, part_real
 from training_step_report import write_report
 
-PARTS = ('real', 'generation', 'breakdown', 'absorbed', 'lean', 'bound')
+PARTS = ('real', 'generation', 'breakdown', 'absorbed', 'lean', 'bound', 'precision')
 
 
 def main():
@@ -69,7 +73,8 @@ def main():
             'breakdown': lambda: part_breakdown(args.batch, args.sizes),
             'absorbed': lambda: part_absorbed(args.checkpoint, args.repeats, args.sizes),
             'lean': lambda: part_lean(args.repeats, args.sizes, args.batch),
-            'bound': lambda: part_bound(args.batch)}
+            'bound': lambda: part_bound(args.batch),
+            'precision': lambda: part_precision(args.repeats, args.sizes)}
     record = {}
     for part in [p for p in args.parts if p in runs]:        # in the order given; the page is written after each
         record[part] = runs[part]()

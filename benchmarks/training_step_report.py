@@ -2,6 +2,7 @@
 import statistics
 
 from training_step_bound import report_bound
+from training_step_precision import report_precision
 
 
 def paired_ratio(runs: dict, a: str, b: str) -> str:
@@ -117,5 +118,7 @@ def write_report(record: dict, out) -> None:
         lines += ['']
     if record.get('bound'):
         lines += report_bound(record['bound'])
+    if record.get('precision'):
+        lines += report_precision(record['precision'])
     out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
