@@ -60,3 +60,18 @@ def test_non_finite_gradient_names_iteration_weights_and_samples(tmp_path):
     assert message.startswith('training stopped at iteration 42: non-finite weights after the update')
     assert "['bias']" in message and 'samples sub3_box_012@0, sub5_chair_007@60' in message
     assert f"last good checkpoint is {tmp_path / 'iter_40.pth'}" in message
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.bfloat16])
+def test_all_finite_finds_every_non_finite_element_and_only_those(dtype):
+    from imagin4d.engine.hooks.non_finite_stop_hook import all_finite
+    gen = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(shape, generator=gen).to(dtype) for shape in ((7,), (3, 5), (2, 3, 4), (0,))]
+    big = torch.finfo(dtype).max
+    tensors.append(torch.tensor([big, -big], dtype=dtype))    # finite, though x * x or a norm would overflow
+    assert all_finite(tensors)
+    for index in range(4):                                     # each position of a multi-element tensor
+        for bad in (float('nan'), float('inf'), float('-inf')):
+            broken = [t.clone() for t in tensors]
+            broken[2].view(-1)[index * 5] = bad
+            assert not all_finite(broken), (index, bad)
