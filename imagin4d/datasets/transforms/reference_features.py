@@ -24,6 +24,8 @@ from imagin4d.utils.paths import resolve_data_path
 # 14 patch grid), what tools/data/prepare_mini_fbm.py caches and what the configs state (_base_/datasets/
 # hoi_references.py `image_backbone`; a test keeps the two equal).
 DEFAULT_IMAGE_BACKBONE = dict(type='EfficientNetLite0Backbone', preprocess=dict(size=448))
+#: sentences whose features a LoadReferenceFeatures keeps in memory (mini-FBM has a few dozen; ~50 KB each)
+TEXT_MEMO_SIZE = 4096
 
 __all__ = ['LoadReferenceFeatures', 'SampleObjectPoints', 'check_reference_image', 'mirrored_image_path']
 
@@ -107,6 +109,7 @@ class LoadReferenceFeatures:
         self.feature_key, self.choice, self.mirror = feature_key, choice, mirror
         self._entries: Optional[Dict[Tuple[str, int], List[dict]]] = None
         self._cache = self._image_spec = self._text_spec = None
+        self._texts: Dict[str, dict] = {}                  # sentence -> float32 features (`_text_features`)
 
     # ------------------------------------------------------------------ lazy set-up (in the worker)
     def _setup(self, data_root: Optional[str]) -> None:
@@ -188,6 +191,20 @@ class LoadReferenceFeatures:
             check_reference_image(image)      # a broken image: re-render it, not recompute its features
             raise
 
+    def _text_features(self, text: str) -> dict:
+        """{'pooled': (Dt,), 'tokens': (L, Dt)} float32 of a sentence, memoised in the process (a data set has few
+        sentences and every window reads one; the cache's npz read was a sixth of a loader worker's time)."""
+        feats = self._texts.get(text)
+        if feats is None:
+            try:
+                feats = self._cache.get(text, self._text_spec)
+            except MissingFeaturesError as err:
+                raise self._missing_texts(err) from None
+            feats = {key: feats[key].astype(np.float32) for key in ('pooled', 'tokens')}
+            if len(self._texts) < TEXT_MEMO_SIZE:
+                self._texts[text] = feats
+        return feats
+
     def _attach_storyboard(self, results: dict) -> None:
         entries = self._choose_storyboard(results)
         flip = set(range(len(entries))) if self.mirror is True else set(self.mirror or ())
@@ -228,12 +245,9 @@ class LoadReferenceFeatures:
             text = results.get('text') or ''
             if not text:
                 raise UserError(f'window {_sample_name(results)} has no text, but text features were requested')
-            try:
-                feats = self._cache.get(text, self._text_spec)
-            except MissingFeaturesError as err:
-                raise self._missing_texts(err) from None
-            results['text_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
-            results['text_tokens'] = torch.from_numpy(feats['tokens'].astype(np.float32))
+            feats = self._text_features(text)
+            results['text_pooled'] = torch.from_numpy(feats['pooled'].copy())
+            results['text_tokens'] = torch.from_numpy(feats['tokens'].copy())
         return results
 
     def __repr__(self) -> str:
