@@ -42,7 +42,7 @@ def parse_args(argv=None):
 
 
 def train_times(log: Path) -> dict:
-    """The first logged moment and the last training iteration's moment of a train log."""
+    """The first logged moment and the moment of the last training iteration (its log line or its checkpoint)."""
     stamps, last_iter = [], None
     for line in log.read_text().splitlines():
         match = STAMP.match(line)
@@ -50,7 +50,7 @@ def train_times(log: Path) -> dict:
             continue
         moment = datetime.strptime(match.group(1), '%Y/%m/%d %H:%M:%S')
         stamps.append(moment)
-        if 'Iter(train)' in match.group(2):
+        if 'Iter(train)' in match.group(2) or match.group(2).startswith('Saving checkpoint'):
             last_iter = moment
     return dict(start=stamps[0], end=last_iter)
 
