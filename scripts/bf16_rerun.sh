@@ -11,16 +11,9 @@
 #     scripts/bf16_rerun.sh            # needs data/mini_fbm (tools/data/prepare_mini_fbm.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
 WORK=${WORK:-work_dirs/bf16_rerun}
 ARCHIVE=benchmarks/results/bf16_mini_fbm_runs
-common=(--data-root data/mini_fbm --archive "$ARCHIVE" --work-dir "$WORK"
-        --evaluator-ckpt benchmarks/results/mini_fbm_runs/evaluator/text_motion_evaluator.pth)
-mkdir -p "$WORK"
-run() {  # run NAME ARGS...: one benchmark invocation with its own page and log
-  local name=$1; shift
-  "$PY" tools/analysis/run_benchmark.py "${common[@]}" --out "$WORK/$name.md" "$@" > "$WORK/$name.log" 2>&1
-}
+source scripts/rerun_rounds.sh
 run round1 --variants sfie_lean_bf16 no_image_bf16 --seeds 0 --jobs 2
 run round2 --variants sfie_lean_bf16 --seeds 1 2 --jobs 2
 "$PY" benchmarks/training_step_rerun.py --new-runs "$ARCHIVE/iters2000_steps20" --new sfie_lean_bf16 \

@@ -10,16 +10,9 @@
 #     scripts/lean_rerun.sh            # needs data/mini_fbm (tools/data/prepare_mini_fbm.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
 WORK=${WORK:-work_dirs/lean_rerun}
 ARCHIVE=benchmarks/results/lean_mini_fbm_runs
-common=(--data-root data/mini_fbm --archive "$ARCHIVE" --work-dir "$WORK"
-        --evaluator-ckpt benchmarks/results/mini_fbm_runs/evaluator/text_motion_evaluator.pth)
-mkdir -p "$WORK"
-run() {  # run NAME ARGS...: one benchmark invocation with its own page and log
-  local name=$1; shift
-  "$PY" tools/analysis/run_benchmark.py "${common[@]}" --out "$WORK/$name.md" "$@" > "$WORK/$name.log" 2>&1
-}
+source scripts/rerun_rounds.sh
 run round1 --variants sfie_lean sfie --seeds 0 --jobs 2
 run round2_lean --variants sfie_lean --seeds 1 2 --jobs 1 & lean=$!
 run round2_control --variants no_image --seeds 0 --jobs 1 & control=$!
