@@ -9,9 +9,9 @@ shapes; data loading excluded), model FLOPs per training step (torch's FlopCount
 convolutions), the fraction of this machine's measured fp32 matrix-multiply peak that the step reaches, the first
 step's loss (the same weights and batch in every precision: bf16 against fp32 is the agreement), the peak GPU memory,
 and the seconds of generation per batch size (DDIM, the config's step count; the frozen image / text backbones,
-once per request, are not in it). `bf16` runs the forward under `torch.autocast(bfloat16)`, what `tools/train.py
---amp` (mmengine's AmpOptimWrapper) does. Writes benchmarks/results/model_throughput_<tag>.{json,md} (tag: the
-device unless given).
+once per request, are not in it). `bf16` trains with `train_autocast='bfloat16'`, what `tools/train.py --amp` sets
+(the networks in bf16 autocast, the losses in fp32), and generates under `torch.autocast(bfloat16)`. Writes
+benchmarks/results/model_throughput_<tag>.{json,md} (tag: the device unless given).
 """
 import argparse
 import json
@@ -88,12 +88,12 @@ def bench_one(size: str, name: str, batch: int, repeats: int, device: str, peak:
     inputs = synthetic_batch(batch, device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     autocast = torch.autocast(device.split(':')[0], dtype=torch.bfloat16, enabled=precision == 'bf16')
+    model.train_autocast = 'bfloat16' if precision == 'bf16' else None
     if device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
 
     def train_step():
-        with autocast:
-            losses = model(inputs, None, mode='loss')
+        losses = model(inputs, None, mode='loss')
         loss = sum(losses.values())
         loss.backward()
         opt.step()
@@ -137,7 +137,8 @@ def main():
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--only', nargs='*', default=None, help='config names to run (default: all four)')
     parser.add_argument('--precision', nargs='+', default=['fp32'], choices=['fp32', 'bf16'],
-                        help='bf16: the forward under torch.autocast(bfloat16), as tools/train.py --amp')
+                        help='bf16: training with train_autocast=bfloat16 (tools/train.py --amp), generation under '
+                             'torch.autocast(bfloat16)')
     parser.add_argument('--gen-batch', type=int, nargs='+', default=[8], help='batch sizes of the generation timing')
     parser.add_argument('--attn-backend', nargs='+', default=['auto'],
                         help="attention backends of every layer, each a row ('auto': xformers on CUDA when it imports, "
