@@ -8,7 +8,7 @@ A training's loader worker assembles every sample (window, canonical frame, BPS 
 features from the cache) and collates the batch; on a 2-core machine that runs two trainings, its CPU time is taken
 from the trainings. Each run is one process importing imagin4d from one tree (the data and config read from this
 checkout) that builds the config's train loader without workers and times `next()` in process CPU time, after two
-untimed batches, from the same seeds; the trees alternate. Also measured: the share of the time in
+untimed batches (--skip), from the same seeds; the trees alternate. Also measured: the share of the time in
 `placed_object_bps` (the BPS k-d tree queries) and a digest of every batch's tensors, so the page can say whether
 the two trees produce the same batches. Writes <out>.json and <out>.md.
 """
@@ -30,6 +30,9 @@ def parse_args(argv=None):
     parser.add_argument('--old-name', default='old', help='how the old tree is named in the results (its commit)')
     parser.add_argument('--batches', type=int, default=20, help='timed batches per run (after two untimed)')
     parser.add_argument('--rounds', type=int, default=2, help='runs per tree, alternating')
+    parser.add_argument('--skip', type=int, default=2,
+                        help='untimed batches first (more than an epoch, 50 mini-FBM batches: per-process memos warm, '
+                             'as in most of a training)')
     parser.add_argument('--out', default='benchmarks/results/loader_worker_cpu')
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)   # internal: one tree's run
     return parser.parse_args(argv)
@@ -78,7 +81,7 @@ def child(args) -> dict:
     np.random.seed(0)
     torch.manual_seed(0)
     iterator = iter(Runner.build_dataloader(loader_cfg, seed=0))
-    for _ in range(2):
+    for _ in range(args.skip):
         next(iterator)
     cpu, digests = [], []
     bps_seconds[0] = 0.0
@@ -96,7 +99,7 @@ def main():
         print(json.dumps(child(args)))
         return
     trees, runs, info = alternate_trees(__file__, args.old_tree, args.old_name, args.rounds,
-                                        ['--config', args.config, '--batches', args.batches])
+                                        ['--config', args.config, '--batches', args.batches, '--skip', args.skip])
     summary = {}
     for name in trees:
         mine = [r for r in runs if r['name'] == name]
@@ -105,7 +108,7 @@ def main():
                              digests=mine[0]['digests'])
     same = len({tuple(s['digests']) for s in summary.values()}) == 1 and \
         all(r['digests'] == runs[0]['digests'] for r in runs)
-    report = dict(machine=info, config=args.config, runs=runs, summary=summary, same_batches=same)
+    report = dict(machine=info, config=args.config, skip=args.skip, runs=runs, summary=summary, same_batches=same)
     write_results(args.out, report, markdown(report))
 
 
@@ -116,7 +119,8 @@ def markdown(r: dict) -> str:
              f'Machine: {m["cpu"]}, {m["logical_cores"]} logical cores, torch {m["torch"]}, commit '
              f'{m["git_commit"]}; load average {m["load_average_1_5_15"]} -> {m["load_average_at_end"]}.  ',
              f'Config `{r["config"]}` train loader, batch {r["runs"][0]["batch_size"]}, built without workers in each '
-             'run\'s own process (the trees alternate); process CPU time of `next()`, median over every timed batch.',
+             f'run\'s own process (the trees alternate); process CPU time of `next()` after {r.get("skip", 2)} '
+             'untimed batches, median over every timed batch.',
              '', '| code | CPU ms per batch | of it in the BPS queries |', '|---|---|---|']
     for name in names:
         s = r['summary'][name]
