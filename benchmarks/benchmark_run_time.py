@@ -79,18 +79,19 @@ def main(argv=None):
         if side is None:
             continue
         proc, start, command = procs[side]
-        tree, variant, core, name = sides[side]
+        _, variant, core, name = sides[side]
         wall = time.time() - start
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f'benchmark_run_time: the {side} chain failed (exit {status}); see {scratch / side / "chain.log"}')
         log = sorted((scratch / side / 'wd' / variant / 'seed0').glob('2*/2*.log'))[0]
         times = train_times(log)
         train_s = (times['end'] - times['start']).total_seconds()
-        results[side] = dict(name=name, tree=str(tree), variant=variant, core=core, chain_wall_s=round(wall, 1),
+        results[side] = dict(name=name, variant=variant, core=core, chain_wall_s=round(wall, 1),
                              train_wall_s=train_s, after_training_s=round(wall - train_s, 1),
                              chain_cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
                              s_per_iter=round(train_s / args.iters, 3),
-                             command=shlex.join(command))
+                             command=shlex.join(command).replace(sys.executable, 'python')
+                             .replace(f'{REPO}/', ''))
     old, new = results['old'], results['new']
     record = dict(machine=info, iters=args.iters, sides=results,
                   new_over_old_train=round(new['train_wall_s'] / old['train_wall_s'], 3),

@@ -2,6 +2,7 @@
 (the numbers themselves are measured by running the scripts, not here)."""
 import json
 import os
+import sys
 
 from testing_utils import REPO, run_tool
 
@@ -266,6 +267,24 @@ def test_training_log_reads_resumed_segments_and_windows(tmp_path):
     # 02:01 (iteration 150) is an hour after the last sample before it: no load; 02:02 and 02:03 read the 4.0 sample
     assert result['early']['load'] == 1.5 and result['late']['load'] == 4.0
     assert '| 1.500 | 1.5 | 2.500 | 4.0 | 1.67 | 5.0%, 7.5%, 5.0% |' in (tmp_path / 'training_log_test.md').read_text()
+
+
+def test_benchmark_run_time_reads_the_training_span_from_the_log(tmp_path):
+    """The training of a run spans its log's first line to its last iteration (a log line or, for a run shorter than
+    the logging interval, the checkpoint of the last iteration); the test's lines after it do not count."""
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    from benchmark_run_time import train_times
+    log = tmp_path / 'run.log'
+    log.write_text('2026/12/07 18:26:05 - mmengine - INFO - Config:\nnot a log line\n'
+                   + _train_line('18:26:30', 50, 0.4, 0.02) + _train_line('18:39:01', 2000, 0.4, 0.02)
+                   + '2026/12/07 18:39:02 - mmengine - INFO - Saving checkpoint at 2000 iterations\n'
+                   + '2026/12/07 18:40:00 - mmengine - INFO - Iter(test) [6/6]  mpjpe: 60.0\n')
+    span = train_times(log)
+    assert (span['end'] - span['start']).total_seconds() == 13 * 60 - 3
+    log.write_text('2026/12/07 10:00:00 - mmengine - INFO - Config:\n'
+                   '2026/12/07 10:00:20 - mmengine - INFO - Saving checkpoint at 20 iterations\n')
+    span = train_times(log)
+    assert (span['end'] - span['start']).total_seconds() == 20
 
 
 def test_model_throughput_rows_per_precision_and_backend_start_from_the_same_step(tmp_path):
