@@ -69,7 +69,7 @@ class HOIDiffusion(BaseModel):
         data_preprocessor: `HOIDataPreprocessor` config.
         flush_denormal: train / val / test steps and `generate` run with subnormal floats flushed to zero on the
             CPU (`denormals_flushed`; True). False keeps IEEE subnormals (slower on CPU, see issue 23).
-        train_autocast: None (fp32) or 'bfloat16' / 'float16': the training step runs the cue encoders and the
+        train_autocast: None (fp32) or 'bfloat16': the training step runs the cue encoders and the
             denoiser under `torch.autocast` with this dtype (`network_autocast`; `tools/train.py --amp` sets
             'bfloat16'); the prediction is cast back to fp32 and every loss (decoding, forward kinematics, object
             points, SFIE heads) is computed in fp32. Sampling (val / test / `generate`) stays fp32.
@@ -83,10 +83,10 @@ class HOIDiffusion(BaseModel):
                  reconstruction_guidance: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None,
                  flush_denormal: bool = True, train_autocast: Optional[str] = None):
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='HOIDataPreprocessor'), init_cfg=init_cfg)
-        self.flush_denormal = bool(flush_denormal)
         if train_autocast is not None and train_autocast not in AUTOCAST_DTYPES:
             raise ValueError(f'train_autocast must be None or one of {AUTOCAST_DTYPES}, got {train_autocast!r}')
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='HOIDataPreprocessor'), init_cfg=init_cfg)
+        self.flush_denormal = bool(flush_denormal)
         self.train_autocast = train_autocast
         self.denoiser = MODELS.build(denoiser)
         self.encoders = torch.nn.ModuleDict()

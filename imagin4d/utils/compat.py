@@ -198,9 +198,9 @@ def sdpa_dtype(q):
     """The dtype `SDPAAttention` computes in for query `q`: float32 for bf16 / fp16 tensors on the CPU, else q's.
 
     Reason: torch 2.13's CPU flash attention (`_scaled_dot_product_flash_attention_for_cpu`) in bf16 is several
-    times slower than in fp32 at the denoiser's shapes (120 frames, 4 heads of 32): under bf16 autocast it took a
-    quarter of the mini model's training step, 0.32 s per step against 0.25 s with attention in fp32 (fp32 step:
-    0.41 s; benchmarks/results/training_step_bf16_cpu.md). fp32 attention is also the more precise.
+    times slower than in fp32 at the denoiser's shapes (120 frames, 4 heads of 32): under bf16 autocast the lean mini
+    model's training step took 0.285 s with it against 0.236 s with attention in fp32 (fp32 step: 0.372 s;
+    benchmarks/results/training_step_bf16_cpu.md). fp32 attention is also the more precise.
     """
     import torch
     if q.device.type == 'cpu' and q.dtype in (torch.bfloat16, torch.float16):

@@ -7,8 +7,9 @@ import torch
 
 __all__ = ['AUTOCAST_DTYPES', 'bf16_is_fast', 'denormals_flushed', 'network_autocast']
 
-#: what `HOIDiffusion(train_autocast=...)` accepts
-AUTOCAST_DTYPES = ('bfloat16', 'float16')
+#: what `HOIDiffusion(train_autocast=...)` accepts: bf16 has fp32's exponent range, so gradients need no loss scaling
+#: (float16 would need a GradScaler, which this path does not have)
+AUTOCAST_DTYPES = ('bfloat16',)
 
 _SMALLEST_SUBNORMAL = struct.unpack('<d', struct.pack('<Q', 1))[0]
 
@@ -37,7 +38,7 @@ def denormals_flushed(enabled: bool = True):
 
 
 def network_autocast(dtype, device: torch.device):
-    """`torch.autocast` on `device`'s type with `dtype` ('bfloat16' | 'float16'), or a no-op for None.
+    """`torch.autocast` on `device`'s type with `dtype` ('bfloat16'), or a no-op for None.
 
     Under autocast the matrix multiplies (linear layers, attention) run in `dtype` and the reductions autocast
     keeps in fp32 (norms, softmax, losses) stay there. On a CPU with AVX512-BF16 the bf16 matmuls run at several

@@ -1,5 +1,5 @@
-"""LoadReferenceFeatures reads each sentence's features from the feature cache once per process (issue 23: the npz
-read was a sixth of a loader worker's time) and gives every window the cached values as float32, in its own tensors."""
+"""LoadReferenceFeatures reads each sentence's features from the feature cache once per process (issue 23) and gives
+every window the cached values as float32, in its own tensors."""
 import numpy as np
 import torch
 

@@ -193,7 +193,8 @@ class LoadReferenceFeatures:
 
     def _text_features(self, text: str) -> dict:
         """{'pooled': (Dt,), 'tokens': (L, Dt)} float32 of a sentence, memoised in the process (a data set has few
-        sentences and every window reads one; the cache's npz read was a sixth of a loader worker's time)."""
+        sentences and every window reads one: 3% of a loader worker's CPU per batch,
+        benchmarks/results/loader_worker_text_memo_cpu.md)."""
         feats = self._texts.get(text)
         if feats is None:
             try:
