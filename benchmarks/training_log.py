@@ -18,14 +18,13 @@ Writes <out-dir>/training_log_<tag>.{json,md}.
 import argparse
 import bisect
 import glob
-import json
 import os
 import re
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_common import REPO, command_line, machine_info
+from bench_common import REPO, command_line, machine_info, write_results
 
 LINE = re.compile(r'^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) - mmengine - INFO - Iter\(train\) \[\s*(\d+)/(\d+)\].*?'
                   r'\btime: ([0-9.]+)\s+data_time: ([0-9.]+)')
@@ -138,12 +137,8 @@ def main():
     load = read_load(args.load_log) if args.load_log else None
     results = [summarise(d, args.early, args.late, args.halfwidth, load) for d in args.work_dirs]
     info = machine_info()
-    out = Path(args.out_dir) / f'training_log_{args.tag}'
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(dict(command=command_line(), machine=info, runs=results),
-                                                   indent=1))
-    out.with_suffix('.md').write_text(page(results, args, info))
-    print(out.with_suffix('.md').read_text())
+    out = Path(args.out_dir).resolve() / f'training_log_{args.tag}'
+    write_results(str(out), dict(command=command_line(), machine=info, runs=results), page(results, args, info))
 
 
 if __name__ == '__main__':

@@ -286,6 +286,7 @@ class HOIDiffusion(BaseModel):
         frame_mask = inputs.get('frame_mask')
         batch = x0.shape[0]
         drop = self.sample_dropout(batch, x0.device)
+        # autocast around the networks only: the noising between them and the losses after them stay fp32
         with network_autocast(self.train_autocast, x0.device):
             enc = self.encode(self._condition(inputs, training=True), drop, data_samples)
         t = self.diffusion.sample_timesteps(batch, device=x0.device)
