@@ -30,10 +30,12 @@ the medians are compared as ratios; the load average is recorded before and afte
   time outside the ops (Python, dispatch), and the step's matmuls at the rate their shapes reach alone.
 - precision: fp32 against bf16 autocast training (`train_autocast`, `--amp`) for the full, the lean full and the
   no-image model at both sizes, on real batches (training_step_precision.py).
+- dropout: torch's dropout against the 16-bit-mask dropout (`imagin4d.models.layers.dropout`) in the training step
+  of the lean full and the no-image mini model, fp32 and bf16, on real batches (training_step_precision.py).
 Writes benchmarks/results/training_step_<tag>.{json,md}. The parts live in training_step_real.py (real,
 generation), training_step_cost.py (breakdown, absorbed, lean), training_step_bound.py (bound),
-training_step_precision.py (precision) and training_step_report.py (the page); training_step_common.py has what they
-share.
+training_step_precision.py (precision, dropout) and training_step_report.py (the page); training_step_common.py has
+what they share.
 """
 import argparse
 import json
@@ -44,11 +46,11 @@ import torch
 from bench_common import REPO, machine_info
 from training_step_bound import part_bound
 from training_step_cost import part_absorbed, part_breakdown, part_lean
-from training_step_precision import part_precision
+from training_step_precision import part_dropout, part_precision
 from training_step_real import part_generation, part_real
 from training_step_report import write_report
 
-PARTS = ('real', 'generation', 'breakdown', 'absorbed', 'lean', 'bound', 'precision')
+PARTS = ('real', 'generation', 'breakdown', 'absorbed', 'lean', 'bound', 'precision', 'dropout')
 
 
 def main():
@@ -74,7 +76,8 @@ def main():
             'absorbed': lambda: part_absorbed(args.checkpoint, args.repeats, args.sizes),
             'lean': lambda: part_lean(args.repeats, args.sizes, args.batch),
             'bound': lambda: part_bound(args.batch),
-            'precision': lambda: part_precision(args.repeats, args.sizes)}
+            'precision': lambda: part_precision(args.repeats, args.sizes),
+            'dropout': lambda: part_dropout(args.repeats)}
     record = {}
     for part in [p for p in args.parts if p in runs]:        # in the order given; the page is written after each
         record[part] = runs[part]()

@@ -1,4 +1,5 @@
-"""The 'precision' part of benchmarks/training_step.py: the training step in fp32 against bf16 autocast (issue 23).
+"""Parts 'precision' and 'dropout' of benchmarks/training_step.py: the training step in fp32 against bf16 autocast,
+and with torch's dropout against the 16-bit-mask dropout (issue 23).
 
 For the full model (`*_sfie.py`), the lean full model (`*_sfie_lean.py`) and the no-image model, at the mini and the
 FBM size: one `train_step` (data preprocessor, forward, backward, clipping, AdamW; flushed) per precision,
@@ -11,11 +12,16 @@ the config's train loader (the FBM-size models read the same mini-FBM batches: t
   rule exists.
 Also the total loss of each precision's last step (same batch, weights, noise and dropout draws) and the machine's
 bf16 / fp32 matmul rates at one of the step's shapes.
+The dropout part: the lean full and the no-image mini model in fp32 and bf16, each step with
+`imagin4d.models.layers.dropout` (the 16-bit mask, every dropout of the model) and with torch's `F.dropout` patched in
+its place, interleaved in the same way; and the time of the two dropouts alone on one FFN activation of the batch.
 """
 import contextlib
+import sys
 from unittest import mock
 
 import torch
+import torch.nn.functional as F
 from bench_common import timed
 from training_step_common import (
     build,
@@ -110,4 +116,77 @@ def report_precision(part: dict) -> list:
                          f'{med["full"]["fp32"] / med["no image"]["fp32"]:.3f} / '
                          f'{med["full"]["bf16"] / med["no image"]["bf16"]:.3f}')
     lines += ['', 'Runs (s): ' + '; '.join(f'{r["size"]} {r["model"]}: {r["runs_s"]}' for r in part['rows']), '']
+    return lines
+
+
+def torch_dropout():
+    """A context in which every imagin4d module that imported the 16-bit-mask `dropout` calls `F.dropout` instead."""
+    from imagin4d.models.layers import dropout as fast
+    stack = contextlib.ExitStack()
+    for name, module in list(sys.modules.items()):
+        if name.startswith('imagin4d.') and getattr(module, 'dropout', None) is fast:
+            stack.enter_context(mock.patch.object(module, 'dropout',
+                                                  lambda x, p, training=True, inplace=False: F.dropout(
+                                                      x, p, training, inplace)))
+    return stack
+
+
+def part_dropout(repeats: int) -> dict:
+    from imagin4d.models.layers import dropout as fast
+    load_before = load_average()
+    batches = real_batches(load_cfg('mini_fbm_sfie'), 2)
+    counter, variants, losses = {'i': 0}, {}, {}
+    for label in ('lean full', 'no image'):
+        _, model, optim_wrapper = build(f'mini_fbm_{MODELS[label]}')
+        model.train()
+        saved = snapshot(model, optim_wrapper)
+        for precision in ('fp32', 'bf16'):
+            for kind in ('torch', '16-bit mask'):
+                keep = losses.setdefault((label, precision, kind), [])
+                step = restored_step(model, optim_wrapper, saved, lambda: batches[counter['i'] % len(batches)],
+                                     lambda: counter['i'], keep=keep)
+
+                def run(model=model, precision=precision, kind=kind, step=step):
+                    with _precision(model, precision), (torch_dropout() if kind == 'torch'
+                                                        else contextlib.nullcontext()):
+                        return step()
+                variants[(label, precision, kind)] = run
+    times = summarise(interleaved_steps(variants, repeats, counter))
+    rows = []
+    for label in ('lean full', 'no image'):
+        for precision in ('fp32', 'bf16'):
+            med = {k: times[(label, precision, k)]['median_s'] for k in ('torch', '16-bit mask')}
+            rows.append(dict(model=label, precision=precision, median_s=med,
+                             runs_s={k: times[(label, precision, k)]['runs_s'] for k in med},
+                             ratio=round(med['16-bit mask'] / med['torch'], 3),
+                             last_loss={k: round(float(losses[(label, precision, k)][0]['loss']), 5) for k in med}))
+    alone = {}
+    x = torch.randn(16 * 120, 512)                  # the mini denoiser's FFN activation of a batch of 16 windows
+    for dtype in (torch.float32, torch.bfloat16):
+        y = x.to(dtype).requires_grad_()
+        for kind, fn in (('torch', F.dropout), ('16-bit mask', fast)):
+            seconds, _ = timed(lambda fn=fn, y=y: fn(y, 0.1, True).sum().backward(), 50)
+            alone[f'{str(dtype).split(".")[-1]}, {kind}'] = round(seconds * 1e3, 3)
+    drop = torch.zeros(4_000_000)
+    drop_rate = float((fast(drop + 1, 0.1) == 0).float().mean())
+    return dict(rows=rows, repeats=repeats, alone_ms=alone, drop_rate_of_4m=round(drop_rate, 5),
+                load_before=load_before, load_after=load_average(),
+                note='real batches: the first 2 of the mini-FBM train loader; fresh weights (seed 0), flushed')
+
+
+def report_dropout(part: dict) -> list:
+    lines = ['## Dropout: torch\'s `F.dropout` against the 16-bit mask (`imagin4d.models.layers.dropout`)', '',
+             f'One training step per model, precision and dropout, {part["repeats"]} interleaved repeats; '
+             f'{part["note"]}. Load {part["load_before"]} -> {part["load_after"]}.', '',
+             '| model | precision | torch dropout s | 16-bit mask s | 16-bit / torch | loss of the last step torch / '
+             '16-bit |', '|---|---|---|---|---|---|']
+    for r in part['rows']:
+        m, loss = r['median_s'], r['last_loss']
+        lines.append(f'| {r["model"]} | {r["precision"]} | {m["torch"]} | {m["16-bit mask"]} | **{r["ratio"]}** | '
+                     f'{loss["torch"]} / {loss["16-bit mask"]} |')
+    alone = part['alone_ms']
+    lines += ['', 'Dropout alone (forward and backward, p = 0.1, one (1920, 512) activation), ms: ' +
+              ', '.join(f'{k} {v}' for k, v in alone.items()) + f'. Share of zeros in 4M draws at p = 0.1: '
+              f'{part["drop_rate_of_4m"]}.', '',
+              'Runs (s): ' + '; '.join(f'{r["model"]} {r["precision"]}: {r["runs_s"]}' for r in part['rows']), '']
     return lines

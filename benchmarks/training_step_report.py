@@ -2,7 +2,7 @@
 import statistics
 
 from training_step_bound import report_bound
-from training_step_precision import report_precision
+from training_step_precision import report_dropout, report_precision
 
 
 def paired_ratio(runs: dict, a: str, b: str) -> str:
@@ -120,5 +120,7 @@ def write_report(record: dict, out) -> None:
         lines += report_bound(record['bound'])
     if record.get('precision'):
         lines += report_precision(record['precision'])
+    if record.get('dropout'):
+        lines += report_dropout(record['dropout'])
     out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))

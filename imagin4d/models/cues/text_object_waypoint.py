@@ -9,6 +9,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from imagin4d.models.layers import Dropout
 from imagin4d.registry import MODELS
 
 from .base import CueEncoder
@@ -44,7 +45,7 @@ class TextCueEncoder(CueEncoder):
         self.out_dim = out_dim
         hidden_dim = hidden_dim or out_dim
         self.net = nn.Sequential(nn.LayerNorm(text_dim) if input_norm else nn.Identity(),
-                                 nn.Linear(text_dim, hidden_dim), nn.SiLU(), nn.Dropout(dropout),
+                                 nn.Linear(text_dim, hidden_dim), nn.SiLU(), Dropout(dropout),
                                  nn.Linear(hidden_dim, out_dim))
 
     def forward(self, text_pooled: torch.Tensor) -> dict:

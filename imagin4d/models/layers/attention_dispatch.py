@@ -18,6 +18,8 @@ from einops import rearrange
 from imagin4d.registry import ATTENTION_BACKENDS
 from imagin4d.utils.compat import sdpa_dtype
 
+from .dropout import dropout
+
 Constraint = Callable[..., Tuple[bool, str]]
 
 
@@ -66,7 +68,7 @@ class MathAttention(AttentionBackend):
             scores = scores.masked_fill(~key_padding_mask[:, None, None, :], float('-inf'))
         weights = scores.softmax(dim=-1)
         if dropout_p > 0:
-            weights = F.dropout(weights, p=dropout_p)
+            weights = dropout(weights, dropout_p)
         return torch.einsum('bhqk,bkhd->bqhd', weights, v.float()).to(q.dtype)
 
 

@@ -24,6 +24,7 @@ from einops import rearrange, repeat
 from torch import nn
 
 from .attention_dispatch import attention
+from .dropout import dropout
 from .qformer import QFormer, QFormerBlock
 
 __all__ = ['StackedLinear', 'StackedLayerNorm', 'StackedQFormer']
@@ -116,7 +117,7 @@ class StackedQFormerBlock(nn.Module):
             mask = (mask | ~has_key[:, None]).repeat(stacks, 1)                        # (R B, Lk)
         out = attention(q, k, v, key_padding_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0,
                         backend=self.attn_backend)
-        out = F.dropout(self.self_out(rearrange(out, '(r b) l h d -> r b l (h d)', r=stacks)),
+        out = dropout(self.self_out(rearrange(out, '(r b) l h d -> r b l (h d)', r=stacks)),
                         self.proj_dropout if self.training else 0.0, self.training)
         return out if has_key is None else out * has_key[None, :, None, None].to(out.dtype)
 
@@ -153,12 +154,12 @@ class StackedQFormerBlock(nn.Module):
             scores = scores.masked_fill(~(mask | ~has_key[:, None])[:, None, :], float('-inf'))
         weights = scores.softmax(dim=-1).to(q.dtype)
         if self.training and self.attn_dropout > 0:
-            weights = F.dropout(weights, p=self.attn_dropout)
+            weights = dropout(weights, p=self.attn_dropout)
         pooled = rearrange(torch.bmm(weights, normalised), 'b (r l h) c -> r b l h c', r=stacks, h=heads)
         out = torch.einsum('rblhc,rhdc->rblhd', pooled, w_v)
         mass = rearrange(weights.sum(dim=-1), 'b (r l h) -> r b l h', r=stacks, h=heads)[..., None]
         out = rearrange(out + mass * b_v[:, None, None], 'r b l h d -> r b l (h d)')
-        out = F.dropout(self.cross_out(out), self.proj_dropout if self.training else 0.0, self.training)
+        out = dropout(self.cross_out(out), self.proj_dropout if self.training else 0.0, self.training)
         return out if has_key is None else out * has_key[None, :, None, None].to(out.dtype)
 
     def forward(self, queries: torch.Tensor, context: torch.Tensor, context_mask: Optional[torch.Tensor] = None,
@@ -167,8 +168,8 @@ class StackedQFormerBlock(nn.Module):
             queries = queries + self._self_attend(queries, query_mask)
         queries = queries + self._cross_attend(queries, context, context_mask)
         drop = self.mlp_dropout if self.training else 0.0
-        hidden = F.dropout(F.gelu(self.fc1(self.norm_mlp(queries)), approximate='tanh'), drop, self.training)
-        return queries + F.dropout(self.fc2(hidden), drop, self.training)
+        hidden = dropout(F.gelu(self.fc1(self.norm_mlp(queries)), approximate='tanh'), drop, self.training)
+        return queries + dropout(self.fc2(hidden), drop, self.training)
 
 
 class StackedQFormer(nn.Module):

@@ -14,6 +14,7 @@ from torch import nn
 
 from .adaln import AdaLNZero, Condition, gated_residual, modulate
 from .attention_dispatch import attention, available_backends
+from .dropout import Dropout, dropout
 from .interpolated_tokens import InterpolatedTokens
 
 __all__ = ['MultiHeadAttention', 'Mlp', 'AdaLNTransformerBlock', 'AdaLNFinalLayer', 'set_attn_backend']
@@ -71,7 +72,7 @@ class MultiHeadAttention(nn.Module):
         self.to_q = nn.Linear(dim, inner, bias=qkv_bias)
         self.to_kv = nn.Linear(context_dim or dim, 2 * inner, bias=qkv_bias)
         self.to_out = nn.Linear(inner, dim)
-        self.out_dropout = nn.Dropout(proj_dropout)
+        self.out_dropout = Dropout(proj_dropout)
 
     def absorbs_projections(self, x: torch.Tensor, context: Optional[torch.Tensor]) -> bool:
         """Whether `forward` takes the absorbed path (see the class docstring) for these inputs."""
@@ -123,7 +124,7 @@ class MultiHeadAttention(nn.Module):
             scores = scores.masked_fill(~key_padding_mask[:, None, None, :], float('-inf'))
         weights = scores.softmax(dim=-1).to(q.dtype)
         if self.training and self.attn_dropout > 0:
-            weights = nn.functional.dropout(weights, p=self.attn_dropout)
+            weights = dropout(weights, self.attn_dropout)
         pooled = einsum(weights, context, 'b h l n, b n c -> b h l c')               # (B, H, Lq, Dc)
         out = einsum(pooled, w_v, 'b h l c, h d c -> b l h d')
         if bias is not None:
@@ -137,8 +138,8 @@ class Mlp(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int, out_dim: Optional[int] = None, dropout: float = 0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(approximate='tanh'), nn.Dropout(dropout),
-                                 nn.Linear(hidden_dim, out_dim or dim), nn.Dropout(dropout))
+        self.net = nn.Sequential(nn.Linear(dim, hidden_dim), nn.GELU(approximate='tanh'), Dropout(dropout),
+                                 nn.Linear(hidden_dim, out_dim or dim), Dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
