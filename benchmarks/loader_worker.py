@@ -10,7 +10,10 @@ from the trainings. Each run is one process importing imagin4d from one tree (th
 checkout) that builds the config's train loader without workers and times `next()` in process CPU time, after two
 untimed batches (--skip), from the same seeds; the trees alternate. Also measured: the share of the time in
 `placed_object_bps` (the BPS k-d tree queries) and a digest of every batch's tensors, so the page can say whether
-the two trees produce the same batches. Writes <out>.json and <out>.md.
+the two trees produce the same batches (floating tensors as float32: the model's view). With --workers N the loader
+runs its N worker processes as in a training: then the CPU time per batch is the workers' (read from /proc, the
+hand-over through shared memory included: what a training on one core pays besides its steps) and the main thread's
+in `next()` is given beside it. Writes <out>.json and <out>.md.
 """
 import argparse
 import hashlib
@@ -33,18 +36,20 @@ def parse_args(argv=None):
     parser.add_argument('--skip', type=int, default=2,
                         help='untimed batches first (more than an epoch, 50 mini-FBM batches: per-process memos warm, '
                              'as in most of a training)')
+    parser.add_argument('--workers', type=int, default=0, help='loader worker processes (0: in this process)')
     parser.add_argument('--out', default='benchmarks/results/loader_worker_cpu')
     parser.add_argument('--child', default=None, help=argparse.SUPPRESS)   # internal: one tree's run
     return parser.parse_args(argv)
 
 
 def batch_digest(batch) -> str:
-    """sha256 over the batch's input tensors (name, shape, bytes), in name order."""
+    """sha256 over the batch's input tensors (name, shape, bytes; floating ones as float32), in name order."""
     digest = hashlib.sha256()
     for name in sorted(batch['inputs']):
         for tensor in batch['inputs'][name]:
             if hasattr(tensor, 'numpy'):
                 digest.update(f'{name}{tuple(tensor.shape)}'.encode())
+                tensor = tensor.float() if tensor.is_floating_point() else tensor
                 digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 
@@ -67,7 +72,7 @@ def child(args) -> dict:
     init_default_scope('imagin4d')
     cfg = load_config(str(REPO / args.config))
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
-    loader_cfg.update(num_workers=0, persistent_workers=False)
+    loader_cfg.update(num_workers=args.workers, persistent_workers=args.workers > 0)
     bps_seconds = [0.0]
     query = assembly.placed_object_bps
 
@@ -83,14 +88,29 @@ def child(args) -> dict:
     iterator = iter(Runner.build_dataloader(loader_cfg, seed=0))
     for _ in range(args.skip):
         next(iterator)
-    cpu, digests = [], []
+    workers = [w.pid for w in getattr(iterator, '_workers', [])]
+    cpu, main, digests = [], [], []
     bps_seconds[0] = 0.0
+    worker_start = sum(process_cpu_s(pid) for pid in workers)
     for _ in range(args.batches):
-        start = time.process_time()
+        start, thread_start = time.process_time(), time.thread_time()
         batch = next(iterator)
         cpu.append(time.process_time() - start)
+        main.append(time.thread_time() - thread_start)
         digests.append(batch_digest(batch))
-    return dict(tree=args.child, batch_size=loader_cfg.batch_size, cpu_s=cpu, bps_s=bps_seconds[0], digests=digests)
+        if workers:
+            time.sleep(0.05)                        # the consumer's step: the workers run ahead, as in a training
+    if workers:                          # the workers' CPU per batch (ahead by the same prefetch at both ends)
+        cpu = [(sum(process_cpu_s(pid) for pid in workers) - worker_start) / args.batches] * args.batches
+    return dict(tree=args.child, batch_size=loader_cfg.batch_size, workers=args.workers, cpu_s=cpu, main_s=main,
+                bps_s=bps_seconds[0], digests=digests)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (every thread), from /proc/PID/stat."""
+    import os
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def main():
@@ -99,16 +119,19 @@ def main():
         print(json.dumps(child(args)))
         return
     trees, runs, info = alternate_trees(__file__, args.old_tree, args.old_name, args.rounds,
-                                        ['--config', args.config, '--batches', args.batches, '--skip', args.skip])
+                                        ['--config', args.config, '--batches', args.batches, '--skip', args.skip,
+                                         '--workers', args.workers])
     summary = {}
     for name in trees:
         mine = [r for r in runs if r['name'] == name]
         summary[name] = dict(cpu_ms=1000 * statistics.median([t for r in mine for t in r['cpu_s']]),
+                             main_ms=1000 * statistics.median([t for r in mine for t in r.get('main_s', [0.0])]),
                              bps_share=sum(r['bps_s'] for r in mine) / sum(sum(r['cpu_s']) for r in mine),
                              digests=mine[0]['digests'])
     same = len({tuple(s['digests']) for s in summary.values()}) == 1 and \
         all(r['digests'] == runs[0]['digests'] for r in runs)
-    report = dict(machine=info, config=args.config, skip=args.skip, runs=runs, summary=summary, same_batches=same)
+    report = dict(machine=info, config=args.config, skip=args.skip, workers=args.workers, runs=runs, summary=summary,
+                  same_batches=same)
     write_results(args.out, report, markdown(report))
 
 
@@ -118,13 +141,18 @@ def markdown(r: dict) -> str:
              f'Command: `{m["command"]}`  ',
              f'Machine: {m["cpu"]}, {m["logical_cores"]} logical cores, torch {m["torch"]}, commit '
              f'{m["git_commit"]}; load average {m["load_average_1_5_15"]} -> {m["load_average_at_end"]}.  ',
-             f'Config `{r["config"]}` train loader, batch {r["runs"][0]["batch_size"]}, built without workers in each '
-             f'run\'s own process (the trees alternate); process CPU time of `next()` after {r.get("skip", 2)} '
-             'untimed batches, median over every timed batch.',
-             '', '| code | CPU ms per batch | of it in the BPS queries |', '|---|---|---|']
+             f'Config `{r["config"]}` train loader, batch {r["runs"][0]["batch_size"]}, ' + (
+                 f'{r["workers"]} worker process(es) in each run\'s own process (the trees alternate); the workers\' '
+                 f'CPU time (hand-over included) over the batches after {r["skip"]} untimed ones, per batch; the main '
+                 'thread\'s CPU time in `next()`, median.' if r.get('workers') else
+                 'built without workers in each run\'s own process (the trees alternate); process CPU time of '
+                 f'`next()` after {r.get("skip", 2)} untimed batches, median over every timed batch.'),
+             '', '| code | CPU ms per batch | of it in the BPS queries | main thread ms in next() |',
+             '|---|---|---|---|']
     for name in names:
         s = r['summary'][name]
-        lines.append(f'| {name} | {s["cpu_ms"]:.1f} | {s["bps_share"]:.0%} |')
+        share = f'{s["bps_share"]:.0%}' if not r.get('workers') else '(in the worker)'
+        lines.append(f'| {name} | {s["cpu_ms"]:.1f} | {share} | {s.get("main_ms", 0):.1f} |')
     if len(names) == 2:
         old, new = (r['summary'][n] for n in names)
         lines += ['', f'new / {names[0]}: {new["cpu_ms"] / old["cpu_ms"]:.2f}x.']

@@ -124,3 +124,42 @@ def test_worker_batch_is_the_batch_without_the_handover(train_set, monkeypatch):
                     assert u.dtype == v.dtype and torch.equal(u, v), key
                 else:
                     assert u == v, key
+
+
+def test_image_features_travel_as_cached_float16_and_reach_the_model_as_float32(tmp_path):
+    """LoadReferenceFeatures hands the cached float16 image features over unconverted (half the bytes through
+    shared memory); HOIDataPreprocessor gives the model float32 inputs equal to the cached values, padded where the
+    grids differ."""
+    from imagin4d.datasets.transforms import LoadReferenceFeatures
+    from imagin4d.models.backbones.feature_cache import FeatureCache, FeatureSpec
+    cache = FeatureCache(tmp_path / 'cache')
+    spec = FeatureSpec(kind='image', name='toy-image', weights_id='w0', preprocess_id='p0')
+    gen = np.random.default_rng(0)
+    entries = {}
+    for i, cells in enumerate((4, 6)):                                 # two grids: 2x2 and 2x3
+        image = tmp_path / f'ref{i}.png'
+        image.write_bytes(bytes([i]) * 16)
+        cache.put(str(image), spec, dict(patch=gen.normal(size=(cells, 5)), pooled=gen.normal(size=5),
+                                         grid_hw=np.array([2, cells // 2])))
+        entries[(f's{i}', 0)] = [dict(image=str(image), camera={}, t_star=7)]
+    transform = LoadReferenceFeatures(reference_index='index.json', feature_cache=str(tmp_path / 'cache'))
+    transform._entries, transform._cache, transform._image_spec = entries, cache, spec       # the index, read
+    windows = [transform(dict(seq_name=f's{i}', window_start=0)) for i in range(2)]
+    stored = []
+    for i, window in enumerate(windows):
+        with np.load(cache.entry_path(str(tmp_path / f'ref{i}.png'), spec)) as entry:     # read independently
+            stored.append({k: entry[k] for k in ('patch', 'pooled')})
+        assert window['image_patch'].dtype == window['image_pooled'].dtype == torch.float16
+        assert np.array_equal(window['image_patch'].numpy(), stored[i]['patch'])
+    no_waypoints = torch.zeros(4, 220, dtype=torch.bool)
+    batch = dict(inputs=dict(motion=[torch.randn(4, 220)] * 2, waypoint_mask=[no_waypoints] * 2,
+                             image_patch=[w['image_patch'] for w in windows],
+                             image_pooled=[w['image_pooled'] for w in windows]), data_samples=[])
+    out = preprocess(batch)['inputs']
+    assert out['image_patch'].dtype == out['image_pooled'].dtype == torch.float32
+    assert out['image_patch'].shape == (2, 6, 5) and out['image_patch_mask'].tolist() == [[True] * 4 + [False] * 2,
+                                                                                             [True] * 6]
+    for i, cells in enumerate((4, 6)):
+        assert torch.equal(out['image_patch'][i, :cells], torch.from_numpy(stored[i]['patch'].astype(np.float32)))
+        assert torch.equal(out['image_pooled'][i], torch.from_numpy(stored[i]['pooled'].astype(np.float32)))
+    assert not out['image_patch'][0, 4:].any()

@@ -79,8 +79,9 @@ class LoadReferenceFeatures:
             1..min(k_max, frames available), then the frames, then one image per frame where a frame has several;
             'first' takes the first min(k_max, available) frames. The arrays are padded to k_max images.
 
-    Adds: `<feature_key>_patch` (N, C) float32, `<feature_key>_pooled` (C,), `text_pooled` (Dt,), `text_tokens`
-    (L, Dt), `t_star`, `reference_image` (path), `reference_camera` (Camera dict), `reference_style`.
+    Adds: `<feature_key>_patch` (N, C) and `<feature_key>_pooled` (C,) float16 as cached (half the bytes a loader
+    worker hands over; `HOIDataPreprocessor` makes every input float32, exactly), `text_pooled` (Dt,) and `text_tokens`
+    (L, Dt) float32, `t_star`, `reference_image` (path), `reference_camera` (Camera dict), `reference_style`.
     With max_images: `<feature_key>_patch` (k_max, N, C), `<feature_key>_pooled` (k_max, C), `<feature_key>_mask`
     (k_max,) bool (True on the K real images), `<feature_key>_t_star` (k_max,) long (-1 on padding),
     `reference_images` / `reference_cameras` / `reference_t_stars` (K each); t_star, reference_image and
@@ -215,8 +216,8 @@ class LoadReferenceFeatures:
             images.append(image)
             cameras.append(camera)
         feats = [self._features(image) for image in images]
-        patch = np.zeros((self.max_images, *feats[0]['patch'].shape), np.float32)
-        pooled = np.zeros((self.max_images, *feats[0]['pooled'].shape), np.float32)
+        patch = np.zeros((self.max_images, *feats[0]['patch'].shape), feats[0]['patch'].dtype)
+        pooled = np.zeros((self.max_images, *feats[0]['pooled'].shape), feats[0]['pooled'].dtype)
         for k, f in enumerate(feats):
             patch[k], pooled[k] = f['patch'], f['pooled']
         t_stars = [int(e['t_star']) for e in entries]
@@ -238,8 +239,8 @@ class LoadReferenceFeatures:
             entry = self._choose(results)
             image, camera = self._mirrored(entry, results) if self.mirror else (entry['image'], entry['camera'])
             feats = self._features(image)
-            results[f'{self.feature_key}_patch'] = torch.from_numpy(feats['patch'].astype(np.float32))
-            results[f'{self.feature_key}_pooled'] = torch.from_numpy(feats['pooled'].astype(np.float32))
+            results[f'{self.feature_key}_patch'] = torch.from_numpy(feats['patch'])
+            results[f'{self.feature_key}_pooled'] = torch.from_numpy(feats['pooled'])
             results.update(t_star=int(entry['t_star']), reference_image=image, reference_camera=camera,
                            reference_style=entry.get('style', ''))
         if self._text_spec is not None:

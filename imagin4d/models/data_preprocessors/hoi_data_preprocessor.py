@@ -15,13 +15,14 @@ from imagin4d.registry import MODELS, MOTION_CODECS
 __all__ = ['HOIDataPreprocessor', 'pad_stack']
 
 
-def pad_stack(items: Sequence[torch.Tensor], what: str = 'tensor'):
-    """Stack (L_i, ...) tensors into (B, L_max, ...) zero-padded, with a (B, L_max) bool mask (True = real)."""
+def pad_stack(items: Sequence[torch.Tensor], what: str = 'tensor', dtype: Optional[torch.dtype] = None):
+    """Stack (L_i, ...) tensors into (B, L_max, ...) zero-padded (of `dtype`, default the items'), with a (B, L_max)
+    bool mask (True = real)."""
     tails = {tuple(x.shape[1:]) for x in items}
     if len(tails) != 1:
         raise ValueError(f'{what}: samples disagree on the trailing shape {sorted(tails)}')
     longest = max(x.shape[0] for x in items)
-    out = items[0].new_zeros((len(items), longest, *items[0].shape[1:]))
+    out = items[0].new_zeros((len(items), longest, *items[0].shape[1:]), dtype=dtype)
     mask = torch.zeros(len(items), longest, dtype=torch.bool, device=items[0].device)
     for i, x in enumerate(items):
         out[i, :x.shape[0]] = x
@@ -132,12 +133,12 @@ class HOIDataPreprocessor(BaseDataPreprocessor):
         batch.pop('waypoint_values', None)          # recomputed in the normalised space
         for key, items in batch.items():
             if key in self.VARIABLE_LENGTH:
-                out[key], item_mask = pad_stack([x.float() for x in items], key)
+                out[key], item_mask = pad_stack(items, key, torch.float32)
                 mask_key = 'text_mask' if key == 'text_tokens' else f'{key}_mask'
                 if key == 'text_tokens' or not bool(item_mask.all()):
                     out[mask_key] = item_mask
             elif key in self.PER_FRAME:
-                out[key], _ = pad_stack([x.float() for x in items], key)
+                out[key], _ = pad_stack(items, key, torch.float32)
             else:
                 out[key] = torch.stack([x.float() if x.is_floating_point() else x for x in items])
         if samples and all('t_star' in s for s in samples):
