@@ -105,6 +105,38 @@ def test_training_step_precision_compares_fp32_and_bf16(mini_fbm_prepared, free_
     assert '## Training precision: fp32 against bf16 autocast' in page and '- mini: lean full / no image' in page
 
 
+def test_training_step_dropout_part_times_both_dropouts_and_patches_every_user(mini_fbm_prepared, free_body_root,
+                                                                              tmp_path):
+    """--parts dropout: the lean and the no-image model in fp32 and bf16 with each dropout; inside `torch_dropout()`
+    every imagin4d module that calls the 16-bit-mask dropout calls torch's instead (the mask's drop rate shows it)."""
+    import torch
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    from training_step_precision import torch_dropout
+
+    from imagin4d.models.layers import Dropout, MultiHeadAttention, stacked_qformer, transformer
+    fast = transformer.dropout
+    with torch_dropout():
+        assert transformer.dropout is not fast and stacked_qformer.dropout is not fast
+        torch.manual_seed(0)
+        patched = Dropout(0.5)(torch.ones(4096))
+    assert transformer.dropout is fast and stacked_qformer.dropout is fast
+    torch.manual_seed(0)
+    ours = Dropout(0.5)(torch.ones(4096))
+    torch.manual_seed(0)
+    assert torch.equal(patched, torch.nn.functional.dropout(torch.ones(4096), 0.5)) and not torch.equal(ours, patched)
+    assert type(MultiHeadAttention(8, num_heads=2).out_dropout) is Dropout
+    run_tool(['benchmarks/training_step.py', '--parts', 'dropout', '--repeats', '1', '--tag', 'test', '--out-dir',
+              tmp_path], cwd=REPO, timeout=600,
+             env=dict(IMAGIN4D_MINI_FBM_ROOT=mini_fbm_prepared, IMAGIN4D_BODY_MODEL_DIR=str(free_body_root)))
+    part = json.loads((tmp_path / 'training_step_test.json').read_text())['dropout']
+    assert [(r['model'], r['precision']) for r in part['rows']] == [
+        ('lean full', 'fp32'), ('lean full', 'bf16'), ('no image', 'fp32'), ('no image', 'bf16')]
+    assert all(v > 0 for r in part['rows'] for v in r['median_s'].values())
+    assert abs(part['drop_rate_of_4m'] - 6554 / 65536) < 0.001
+    page = (tmp_path / 'training_step_test.md').read_text()
+    assert '## Dropout: torch\'s `F.dropout` against the 16-bit mask' in page
+
+
 def test_training_step_bound_op_classes():
     import sys
     sys.path.insert(0, str(REPO / 'benchmarks'))
@@ -135,6 +167,21 @@ def test_loader_worker_times_batches_and_compares_them(mini_fbm_prepared, free_b
     assert record['same_batches']
     page = (tmp_path / 'worker.md').read_text()
     assert 'Batches: the same in every run of both trees' in page and 'new / same:' in page
+
+
+def test_loader_worker_with_a_worker_process_counts_its_cpu(mini_fbm_prepared, free_body_root, tmp_path):
+    """--workers 1: the worker process's CPU per batch (from /proc, hand-over included) and the main thread's time in
+    next(); the batches of both trees agree."""
+    run_tool(['benchmarks/loader_worker.py', '--old-tree', REPO, '--old-name', 'same', '--batches', '3', '--skip', '1',
+              '--rounds', '1', '--workers', '1', '--out', tmp_path / 'worker'], cwd=REPO, timeout=600,
+             env=dict(IMAGIN4D_MINI_FBM_ROOT=mini_fbm_prepared, IMAGIN4D_BODY_MODEL_DIR=str(free_body_root)))
+    record = json.loads((tmp_path / 'worker.json').read_text())
+    assert record['workers'] == 1 and record['same_batches']
+    for run in record['runs']:
+        assert run['workers'] == 1 and len(set(run['cpu_s'])) == 1 and run['cpu_s'][0] > 0
+        assert run['bps_s'] == 0                                      # the queries ran in the worker, not here
+        assert len(run['main_s']) == 3 and all(t >= 0 for t in run['main_s'])
+    assert 'worker process(es)' in (tmp_path / 'worker.md').read_text()
 
 
 def test_lean_rerun_check_verdicts(tmp_path):
