@@ -75,12 +75,16 @@ def one_protocol(runs: list, what: str) -> dict:
 
 
 def rescore(run: dict, protocol: dict, variant: str, work_dir: Path, rescored: Path = RESCORED) -> dict:
-    """The run's metrics under `protocol`: its archived test command again, with the protocol's options."""
-    cache = rescored / f'{variant}_seed{run["seed"]}.json'
-    if cache.exists():
-        cached = json.loads(cache.read_text())
-        if cached['protocol'] == protocol and cached['checkpoint_run'] == run['record']['commit']:
-            return cached['metrics']
+    """The run's metrics under `protocol`: its archived test command again, with the protocol's options. Cached in
+    `rescored/<variant>_seed<k>_<commit>.json` (the run's commit: two checks of the same variant and seed at other
+    commits keep their own); a cache named without the commit (written before) is read when its commit matches."""
+    commit = run['record']['commit']
+    cache = rescored / f'{variant}_seed{run["seed"]}_{commit[:12]}.json'
+    for path in (cache, rescored / f'{variant}_seed{run["seed"]}.json'):
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if cached['protocol'] == protocol and cached['checkpoint_run'] == commit:
+                return cached['metrics']
     tests = [c['command'] for c in run['record']['commands'] if c['command'].startswith('tools/test.py')]
     if not tests:
         raise ValueError(f'{variant} seed {run["seed"]}: the archived run has no tools/test.py command to repeat')
@@ -98,7 +102,7 @@ def rescore(run: dict, protocol: dict, variant: str, work_dir: Path, rescored: P
     metrics = json.loads(out.read_text())
     rescored.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(dict(variant=variant, seed=run['seed'], protocol=protocol,
-                                     checkpoint_run=run['record']['commit'], command=shlex.join(argv),
+                                     checkpoint_run=commit, command=shlex.join(argv),
                                      metrics=metrics), indent=1) + '\n')
     return metrics
 

@@ -234,6 +234,11 @@ def test_lean_rerun_check_scores_under_one_protocol(tmp_path):
     assert '| foot_sliding | 2.85 ± 0 (1) | 2.8 ± 0.14 (2) | 3.1 ± 0.14 (2) | within |' in page
     assert '| mirror_consistency | 0.9 ± 0 (1) | 0.8 ± 0 (2) | 0.8 ± 0 (2) | better |' in page
     assert "'floor_height': 0.0" in page and 'sfie_lean seed 0 scored again' in page
+    for commit, sliding in (('abc', 2.75), ('def', 5.0)):      # named by the run's commit: only its own is read
+        (tmp_path / 'rescored' / f'sfie_lean_seed0_{commit}.json').write_text(json.dumps(dict(
+            protocol=legacy, checkpoint_run=commit, metrics=dict(foot_sliding=sliding))))
+    run_tool(cmd, cwd=REPO)
+    assert '| foot_sliding | 2.75 ± 0 (1) |' in (tmp_path / 'rerun.md').read_text()
 
 
 def test_lean_rerun_check_control(tmp_path):
