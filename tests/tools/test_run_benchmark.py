@@ -417,3 +417,34 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     with pytest.raises(InterruptedError):
         jobs.run_variant(run, args, 'evaluator.pth', 'no_image', 0)
     assert f'default_hooks.checkpoint.interval={jobs.RESUME_INTERVAL}' in trains[-1]
+
+
+def test_amp_trains_in_bf16_and_keeps_its_runs_apart(tmp_path):
+    """--amp: every training gets tools/train.py --amp, the runs are archived under iters<N>_steps<S>_bf16 (an fp32
+    run of the same variant and seed is never reused for it, nor the other way round), the default work dir is its
+    own and the fp32 page cannot be overwritten."""
+    from imagin4d.engine.benchmark import jobs
+    bench = _module()
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--amp'])                                   # the default --out is the fp32 page
+    assert bench.parse_args(['--amp', '--out', str(tmp_path / 'bf16.md')]).work_dir == 'work_dirs/benchmark_bf16'
+    fp32 = _archive_args(tmp_path)
+    amp = bench.parse_args(['--data-root', fp32.data_root, '--work-dir', str(tmp_path / 'work_bf16'), '--iters', '50',
+                            '--archive', str(tmp_path / 'archive'), '--seeds', '1', '--amp', '--out',
+                            str(tmp_path / 'bf16.md')])
+    root = tmp_path / 'archive'
+    assert archive.archive_file(fp32, 'sfie', 1) == str(root / 'iters50_steps20' / 'sfie' / 'seed1.json')
+    assert archive.archive_file(amp, 'sfie', 1) == str(root / 'iters50_steps20_bf16' / 'sfie' / 'seed1.json')
+    run = runner.Runner(fp32.data_root, str(tmp_path / 'commands.jsonl'))
+    config = archive.config_identity('projects/imagin4d/mini_fbm_sfie.py')
+    archive.archive_run(run, fp32, 'sfie', 1, str(tmp_path / 'work' / 'sfie' / 'seed1'), dict(ia_success=0.25), config)
+    assert not archive.restore_archived(run, amp, 'sfie', 1, str(tmp_path / 'restored.json'))
+    trains = []
+
+    def record(*command):
+        trains.append(command)
+        raise InterruptedError
+    for args in (amp, fp32):
+        with pytest.raises(InterruptedError):
+            jobs.run_variant(record, args, 'evaluator.pth', 'no_image', 1)
+    assert trains[0][0] == 'tools/train.py' and '--amp' in trains[0] and '--amp' not in trains[1]

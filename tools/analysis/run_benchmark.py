@@ -5,7 +5,7 @@ mirrored-reference test, and write one results page with the paper's claims chec
         [--variants no_image global_token uniform_image sfie_spatial sfie sketch sfie_fused [sfie_spatial_separate]]
         [--work-dir work_dirs/benchmark]
         [--out docs/results/results_mini_fbm.md] [--notes docs/results/results_mini_fbm_notes.md] [--num-steps 20]
-        [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke]
+        [--evaluator-ckpt PATH] [--jobs 2] [--archive benchmarks/results/mini_fbm_runs] [--collect] [--smoke] [--amp]
 
 Every step is one of the project's own tools, run as a subprocess (its command is recorded in the report):
 tools/data/prepare_mini_fbm.py (if the data root is incomplete), tools/train_evaluator.py (once, for FID and
@@ -16,7 +16,9 @@ results are not repeated (delete the work dir to start over) and an interrupted 
 checkpoint (one every 250 iterations; a resumed run repeats the uninterrupted one's draws); --collect only writes
 the page from the runs that have finished (the page lists the missing ones). --notes: a hand-written Markdown file
 (the analysis of the numbers) placed after the claims, so that the page can be regenerated without losing it.
---smoke is the CI version: a few iterations, one seed, two variants, two sampling steps.
+--smoke is the CI version: a few iterations, one seed, two variants, two sampling steps. --amp trains every run in
+bf16 autocast (`tools/train.py --amp`); its runs are archived apart (`iters<N>_steps<S>_bf16/`), its default work
+dir is work_dirs/benchmark_bf16 and it needs its own --out (the fp32 page is never overwritten by bf16 runs).
 
 --archive keeps every finished run's merged metrics and its commands as one small JSON file
 (`ARCHIVE/iters<N>_steps<S>/<variant>/seed<k>.json`, committed with the page), so that a fresh clone can rewrite the
@@ -72,7 +74,14 @@ def parse_args(argv=None):
                              'none for --smoke); "none" switches it off')
     parser.add_argument('--collect', action='store_true', help='write the page from finished runs; run nothing')
     parser.add_argument('--smoke', action='store_true', help='CI version: tiny budget, 1 seed, 2 variants')
+    parser.add_argument('--amp', action='store_true',
+                        help='train in bf16 autocast (tools/train.py --amp), archived apart from the fp32 runs')
     args = parser.parse_args(argv)
+    if args.amp:
+        if args.out == parser.get_default('out'):
+            parser.error(f'--amp: name the page of the bf16 runs with --out (not {args.out}, the fp32 page)')
+        if args.work_dir == parser.get_default('work_dir'):
+            args.work_dir += '_bf16'
     if args.smoke:
         args.seeds, args.iters, args.num_steps = args.seeds[:1], min(args.iters, 3), 2
         args.variants = [v for v in args.variants if v in ('no_image', 'sfie')] or ['sfie']

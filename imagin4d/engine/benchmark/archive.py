@@ -91,7 +91,9 @@ def describe_protocol(protocol: dict) -> str:
 
 
 def archive_file(args, variant: str, seed: int) -> str:
-    return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}', variant, f'seed{seed}.json')
+    """`ARCHIVE/iters<N>_steps<S>[_bf16]/<variant>/seed<k>.json` (bf16-trained runs, `--amp`, in their own folder)."""
+    precision = '_bf16' if getattr(args, 'amp', False) else ''
+    return osp.join(args.archive, f'iters{args.iters}_steps{args.num_steps}{precision}', variant, f'seed{seed}.json')
 
 
 def finished(args, variant: str, seed: int) -> bool:

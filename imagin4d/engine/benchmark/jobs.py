@@ -56,12 +56,13 @@ def run_tasks(run: Runner, args, evaluator: str, tasks) -> list:
     return map_jobs(lambda task: run_variant(run, args, evaluator, *task), tasks, args.jobs)
 
 
-def train_command(config: str, work_dir: str, iters: int, seed: int) -> list:
+def train_command(config: str, work_dir: str, iters: int, seed: int, amp: bool = False) -> list:
     """tools/train.py of one benchmark training (no validation), with a checkpoint every RESUME_INTERVAL
     iterations and `--resume` when the work dir holds one: a run stopped with its session goes on from there
-    (resumes repeat the uninterrupted run's draws exactly, so the result is the same)."""
+    (resumes repeat the uninterrupted run's draws exactly, so the result is the same); amp: `--amp` (bf16 autocast)."""
     resume = ['--resume'] if osp.isfile(osp.join(work_dir, 'last_checkpoint')) else []
-    return ['tools/train.py', config, '--work-dir', work_dir, *resume, '--cfg-options', f'train_cfg.max_iters={iters}',
+    return ['tools/train.py', config, '--work-dir', work_dir, *resume, *(['--amp'] if amp else []), '--cfg-options',
+            f'train_cfg.max_iters={iters}',
             f'randomness.seed={seed}', f'default_hooks.checkpoint.interval={min(iters, RESUME_INTERVAL)}',
             'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None']
 
@@ -77,7 +78,7 @@ def run_variant(run: Runner, args, evaluator: str, variant: str, seed: int) -> s
     identity = config_identity(config)    # before training: the config the run trains with
     ckpt = osp.join(wd, f'iter_{args.iters}.pth')
     if not osp.isfile(ckpt):
-        run(*train_command(config, wd, args.iters, seed))
+        run(*train_command(config, wd, args.iters, seed, getattr(args, 'amp', False)))
     options = sampling_options(args.num_steps)
     run('tools/test.py', config, ckpt, '--work-dir', wd, '--out', osp.join(wd, 'test_metrics.json'),
         '--cfg-options', *options, f'test_evaluator.2.evaluator_ckpt={evaluator}')

@@ -57,7 +57,8 @@ def write_page(run: Runner, args, tasks, results, missing) -> None:
              f'{busy / 60:.1f} min of tool run time in all'
              + ('.  ' if args.collect else f' ({args.jobs} chain(s) at a time).  '),
              f'Budget: {args.iters} training iterations per variant (batch and schedule of '
-             '`_base_/schedules/cpu_mini.py`), seeds ' + ', '.join(map(str, args.seeds)) +
+             '`_base_/schedules/cpu_mini.py`' + ('; trained in bf16 autocast, `--amp`' if getattr(args, 'amp', False)
+                                                 else '') + '), seeds ' + ', '.join(map(str, args.seeds)) +
              f', DDIM {args.num_steps} steps; test split of {args.data_root}. Mean ± standard deviation over seeds '
              '(`runs` = seeds).']
     lines += archive_provenance(args, tasks)
