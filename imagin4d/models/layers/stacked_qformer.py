@@ -118,7 +118,7 @@ class StackedQFormerBlock(nn.Module):
         out = attention(q, k, v, key_padding_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0,
                         backend=self.attn_backend)
         out = dropout(self.self_out(rearrange(out, '(r b) l h d -> r b l (h d)', r=stacks)),
-                        self.proj_dropout if self.training else 0.0, self.training)
+                      self.proj_dropout if self.training else 0.0, self.training)
         return out if has_key is None else out * has_key[None, :, None, None].to(out.dtype)
 
     def _folded_context_projection(self):
