@@ -5,7 +5,7 @@ the mini model's training batch on the benchmark machine, against 0.08 ms for a 
 23: about a tenth of the trainer's time in a real bf16 training). Here every element gets 16 random bits instead
 (four elements per 64-bit draw of torch's default generator) and is dropped when its bits fall below
 round(p * 2^16): the drop probability is that threshold / 2^16 (p = 0.1 -> 0.1000061), and kept elements are scaled
-by 1 / (1 - that probability), so the expectation is exact. A training step takes 0.93-0.96x its time with torch's
+by 1 / (1 - that probability), so the expectation is exact. A training step takes 0.90-0.96x its time with torch's
 dropout (benchmarks/results/training_step_dropout_mask_cpu.md). The draws come from torch's seeded generator (runs
 stay reproducible) but form a different random stream from torch's dropout, so a model trained with one draws other
 masks than with the other. Other devices keep torch's fused kernel.
