@@ -18,6 +18,7 @@ in `next()` is given beside it. Writes <out>.json and <out>.md.
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -108,7 +109,6 @@ def child(args) -> dict:
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (every thread), from /proc/PID/stat."""
-    import os
     fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
