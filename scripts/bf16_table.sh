@@ -16,14 +16,14 @@ PY=${PY:-.venv/bin/python}
 RUNS=benchmarks/results/mini_fbm_runs
 "$PY" tools/analysis/run_benchmark.py --amp --jobs 2 --out benchmarks/results/results_mini_fbm_bf16.md
 mkdir -p benchmarks/results/bf16_table
+compare() {   # compare FP32_ARCHIVE VARIANT PAGE: the variant's bf16 runs against its fp32 runs in FP32_ARCHIVE
+  "$PY" benchmarks/training_step_rerun.py --runs "$1" --new-runs "$RUNS/iters2000_steps20_bf16" \
+    --new "$2" --old "$2" --rescore-dir work_dirs/benchmark_bf16/rescored \
+    --rescored benchmarks/results/bf16_table/rescored --out "$3"
+}
 for variant in no_image global_token uniform_image sfie_spatial sfie sketch sfie_fused; do
-  "$PY" benchmarks/training_step_rerun.py --runs "$RUNS/iters2000_steps20" --new-runs "$RUNS/iters2000_steps20_bf16" \
-    --new "$variant" --old "$variant" --rescore-dir work_dirs/benchmark_bf16/rescored \
-    --rescored benchmarks/results/bf16_table/rescored --out "benchmarks/results/bf16_table/$variant.md"
+  compare "$RUNS/iters2000_steps20" "$variant" "benchmarks/results/bf16_table/$variant.md"
 done
 # The full model also has 3 fp32 runs of this machine, data build and code (the dropout check's archive; its no-image
 # model has one, no spread to judge by): against them the precision is the only difference.
-"$PY" benchmarks/training_step_rerun.py --runs benchmarks/results/dropout_mini_fbm_runs/iters2000_steps20 \
-  --new-runs "$RUNS/iters2000_steps20_bf16" --new sfie --old sfie \
-  --rescore-dir work_dirs/benchmark_bf16/rescored --rescored benchmarks/results/bf16_table/rescored \
-  --out benchmarks/results/bf16_table/sfie_same_build.md
+compare benchmarks/results/dropout_mini_fbm_runs/iters2000_steps20 sfie benchmarks/results/bf16_table/sfie_same_build.md
